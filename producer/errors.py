@@ -1,0 +1,45 @@
+"""Every error Sluice raises, under one base class.
+
+    SluiceError
+    ├── ConfigError          a setting has a bad value; the message names it
+    ├── ServerUnavailable    no Redis server could be reached
+    ├── InvalidJob           a job was refused at enqueue; the message says what is wrong
+    ├── JobExists            a job with that id is already queued, running or kept
+    ├── JobNotFound          no job with that id
+    ├── QueueFull            the queue stayed at its cap for the whole enqueue timeout
+    └── WaitTimeout          a job did not finish within the time given to `wait`
+"""
+
+from __future__ import annotations
+
+
+class SluiceError(Exception):
+    """Base class of every error Sluice raises."""
+
+
+class ConfigError(SluiceError):
+    """A setting has a bad value; the message names the setting and what would be valid."""
+
+
+class ServerUnavailable(SluiceError):
+    """No Redis server could be reached."""
+
+
+class InvalidJob(SluiceError):
+    """A job was refused at enqueue; the message says what is wrong with it."""
+
+
+class JobExists(SluiceError):
+    """A job with this id already exists (queued, running, or its results are still kept)."""
+
+
+class JobNotFound(SluiceError):
+    """No job with this id exists (it never did, or its results have expired)."""
+
+
+class QueueFull(SluiceError):
+    """The queue stayed at its cap (`SLUICE_MAX_QUEUED_JOBS`) for the whole enqueue timeout."""
+
+
+class WaitTimeout(SluiceError):
+    """A job did not reach a final state within the time given to `wait`."""

@@ -1,0 +1,90 @@
+"""The Redis key layout: the one place that spells a key.
+
+Sluice's own keys live under a namespace (``SLUICE_NAMESPACE``, default ``sluice``);
+arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
+
+    {ns}:queue                   sorted set  job id -> score (ms epoch when it may run)   [arq queue]
+    arq:job:{id}                 string      the job envelope (JSON)                       [arq]
+    arq:in-progress:{id}         string      set while a worker holds the job              [arq]
+    arq:result:{id}              string      arq's result envelope (JSON)                  [arq]
+    arq:retry:{id}               string      how many times the job has been tried         [arq]
+    {ns}:job:{id}                hash        status: state, pipeline, counts, timestamps, stage timings
+    {ns}:job:{id}:inputs         list        the inputs of a job enqueued in chunks (not inline)
+    {ns}:job:{id}:results        hash        input index -> item record (JSON)
+    {ns}:job:{id}:blobs          hash        input index -> binary output (e.g. a thumbnail)
+    {ns}:pipelines               hash        pipeline name -> description (JSON), written by workers
+    {ns}:running                 set         ids of jobs a worker is running now
+    {ns}:workers                 sorted set  worker id -> last heartbeat (ms epoch)
+    {ns}:worker:{wid}            hash        a worker's heartbeat details
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# arq's own prefixes (arq/constants.py); a test checks they still match the installed arq.
+ARQ_JOB_PREFIX = "arq:job:"
+ARQ_IN_PROGRESS_PREFIX = "arq:in-progress:"
+ARQ_RESULT_PREFIX = "arq:result:"
+ARQ_RETRY_PREFIX = "arq:retry:"
+
+# The name of the one arq function every Sluice job calls.
+JOB_FUNCTION = "sluice"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names for one namespace."""
+
+    namespace: str = "sluice"
+
+    @property
+    def queue(self) -> str:
+        return f"{self.namespace}:queue"
+
+    @property
+    def pipelines(self) -> str:
+        return f"{self.namespace}:pipelines"
+
+    @property
+    def running(self) -> str:
+        return f"{self.namespace}:running"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.namespace}:workers"
+
+    def worker(self, worker_id: str) -> str:
+        return f"{self.namespace}:worker:{worker_id}"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.namespace}:job:{job_id}"
+
+    def inputs(self, job_id: str) -> str:
+        return f"{self.namespace}:job:{job_id}:inputs"
+
+    def results(self, job_id: str) -> str:
+        return f"{self.namespace}:job:{job_id}:results"
+
+    def blobs(self, job_id: str) -> str:
+        return f"{self.namespace}:job:{job_id}:blobs"
+
+    def job_keys(self, job_id: str) -> tuple[str, str, str, str]:
+        """Sluice's keys of one job, the ones that share its result TTL."""
+        return self.job(job_id), self.inputs(job_id), self.results(job_id), self.blobs(job_id)
+
+    @staticmethod
+    def arq_job(job_id: str) -> str:
+        return ARQ_JOB_PREFIX + job_id
+
+    @staticmethod
+    def arq_in_progress(job_id: str) -> str:
+        return ARQ_IN_PROGRESS_PREFIX + job_id
+
+    @staticmethod
+    def arq_result(job_id: str) -> str:
+        return ARQ_RESULT_PREFIX + job_id
+
+    @staticmethod
+    def arq_retry(job_id: str) -> str:
+        return ARQ_RETRY_PREFIX + job_id

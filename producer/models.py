@@ -1,0 +1,147 @@
+"""The job contract: what a job is, what each input's record holds, what a status says.
+
+Every model that crosses Redis is a pydantic model, validated on both sides.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PIPELINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+STAGES = ("fetch", "transform", "store")
+
+
+class JobState(StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"  # in the queue, ready to run
+    DEFERRED = "deferred"  # in the queue, not to run before its time
+    IN_PROGRESS = "in_progress"  # a worker is running it
+    COMPLETE = "complete"  # every input has a record (some may be errors: see `failed`)
+    FAILED = "failed"  # the job could not run at all; `error` says why
+    NOT_FOUND = "not_found"  # no such job, or its results have expired
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobState.COMPLETE, JobState.FAILED, JobState.NOT_FOUND)
+
+
+class JobSpec(BaseModel):
+    """A job as enqueued: a registered pipeline, its inputs (URIs), and the pipeline's options.
+
+    ``inputs`` is ``None`` when the inputs were written in chunks to the job's inputs list.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pipeline: str = Field(pattern=PIPELINE_NAME_PATTERN)
+    inputs: list[str] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class StageTiming(BaseModel):
+    """Time spent in one stage, summed over the items that went through it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    count: int = 0
+    total_s: float = 0.0
+
+    @property
+    def mean_s(self) -> float:
+        return self.total_s / self.count if self.count else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"count": self.count, "total_s": self.total_s, "mean_s": self.mean_s}
+
+
+class JobStatus(BaseModel):
+    """A job's state, progress per stage, timestamps and stage timings.
+
+    The stage counts say how many items have *left* each stage, including items that
+    skipped a stage because an earlier one failed; so each reaches ``total`` at the end.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    state: JobState
+    pipeline: str | None = None
+    total: int = 0
+    fetched: int = 0
+    transformed: int = 0
+    stored: int = 0
+    failed: int = 0
+    error: str | None = None
+    attempts: int = 0
+    worker: str | None = None
+    enqueued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    stages: dict[str, StageTiming] = Field(default_factory=dict)
+
+    @property
+    def elapsed_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at
+        return None if end is None else end - self.started_at
+
+    @property
+    def bottleneck(self) -> str | None:
+        """The stage that took the most time, summed over items; None before any item."""
+        busy = {name: t.total_s for name, t in self.stages.items() if t.count}
+        return max(busy, key=lambda name: busy[name]) if busy else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `sluice status --json`."""
+        data = self.model_dump(mode="json", exclude={"stages"})
+        data["stages"] = {name: t.as_dict() for name, t in self.stages.items()}
+        data["elapsed_s"] = self.elapsed_s
+        data["bottleneck"] = self.bottleneck
+        return data
+
+
+class ItemResult(BaseModel):
+    """The stored record of one input: its result, or the error that stopped it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    input: str
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    # seconds spent on this item in each stage it reached
+    timings: dict[str, float] = Field(default_factory=dict)
+    # file extension of the binary output stored beside the record, if any (e.g. "png")
+    blob: str | None = None
+
+    def as_line(self) -> dict[str, Any]:
+        """The JSON shape of one line of `sluice results --json`."""
+        line: dict[str, Any] = {"index": self.index, "input": self.input, "ok": self.ok}
+        if self.ok:
+            line["result"] = self.result
+        else:
+            line["error"] = self.error
+        if self.blob:
+            line["blob"] = self.blob
+        line["timings"] = self.timings
+        return line
+
+
+class QueueStats(BaseModel):
+    """A snapshot of one namespace's queue."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ready: int
+    deferred: int
+    in_progress: int
+    workers: int
+
+    def as_dict(self) -> dict[str, int]:
+        return self.model_dump()

@@ -1,0 +1,106 @@
+"""Settings shared by every Sluice process: where Redis is, the namespace, enqueue limits.
+
+Read from ``SLUICE_*`` environment variables and a ``.env`` file. The worker's own
+settings (``worker/settings.py``) extend these.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from producer.errors import ConfigError
+
+ENV_PREFIX = "SLUICE_"
+MiB = 1024 * 1024
+
+
+class ClientSettings(BaseSettings):
+    """What a producer (client or CLI) needs to know."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    redis_url: str | None = None
+    """Redis URL (``redis://``, ``rediss://`` or ``unix://``). Unset: use the embedded server."""
+    redis_ca_file: Path | None = None
+    """CA bundle to verify a ``rediss://`` server with (default: the system's)."""
+    redis_cert_file: Path | None = None
+    """Client certificate for TLS client authentication."""
+    redis_key_file: Path | None = None
+    """Private key of the client certificate."""
+    redis_check_hostname: bool = True
+    """Check the TLS server's certificate matches its host name."""
+    namespace: str = Field(default="sluice", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """Prefix of every Sluice key and the name of the queue; separate namespaces never meet."""
+    data_dir: Path = Path(".sluice")
+    """Where the embedded server keeps its data and address file."""
+    max_queued_jobs: int = Field(default=10_000, ge=0)
+    """Cap on jobs waiting in the queue; past it `enqueue` waits (0: no cap)."""
+    enqueue_timeout_s: float = Field(default=30.0, ge=0)
+    """How long `enqueue` waits for room under the cap before raising QueueFull."""
+    max_inputs_per_job: int = Field(default=1_000_000, ge=1)
+    """Most inputs one job may carry."""
+    max_payload_bytes: int = Field(default=16 * MiB, ge=1024)
+    """Largest encoded job envelope (inline inputs and options) accepted at enqueue."""
+    max_input_chars: int = Field(default=8192, ge=16)
+    """Longest input URI accepted."""
+    inline_inputs_max: int = Field(default=1000, ge=0)
+    """Jobs with more inputs than this are written in chunks to a Redis list, not inline."""
+    result_ttl_s: int = Field(default=7 * 86400, ge=1)
+    """How long a finished job's status and results are kept."""
+    job_expires_s: int = Field(default=86400, ge=1)
+    """How long a queued job may wait before it expires unrun."""
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S], **overrides: Any) -> S:
+    """Build settings, turning a validation error into a ConfigError that names the setting."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+        got = error.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {_redact(name, got)!r})"
+        lines.append(f"invalid setting {name}: {error['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def _redact(name: str, value: object) -> object:
+    if "URL" in name and isinstance(value, str) and "@" in value:
+        scheme, _, rest = value.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    return value
+
+
+def unknown_env_settings(cls: type[BaseSettings], environ: dict[str, str] | None = None) -> list[str]:
+    """``SLUICE_*`` variables that name no setting, each with a suggestion where one is close."""
+    known = {ENV_PREFIX + name.upper() for name in cls.model_fields}
+    problems = []
+    for key in sorted(environ if environ is not None else os.environ):
+        if key.startswith(ENV_PREFIX) and key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            problems.append(f"unknown setting {key}{hint}")
+    return problems

@@ -1,0 +1,88 @@
+"""The JSON wire format: arq's job envelope, Sluice's status hash, and the JSON codec.
+
+No pickle anywhere: arq is given `dumps`/`loads` below as its job serializer, so a job
+written by any language with plain Redis commands is read the same way.
+
+The job envelope at ``arq:job:{id}`` (arq's own field names)::
+
+    {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats",
+     "inputs": ["https://example.com/a.txt"], "options": {}}, "et": 1700000000000}
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from producer.keys import JOB_FUNCTION
+from producer.models import STAGES, JobSpec, JobState, JobStatus, StageTiming
+
+
+def _default(obj: object) -> Any:
+    # arq stores exceptions as job results; keep their type and message, never the object
+    if isinstance(obj, BaseException):
+        return {"error": type(obj).__name__, "message": str(obj)}
+    if isinstance(obj, bytes | bytearray):
+        return obj.decode("utf-8", "replace")
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode as compact JSON (also arq's job serializer)."""
+    return orjson.dumps(obj, default=_default)
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON (also arq's job deserializer)."""
+    return orjson.loads(data)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def encode_job(spec: JobSpec, enqueue_ms: int) -> bytes:
+    """The arq envelope for a Sluice job, as stored at ``arq:job:{id}``."""
+    kwargs = spec.model_dump(exclude_none=True)
+    return dumps({"t": 1, "f": JOB_FUNCTION, "a": [], "k": kwargs, "et": enqueue_ms})
+
+
+def _num(fields: Mapping[str, str], name: str, kind: type[int] | type[float] = int) -> Any:
+    raw = fields.get(name)
+    if raw in (None, ""):
+        return None if kind is float else 0
+    return kind(float(raw)) if kind is int else kind(raw)
+
+
+def status_from_hash(
+    job_id: str, fields: Mapping[str, str], state: JobState | None = None
+) -> JobStatus:
+    """Build a `JobStatus` from the status hash ``{ns}:job:{id}`` (decoded to str)."""
+    stages = {
+        stage: StageTiming(
+            count=_num(fields, f"{stage}_count"), total_s=_num(fields, f"{stage}_s", float) or 0.0
+        )
+        for stage in STAGES
+    }
+    return JobStatus(
+        job_id=job_id,
+        state=state or JobState(fields.get("state", JobState.QUEUED)),
+        pipeline=fields.get("pipeline") or None,
+        total=_num(fields, "total"),
+        fetched=_num(fields, "fetched"),
+        transformed=_num(fields, "transformed"),
+        stored=_num(fields, "stored"),
+        failed=_num(fields, "failed"),
+        error=fields.get("error") or None,
+        attempts=_num(fields, "attempts"),
+        worker=fields.get("worker") or None,
+        enqueued_at=_num(fields, "enqueued_at", float),
+        started_at=_num(fields, "started_at", float),
+        finished_at=_num(fields, "finished_at", float),
+        stages=stages,
+    )

@@ -1,0 +1,89 @@
+"""Fixtures: a real Valkey server per session, a fresh namespace per test, real workers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from producer import Client, ClientSettings
+from tests.support.http_server import HttpServer
+from tests.support.servers import Server, valkey_binary
+from tests.support.workers import WorkerFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One embedded Valkey server for the session, on a free port."""
+    srv = Server(valkey_binary(), tmp_path_factory.mktemp("valkey")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A namespace of this test's own, so tests never see each other's keys."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(server: Server, namespace: str, tmp_path: Path) -> ClientSettings:
+    return ClientSettings(
+        redis_url=server.url, namespace=namespace, data_dir=tmp_path / "data", _env_file=None
+    )
+
+
+@pytest.fixture
+async def client(settings: ClientSettings) -> AsyncIterator[Client]:
+    async with Client(settings) as c:
+        yield c
+
+
+@pytest.fixture
+async def redis(server: Server) -> AsyncIterator[Redis]:
+    r = Redis.from_url(server.url)
+    yield r
+    await r.aclose()
+
+
+@pytest.fixture
+def http() -> Iterator[HttpServer]:
+    """A real local HTTP server; tests fill ``documents`` and read ``hits``."""
+    srv = HttpServer().start()
+    yield srv
+    srv.stop()
+
+
+def worker_env(redis_url: str, namespace: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for a worker process in a test: no stray SLUICE_* from the caller."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    env.update(
+        SLUICE_REDIS_URL=redis_url,
+        SLUICE_NAMESPACE=namespace,
+        SLUICE_POOL_SIZE="2",
+        SLUICE_LOG_FORMAT="json",
+        SLUICE_FILE_ROOTS=str(tmp_path),
+        SLUICE_FETCH_ALLOW="127.0.0.0/8",
+        SLUICE_DATA_DIR=str(tmp_path / "data"),
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+@pytest.fixture
+def workers(server: Server, namespace: str, tmp_path: Path) -> Iterator[WorkerFactory]:
+    """Start real worker processes with ``workers(**settings)``; all are stopped at the end."""
+    factory = WorkerFactory(
+        base_env=worker_env(server.url, namespace, tmp_path),
+        log_dir=tmp_path,
+        redis_url=server.url,
+        namespace=namespace,
+    )
+    yield factory
+    factory.stop_all()

@@ -1,0 +1,85 @@
+"""A real local HTTP server for fetch tests: documents, latency, errors, request counts."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from tests.support.servers import free_port
+
+Handler = Callable[[web.Request], web.StreamResponse]
+
+
+@dataclass
+class HttpServer:
+    """Serves ``documents`` (path -> bytes) with ``latency_s`` delay, in a background thread.
+
+    ``/status/{code}`` answers with that status; ``hits`` counts completed responses per path.
+    """
+
+    documents: dict[str, bytes] = field(default_factory=dict)
+    latency_s: float = 0.0
+    port: int = field(default_factory=free_port)
+    hits: dict[str, int] = field(default_factory=dict)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    _runner: web.AppRunner | None = None
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    @property
+    def total_hits(self) -> int:
+        return sum(self.hits.values())
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.match_info["path"]
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        try:
+            if path.startswith("status/"):
+                return web.Response(status=int(path.split("/")[1]), text="as asked")
+            body = self.documents.get(path)
+            if body is None:
+                return web.Response(status=404, text="not found")
+            return web.Response(body=body)
+        finally:
+            self.hits[path] = self.hits.get(path, 0) + 1
+
+    def start(self) -> HttpServer:
+        ready = threading.Event()
+
+        async def serve() -> None:
+            app = web.Application()
+            app.router.add_get("/{path:.*}", self._handle)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+            ready.set()
+
+        self._loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            assert self._loop is not None
+            self._loop.run_until_complete(serve())
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True, name="test-http")
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._runner is None:
+            return
+        runner = self._runner
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread:
+            self._thread.join(10)
+        self._loop.close()
+        self._loop = None

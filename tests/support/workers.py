@@ -1,0 +1,104 @@
+"""Real worker processes (`python -m worker`) for tests, stopped with real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from producer.keys import Keys
+
+
+@dataclass
+class WorkerProcess:
+    """A `python -m worker` subprocess; its output goes to ``log_path``."""
+
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_ready(self, redis_url: str, namespace: str, timeout_s: float = 30.0) -> WorkerProcess:
+        """Wait until this worker has registered its heartbeat."""
+        client = redis.Redis.from_url(redis_url)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log()}")
+                for raw in client.zrange(Keys(namespace).workers, 0, -1):
+                    if raw.decode().endswith(f":{self.pid}"):
+                        return self
+                time.sleep(0.05)
+        finally:
+            client.close()
+        raise TimeoutError(f"worker not ready after {timeout_s} s:\n{self.log()}")
+
+    def signal(self, signum: signal.Signals) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signum)
+
+    def wait(self, timeout_s: float = 30.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout_s)
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM, then SIGKILL past the timeout; the exit code, or None if killed."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return None
+
+
+@dataclass
+class WorkerFactory:
+    """Starts workers sharing one base environment; stops them all at the end of a test."""
+
+    base_env: dict[str, str]
+    log_dir: Path
+    redis_url: str
+    namespace: str
+    started: list[WorkerProcess] = field(default_factory=list)
+
+    def __call__(self, wait: bool = True, **settings: str | int | float) -> WorkerProcess:
+        env = dict(self.base_env)
+        env.update({f"SLUICE_{k.upper()}": str(v) for k, v in settings.items()})
+        log = self.log_dir / f"worker-{len(self.started)}.log"
+        worker = WorkerProcess(env=env, log_path=log).start()
+        self.started.append(worker)
+        if wait:
+            worker.wait_ready(self.redis_url, self.namespace)
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.started:
+            worker.stop()

@@ -1,0 +1,118 @@
+"""Registries of pipelines (name -> transform) and fetchers (URI scheme -> fetcher).
+
+Only what is registered here can run: a job names a pipeline, never an importable path.
+User modules named in ``SLUICE_PIPELINES`` register theirs on import::
+
+    from worker import pipeline
+
+    @pipeline("word-count")
+    def word_count(data: bytes, options: dict[str, Any]) -> dict[str, Any]:
+        return {"words": len(data.split())}
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from producer.errors import ConfigError
+from producer.models import PIPELINE_NAME_PATTERN
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A transform's result with a binary output beside it (stored apart, e.g. an image)."""
+
+    result: dict[str, Any]
+    blob: bytes
+    extension: str  # file extension for `sluice results --output`, e.g. "png"
+
+
+Transform = Callable[[bytes, Mapping[str, Any]], "dict[str, Any] | Output"]
+
+
+class Fetcher(Protocol):
+    """Fetches the bytes behind one URI; raises FetchError with a clear message on failure."""
+
+    async def fetch(self, uri: str, max_bytes: int) -> bytes: ...
+
+    async def close(self) -> None: ...
+
+
+FetcherFactory = Callable[[Any], Fetcher]  # called with the WorkerConfig at start-up
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    name: str
+    transform: Transform
+    options: type[BaseModel] | None = None
+    description: str = ""
+
+    def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated options (with defaults filled in), or ValueError saying what is wrong."""
+        if self.options is None:
+            return dict(options)
+        try:
+            return self.options.model_validate(options).model_dump()
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ValueError(f"invalid options for pipeline {self.name!r}: {problems}") from None
+
+    def describe(self) -> dict[str, Any]:
+        schema = self.options.model_json_schema() if self.options else {}
+        return {"description": self.description, "options": schema}
+
+
+@dataclass
+class Registry:
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    fetchers: dict[str, FetcherFactory] = field(default_factory=dict)
+
+
+REGISTRY = Registry()
+F = TypeVar("F", bound=Transform)
+
+
+def pipeline(
+    name: str, *, options: type[BaseModel] | None = None
+) -> Callable[[F], F]:
+    """Register a module-level sync function as the transform of pipeline ``name``."""
+    import re
+
+    if not re.match(PIPELINE_NAME_PATTERN, name):
+        raise ValueError(f"invalid pipeline name {name!r}: use lower-case letters, digits, . _ -")
+
+    def register(fn: F) -> F:
+        doc = (fn.__doc__ or "").strip().splitlines()
+        REGISTRY.pipelines[name] = Pipeline(name, fn, options, doc[0] if doc else "")
+        return fn
+
+    return register
+
+
+def fetcher(*schemes: str) -> Callable[[FetcherFactory], FetcherFactory]:
+    """Register a fetcher factory for URI schemes (e.g. ``@fetcher("s3")``)."""
+
+    def register(factory: FetcherFactory) -> FetcherFactory:
+        for scheme in schemes:
+            REGISTRY.fetchers[scheme.lower()] = factory
+        return factory
+
+    return register
+
+
+def load_modules(names: Iterable[str]) -> None:
+    """Import the built-in pipelines and fetchers, then the user's modules."""
+    for name in ("worker.pipelines", "worker.fetchers", *names):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(f"invalid setting SLUICE_PIPELINES: cannot import {name!r}: {exc}") from None

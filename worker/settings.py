@@ -1,0 +1,118 @@
+"""The worker's settings: the producer's, plus pool, stage and limit settings.
+
+Every field is read from ``SLUICE_<FIELD>`` (e.g. ``SLUICE_POOL_SIZE``) or ``.env``.
+An unknown ``SLUICE_*`` variable or a bad value stops start-up with a message naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from producer.errors import ConfigError
+from producer.settings import ClientSettings, load_settings, unknown_env_settings
+
+MiB = 1024 * 1024
+
+
+def _split(value: object) -> object:
+    return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class WorkerConfig(ClientSettings):
+    """Everything a worker process is configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SLUICE_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    pipelines: CommaList = Field(default_factory=list)
+    """Comma-separated modules to import for user pipelines and fetchers."""
+    pool_size: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    """Processes in the transform pool (default: the CPU count)."""
+    pool_inflight_per_process: int = Field(default=2, ge=1, le=64)
+    """Pool calls in flight per pool process; keeps each process fed while results return."""
+    transform_batch_items: int = Field(default=16, ge=1, le=10_000)
+    """Most inputs sent to the pool in one call (small inputs ride together)."""
+    transform_batch_bytes: int = Field(default=1 * MiB, ge=1)
+    """Most input bytes sent to the pool in one call."""
+    max_jobs: int = Field(default=8, ge=1, le=10_000)
+    """Jobs one worker runs at once; all of them feed the one pipeline."""
+    fetch_concurrency: int = Field(default=64, ge=1, le=10_000)
+    """Fetches in flight at once across all jobs."""
+    fetch_per_host: int = Field(default=16, ge=0)
+    """Connections per host (0: no per-host limit)."""
+    fetch_timeout_s: float = Field(default=30.0, gt=0)
+    """Total time allowed for one fetch."""
+    fetch_connect_timeout_s: float = Field(default=10.0, gt=0)
+    """Time allowed to connect for one fetch."""
+    fetch_retries: int = Field(default=2, ge=0, le=20)
+    """Retries of a fetch after a transient error (connection error, 5xx, 429)."""
+    fetch_backoff_s: float = Field(default=0.2, ge=0)
+    """First retry delay; doubles each retry, with jitter (a 429's Retry-After wins)."""
+    max_fetch_bytes: int = Field(default=64 * MiB, ge=1)
+    """Largest body fetched for one input; a bigger one fails that input."""
+    fetch_allow: CommaList = Field(default_factory=list)
+    """Host names and CIDR networks the HTTP fetcher may reach besides public addresses."""
+    file_roots: CommaList = Field(default_factory=list)
+    """Directories ``file://`` inputs may read from (empty: the file scheme is refused)."""
+    transform_queue_size: int = Field(default=0, ge=0)
+    """Fetched items waiting for the pool (0: twice the pool's in-flight calls × batch items)."""
+    store_queue_size: int = Field(default=256, ge=1)
+    """Transformed items waiting to be stored."""
+    store_batch_size: int = Field(default=128, ge=1, le=10_000)
+    """Most records written in one Redis round trip."""
+    max_inflight_bytes: int = Field(default=256 * MiB, ge=1)
+    """Most fetched bytes held in memory across the pipeline."""
+    max_result_bytes: int = Field(default=16 * MiB, ge=1)
+    """Largest stored record plus binary output for one input."""
+    job_timeout_s: float = Field(default=3600.0, gt=0)
+    """Longest a job may run before it is marked failed."""
+    poll_delay_s: float = Field(default=0.05, gt=0)
+    """How often an idle worker looks for new jobs."""
+    max_tries: int = Field(default=5, ge=1)
+    """Tries of a job before arq gives up on it."""
+    worker_name: str | None = None
+    """Name in logs and heartbeats (default: host:pid)."""
+    embedded_port: int = Field(default=0, ge=0, le=65535)
+    """Port of the embedded server (0: a free one)."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Least severe log level written."""
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """Log format: console on a terminal and JSON lines elsewhere (auto), or forced."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_lists(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in ("pipelines", "fetch_allow", "file_roots"):
+                if key in data:
+                    data[key] = _split(data[key])
+        return data
+
+    @property
+    def file_root_paths(self) -> list[Path]:
+        return [Path(p).resolve() for p in self.file_roots]
+
+    @property
+    def pool_inflight(self) -> int:
+        return self.pool_size * self.pool_inflight_per_process
+
+    @property
+    def transform_queue_bound(self) -> int:
+        return self.transform_queue_size or 2 * self.pool_inflight * self.transform_batch_items
+
+
+def load_worker_config(**overrides: object) -> WorkerConfig:
+    """The worker's settings, or ConfigError naming every unknown or bad setting."""
+    unknown = unknown_env_settings(WorkerConfig)
+    if unknown:
+        raise ConfigError("\n".join(unknown))
+    return load_settings(WorkerConfig, **overrides)
