@@ -143,8 +143,17 @@ class Client:
         deadline = time.monotonic() + self.settings.enqueue_timeout_s
         delay = 0.05
         while True:
-            args = [job_id, envelope, score, expires_ms, self.settings.max_queued_jobs,
-                    enqueued / 1000, spec.pipeline, total, self.settings.job_expires_s]
+            args = [
+                job_id,
+                envelope,
+                score,
+                expires_ms,
+                self.settings.max_queued_jobs,
+                enqueued / 1000,
+                spec.pipeline,
+                total,
+                self.settings.job_expires_s,
+            ]
             outcome = await self.redis.eval(ENQUEUE, len(keys), *keys, *args)
             if outcome == 1:
                 return
@@ -185,7 +194,7 @@ class Client:
     async def results(
         self, job_id: str, *, start: int = 0, limit: int | None = None
     ) -> AsyncIterator[ItemResult]:
-        """Stored records in input order, from index ``start``; inputs not yet stored are skipped."""
+        """Stored records in input order from index ``start``; unstored inputs are skipped."""
         total = int(await self.redis.hget(self.keys.job(job_id), "total") or 0)
         end = total if limit is None else min(total, start + limit)
         for first in range(start, end, RESULTS_PAGE):

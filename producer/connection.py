@@ -64,11 +64,15 @@ def tls_options(settings: ClientSettings) -> dict[str, Any]:
     }
 
 
-def connect(settings: ClientSettings, cls: type[Redis] = Redis, **extra: Any) -> Redis:
-    """A redis-py asyncio client for these settings (connects lazily)."""
-    url = resolve_url(settings)
+def connection_options(settings: ClientSettings, url: str) -> dict[str, Any]:
+    """redis-py keyword arguments for this URL: timeouts, and TLS for rediss://."""
     options: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
     if url.startswith("rediss://"):
         options.update(tls_options(settings))
-    options.update(extra)
-    return cls.from_url(url, **options)
+    return options
+
+
+def connect(settings: ClientSettings, cls: type[Redis] = Redis, **extra: Any) -> Redis:
+    """A redis-py asyncio client for these settings (connects lazily)."""
+    url = resolve_url(settings)
+    return cls.from_url(url, **{**connection_options(settings, url), **extra})

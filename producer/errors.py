@@ -1,13 +1,13 @@
 """Every error Sluice raises, under one base class.
 
-    SluiceError
-    ├── ConfigError          a setting has a bad value; the message names it
-    ├── ServerUnavailable    no Redis server could be reached
-    ├── InvalidJob           a job was refused at enqueue; the message says what is wrong
-    ├── JobExists            a job with that id is already queued, running or kept
-    ├── JobNotFound          no job with that id
-    ├── QueueFull            the queue stayed at its cap for the whole enqueue timeout
-    └── WaitTimeout          a job did not finish within the time given to `wait`
+SluiceError
+├── ConfigError          a setting has a bad value; the message names it
+├── ServerUnavailable    no Redis server could be reached
+├── InvalidJob           a job was refused at enqueue; the message says what is wrong
+├── JobExists            a job with that id is already queued, running or kept
+├── JobNotFound          no job with that id
+├── QueueFull            the queue stayed at its cap for the whole enqueue timeout
+└── WaitTimeout          a job did not finish within the time given to `wait`
 """
 
 from __future__ import annotations

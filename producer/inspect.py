@@ -1,4 +1,4 @@
-"""Reading a job's state from Redis: Sluice's status hash first, arq's keys where it says nothing."""
+"""Reading a job's state: Sluice's status hash first, arq's keys where it says nothing."""
 
 from __future__ import annotations
 

@@ -3,12 +3,12 @@
 Sluice's own keys live under a namespace (``SLUICE_NAMESPACE``, default ``sluice``);
 arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
 
-    {ns}:queue                   sorted set  job id -> score (ms epoch when it may run)   [arq queue]
-    arq:job:{id}                 string      the job envelope (JSON)                       [arq]
-    arq:in-progress:{id}         string      set while a worker holds the job              [arq]
-    arq:result:{id}              string      arq's result envelope (JSON)                  [arq]
-    arq:retry:{id}               string      how many times the job has been tried         [arq]
-    {ns}:job:{id}                hash        status: state, pipeline, counts, timestamps, stage timings
+    {ns}:queue                   sorted set  job id -> ms epoch when it may run  [arq queue]
+    arq:job:{id}                 string      the job envelope (JSON)             [arq]
+    arq:in-progress:{id}         string      set while a worker holds the job    [arq]
+    arq:result:{id}              string      arq's result envelope (JSON)        [arq]
+    arq:retry:{id}               string      how many times the job was tried    [arq]
+    {ns}:job:{id}                hash        status: state, pipeline, counts, times, stage timings
     {ns}:job:{id}:inputs         list        the inputs of a job enqueued in chunks (not inline)
     {ns}:job:{id}:results        hash        input index -> item record (JSON)
     {ns}:job:{id}:blobs          hash        input index -> binary output (e.g. a thumbnail)

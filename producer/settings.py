@@ -94,7 +94,9 @@ def _redact(name: str, value: object) -> object:
     return value
 
 
-def unknown_env_settings(cls: type[BaseSettings], environ: dict[str, str] | None = None) -> list[str]:
+def unknown_env_settings(
+    cls: type[BaseSettings], environ: dict[str, str] | None = None
+) -> list[str]:
     """``SLUICE_*`` variables that name no setting, each with a suggestion where one is close."""
     known = {ENV_PREFIX + name.upper() for name in cls.model_fields}
     problems = []

@@ -54,19 +54,27 @@ class SyncClient:
     def status(self, job_id: str) -> JobStatus:
         return self._runner.run(self._client.status(job_id))
 
-    def results(self, job_id: str, *, start: int = 0, limit: int | None = None) -> Iterator[ItemResult]:
+    def results(
+        self, job_id: str, *, start: int = 0, limit: int | None = None
+    ) -> Iterator[ItemResult]:
         """Records in input order, read a page at a time."""
         it = self._client.results(job_id, start=start, limit=limit).__aiter__()
+
+        async def step() -> ItemResult:
+            return await it.__anext__()
+
         while True:
             try:
-                yield self._runner.run(it.__anext__())
+                yield self._runner.run(step())
             except StopAsyncIteration:
                 return
 
     def blob(self, job_id: str, index: int) -> bytes | None:
         return self._runner.run(self._client.blob(job_id, index))
 
-    def wait(self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.2) -> JobStatus:
+    def wait(
+        self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.2
+    ) -> JobStatus:
         return self._runner.run(self._client.wait(job_id, timeout_s=timeout_s, poll_s=poll_s))
 
     def stats(self) -> QueueStats:

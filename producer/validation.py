@@ -45,8 +45,7 @@ def check_input(index: int, value: object, settings: ClientSettings) -> str:
 def check_count(count: int, settings: ClientSettings) -> None:
     if count > settings.max_inputs_per_job:
         raise InvalidJob(
-            f"too many inputs: more than {settings.max_inputs_per_job} "
-            "(SLUICE_MAX_INPUTS_PER_JOB)"
+            f"too many inputs: more than {settings.max_inputs_per_job} (SLUICE_MAX_INPUTS_PER_JOB)"
         )
 
 

@@ -1,10 +1,10 @@
 """Errors of the worker side; all derive from `producer.errors.SluiceError`.
 
-    SluiceError
-    ├── ItemError            one input failed; its record carries the message
-    │   ├── FetchError       the input could not be fetched (bad URI, 404, timeout, too large)
-    │   └── TransformError   the transform raised, crashed, or returned something unstorable
-    └── JobFailed            a job cannot run at all (unknown pipeline, malformed payload)
+SluiceError
+├── ItemError            one input failed; its record carries the message
+│   ├── FetchError       the input could not be fetched (bad URI, 404, timeout, too large)
+│   └── TransformError   the transform raised, crashed, or returned something unstorable
+└── JobFailed            a job cannot run at all (unknown pipeline, malformed payload)
 """
 
 from __future__ import annotations

@@ -81,9 +81,7 @@ REGISTRY = Registry()
 F = TypeVar("F", bound=Transform)
 
 
-def pipeline(
-    name: str, *, options: type[BaseModel] | None = None
-) -> Callable[[F], F]:
+def pipeline(name: str, *, options: type[BaseModel] | None = None) -> Callable[[F], F]:
     """Register a module-level sync function as the transform of pipeline ``name``."""
     import re
 
@@ -115,4 +113,6 @@ def load_modules(names: Iterable[str]) -> None:
         try:
             importlib.import_module(name)
         except ImportError as exc:
-            raise ConfigError(f"invalid setting SLUICE_PIPELINES: cannot import {name!r}: {exc}") from None
+            raise ConfigError(
+                f"invalid setting SLUICE_PIPELINES: cannot import {name!r}: {exc}"
+            ) from None

@@ -49,7 +49,9 @@ class WorkerProcess:
             while time.monotonic() < deadline:
                 assert self.process is not None
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log()}")
+                    raise RuntimeError(
+                        f"worker exited with {self.process.returncode}:\n{self.log()}"
+                    )
                 for raw in client.zrange(Keys(namespace).workers, 0, -1):
                     if raw.decode().endswith(f":{self.pid}"):
                         return self
@@ -89,7 +91,9 @@ class WorkerFactory:
     namespace: str
     started: list[WorkerProcess] = field(default_factory=list)
 
-    def __call__(self, wait: bool = True, **settings: str | int | float) -> WorkerProcess:
+    def __call__(self, **settings: object) -> WorkerProcess:
+        """Start a worker with these SLUICE_* settings; ``wait=False`` skips waiting for it."""
+        wait = bool(settings.pop("wait", True))
         env = dict(self.base_env)
         env.update({f"SLUICE_{k.upper()}": str(v) for k, v in settings.items()})
         log = self.log_dir / f"worker-{len(self.started)}.log"

@@ -1,0 +1,112 @@
+"""The producer client against a real server: validation, limits, backpressure, sync form."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from producer import (
+    Client,
+    ClientSettings,
+    InvalidJob,
+    JobExists,
+    JobState,
+    QueueFull,
+    SyncClient,
+)
+from tests.support.workers import WorkerFactory
+
+
+def with_limits(settings: ClientSettings, **limits: object) -> ClientSettings:
+    return settings.model_copy(update=limits)
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "inputs", "message"),
+    [
+        ("Bad Name", ["data:,x"], "pipeline"),
+        ("text-stats", ["no-scheme"], "input 0"),
+        ("text-stats", ["data:,x", ""], "input 1: is empty"),
+        ("text-stats", [], "at least one input"),
+        ("text-stats", ["data:,x", 3], "input 1: must be a string"),
+    ],
+)
+async def test_bad_jobs_are_refused_at_enqueue(
+    client: Client, redis: Redis, pipeline: str, inputs: list[object], message: str
+) -> None:
+    """A malformed job is refused with a message naming what is wrong, and nothing is queued."""
+    with pytest.raises(InvalidJob, match=message):
+        await client.enqueue(pipeline, inputs)  # type: ignore[arg-type]
+    assert await redis.zcard(client.keys.queue) == 0
+
+
+async def test_limits_are_enforced(settings: ClientSettings, redis: Redis) -> None:
+    """Too many inputs and an oversize payload are refused, naming the setting."""
+    small = with_limits(settings, max_inputs_per_job=3, max_payload_bytes=2048)
+    async with Client(small) as client:
+        with pytest.raises(InvalidJob, match="SLUICE_MAX_INPUTS_PER_JOB"):
+            await client.enqueue("text-stats", ["data:,x"] * 4)
+        with pytest.raises(InvalidJob, match="SLUICE_MAX_PAYLOAD_BYTES"):
+            await client.enqueue("text-stats", ["data:," + "x" * 3000])
+        streamed = (f"data:,{i}" for i in range(10))
+        with pytest.raises(InvalidJob, match="SLUICE_MAX_INPUTS_PER_JOB"):
+            await client.enqueue("text-stats", streamed)
+    assert await redis.zcard(small.namespace + ":queue") == 0
+
+
+async def test_unknown_pipeline_refused_once_workers_registered(
+    client: Client, workers: WorkerFactory
+) -> None:
+    """With a worker's registry in Redis, an unregistered pipeline is refused at enqueue."""
+    workers()
+    with pytest.raises(InvalidJob, match=r"unknown pipeline 'nope'; registered: .*text-stats"):
+        await client.enqueue("nope", ["data:,x"])
+
+
+async def test_duplicate_job_id_refused(client: Client) -> None:
+    """A second job with the same id is refused while the first exists."""
+    await client.enqueue("text-stats", ["data:,x"], job_id="same")
+    with pytest.raises(JobExists, match="same"):
+        await client.enqueue("text-stats", ["data:,y"], job_id="same")
+
+
+async def test_queue_full_after_timeout(settings: ClientSettings) -> None:
+    """Past the queue cap, enqueue waits for the timeout, then raises QueueFull naming the cap."""
+    capped = with_limits(settings, max_queued_jobs=2, enqueue_timeout_s=0.3)
+    async with Client(capped) as client:
+        await client.enqueue("text-stats", ["data:,1"])
+        await client.enqueue("text-stats", ["data:,2"])
+        with pytest.raises(QueueFull, match="SLUICE_MAX_QUEUED_JOBS"):
+            await client.enqueue("text-stats", ["data:,3"])
+        assert (await client.stats()).ready == 2
+
+
+async def test_queue_full_waits_for_room(settings: ClientSettings, workers: WorkerFactory) -> None:
+    """A producer at the cap gets in once a worker drains the queue, instead of failing."""
+    capped = with_limits(settings, max_queued_jobs=1, enqueue_timeout_s=60)
+    async with Client(capped) as client:
+        first = await client.enqueue("text-stats", ["data:,1"])
+        workers(wait=False)
+        second = await client.enqueue("text-stats", ["data:,2"])
+        assert (await client.wait(first, timeout_s=60)).state == JobState.COMPLETE
+        assert (await client.wait(second, timeout_s=60)).state == JobState.COMPLETE
+
+
+def test_sync_client(settings: ClientSettings, workers: WorkerFactory) -> None:
+    """The blocking client enqueues, waits, and reads results and stats without an event loop."""
+    workers()
+    with SyncClient(settings) as client:
+        job_id = client.enqueue("text-stats", ["data:,a%20b%20a"])
+        status = client.wait(job_id, timeout_s=60)
+        assert status.state == JobState.COMPLETE
+        [record] = list(client.results(job_id))
+        assert record.result is not None and record.result["top_terms"] == [["a", 2], ["b", 1]]
+        assert client.status("missing").state == JobState.NOT_FOUND
+        assert client.stats().workers == 1
+
+
+async def test_deferred_job_state(client: Client) -> None:
+    """A job deferred into the future reads as deferred, then queued."""
+    job_id = await client.enqueue("text-stats", ["data:,x"], defer_s=60)
+    assert (await client.status(job_id)).state == JobState.DEFERRED
+    assert (await client.stats()).deferred == 1

@@ -1,0 +1,82 @@
+"""Builds the arq worker: JSON serialization, the one pool, the one pipeline, the heartbeat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from arq import Worker
+from arq.connections import ArqRedis
+from arq.worker import func
+from redis.asyncio import ConnectionPool
+
+from producer.connection import connection_options, resolve_url
+from producer.keys import JOB_FUNCTION, Keys
+from producer.wire import dumps
+from worker.envelope import load_envelope
+from worker.heartbeat import Heartbeat, worker_name
+from worker.job import WorkerState, run_job
+from worker.pool import TransformPool
+from worker.settings import WorkerConfig
+from worker.stages.engine import Engine
+from worker.status import StatusWriter
+
+log = structlog.get_logger("sluice.worker")
+
+# arq's own job timeout sits above ours, so Sluice records the timeout itself.
+ARQ_TIMEOUT_MARGIN_S = 30
+
+
+def arq_redis(config: WorkerConfig) -> ArqRedis:
+    url = resolve_url(config)
+    pool = ConnectionPool.from_url(url, **connection_options(config, url))
+    return ArqRedis(
+        pool,
+        job_serializer=dumps,
+        job_deserializer=load_envelope,
+        default_queue_name=Keys(config.namespace).queue,
+        expires_extra_ms=config.job_expires_s * 1000,
+    )
+
+
+def build_worker(config: WorkerConfig) -> Worker:
+    keys = Keys(config.namespace)
+    name = worker_name(config.worker_name)
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        pool = TransformPool(config.pool_size, config.pipelines)
+        pool.start()
+        await pool.warm_up()
+        engine = Engine(config, pool, ctx["redis"], keys)
+        engine.start()
+        heartbeat = Heartbeat(ctx["redis"], keys, name, config.pool_size)
+        await heartbeat.start()
+        status = StatusWriter(ctx["redis"], keys, name, config.result_ttl_s)
+        ctx["sluice"] = WorkerState(config, keys, engine, status, name)
+        ctx["sluice_pool"], ctx["sluice_heartbeat"] = pool, heartbeat
+        log.info("worker ready", worker=name, pool_size=config.pool_size, queue=keys.queue)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        if "sluice" not in ctx:
+            return
+        await ctx["sluice_heartbeat"].stop()
+        await ctx["sluice"].engine.stop()
+        ctx["sluice_pool"].stop()
+        log.info("worker stopped", worker=name)
+
+    return Worker(
+        functions=[func(run_job, name=JOB_FUNCTION)],
+        queue_name=keys.queue,
+        redis_pool=arq_redis(config),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        max_jobs=config.max_jobs,
+        job_timeout=config.job_timeout_s + ARQ_TIMEOUT_MARGIN_S,
+        keep_result=config.result_ttl_s,
+        poll_delay=config.poll_delay_s,
+        max_tries=config.max_tries,
+        job_serializer=dumps,
+        job_deserializer=load_envelope,
+        expires_extra_ms=config.job_expires_s * 1000,
+        log_results=False,
+    )

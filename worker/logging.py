@@ -1,0 +1,56 @@
+"""structlog set-up: JSON lines off a terminal, readable console output on one.
+
+The stdlib loggers (arq's included) go through the same processors, so every line has
+one shape, and a job's lines carry its job_id, pipeline and worker name.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from worker.settings import WorkerConfig
+
+
+def configure_logging(config: WorkerConfig) -> None:
+    use_json = config.log_format == "json" or (
+        config.log_format == "auto" and not sys.stderr.isatty()
+    )
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if use_json else _identity,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.log_level.upper())
+
+
+def _identity(
+    logger: object, name: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    return event

@@ -1,0 +1,84 @@
+"""`sluice-worker` / `python -m worker`: check the settings, find Redis, run the arq worker."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from producer.connection import connect, redact_url, resolve_url
+from producer.errors import ConfigError, SluiceError
+from worker.app import build_worker
+from worker.embedded import EmbeddedServer
+from worker.logging import configure_logging
+from worker.registry import load_modules
+from worker.settings import WorkerConfig, load_worker_config
+
+log = structlog.get_logger("sluice.worker")
+
+REDIS_WAIT_MAX_S = 10.0
+
+
+def main() -> int:
+    try:
+        config = load_worker_config()
+        configure_logging(config)
+        load_modules(config.pipelines)
+    except ConfigError as exc:
+        print(f"sluice-worker: {exc}", file=sys.stderr)
+        return 2
+    embedded = EmbeddedServer(config.data_dir, config.embedded_port)
+    try:
+        if not config.redis_url:
+            url = embedded.start()
+            log.info(
+                "embedded server", url=url, data_dir=str(config.data_dir), owner=embedded.owner
+            )
+        loop = new_loop()
+        loop.run_until_complete(wait_for_redis(config))
+        build_worker(config).run()
+    except SluiceError as exc:
+        print(f"sluice-worker: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        embedded.stop()
+    return 0
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where available (a faster loop for the fetch and store stages), else asyncio's."""
+    try:
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop
+
+
+async def wait_for_redis(config: WorkerConfig) -> None:
+    """Block until Redis answers, retrying with backoff and saying so, instead of crashing."""
+    url = redact_url(resolve_url(config))
+    delay, start = 0.2, time.monotonic()
+    client: Redis = connect(config)
+    try:
+        while True:
+            try:
+                await client.ping()
+                return
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "waiting for Redis",
+                    url=url,
+                    error=str(exc),
+                    waited_s=round(time.monotonic() - start, 1),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REDIS_WAIT_MAX_S)
+    finally:
+        await client.aclose()

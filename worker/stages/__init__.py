@@ -1,0 +1,1 @@
+"""The three stages of the worker-wide pipeline (fetch → transform → store) and their wiring."""

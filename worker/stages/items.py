@@ -1,0 +1,93 @@
+"""What flows through the stages: one `Item` per input, each belonging to a `JobRun`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from worker.registry import Pipeline
+
+
+@dataclass(slots=True)
+class StageCounters:
+    """Progress not yet written to the job's status hash (flushed every few hundred ms)."""
+
+    fetched: int = 0
+    transformed: int = 0
+    fetch_count: int = 0
+    fetch_s: float = 0.0
+    transform_count: int = 0
+    transform_s: float = 0.0
+    store_count: int = 0
+    store_s: float = 0.0
+
+    def take(self) -> StageCounters:
+        """Return the pending deltas and reset them."""
+        taken = replace(self)
+        for f in fields(self):
+            setattr(self, f.name, type(getattr(self, f.name))())
+        return taken
+
+    def add(self, other: StageCounters) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+
+@dataclass(eq=False)
+class JobRun:
+    """One attempt at one job inside this worker: counts its items in and out."""
+
+    job_id: str
+    pipeline: Pipeline
+    options: dict[str, Any]
+    submitted: int = 0
+    finished: int = 0
+    cancelled: bool = False
+    counters: StageCounters = field(default_factory=StageCounters)
+    _all_in: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def item_submitted(self) -> None:
+        self.submitted += 1
+
+    def all_submitted(self) -> None:
+        self._all_in = True
+        self._check_done()
+
+    def items_finished(self, count: int) -> None:
+        self.finished += count
+        self._check_done()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def _check_done(self) -> None:
+        if self._all_in and self.finished >= self.submitted:
+            self.done.set()
+
+
+@dataclass(slots=True, eq=False)
+class Item:
+    """One input on its way through the stages."""
+
+    run: JobRun
+    index: int
+    uri: str
+    data: bytes | None = None
+    held_bytes: int = 0  # bytes counted against the in-flight budget
+    ok: bool = True
+    error: str | None = None
+    result_json: bytes | None = None
+    blob: bytes | None = None
+    blob_ext: str | None = None
+    fetch_s: float = 0.0
+    transform_s: float = 0.0
+
+    def fail(self, message: str) -> None:
+        self.ok = False
+        self.error = message
+        self.data = None

@@ -1,0 +1,115 @@
+"""Stage 3: write item records to Redis in batches, one round trip per batch.
+
+Each record is written with HSETNX, so an input already stored (by an earlier attempt
+at the same job) keeps its first record and is not counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+
+import orjson
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from producer.keys import Keys
+from worker.stages.items import Item, JobRun
+
+log = structlog.get_logger("sluice.store")
+
+# KEYS: results hash, blobs hash, status hash
+# ARGV: repeated (index, record JSON, "1" ok | "0" failed, blob or "")
+# Returns {newly stored, newly failed}.
+STORE = """
+local stored, failed = 0, 0
+for i = 1, #ARGV, 4 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+    stored = stored + 1
+    if ARGV[i + 2] == '0' then failed = failed + 1 end
+    if ARGV[i + 3] ~= '' then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 3]) end
+  end
+end
+if stored > 0 then redis.call('HINCRBY', KEYS[3], 'stored', stored) end
+if failed > 0 then redis.call('HINCRBY', KEYS[3], 'failed', failed) end
+return {stored, failed}
+"""
+
+RETRY_MAX_S = 5.0
+
+
+def encode_record(item: Item) -> bytes:
+    record: dict[str, object] = {"index": item.index, "input": item.uri, "ok": item.ok}
+    if item.ok:
+        record["result"] = orjson.Fragment(item.result_json or b"{}")
+    else:
+        record["error"] = item.error
+    if item.blob is not None:
+        record["blob"] = item.blob_ext or "bin"
+    record["timings"] = {
+        "fetch_s": round(item.fetch_s, 6),
+        "transform_s": round(item.transform_s, 6),
+    }
+    return orjson.dumps(record)
+
+
+class StoreStage:
+    def __init__(self, redis: Redis, keys: Keys, inbox: asyncio.Queue[Item], batch_size: int):
+        self.redis, self.keys, self.inbox = redis, keys, inbox
+        self.batch_size = batch_size
+        self._script = redis.register_script(STORE)
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self.inbox.get()]
+            while len(batch) < self.batch_size and not self.inbox.empty():
+                batch.append(self.inbox.get_nowait())
+            await self._store(batch)
+
+    async def _store(self, batch: list[Item]) -> None:
+        by_run: dict[JobRun, list[Item]] = defaultdict(list)
+        for item in batch:
+            by_run[item.run].append(item)
+        calls = [(run, items, self._args(items)) for run, items in by_run.items()]
+        start = time.perf_counter()
+        await self._write(calls)
+        elapsed = time.perf_counter() - start
+        for run, items, _ in calls:
+            share = elapsed * len(items) / len(batch)
+            run.counters.store_count += len(items)
+            run.counters.store_s += share
+            run.items_finished(len(items))
+
+    @staticmethod
+    def _args(items: list[Item]) -> list[bytes | str]:
+        args: list[bytes | str] = []
+        for item in items:
+            args += [
+                str(item.index),
+                encode_record(item),
+                "1" if item.ok else "0",
+                item.blob or b"",
+            ]
+        return args
+
+    async def _write(self, calls: list[tuple[JobRun, list[Item], list[bytes | str]]]) -> None:
+        """One pipelined round trip; on a Redis error, retry with backoff until it succeeds."""
+        delay = 0.1
+        while True:
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for run, _, args in calls:
+                        keys = [
+                            self.keys.results(run.job_id),
+                            self.keys.blobs(run.job_id),
+                            self.keys.job(run.job_id),
+                        ]
+                        await self._script(keys=keys, args=args, client=pipe)
+                    await pipe.execute()
+                return
+            except RedisError as exc:
+                log.warning("store failed, retrying", error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)

@@ -1,0 +1,102 @@
+"""Stage 2: send fetched bytes to the process pool, small inputs batched into one call.
+
+In-flight pool calls are bounded by the number of dispatchers (pool size × a small factor),
+so the pool stays busy while its queue never grows past that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from worker.errors import TransformError
+from worker.pool import TransformPool
+from worker.pool_child import Outcome
+from worker.settings import WorkerConfig
+from worker.stages.budget import ByteBudget
+from worker.stages.items import Item
+
+
+class TransformStage:
+    def __init__(
+        self,
+        pool: TransformPool,
+        config: WorkerConfig,
+        inbox: asyncio.Queue[Item],
+        to_store: asyncio.Queue[Item],
+        budget: ByteBudget,
+    ) -> None:
+        self.pool = pool
+        self.inbox, self.to_store = inbox, to_store
+        self.budget = budget
+        self.dispatchers = config.pool_inflight
+        self.batch_items = config.transform_batch_items
+        self.batch_bytes = config.transform_batch_bytes
+        self.max_result_bytes = config.max_result_bytes
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.dispatchers):
+                group.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        carry: Item | None = None
+        while True:
+            first = carry or await self.inbox.get()
+            batch, carry = self._fill(first)
+            live = [item for item in batch if not item.run.cancelled]
+            if live:
+                await self._transform(live)
+            for item in batch:
+                await self.budget.release(item.held_bytes)
+                item.held_bytes = 0
+                item.run.counters.transformed += 1
+                await self.to_store.put(item)
+
+    def _fill(self, first: Item) -> tuple[list[Item], Item | None]:
+        """Take more waiting items of the same job, up to the batch limits, without waiting."""
+        batch, size = [first], len(first.data or b"")
+        while len(batch) < self.batch_items and size < self.batch_bytes:
+            try:
+                item = self.inbox.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if item.run is not first.run:
+                return batch, item  # another job's item starts the next batch
+            batch.append(item)
+            size += len(item.data or b"")
+        return batch, None
+
+    async def _transform(self, batch: list[Item]) -> None:
+        run = batch[0].run
+        payloads = [item.data or b"" for item in batch]
+        try:
+            outcomes = await self.pool.run(run.pipeline.name, run.options, payloads)
+        except TransformError as exc:
+            if len(batch) == 1:
+                batch[0].fail(str(exc))
+                return
+            # find the input that broke the batch: retry each alone
+            for item in batch:
+                await self._transform([item])
+            return
+        for item, outcome in zip(batch, outcomes, strict=True):
+            self._apply(item, outcome)
+            run.counters.transform_count += 1
+            run.counters.transform_s += item.transform_s
+
+    def _apply(self, item: Item, outcome: Outcome) -> None:
+        ok, payload, blob, ext, elapsed_s = outcome
+        item.transform_s = elapsed_s
+        item.data = None
+        if not ok:
+            item.fail(str(payload))
+            return
+        assert isinstance(payload, bytes)
+        size = len(payload) + len(blob or b"")
+        if size > self.max_result_bytes:
+            item.fail(
+                f"result is {size} bytes, over the limit of {self.max_result_bytes} "
+                "(SLUICE_MAX_RESULT_BYTES)"
+            )
+            return
+        item.result_json, item.blob, item.blob_ext = payload, blob, ext

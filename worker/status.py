@@ -1,0 +1,70 @@
+"""Writes a job's life to its status hash: started, complete, failed."""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+
+from producer.keys import Keys
+from producer.models import JobState
+
+# A new attempt restarts the live stage counts from what is already stored: items that
+# were in flight when an earlier attempt stopped go through the stages again.
+# KEYS: status hash, running set   ARGV: job id, then field/value pairs
+START = """
+local stored = redis.call('HGET', KEYS[1], 'stored') or '0'
+redis.call('HSET', KEYS[1], 'fetched', stored, 'transformed', stored, 'error', '',
+           unpack(ARGV, 2))
+redis.call('PERSIST', KEYS[1])
+redis.call('SADD', KEYS[2], ARGV[1])
+return tonumber(stored)
+"""
+
+
+class StatusWriter:
+    def __init__(self, redis: Redis, keys: Keys, worker: str, result_ttl_s: int) -> None:
+        self.redis, self.keys, self.worker, self.ttl_s = redis, keys, worker, result_ttl_s
+        self._start = redis.register_script(START)
+
+    async def started(self, job_id: str, pipeline: str, total: int, attempt: int) -> int:
+        """Record the start of an attempt; returns how many inputs are already stored."""
+        fields: dict[str, str | int | float] = {
+            "state": JobState.IN_PROGRESS.value,
+            "pipeline": pipeline,
+            "total": total,
+            "started_at": time.time(),
+            "finished_at": "",
+            "attempts": attempt,
+            "worker": self.worker,
+        }
+        args: list[str | int | float] = [job_id]
+        for name, value in fields.items():
+            args += [name, value]
+        keys = [self.keys.job(job_id), self.keys.running]
+        return int(await self._start(keys=keys, args=args))
+
+    async def complete(self, job_id: str, total: int) -> None:
+        await self._finish(
+            job_id,
+            {"state": JobState.COMPLETE.value, "fetched": total, "transformed": total},
+        )
+
+    async def failed(self, job_id: str, error: str, pipeline: str | None = None) -> None:
+        fields: dict[str, str | int | float] = {"state": JobState.FAILED.value, "error": error}
+        if pipeline:
+            fields["pipeline"] = pipeline
+        await self._finish(job_id, fields)
+
+    async def _finish(self, job_id: str, fields: dict[str, str | int | float]) -> None:
+        fields = {**fields, "finished_at": time.time(), "worker": self.worker}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.job(job_id), mapping=fields)
+            for key in self.keys.job_keys(job_id):
+                pipe.expire(key, self.ttl_s)
+            pipe.srem(self.keys.running, job_id)
+            await pipe.execute()
+
+    async def left(self, job_id: str) -> None:
+        """This worker stopped running the job without finishing it (shutdown, timeout)."""
+        await self.redis.srem(self.keys.running, job_id)
