@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m tests.demo
+	$(BIN)/python -m worker.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not soak"

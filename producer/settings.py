@@ -24,7 +24,11 @@ class ClientSettings(BaseSettings):
     """What a producer (client or CLI) needs to know."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+        use_attribute_docstrings=True,
     )
 
     redis_url: str | None = None

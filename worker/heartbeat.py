@@ -69,7 +69,8 @@ class Heartbeat:
             pipe.zadd(self.keys.workers, {self.name: now_ms()})
             pipe.hset(self.keys.worker(self.name), mapping=details)
             pipe.expire(self.keys.worker(self.name), TTL_S)
-            pipe.hset(self.keys.pipelines, mapping=pipelines)
+            if pipelines:
+                pipe.hset(self.keys.pipelines, mapping=pipelines)
             # forget workers that stopped beating long ago
             pipe.zremrangebyscore(self.keys.workers, "-inf", now_ms() - 10 * TTL_S * 1000)
             await pipe.execute()

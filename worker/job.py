@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from arq.worker import RetryJob
 from pydantic import ValidationError
 
 from producer.keys import Keys
@@ -15,6 +16,7 @@ from producer.models import JobSpec
 from producer.validation import describe
 from worker.envelope import MALFORMED
 from worker.errors import JobFailed
+from worker.lease import hold_lease
 from worker.registry import REGISTRY, Pipeline
 from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
@@ -35,6 +37,7 @@ class WorkerState:
     engine: Engine
     status: StatusWriter
     name: str
+    draining: asyncio.Event
 
 
 async def run_job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -102,12 +105,12 @@ async def _run(
     log.info("job started", total=total, already_stored=already, attempt=ctx.get("job_try", 1))
     run = JobRun(job_id, pipeline, options)
     state.engine.begin(run)
+    redis = ctx["redis"]
     try:
-        async with asyncio.timeout(state.config.job_timeout_s):
-            async for index, uri in _pending_inputs(ctx["redis"], state.keys, job_id, spec, total):
-                await state.engine.submit(Item(run, index, uri))
-            run.all_submitted()
-            await run.done.wait()
+        async with hold_lease(redis, job_id, state.config.lease_s):
+            handed_back = await _feed(
+                state, run, _pending_inputs(redis, state.keys, job_id, spec, total)
+            )
     except TimeoutError:
         run.cancel()
         await state.engine.end(run)
@@ -116,14 +119,39 @@ async def _run(
         log.warning("job timed out")
         return {"state": "failed", "error": error}
     except BaseException:
-        run.cancel()  # shutdown: arq re-queues the job; the next attempt resumes
+        run.cancel()  # stopped at once: arq re-queues the job; the next attempt resumes
         await state.engine.end(run)
-        await state.status.left(job_id)
+        await _hand_back(redis, state, job_id)
         raise
     await state.engine.end(run)
+    if handed_back:
+        log.info("job handed back to the queue", stored_now=run.finished)
+        await _hand_back(redis, state, job_id)
+        raise RetryJob()  # arq keeps it queued for another worker
     await state.status.complete(job_id, total)
     log.info("job complete", total=total, processed=run.submitted)
     return {"state": "complete", "total": total}
+
+
+async def _feed(state: WorkerState, run: JobRun, inputs: AsyncIterator[tuple[int, str]]) -> bool:
+    """Submit inputs until done or draining; wait for those submitted. True if cut short."""
+    cut_short = False
+    async with asyncio.timeout(state.config.job_timeout_s):
+        async for index, uri in inputs:
+            if state.draining.is_set():
+                cut_short = True
+                break
+            await state.engine.submit(Item(run, index, uri))
+        run.all_submitted()
+        await run.done.wait()
+    return cut_short
+
+
+async def _hand_back(redis: Any, state: WorkerState, job_id: str) -> None:
+    """Give the job back on shutdown; a drain is not a failed try, so undo arq's count."""
+    await state.status.left(job_id)
+    if state.draining.is_set():
+        await redis.decr(state.keys.arq_retry(job_id))
 
 
 async def _pending_inputs(

@@ -6,14 +6,18 @@ import asyncio
 import sys
 import time
 
+import redis
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from producer.connection import connect, redact_url, resolve_url
 from producer.errors import ConfigError, SluiceError
+from producer.keys import Keys
+from producer.wire import now_ms
 from worker.app import build_worker
 from worker.embedded import EmbeddedServer
+from worker.heartbeat import TTL_S as HEARTBEAT_TTL_S
 from worker.logging import configure_logging
 from worker.registry import load_modules
 from worker.settings import WorkerConfig, load_worker_config
@@ -45,8 +49,22 @@ def main() -> int:
         print(f"sluice-worker: {exc}", file=sys.stderr)
         return 1
     finally:
-        embedded.stop()
+        if not config.redis_url and not other_workers_alive(config):
+            embedded.stop()
     return 0
+
+
+def other_workers_alive(config: WorkerConfig) -> bool:
+    """Whether any other worker still beats on this server (then it must keep running)."""
+    try:
+        client = redis.Redis.from_url(resolve_url(config), socket_connect_timeout=1)
+        try:
+            recent = now_ms() - HEARTBEAT_TTL_S * 1000
+            return bool(client.zcount(Keys(config.namespace).workers, recent, "+inf"))
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, SluiceError):
+        return False
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

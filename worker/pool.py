@@ -21,16 +21,22 @@ from worker.pool_child import Outcome, init, run_batch
 
 class TransformPool:
     def __init__(
-        self, size: int, modules: Sequence[str], task_timeout_s: float | None = None
+        self,
+        size: int,
+        modules: Sequence[str],
+        task_timeout_s: float | None = None,
+        max_tasks: int = 0,
     ) -> None:
         self.size = size
         self.task_timeout_s = task_timeout_s
+        self.max_tasks = max_tasks
         self._modules = list(modules)
         self._pool: ProcessPool | None = None
 
     def start(self) -> None:
         self._pool = ProcessPool(
             max_workers=self.size,
+            max_tasks=self.max_tasks,
             initializer=init,
             initargs=(self._modules,),
             context=multiprocessing.get_context("forkserver"),

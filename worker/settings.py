@@ -30,7 +30,11 @@ class WorkerConfig(ClientSettings):
     """Everything a worker process is configured with."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SLUICE_", env_file=".env", extra="ignore", validate_default=True
+        env_prefix="SLUICE_",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+        use_attribute_docstrings=True,
     )
 
     pipelines: CommaList = Field(default_factory=list)
@@ -63,6 +67,12 @@ class WorkerConfig(ClientSettings):
     """Host names and CIDR networks the HTTP fetcher may reach besides public addresses."""
     file_roots: CommaList = Field(default_factory=list)
     """Directories ``file://`` inputs may read from (empty: the file scheme is refused)."""
+    transform_timeout_s: float = Field(default=300.0, gt=0)
+    """Longest one input's transform may run; past it its process is killed and the input fails."""
+    transform_attempts: int = Field(default=2, ge=1, le=10)
+    """Tries of an input whose transform process died or timed out, before it fails."""
+    pool_max_tasks: int = Field(default=0, ge=0)
+    """Replace a pool process after this many pool calls, for leaky transforms (0: never)."""
     transform_queue_size: int = Field(default=0, ge=0)
     """Fetched items waiting for the pool (0: twice the pool's in-flight calls × batch items)."""
     store_queue_size: int = Field(default=256, ge=1)
@@ -79,6 +89,10 @@ class WorkerConfig(ClientSettings):
     """How often an idle worker looks for new jobs."""
     max_tries: int = Field(default=5, ge=1)
     """Tries of a job before arq gives up on it."""
+    lease_s: float = Field(default=15.0, ge=1)
+    """A job whose worker stops renewing its lease this long is taken over by another worker."""
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
+    """On SIGTERM, time for in-flight inputs to finish before the worker stops at once."""
     worker_name: str | None = None
     """Name in logs and heartbeats (default: host:pid)."""
     embedded_port: int = Field(default=0, ge=0, le=65535)

@@ -51,8 +51,8 @@ class Server:
             "--dir", str(self.data_dir), "--appendonly", "yes", "--save", "",
             "--daemonize", "no", "--loglevel", "warning", *self.extra_args,
         ]  # fmt: skip
-        log = (self.data_dir / "server.log").open("ab")
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        with (self.data_dir / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready(timeout_s)
         return self
 

@@ -32,6 +32,7 @@ class TransformStage:
         self.batch_items = config.transform_batch_items
         self.batch_bytes = config.transform_batch_bytes
         self.max_result_bytes = config.max_result_bytes
+        self.attempts = config.transform_attempts
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -66,18 +67,21 @@ class TransformStage:
             size += len(item.data or b"")
         return batch, None
 
-    async def _transform(self, batch: list[Item]) -> None:
+    async def _transform(self, batch: list[Item], attempt: int = 1) -> None:
         run = batch[0].run
         payloads = [item.data or b"" for item in batch]
         try:
             outcomes = await self.pool.run(run.pipeline.name, run.options, payloads)
         except TransformError as exc:
-            if len(batch) == 1:
-                batch[0].fail(str(exc))
-                return
-            # find the input that broke the batch: retry each alone
-            for item in batch:
-                await self._transform([item])
+            if len(batch) > 1:
+                # find the input that broke the batch: each goes again alone
+                for item in batch:
+                    await self._transform([item], attempt)
+            elif attempt < self.attempts:
+                await self._transform(batch, attempt + 1)
+            else:
+                tries = f" ({attempt} attempts)" if attempt > 1 else ""
+                batch[0].fail(f"{exc}{tries}")
             return
         for item, outcome in zip(batch, outcomes, strict=True):
             self._apply(item, outcome)

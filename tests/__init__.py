@@ -1,0 +1,1 @@
+"""Sluice\x27s test suite."""
