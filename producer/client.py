@@ -14,11 +14,19 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from producer.connection import connect, redact_url, resolve_url
-from producer.errors import InvalidJob, JobExists, QueueFull, ServerUnavailable, WaitTimeout
+from producer.errors import (
+    InvalidJob,
+    JobExists,
+    JobNotFound,
+    QueueFull,
+    ServerUnavailable,
+    SluiceError,
+    WaitTimeout,
+)
 from producer.inspect import read_status
-from producer.keys import Keys
-from producer.models import ItemResult, JobStatus, QueueStats
-from producer.scripts import ENQUEUE
+from producer.keys import ARQ_ABORT_SET, Keys
+from producer.models import ItemResult, JobState, JobStatus, QueueStats
+from producer.scripts import CANCEL, ENQUEUE, RETRY
 from producer.settings import ClientSettings, load_settings
 from producer.validation import (
     build_spec,
@@ -235,6 +243,49 @@ class Client:
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise self._unavailable(exc) from None
         return QueueStats(ready=ready, deferred=deferred, in_progress=running, workers=workers)
+
+    async def cancel(self, job_id: str) -> bool:
+        """Stop a queued or running job; its inputs not yet stored are dropped.
+
+        Returns False if the job had already ended; JobNotFound if there is no such job.
+        """
+        keys = [
+            self.keys.job(job_id), self.keys.queue, self.keys.arq_job(job_id),
+            ARQ_ABORT_SET, self.keys.running,
+        ]  # fmt: skip
+        now = time.time()
+        args = [job_id, now, int(now * 1000), self.settings.result_ttl_s]
+        if await self.redis.eval(CANCEL, len(keys), *keys, *args):
+            return True
+        if (await self.status(job_id)).state == JobState.NOT_FOUND:
+            raise JobNotFound(f"no job {job_id}")
+        return False
+
+    async def retry(self, job_id: str) -> None:
+        """Re-enqueue a failed or cancelled job; inputs already stored are not redone."""
+        keys = [
+            self.keys.job(job_id), self.keys.spec(job_id), self.keys.queue,
+            self.keys.arq_job(job_id), self.keys.arq_result(job_id), self.keys.arq_retry(job_id),
+            self.keys.failed, self.keys.inputs(job_id),
+        ]  # fmt: skip
+        expires_ms = self.settings.job_expires_s * 1000
+        args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s]
+        outcome = await self.redis.eval(RETRY, len(keys), *keys, *args)
+        if outcome == 1:
+            return
+        status = await self.status(job_id)
+        if status.state == JobState.NOT_FOUND:
+            raise JobNotFound(f"no job {job_id}")
+        if outcome == 0:
+            raise SluiceError(
+                f"job {job_id} is {status.state}; only failed or cancelled jobs retry"
+            )
+        raise SluiceError(f"job {job_id} cannot be retried: its payload was malformed")
+
+    async def failed(self, *, limit: int = 100) -> list[JobStatus]:
+        """Jobs in the failed set, most recent first."""
+        ids = await self.redis.zrevrange(self.keys.failed, 0, limit - 1)
+        return [await self.status(raw.decode()) for raw in ids]
 
     async def pipelines(self) -> dict[str, Any]:
         """The pipelines live workers have registered, with their descriptions."""

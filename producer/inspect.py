@@ -24,7 +24,7 @@ async def read_status(redis: Redis, keys: Keys, job_id: str) -> JobStatus:
         raw, score, running, arq_result = await pipe.execute()
     fields = _decode(raw)
     state = fields.get("state")
-    if state in (JobState.COMPLETE, JobState.FAILED):
+    if state in (JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED):
         return status_from_hash(job_id, fields)
     if running:
         return status_from_hash(job_id, fields, JobState.IN_PROGRESS)

@@ -12,6 +12,8 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
     {ns}:job:{id}:inputs         list        the inputs of a job enqueued in chunks (not inline)
     {ns}:job:{id}:results        hash        input index -> item record (JSON)
     {ns}:job:{id}:blobs          hash        input index -> binary output (e.g. a thumbnail)
+    {ns}:job:{id}:spec           string      the job (JSON), kept once it failed, for `retry`
+    {ns}:failed                  sorted set  failed job id -> when it failed (ms epoch)
     {ns}:pipelines               hash        pipeline name -> description (JSON), written by workers
     {ns}:running                 set         ids of jobs a worker is running now
     {ns}:workers                 sorted set  worker id -> last heartbeat (ms epoch)
@@ -27,6 +29,7 @@ ARQ_JOB_PREFIX = "arq:job:"
 ARQ_IN_PROGRESS_PREFIX = "arq:in-progress:"
 ARQ_RESULT_PREFIX = "arq:result:"
 ARQ_RETRY_PREFIX = "arq:retry:"
+ARQ_ABORT_SET = "arq:abort"
 
 # The name of the one arq function every Sluice job calls.
 JOB_FUNCTION = "sluice"
@@ -45,6 +48,10 @@ class Keys:
     @property
     def pipelines(self) -> str:
         return f"{self.namespace}:pipelines"
+
+    @property
+    def failed(self) -> str:
+        return f"{self.namespace}:failed"
 
     @property
     def running(self) -> str:
@@ -69,9 +76,18 @@ class Keys:
     def blobs(self, job_id: str) -> str:
         return f"{self.namespace}:job:{job_id}:blobs"
 
-    def job_keys(self, job_id: str) -> tuple[str, str, str, str]:
+    def spec(self, job_id: str) -> str:
+        return f"{self.namespace}:job:{job_id}:spec"
+
+    def job_keys(self, job_id: str) -> tuple[str, ...]:
         """Sluice's keys of one job, the ones that share its result TTL."""
-        return self.job(job_id), self.inputs(job_id), self.results(job_id), self.blobs(job_id)
+        return (
+            self.job(job_id),
+            self.inputs(job_id),
+            self.results(job_id),
+            self.blobs(job_id),
+            self.spec(job_id),
+        )
 
     @staticmethod
     def arq_job(job_id: str) -> str:

@@ -21,12 +21,18 @@ class JobState(StrEnum):
     DEFERRED = "deferred"  # in the queue, not to run before its time
     IN_PROGRESS = "in_progress"  # a worker is running it
     COMPLETE = "complete"  # every input has a record (some may be errors: see `failed`)
-    FAILED = "failed"  # the job could not run at all; `error` says why
+    FAILED = "failed"  # the job could not run at all, or its retries ran out; `error` says why
+    CANCELLED = "cancelled"  # stopped by `cancel`; inputs not yet stored were dropped
     NOT_FOUND = "not_found"  # no such job, or its results have expired
 
     @property
     def is_final(self) -> bool:
-        return self in (JobState.COMPLETE, JobState.FAILED, JobState.NOT_FOUND)
+        return self in (
+            JobState.COMPLETE,
+            JobState.FAILED,
+            JobState.CANCELLED,
+            JobState.NOT_FOUND,
+        )
 
 
 class JobSpec(BaseModel):

@@ -37,3 +37,13 @@ def exit_on_crash(data: bytes, options: Mapping[str, Any]) -> dict[str, Any]:
     if b"crash" in data:
         os._exit(3)
     return {"bytes": len(data)}
+
+
+@pipeline("test-hang")
+def hang(data: bytes, options: Mapping[str, Any]) -> dict[str, Any]:
+    """For inputs that contain b"hang": records its pid in ``options['pid_dir']``, then hangs."""
+    if b"hang" in data:
+        with open(os.path.join(str(options["pid_dir"]), f"{os.getpid()}.pid"), "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(3600)
+    return {"bytes": len(data)}

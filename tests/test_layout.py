@@ -28,6 +28,7 @@ def test_arq_key_prefixes_match_installed_arq() -> None:
     assert arq.constants.in_progress_key_prefix == keys.ARQ_IN_PROGRESS_PREFIX
     assert arq.constants.result_key_prefix == keys.ARQ_RESULT_PREFIX
     assert arq.constants.retry_key_prefix == keys.ARQ_RETRY_PREFIX
+    assert arq.constants.abort_jobs_ss == keys.ARQ_ABORT_SET
 
 
 def test_public_api_is_deliberate() -> None:

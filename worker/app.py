@@ -83,5 +83,6 @@ def build_worker(config: WorkerConfig) -> SluiceWorker:
         job_deserializer=load_envelope,
         expires_extra_ms=config.job_expires_s * 1000,
         log_results=False,
+        allow_abort_jobs=True,  # `sluice cancel` aborts running jobs through arq
     )
     return worker

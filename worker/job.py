@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from arq.worker import RetryJob
+from arq.worker import Retry, RetryJob
 from pydantic import ValidationError
 
 from producer.keys import Keys
 from producer.models import JobSpec
 from producer.validation import describe
+from producer.wire import dumps
 from worker.envelope import MALFORMED
 from worker.errors import JobFailed
 from worker.lease import hold_lease
@@ -50,9 +52,14 @@ async def run_job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, A
             total = await _count_inputs(ctx, state, job_id, spec)
         except JobFailed as exc:
             log.warning("job failed", error=str(exc))
-            await state.status.failed(job_id, str(exc), named)
+            await state.status.failed(job_id, str(exc), named, _spec_of(kwargs))
             return {"state": "failed", "error": str(exc)}
         return await _run(ctx, state, job_id, spec, pipeline, options, total)
+
+
+def _spec_of(kwargs: dict[str, Any]) -> bytes | None:
+    """The job as enqueued, kept for `retry` (None if it was not even a JSON object)."""
+    return None if MALFORMED in kwargs else dumps(kwargs)
 
 
 def _parse(
@@ -101,28 +108,32 @@ async def _run(
     options: dict[str, Any],
     total: int,
 ) -> dict[str, Any]:
-    already = await state.status.started(job_id, spec.pipeline, total, ctx.get("job_try", 1))
-    log.info("job started", total=total, already_stored=already, attempt=ctx.get("job_try", 1))
+    attempt = int(ctx.get("job_try", 1))
+    already = await state.status.started(job_id, spec.pipeline, total, attempt)
+    if already < 0:
+        log.info("job was cancelled before it started")
+        return {"state": "cancelled"}
+    log.info("job started", total=total, already_stored=already, attempt=attempt)
     run = JobRun(job_id, pipeline, options)
     state.engine.begin(run)
     redis = ctx["redis"]
     try:
         async with hold_lease(redis, job_id, state.config.lease_s):
-            handed_back = await _feed(
-                state, run, _pending_inputs(redis, state.keys, job_id, spec, total)
-            )
-    except TimeoutError:
-        run.cancel()
-        await state.engine.end(run)
-        error = f"job timed out after {state.config.job_timeout_s:g} s (SLUICE_JOB_TIMEOUT_S)"
-        await state.status.failed(job_id, error)
-        log.warning("job timed out")
-        return {"state": "failed", "error": error}
-    except BaseException:
-        run.cancel()  # stopped at once: arq re-queues the job; the next attempt resumes
-        await state.engine.end(run)
+            inputs = _pending_inputs(redis, state.keys, job_id, spec, total)
+            handed_back = await _feed(state, run, inputs)
+    except asyncio.CancelledError:
+        # stopped at once (second signal, grace over, or cancelled): arq re-queues it unless
+        # it was cancelled, and the next attempt resumes from the stored records
+        await _stop(state, run)
         await _hand_back(redis, state, job_id)
         raise
+    except TimeoutError:
+        await _stop(state, run)
+        error = f"job timed out after {state.config.job_timeout_s:g} s (SLUICE_JOB_TIMEOUT_S)"
+        return await _failed(state, job_id, spec, error)
+    except Exception as exc:
+        await _stop(state, run)
+        return await _retry_or_fail(state, job_id, spec, attempt, exc)
     await state.engine.end(run)
     if handed_back:
         log.info("job handed back to the queue", stored_now=run.finished)
@@ -131,6 +142,36 @@ async def _run(
     await state.status.complete(job_id, total)
     log.info("job complete", total=total, processed=run.submitted)
     return {"state": "complete", "total": total}
+
+
+async def _stop(state: WorkerState, run: JobRun) -> None:
+    run.cancel()  # its inputs still queued in the stages are dropped
+    await state.engine.end(run)
+
+
+async def _failed(state: WorkerState, job_id: str, spec: JobSpec, error: str) -> dict[str, Any]:
+    log.warning("job failed", error=error)
+    spec_json = dumps(spec.model_dump(exclude_none=True))
+    await state.status.failed(job_id, error, spec.pipeline, spec_json)
+    return {"state": "failed", "error": error}
+
+
+async def _retry_or_fail(
+    state: WorkerState, job_id: str, spec: JobSpec, attempt: int, exc: Exception
+) -> dict[str, Any]:
+    """An unexpected error: try again later with backoff, until the tries run out."""
+    error = f"{type(exc).__name__}: {exc}"
+    if attempt >= state.config.max_tries:
+        return await _failed(state, job_id, spec, f"failed after {attempt} tries: {error}")
+    delay = backoff_s(attempt, state.config.retry_backoff_s, state.config.retry_backoff_max_s)
+    log.warning("job error, will retry", error=error, attempt=attempt, retry_in_s=round(delay, 2))
+    await state.status.left(job_id)
+    raise Retry(defer=delay)
+
+
+def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
+    """Exponential backoff with jitter: between half and all of base × 2^(attempt-1), capped."""
+    return min(cap_s, base_s * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 async def _feed(state: WorkerState, run: JobRun, inputs: AsyncIterator[tuple[int, str]]) -> bool:

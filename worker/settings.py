@@ -89,6 +89,10 @@ class WorkerConfig(ClientSettings):
     """How often an idle worker looks for new jobs."""
     max_tries: int = Field(default=5, ge=1)
     """Tries of a job before arq gives up on it."""
+    retry_backoff_s: float = Field(default=1.0, ge=0)
+    """First delay before a job that hit an unexpected error runs again; doubles, with jitter."""
+    retry_backoff_max_s: float = Field(default=60.0, ge=0)
+    """Longest delay between tries of a job."""
     lease_s: float = Field(default=15.0, ge=1)
     """A job whose worker stops renewing its lease this long is taken over by another worker."""
     shutdown_grace_s: float = Field(default=30.0, ge=0)

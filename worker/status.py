@@ -8,11 +8,13 @@ from redis.asyncio import Redis
 
 from producer.keys import Keys
 from producer.models import JobState
+from producer.wire import now_ms
 
 # A new attempt restarts the live stage counts from what is already stored: items that
 # were in flight when an earlier attempt stopped go through the stages again.
 # KEYS: status hash, running set   ARGV: job id, then field/value pairs
 START = """
+if redis.call('HGET', KEYS[1], 'state') == 'cancelled' then return -1 end
 local stored = redis.call('HGET', KEYS[1], 'stored') or '0'
 redis.call('HSET', KEYS[1], 'fetched', stored, 'transformed', stored, 'error', '',
            unpack(ARGV, 2))
@@ -28,7 +30,7 @@ class StatusWriter:
         self._start = redis.register_script(START)
 
     async def started(self, job_id: str, pipeline: str, total: int, attempt: int) -> int:
-        """Record the start of an attempt; returns how many inputs are already stored."""
+        """Record the start of an attempt; how many inputs are already stored, -1 if cancelled."""
         fields: dict[str, str | int | float] = {
             "state": JobState.IN_PROGRESS.value,
             "pipeline": pipeline,
@@ -50,16 +52,29 @@ class StatusWriter:
             {"state": JobState.COMPLETE.value, "fetched": total, "transformed": total},
         )
 
-    async def failed(self, job_id: str, error: str, pipeline: str | None = None) -> None:
+    async def failed(
+        self, job_id: str, error: str, pipeline: str | None = None, spec: bytes | None = None
+    ) -> None:
+        """Record the failure, keep the job's spec for `retry`, and add it to the failed set."""
         fields: dict[str, str | int | float] = {"state": JobState.FAILED.value, "error": error}
         if pipeline:
             fields["pipeline"] = pipeline
-        await self._finish(job_id, fields)
+        await self._finish(job_id, fields, spec=spec, failed=True)
 
-    async def _finish(self, job_id: str, fields: dict[str, str | int | float]) -> None:
+    async def _finish(
+        self,
+        job_id: str,
+        fields: dict[str, str | int | float],
+        spec: bytes | None = None,
+        failed: bool = False,
+    ) -> None:
         fields = {**fields, "finished_at": time.time(), "worker": self.worker}
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.job(job_id), mapping=fields)
+            if spec is not None:
+                pipe.set(self.keys.spec(job_id), spec)
+            if failed:
+                pipe.zadd(self.keys.failed, {job_id: now_ms()})
             for key in self.keys.job_keys(job_id):
                 pipe.expire(key, self.ttl_s)
             pipe.srem(self.keys.running, job_id)

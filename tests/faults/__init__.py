@@ -1,0 +1,1 @@
+"""The fault suite: real processes, real signals, a real server."""

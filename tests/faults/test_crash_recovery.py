@@ -1,0 +1,63 @@
+"""A killed worker's job is taken over within the lease and finished without duplicates."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from redis.asyncio import Redis
+
+from producer import Client, JobState
+from tests.expected import data_uri
+from tests.faults.conftest import poll
+from tests.support.workers import WorkerFactory
+
+LEASE_S = 3.0
+SLOW = {"pipelines": "tests.sample_pipelines", "pool_size": 1, "lease_s": LEASE_S}
+
+
+async def test_sigkill_mid_job_is_taken_over_within_lease(
+    client: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """SIGKILL a worker mid-job: another finishes it, every input stored exactly once."""
+    first = workers(**SLOW, fetch_concurrency=4, transform_queue_size=2)
+    inputs = [data_uri(f"item-{i}".encode()) for i in range(60)]
+    job_id = await client.enqueue("test-sleep", inputs, options={"seconds": 0.05})
+
+    async def some_stored() -> bool:
+        return (await client.status(job_id)).stored >= 10
+
+    await poll(some_stored, 30)
+    first.signal(signal.SIGKILL)
+    first.wait()
+    killed_at = time.monotonic()
+    stored_at_kill = (await client.status(job_id)).stored
+    assert stored_at_kill < 60, "the job finished before the kill: nothing was tested"
+    workers(**SLOW)
+
+    async def taken_over() -> bool:
+        return (await client.status(job_id)).attempts == 2
+
+    await poll(taken_over, 30)
+    takeover_s = time.monotonic() - killed_at
+    assert takeover_s < LEASE_S + 2.0, f"takeover took {takeover_s:.1f} s"
+    status = await client.wait(job_id, timeout_s=60)
+    assert status.state == JobState.COMPLETE
+    assert (status.total, status.stored, status.failed) == (60, 60, 0)
+    assert await redis.hlen(client.keys.results(job_id)) == 60
+    records = [r async for r in client.results(job_id)]
+    assert sorted(r.input for r in records) == sorted(inputs)
+
+
+async def test_long_job_is_not_taken_over_while_its_worker_lives(
+    client: Client, workers: WorkerFactory
+) -> None:
+    """A job running for several leases stays with its live worker."""
+    workers(**SLOW)
+    workers(**SLOW)
+    job_id = await client.enqueue(
+        "test-sleep", [data_uri(b"x")] * 3, options={"seconds": LEASE_S * 1.2}
+    )
+    status = await client.wait(job_id, timeout_s=60)
+    assert status.state == JobState.COMPLETE
+    assert status.attempts == 1

@@ -1,0 +1,86 @@
+"""Cancel, job-level retries with backoff, the failed set and `retry`."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from producer import Client, JobState
+from tests.expected import data_uri
+from tests.faults.conftest import poll
+from tests.support.workers import WorkerFactory
+
+
+async def test_cancel_queued_job(client: Client, redis: Redis) -> None:
+    """A queued job leaves the queue at once and reads as cancelled."""
+    job_id = await client.enqueue("text-stats", ["data:,x"])
+    assert await client.cancel(job_id) is True
+    assert (await client.status(job_id)).state == JobState.CANCELLED
+    assert await redis.zcard(client.keys.queue) == 0
+    assert await client.cancel(job_id) is False
+
+
+async def test_cancel_running_job_drops_pending_inputs(
+    client: Client, workers: WorkerFactory
+) -> None:
+    """A running job stops; inputs not yet stored are dropped; the worker goes on."""
+    workers(pipelines="tests.sample_pipelines", pool_size=1, fetch_concurrency=2,
+            transform_queue_size=2)  # fmt: skip
+    job_id = await client.enqueue(
+        "test-sleep", [data_uri(f"{i}".encode()) for i in range(200)], options={"seconds": 0.05}
+    )
+
+    async def some_stored() -> bool:
+        return (await client.status(job_id)).stored >= 3
+
+    await poll(some_stored, 30)
+    assert await client.cancel(job_id)
+    await poll(lambda: _not_running(client, job_id), 30)
+    settled = (await client.status(job_id)).stored
+    assert (await client.status(job_id)).state == JobState.CANCELLED
+    assert settled < 200
+    after = await client.enqueue("text-stats", ["data:,next"])
+    assert (await client.wait(after, timeout_s=60)).state == JobState.COMPLETE
+    assert (await client.status(job_id)).stored == settled  # nothing more was processed
+
+
+async def _not_running(client: Client, job_id: str) -> bool:
+    return not await client.redis.sismember(client.keys.running, job_id)
+
+
+async def test_job_error_retried_with_backoff_then_failed_set(
+    client: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """An unexpected job error is retried with backoff; past max tries it joins the failed set."""
+    job_id = await client.enqueue("text-stats", ["data:,a", "data:,b"])
+    await redis.set(client.keys.results(job_id), "not a hash")  # every read of it now errors
+    workers(max_tries=3, retry_backoff_s=0.1)
+    status = await client.wait(job_id, timeout_s=60)
+    assert status.state == JobState.FAILED
+    assert "failed after 3 tries" in (status.error or "")
+    assert "WRONGTYPE" in (status.error or "")
+    assert [s.job_id for s in await client.failed()] == [job_id]
+
+    await redis.delete(client.keys.results(job_id))
+    await client.retry(job_id)
+    assert await client.failed() == []
+    done = await client.wait(job_id, timeout_s=60)
+    assert (done.state, done.stored) == (JobState.COMPLETE, 2)
+
+
+async def test_timed_out_job_fails_then_retry_resumes(
+    client: Client, workers: WorkerFactory
+) -> None:
+    """A job past its timeout is failed; `retry` on a patient worker finishes only the rest."""
+    impatient = workers(pipelines="tests.sample_pipelines", pool_size=1, job_timeout_s=1.5)
+    job_id = await client.enqueue(
+        "test-sleep", [data_uri(f"{i}".encode()) for i in range(40)], options={"seconds": 0.1}
+    )
+    failed = await client.wait(job_id, timeout_s=60)
+    assert failed.state == JobState.FAILED
+    assert "timed out after 1.5 s" in (failed.error or "")
+    assert 0 < failed.stored < 40
+    impatient.stop()
+    workers(pipelines="tests.sample_pipelines", pool_size=2)
+    await client.retry(job_id)
+    done = await client.wait(job_id, timeout_s=60)
+    assert (done.state, done.stored, done.failed) == (JobState.COMPLETE, 40, 0)
