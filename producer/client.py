@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -83,11 +84,9 @@ class Client:
         """Enqueue a job and return its id. Raises InvalidJob, JobExists or QueueFull."""
         job_id = check_job_id(job_id or uuid.uuid4().hex)
         build_spec(pipeline, None, options)  # fail fast on a bad name or options
-        try:
+        with self._reachable():
             await self._check_pipeline(pipeline)
             return await self._enqueue(pipeline, inputs, options, job_id, defer_s)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise self._unavailable(exc) from None
 
     async def _enqueue(
         self, pipeline: str, inputs: Inputs, options: Any, job_id: str, defer_s: float
@@ -97,17 +96,17 @@ class Client:
             checked = [check_input(i, v, self.settings) for i, v in enumerate(inline)]
             check_count(len(checked), self.settings)
             spec, total = build_spec(pipeline, checked, options), len(checked)
-        else:
-            if await self.redis.exists(self.keys.job(job_id), self.keys.arq_job(job_id)):
-                raise JobExists(f"job {job_id} already exists")
-            await self._wait_for_room()
-            total = await self._write_inputs(job_id, inputs)
-            spec = build_spec(pipeline, None, options)
-        try:
             await self._admit(job_id, spec, total, defer_s)
+            return job_id
+        if await self.redis.exists(self.keys.job(job_id), self.keys.arq_job(job_id)):
+            raise JobExists(f"job {job_id} already exists")
+        await self._wait_for_room()
+        try:
+            total = await self._write_inputs(job_id, inputs)
+            await self._admit(job_id, build_spec(pipeline, None, options), total, defer_s)
         except BaseException:
-            if inline is None:
-                await self.redis.delete(self.keys.inputs(job_id))
+            # a refused job leaves no inputs behind
+            await asyncio.shield(self.redis.delete(self.keys.inputs(job_id)))
             raise
         return job_id
 
@@ -188,33 +187,42 @@ class Client:
             "(SLUICE_ENQUEUE_TIMEOUT_S); add workers or try later"
         )
 
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Turn a connection failure into ServerUnavailable naming the (redacted) server."""
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise self._unavailable(exc) from None
+
     def _unavailable(self, exc: BaseException) -> ServerUnavailable:
         url = redact_url(resolve_url(self.settings))
         return ServerUnavailable(f"cannot reach Redis at {url}: {exc}")
 
     async def status(self, job_id: str) -> JobStatus:
         """The job's state, counts, timestamps and stage timings (state not_found if none)."""
-        try:
+        with self._reachable():
             return await read_status(self.redis, self.keys, job_id)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise self._unavailable(exc) from None
 
     async def results(
         self, job_id: str, *, start: int = 0, limit: int | None = None
     ) -> AsyncIterator[ItemResult]:
         """Stored records in input order from index ``start``; unstored inputs are skipped."""
-        total = int(await self.redis.hget(self.keys.job(job_id), "total") or 0)
+        with self._reachable():
+            total = int(await self.redis.hget(self.keys.job(job_id), "total") or 0)
         end = total if limit is None else min(total, start + limit)
         for first in range(start, end, RESULTS_PAGE):
             fields = range(first, min(end, first + RESULTS_PAGE))
-            raw = await self.redis.hmget(self.keys.results(job_id), list(fields))
+            with self._reachable():
+                raw = await self.redis.hmget(self.keys.results(job_id), list(fields))
             for value in raw:
                 if value is not None:
                     yield ItemResult.model_validate(loads(value))
 
     async def blob(self, job_id: str, index: int) -> bytes | None:
         """The binary output stored for one input (e.g. a thumbnail), if any."""
-        value: bytes | None = await self.redis.hget(self.keys.blobs(job_id), str(index))
+        with self._reachable():
+            value: bytes | None = await self.redis.hget(self.keys.blobs(job_id), str(index))
         return value
 
     async def wait(
@@ -233,15 +241,13 @@ class Client:
     async def stats(self) -> QueueStats:
         """Queue depth (ready, deferred), jobs in progress and live workers."""
         now = now_ms()
-        try:
+        with self._reachable():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.zcount(self.keys.queue, "-inf", now)
                 pipe.zcount(self.keys.queue, f"({now}", "+inf")
                 pipe.scard(self.keys.running)
                 pipe.zcount(self.keys.workers, now - WORKER_TTL_S * 1000, "+inf")
                 ready, deferred, running, workers = await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise self._unavailable(exc) from None
         return QueueStats(ready=ready, deferred=deferred, in_progress=running, workers=workers)
 
     async def cancel(self, job_id: str) -> bool:
@@ -255,8 +261,9 @@ class Client:
         ]  # fmt: skip
         now = time.time()
         args = [job_id, now, int(now * 1000), self.settings.result_ttl_s]
-        if await self.redis.eval(CANCEL, len(keys), *keys, *args):
-            return True
+        with self._reachable():
+            if await self.redis.eval(CANCEL, len(keys), *keys, *args):
+                return True
         if (await self.status(job_id)).state == JobState.NOT_FOUND:
             raise JobNotFound(f"no job {job_id}")
         return False
@@ -270,7 +277,8 @@ class Client:
         ]  # fmt: skip
         expires_ms = self.settings.job_expires_s * 1000
         args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s]
-        outcome = await self.redis.eval(RETRY, len(keys), *keys, *args)
+        with self._reachable():
+            outcome = await self.redis.eval(RETRY, len(keys), *keys, *args)
         if outcome == 1:
             return
         status = await self.status(job_id)
@@ -284,12 +292,29 @@ class Client:
 
     async def failed(self, *, limit: int = 100) -> list[JobStatus]:
         """Jobs in the failed set, most recent first."""
-        ids = await self.redis.zrevrange(self.keys.failed, 0, limit - 1)
+        with self._reachable():
+            ids = await self.redis.zrevrange(self.keys.failed, 0, limit - 1)
         return [await self.status(raw.decode()) for raw in ids]
+
+    async def workers(self) -> list[dict[str, Any]]:
+        """Live workers' heartbeats: id, host, pid, started, last beat, jobs, pool size."""
+        now = now_ms()
+        with self._reachable():
+            names = await self.redis.zrangebyscore(
+                self.keys.workers, now - WORKER_TTL_S * 1000, "+inf"
+            )
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.hgetall(self.keys.worker(name.decode()))
+                details = await pipe.execute()
+        return [
+            {k.decode(): v.decode("utf-8", "replace") for k, v in d.items()} for d in details if d
+        ]
 
     async def pipelines(self) -> dict[str, Any]:
         """The pipelines live workers have registered, with their descriptions."""
-        raw = await self.redis.hgetall(self.keys.pipelines)
+        with self._reachable():
+            raw = await self.redis.hgetall(self.keys.pipelines)
         return {k.decode(): loads(v) for k, v in raw.items()}
 
 

@@ -21,11 +21,9 @@ ADDRESS_FILE = "server.json"
 def redact_url(url: str) -> str:
     """The URL with any user name and password replaced, safe to log or show."""
     parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    if "@" not in parts.netloc:
         return url
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return parts._replace(netloc=f"***@{host}{port}").geturl()
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
 def embedded_address(data_dir: Path) -> str | None:

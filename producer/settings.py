@@ -42,7 +42,8 @@ class ClientSettings(BaseSettings):
     redis_check_hostname: bool = True
     """Check the TLS server's certificate matches its host name."""
     namespace: str = Field(default="sluice", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    """Prefix of every Sluice key and the name of the queue; separate namespaces never meet."""
+    """Prefix of every Sluice key and of the queue name. Job ids stay unique across namespaces
+    sharing one server (arq's own keys are not namespaced)."""
     data_dir: Path = Path(".sluice")
     """Where the embedded server keeps its data and address file."""
     max_queued_jobs: int = Field(default=10_000, ge=0)

@@ -51,7 +51,9 @@ def build_worker(config: WorkerConfig) -> SluiceWorker:
         await pool.warm_up()
         engine = Engine(config, pool, ctx["redis"], keys)
         engine.start()
-        heartbeat = Heartbeat(ctx["redis"], keys, name, config.pool_size)
+        heartbeat = Heartbeat(
+            ctx["redis"], keys, name, config.pool_size, jobs=lambda: len(engine.progress.runs)
+        )
         await heartbeat.start()
         status = StatusWriter(ctx["redis"], keys, name, config.result_ttl_s)
         ctx["sluice"] = WorkerState(config, keys, engine, status, name, worker.draining)

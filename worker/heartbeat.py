@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
 import structlog
@@ -34,11 +35,13 @@ def sluice_version() -> str:
 
 
 class Heartbeat:
-    def __init__(self, redis: Redis, keys: Keys, name: str, pool_size: int) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, name: str, pool_size: int, jobs: Callable[[], int]
+    ) -> None:
         self.redis, self.keys, self.name = redis, keys, name
         self.started = time.time()
         self.pool_size = pool_size
-        self.jobs_running = 0
+        self.jobs = jobs
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -60,7 +63,7 @@ class Heartbeat:
             "pid": os.getpid(),
             "started": self.started,
             "last_beat": time.time(),
-            "jobs": self.jobs_running,
+            "jobs": self.jobs(),
             "pool_size": self.pool_size,
             "version": sluice_version(),
         }

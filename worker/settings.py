@@ -54,7 +54,7 @@ class WorkerConfig(ClientSettings):
     fetch_per_host: int = Field(default=16, ge=0)
     """Connections per host (0: no per-host limit)."""
     fetch_timeout_s: float = Field(default=30.0, gt=0)
-    """Total time allowed for one fetch."""
+    """Time allowed for one fetch attempt (each retry and redirect hop gets its own)."""
     fetch_connect_timeout_s: float = Field(default=10.0, gt=0)
     """Time allowed to connect for one fetch."""
     fetch_retries: int = Field(default=2, ge=0, le=20)
@@ -64,7 +64,8 @@ class WorkerConfig(ClientSettings):
     max_fetch_bytes: int = Field(default=64 * MiB, ge=1)
     """Largest body fetched for one input; a bigger one fails that input."""
     fetch_allow: CommaList = Field(default_factory=list)
-    """Host names and CIDR networks the HTTP fetcher may reach besides public addresses."""
+    """Host names (exact, no wildcards) and CIDR networks the HTTP fetcher may reach besides
+    public addresses."""
     file_roots: CommaList = Field(default_factory=list)
     """Directories ``file://`` inputs may read from (empty: the file scheme is refused)."""
     transform_timeout_s: float = Field(default=300.0, gt=0)

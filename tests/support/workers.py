@@ -100,7 +100,7 @@ class WorkerFactory:
         worker = WorkerProcess(env=env, log_path=log).start()
         self.started.append(worker)
         if wait:
-            worker.wait_ready(self.redis_url, self.namespace)
+            worker.wait_ready(str(settings.get("redis_url", self.redis_url)), self.namespace)
         return worker
 
     def stop_all(self) -> None:

@@ -71,7 +71,12 @@ class StoreStage:
     async def _store(self, batch: list[Item]) -> None:
         by_run: dict[JobRun, list[Item]] = defaultdict(list)
         for item in batch:
+            if item.run.cancelled:  # a stopped job's inputs are redone or dropped, not stored
+                item.run.items_finished(1)
+                continue
             by_run[item.run].append(item)
+        if not by_run:
+            return
         calls = [(run, items, self._args(items)) for run, items in by_run.items()]
         start = time.perf_counter()
         await self._write(calls)

@@ -1,0 +1,5 @@
+"""`python -m producer` runs the `sluice` command line."""
+
+from producer.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The `sluice` command line (`producer.cli.app:main`); `render` holds its reusable views."""

@@ -1,0 +1,221 @@
+"""The `sluice` command line: enqueue jobs, inspect their status and results, watch them run.
+
+Settings come from ``SLUICE_*`` variables and ``.env`` as for the client. Exit codes:
+0 done, 1 a Sluice error (or a job that did not complete, where a command says so),
+2 a usage error or a bad setting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from producer.cli import control
+from producer.cli.enqueue import OptionError, enqueue_streamed, open_inputs, parse_options
+from producer.cli.render import render_stats, watch
+from producer.cli.results import show_results
+from producer.cli.runner import print_json, run, show_status
+from producer.client import Client
+from producer.models import JobState
+
+app = typer.Typer(
+    name="sluice",
+    no_args_is_help=True,
+    add_completion=False,
+    # locals can hold the Redis URL, password included
+    pretty_exceptions_show_locals=False,
+)
+
+WAIT_POLL_S = 0.2  # how often `enqueue --wait` polls the job's status
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JobIdArg = Annotated[str, typer.Argument(help="The job's id, as printed by `sluice enqueue`.")]
+
+
+def package_version() -> str:
+    try:
+        return version("sluice")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"sluice {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Enqueue Sluice jobs and follow them: status, live progress, results, queue stats."""
+
+
+@app.command()
+def enqueue(
+    pipeline: Annotated[str, typer.Argument(help="A pipeline workers run, e.g. text-stats.")],
+    inputs: Annotated[
+        list[str] | None, typer.Argument(help="Input URIs (https://, file://, data:).")
+    ] = None,
+    from_file: Annotated[
+        str | None,
+        typer.Option(
+            "--from-file",
+            "-f",
+            metavar="PATH|-",
+            help="Also read inputs from a file, one per line ('-': stdin); blank lines and "
+            "lines starting with # are skipped. Streamed: any size is fine.",
+        ),
+    ] = None,
+    job_id: Annotated[
+        str | None, typer.Option("--job-id", help="Use this id (default: a random one).")
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            metavar="KEY=VALUE",
+            help="A pipeline option; VALUE is parsed as JSON if it is valid JSON, else a string.",
+        ),
+    ] = None,
+    defer: Annotated[
+        float, typer.Option(min=0, metavar="SECONDS", help="Do not run before this many seconds.")
+    ] = 0.0,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait for the job to end, then print its status; exit 1 unless it completed.",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help='Print {"job_id": ...}; with --wait, the final status as JSON.'
+        ),
+    ] = False,
+) -> None:
+    """Enqueue a job and print its id."""
+    try:
+        options = parse_options(option or [])
+    except OptionError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--option") from None
+    args, stdout, stderr = list(inputs or []), Console(), Console(stderr=True)
+    job: dict[str, Any] = {"options": options, "job_id": job_id, "defer_s": defer}
+
+    with contextlib.ExitStack() as stack:
+        source = open_inputs(from_file, stack) if from_file is not None else None
+
+        async def work(client: Client) -> int:
+            if source is None:
+                new_id = await client.enqueue(pipeline, args, **job)
+            else:
+                new_id = await enqueue_streamed(client, pipeline, args, source, stderr, **job)
+            if as_json and not wait:
+                print_json({"job_id": new_id})
+            if not as_json:
+                typer.echo(new_id)
+            if not wait:
+                return 0
+            if as_json:
+                final = await client.wait(new_id)
+            else:
+                final = await watch(client, new_id, WAIT_POLL_S, stderr)
+            return show_status(final, as_json=as_json, console=stdout)
+
+        run(work)
+
+
+@app.command()
+def status(job_id: JobIdArg, as_json: JsonFlag = False) -> None:
+    """Show a job's state, counts, timestamps and stage timings.
+
+    Exits 1 if there is no such job (state not_found), which is still printed.
+    """
+
+    async def work(client: Client) -> int:
+        current = await client.status(job_id)
+        show_status(current, as_json=as_json, console=Console())
+        return 1 if current.state == JobState.NOT_FOUND else 0
+
+    run(work)
+
+
+@app.command("watch")
+def watch_command(
+    job_id: JobIdArg,
+    interval: Annotated[
+        float, typer.Option(min=0.05, metavar="SECONDS", help="How often to poll.")
+    ] = 0.5,
+) -> None:
+    """Show live progress per stage until the job ends, then its status.
+
+    Exits 0 if the job completed, 1 if it failed, was cancelled or does not exist.
+    """
+
+    async def work(client: Client) -> int:
+        console = Console()
+        final = await watch(client, job_id, interval, console)
+        return show_status(final, as_json=False, console=console)
+
+    run(work)
+
+
+@app.command()
+def results(
+    job_id: JobIdArg,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per input, in input order.")
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            metavar="DIR",
+            help="Write each stored blob (e.g. a thumbnail) to DIR as {index:06d}.{ext} "
+            "instead of printing records.",
+        ),
+    ] = None,
+    failed_only: Annotated[bool, typer.Option(help="Only the inputs that failed.")] = False,
+) -> None:
+    """Show a job's stored records: each input's result, or the error that stopped it."""
+
+    async def work(client: Client) -> int:
+        await show_results(client, job_id, as_json=as_json, output=output, failed_only=failed_only)
+        return 0
+
+    run(work)
+
+
+@app.command()
+def stats(as_json: JsonFlag = False) -> None:
+    """Show queue depth (ready, deferred), jobs in progress and live workers."""
+
+    async def work(client: Client) -> int:
+        current = await client.stats()
+        if as_json:
+            print_json(current.as_dict())
+        else:
+            Console().print(render_stats(current))
+        return 0
+
+    run(work)
+
+
+for command in (control.cancel, control.retry, control.failed, control.workers):
+    app.command()(command)
+
+
+def main() -> None:
+    """The `sluice` console script."""
+    app(prog_name="sluice")

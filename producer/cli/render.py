@@ -1,0 +1,192 @@
+"""How the CLI shows things: the status table, live stage progress, queue stats, result rows.
+
+`sluice status`, `sluice watch` and `sluice enqueue --wait` share these, and so can any
+script that wants the same view: ``console.print(render_status(await watch(...)))``.
+Every value read from Redis is wrapped in `Text`, so a ``[`` in an input or an error
+message is shown as written instead of being taken for rich markup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from producer.client import Client
+from producer.models import STAGES, ItemResult, JobState, JobStatus, QueueStats
+from producer.wire import dumps
+
+STATE_STYLES = {
+    JobState.QUEUED: "cyan",
+    JobState.DEFERRED: "cyan",
+    JobState.IN_PROGRESS: "yellow",
+    JobState.COMPLETE: "green",
+    JobState.FAILED: "bold red",
+    JobState.CANCELLED: "magenta",
+    JobState.NOT_FOUND: "bold red",
+}
+COUNTS = ("fetched", "transformed", "stored")
+
+
+def state_text(state: JobState) -> Text:
+    return Text(state.value, style=STATE_STYLES.get(state, ""))
+
+
+def format_time(epoch_s: float | None) -> str:
+    if epoch_s is None:
+        return "-"
+    return datetime.fromtimestamp(epoch_s).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
+
+
+def elapsed_text(status: JobStatus, now: float | None = None) -> str:
+    """Run time of a finished job, or how long a running one has been going."""
+    if status.elapsed_s is not None:
+        return format_seconds(status.elapsed_s)
+    if status.started_at is not None and not status.state.is_final:
+        return f"{format_seconds((now or time.time()) - status.started_at)} (running)"
+    return "-"
+
+
+def render_status(status: JobStatus, now: float | None = None) -> RenderableType:
+    """The job's state, counts, error and timestamps, then its per-stage timings."""
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold")
+    info.add_column()
+    info.add_row("job", Text(status.job_id))
+    info.add_row("state", state_text(status.state))
+    if status.state == JobState.NOT_FOUND:
+        # nothing else is known; an empty table of zeros would suggest otherwise
+        return info
+    counts = ", ".join(f"{name} {getattr(status, name):,}" for name in COUNTS)
+    failed = Text(f"{status.failed:,}", style="red" if status.failed else "")
+    info.add_row("pipeline", Text(status.pipeline or "-"))
+    info.add_row("inputs", Text(f"{status.total:,} total: {counts}"))
+    info.add_row("failed", failed)
+    if status.error:
+        info.add_row("error", Text(status.error, style="red"))
+    if status.attempts:
+        info.add_row("attempts", Text(str(status.attempts)))
+    if status.worker:
+        info.add_row("worker", Text(status.worker))
+    info.add_row("enqueued", format_time(status.enqueued_at))
+    info.add_row("started", format_time(status.started_at))
+    info.add_row("finished", format_time(status.finished_at))
+    info.add_row("elapsed", elapsed_text(status, now))
+    return Group(info, Text(), render_stages(status)) if status.stages else info
+
+
+def render_stages(status: JobStatus) -> Table:
+    """Count, total and mean seconds per stage; the stage that took longest is marked."""
+    table = Table(title="stage timings", title_justify="left", title_style="bold")
+    table.add_column("stage")
+    table.add_column("count", justify="right")
+    table.add_column("total s", justify="right")
+    table.add_column("mean s", justify="right")
+    table.add_column("")
+    bottleneck = status.bottleneck
+    names = [*STAGES, *(name for name in status.stages if name not in STAGES)]
+    for name in names:
+        timing = status.stages.get(name)
+        if timing is None:
+            continue
+        mark = Text("◀ bottleneck", style="bold yellow") if name == bottleneck else Text()
+        table.add_row(
+            Text(name),
+            f"{timing.count:,}",
+            f"{timing.total_s:.3f}",
+            f"{timing.mean_s:.6f}",  # items often take well under a millisecond
+            mark,
+        )
+    return table
+
+
+def render_progress(status: JobStatus, now: float | None = None) -> RenderableType:
+    """One bar per stage count out of the job's total, under a line with state and failures."""
+    head = Text.assemble(
+        (status.job_id, "bold"),
+        "  ",
+        (status.pipeline or "", "cyan"),
+        "  ",
+        state_text(status.state),
+        "  ",
+        (f"{status.failed:,} failed", "red" if status.failed else "dim"),
+        "  ",
+        (elapsed_text(status, now), "dim"),
+    )
+    bars = Table.grid(padding=(0, 1))
+    bars.add_column(justify="right", style="bold")
+    bars.add_column(width=40)
+    bars.add_column(justify="right")
+    total = max(status.total, 1)  # a queued job may not know its total yet
+    for name in COUNTS:
+        done = getattr(status, name)
+        bar = ProgressBar(total=total, completed=done, width=40)
+        bars.add_row(name, bar, f"{done:,}/{status.total:,}")
+    return Group(head, bars)
+
+
+async def watch(client: Client, job_id: str, interval_s: float, console: Console) -> JobStatus:
+    """Show live progress, polling the job's status every ``interval_s``, until it is final.
+
+    The display is transient: it is cleared at the end (and never drawn when ``console``
+    is not a terminal), so callers print `render_status` of the returned status after it.
+    """
+    status = await client.status(job_id)
+    view = Live(render_progress(status), console=console, transient=True, auto_refresh=False)
+    with view as live:
+        while not status.state.is_final:
+            await asyncio.sleep(interval_s)
+            status = await client.status(job_id)
+            live.update(render_progress(status), refresh=True)
+    return status
+
+
+def render_stats(stats: QueueStats) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("ready", f"{stats.ready:,}")
+    table.add_row("deferred", f"{stats.deferred:,}")
+    table.add_row("in progress", f"{stats.in_progress:,}")
+    table.add_row("workers", f"{stats.workers:,}")
+    return table
+
+
+def results_table(records: Sequence[ItemResult], width: int, *, header: bool) -> Table:
+    """One page of result rows; pages of the same width line up under the first's header.
+
+    Results are printed a page at a time so a job of a million inputs never sits in memory,
+    which is why the column widths are fixed rather than measured from the rows.
+    """
+    index_w, ok_w = 8, 3
+    rest = max(width - index_w - ok_w - 10, 20)  # 10: the borders and padding of 4 columns
+    input_w = rest * 2 // 5
+    table = Table(show_header=header, box=None, padding=(0, 1), pad_edge=False)
+    table.add_column("index", justify="right", width=index_w, no_wrap=True)
+    table.add_column("input", width=input_w, no_wrap=True, overflow="ellipsis")
+    table.add_column("ok", width=ok_w, no_wrap=True)
+    table.add_column("result / error", width=rest - input_w, no_wrap=True, overflow="ellipsis")
+    for record in records:
+        if record.ok:
+            ok, detail = Text("✓", style="green"), Text(dumps(record.result).decode())
+        else:
+            ok, detail = Text("✗", style="red"), Text(record.error or "", style="red")
+        table.add_row(str(record.index), Text(record.input), ok, detail)
+    return table

@@ -1,0 +1,107 @@
+"""`sluice results`: a job's records as a table or JSON lines, or its blobs written to files.
+
+Records are read and printed a page at a time, never collected, so a job of a million
+inputs prints in constant memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from producer.cli.render import results_table
+from producer.client import Client
+from producer.errors import JobNotFound
+from producer.models import ItemResult, JobState
+from producer.wire import dumps
+
+PAGE = 500
+# An extension comes from Redis, which anyone may write: never let it name another directory.
+SAFE_EXTENSION = re.compile(r"^[A-Za-z0-9]{1,16}$")
+
+
+async def records(client: Client, job_id: str, *, failed_only: bool) -> AsyncIterator[ItemResult]:
+    """The job's stored records in input order; JobNotFound if there is no such job."""
+    if (await client.status(job_id)).state == JobState.NOT_FOUND:
+        raise JobNotFound(f"no job {job_id}")
+    async for record in client.results(job_id):
+        if not (failed_only and record.ok):
+            yield record
+
+
+async def print_json_lines(client: Client, job_id: str, *, failed_only: bool) -> int:
+    """One JSON object per record on stdout; the number printed."""
+    count, lines = 0, []
+    async for record in records(client, job_id, failed_only=failed_only):
+        lines.append(dumps(record.as_line()))
+        count += 1
+        if len(lines) >= PAGE:
+            _write_lines(lines)
+    _write_lines(lines)
+    return count
+
+
+def _write_lines(lines: list[bytes]) -> None:
+    if lines:
+        sys.stdout.write(b"\n".join(lines).decode() + "\n")
+        sys.stdout.flush()
+        lines.clear()
+
+
+async def print_table(client: Client, job_id: str, console: Console, *, failed_only: bool) -> int:
+    """The records as table rows, a page at a time under one header; the number printed."""
+    count, page = 0, []
+    async for record in records(client, job_id, failed_only=failed_only):
+        page.append(record)
+        if len(page) >= PAGE:
+            console.print(results_table(page, console.width, header=count == 0))
+            count += len(page)
+            page = []
+    if page:
+        console.print(results_table(page, console.width, header=count == 0))
+        count += len(page)
+    return count
+
+
+def blob_name(record: ItemResult) -> str:
+    ext = record.blob if record.blob and SAFE_EXTENSION.match(record.blob) else "bin"
+    return f"{record.index:06d}.{ext}"
+
+
+async def write_blobs(client: Client, job_id: str, directory: Path, *, failed_only: bool) -> int:
+    """Write each stored blob to ``directory`` as ``{index:06d}.{ext}``; the number written."""
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    written = 0
+    async for record in records(client, job_id, failed_only=failed_only):
+        if not record.blob:
+            continue
+        data = await client.blob(job_id, record.index)
+        if data is None:
+            continue  # the record names a blob that was never stored (or has expired)
+        await asyncio.to_thread((directory / blob_name(record)).write_bytes, data)
+        written += 1
+    return written
+
+
+async def show_results(
+    client: Client, job_id: str, *, as_json: bool, output: Path | None, failed_only: bool
+) -> None:
+    """What `sluice results` prints: blob files written, JSON lines, or a table."""
+    if output is not None:
+        written = await write_blobs(client, job_id, output, failed_only=failed_only)
+        if as_json:
+            sys.stdout.write(dumps({"written": written, "output": str(output)}).decode() + "\n")
+        else:
+            Console().print(Text(f"wrote {written} files to {output}"))
+    elif as_json:
+        await print_json_lines(client, job_id, failed_only=failed_only)
+    else:
+        console = Console()
+        if not await print_table(client, job_id, console, failed_only=failed_only):
+            console.print("no stored records" + (" of failed inputs" if failed_only else ""))

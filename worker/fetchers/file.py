@@ -1,0 +1,96 @@
+"""The file fetcher: ``file:///abs/path``, readable only under the roots of SLUICE_FILE_ROOTS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from worker.errors import FetchError
+from worker.registry import fetcher
+from worker.settings import WorkerConfig
+
+LIMITED = "file access is limited to SLUICE_FILE_ROOTS"
+# O_NONBLOCK: opening a FIFO must not hang the thread; O_NOFOLLOW: open the path that was checked
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def path_of(uri: str) -> Path:
+    """The absolute local path a ``file:`` URI names, or FetchError."""
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost"):
+        raise FetchError(f"file URI {uri!r} names host {parts.netloc!r}; only local paths work")
+    path = unquote(parts.path)
+    if not path.startswith("/"):
+        raise FetchError(f"file URI {uri!r} needs an absolute path (file:///abs/path)")
+    return Path(path)
+
+
+class FileFetcher:
+    """Reads local files in a thread, refusing anything outside the configured roots."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.roots = config.file_root_paths
+
+    async def fetch(self, uri: str, max_bytes: int) -> bytes:
+        path = path_of(uri)
+        if not self.roots:
+            raise FetchError(f"refused: {path}: {LIMITED}, which is empty")
+        return await asyncio.to_thread(self._read, path, max_bytes)
+
+    def _read(self, path: Path, max_bytes: int) -> bytes:
+        try:
+            real = path.resolve(strict=True)  # symlinks resolved before the roots are checked
+        except FileNotFoundError:
+            raise FetchError(f"no such file: {path}") from None
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise FetchError(f"cannot read {path}: {_reason(exc)}") from None
+        if not any(real.is_relative_to(root) for root in self.roots):
+            where = "" if real == path else f" (it resolves to {real})"
+            raise FetchError(f"refused: {path} is outside every root{where}; {LIMITED}")
+        try:
+            fd = os.open(real, _OPEN_FLAGS)
+        except OSError as exc:
+            raise FetchError(f"cannot read {path}: {_reason(exc)}") from None
+        try:
+            return _read_fd(fd, path, max_bytes)
+        except OSError as exc:
+            raise FetchError(f"cannot read {path}: {_reason(exc)}") from None
+        finally:
+            os.close(fd)
+
+    async def close(self) -> None:
+        return None
+
+
+def _read_fd(fd: int, path: Path, max_bytes: int) -> bytes:
+    """Read an open file, refusing anything but a regular file of at most ``max_bytes``."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise FetchError(f"cannot read {path}: not a regular file")
+    if info.st_size > max_bytes:
+        raise FetchError(
+            f"file {path} is {info.st_size} bytes, over the limit of {max_bytes} bytes"
+        )
+    with open(fd, "rb", closefd=False) as handle:
+        data = handle.read(max_bytes + 1)  # one more byte tells a file that grew
+    if len(data) > max_bytes:
+        raise FetchError(f"file {path} is over the limit of {max_bytes} bytes")
+    return data
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+@fetcher("file")
+def file_fetcher(config: WorkerConfig) -> FileFetcher:
+    """The file fetcher, limited to SLUICE_FILE_ROOTS."""
+    return FileFetcher(config)

@@ -1,0 +1,168 @@
+"""The http/https fetcher: streamed, size-limited, retried, and refused non-public addresses.
+
+Redirects are followed here rather than by aiohttp, so that an IP-literal Location (which
+aiohttp connects to without resolving) passes the address guard too.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+import aiohttp
+from yarl import URL
+
+from worker.errors import FetchError
+from worker.fetchers.retry import Transient, parse_retry_after, with_retries
+from worker.fetchers.ssrf import AddressPolicy, GuardedResolver
+from worker.registry import fetcher
+from worker.settings import WorkerConfig
+
+CHUNK_BYTES = 64 * 1024
+MAX_REDIRECTS = 10
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def shown(url: URL) -> str:
+    """The URL as it may appear in a message: without user name or password."""
+    return str(url.with_user(None)) if url.absolute else str(url)
+
+
+def _scrub(text: str, url: URL) -> str:
+    """``text`` (e.g. an aiohttp error naming the URL) with the URL's user info removed."""
+    if url.raw_user is None and url.raw_password is None:
+        return text
+    text = text.replace(str(url), shown(url))
+    for user, password in ((url.raw_user, url.raw_password), (url.user, url.password)):
+        text = text.replace(f"{user or ''}:{password}@", "").replace(f"{user or ''}@", "")
+    return text
+
+
+class HttpFetcher:
+    """One aiohttp session for every fetch, created on first use inside the running loop."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.policy = AddressPolicy.from_allow(config.fetch_allow)
+        self._session: aiohttp.ClientSession | None = None
+        self._resolver: GuardedResolver | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            cfg = self.config
+            self._resolver = GuardedResolver(self.policy)
+            connector = aiohttp.TCPConnector(
+                limit=cfg.fetch_concurrency,
+                limit_per_host=cfg.fetch_per_host,
+                resolver=self._resolver,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(
+                    total=cfg.fetch_timeout_s, connect=cfg.fetch_connect_timeout_s
+                ),
+                trust_env=False,  # a proxy from the environment would bypass the address guard
+            )
+        return self._session
+
+    async def fetch(self, uri: str, max_bytes: int) -> bytes:
+        try:
+            url = URL(uri)
+        except (ValueError, TypeError) as exc:
+            raise FetchError(f"invalid URL: {exc}") from None
+        if url.scheme not in ("http", "https") or not url.raw_host:
+            raise FetchError(f"invalid URL {shown(url)}: expected http(s)://host/...")
+        return await with_retries(
+            lambda: self._follow(url, max_bytes),
+            self.config.fetch_retries,
+            self.config.fetch_backoff_s,
+        )
+
+    async def _follow(self, url: URL, max_bytes: int) -> bytes:
+        """Fetch ``url``, following redirects; every hop is checked by the address guard."""
+        for _ in range(MAX_REDIRECTS + 1):
+            self.policy.check_literal(url.host or "")
+            body, location = await self._get(url, max_bytes)
+            if location is None:
+                return body
+            url = location
+        raise FetchError(f"too many redirects (more than {MAX_REDIRECTS}) from {shown(url)}")
+
+    async def _get(self, url: URL, max_bytes: int) -> tuple[bytes, URL | None]:
+        """One request: the body, or where it redirects to."""
+        try:
+            async with self._client().get(url, allow_redirects=False) as resp:
+                if resp.status in REDIRECTS and "Location" in resp.headers:
+                    return b"", _redirect_target(url, resp.headers["Location"])
+                _check_status(resp, url)
+                return await _read(resp, url, max_bytes), None
+        except TimeoutError as exc:
+            raise Transient(self._timed_out(exc, url)) from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise Transient(f"cannot fetch {shown(url)}: {_scrub(str(exc), url)}") from None
+        except aiohttp.ClientError as exc:
+            detail = _scrub(str(exc), url) or type(exc).__name__
+            raise FetchError(f"cannot fetch {shown(url)}: {detail}") from None
+
+    def _timed_out(self, exc: TimeoutError, url: URL) -> str:
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            limit = self.config.fetch_connect_timeout_s
+            return f"timed out connecting to {shown(url)} after {limit:g} s"
+        return f"timed out after {self.config.fetch_timeout_s:g} s fetching {shown(url)}"
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._resolver is not None:
+            await self._resolver.close()  # the connector does not close a resolver it was given
+            self._resolver = None
+
+
+def _redirect_target(url: URL, location: str) -> URL:
+    try:
+        target = url.join(URL(location))
+    except (ValueError, TypeError):
+        raise FetchError(f"bad redirect Location {location[:200]!r} from {shown(url)}") from None
+    if target.scheme not in ("http", "https") or not target.raw_host:
+        raise FetchError(f"redirect to unsupported URL {shown(target)} from {shown(url)}")
+    return target
+
+
+def _check_status(resp: aiohttp.ClientResponse, url: URL) -> None:
+    if 200 <= resp.status < 300:
+        return
+    reason = resp.reason or _phrase(resp.status)
+    status = f"{resp.status} {reason}" if reason else str(resp.status)
+    message = f"HTTP {status} from {shown(url)}"
+    if resp.status == 429 or resp.status >= 500:
+        raise Transient(message, parse_retry_after(resp.headers.get("Retry-After")))
+    raise FetchError(message)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+async def _read(resp: aiohttp.ClientResponse, url: URL, max_bytes: int) -> bytes:
+    """The body, decompressed as it streams; refused as soon as it passes ``max_bytes``."""
+    declared = resp.content_length
+    if declared is not None and declared > max_bytes:
+        raise FetchError(
+            f"response body of {declared} bytes (Content-Length) is over the limit of "
+            f"{max_bytes} bytes from {shown(url)}"
+        )
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
+        body += chunk
+        if len(body) > max_bytes:
+            raise FetchError(f"response body over the limit of {max_bytes} bytes from {shown(url)}")
+    return bytes(body)
+
+
+@fetcher("http", "https")
+def http_fetcher(config: WorkerConfig) -> HttpFetcher:
+    """The http and https fetcher (one session shared by both schemes)."""
+    return HttpFetcher(config)

@@ -1,0 +1,64 @@
+"""Retrying transient fetch failures: exponential backoff with jitter, or a Retry-After."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from worker.errors import FetchError
+
+MAX_BACKOFF_S = 30.0
+# A server asking for a long pause would hold a fetch slot that long; past this we give up.
+MAX_RETRY_AFTER_S = 30.0
+
+T = TypeVar("T")
+
+
+class Transient(Exception):
+    """A failure worth another try (connection error, timeout, 5xx, 429)."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def backoff_s(retry: int, base_s: float) -> float:
+    """Delay before retry number ``retry`` (0-based): base × 2^retry, plus up to half again."""
+    delay = min(base_s * 2.0**retry, MAX_BACKOFF_S)
+    return delay + random.uniform(0, delay / 2)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped; None if bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+async def with_retries(attempt: Callable[[], Awaitable[T]], retries: int, base_s: float) -> T:
+    """Run ``attempt`` until it succeeds or has failed transiently ``retries`` + 1 times."""
+    for retry in range(retries + 1):
+        try:
+            return await attempt()
+        except Transient as exc:
+            if retry == retries:
+                tries = f" ({retry + 1} attempts)" if retry else ""
+                raise FetchError(f"{exc}{tries}") from None
+            wait = exc.retry_after_s
+            await asyncio.sleep(backoff_s(retry, base_s) if wait is None else wait)
+    raise AssertionError("unreachable")  # the loop always returns or raises
