@@ -8,6 +8,7 @@ everything it started.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import random
@@ -160,12 +161,12 @@ def summary(status: JobStatus, baseline_s: float) -> Table:
     return table
 
 
-async def demo() -> None:
-    corpus = make_corpus(DOCUMENTS)
+async def demo(documents: int, latency_s: float) -> None:
+    corpus = make_corpus(documents)
     size_mb = sum(map(len, corpus.values())) / 1e6
     console.print(f"[bold]Corpus:[/] {len(corpus)} documents, {size_mb:.1f} MB, "
-                  f"served with {LATENCY_S * 1000:.0f} ms latency")  # fmt: skip
-    runner, port = await serve(corpus, LATENCY_S)
+                  f"served with {latency_s * 1000:.0f} ms latency")  # fmt: skip
+    runner, port = await serve(corpus, latency_s)
     worker = start_worker()
     try:
         settings = ClientSettings(data_dir=DATA_DIR, _env_file=None)
@@ -192,7 +193,11 @@ async def demo() -> None:
 
 
 def main() -> None:
-    asyncio.run(demo())
+    parser = argparse.ArgumentParser(description="Run Sluice's end-to-end demo.")
+    parser.add_argument("--documents", type=int, default=DOCUMENTS, help="corpus size")
+    parser.add_argument("--latency-ms", type=float, default=LATENCY_S * 1000, help="per request")
+    args = parser.parse_args()
+    asyncio.run(demo(args.documents, args.latency_ms / 1000))
 
 
 if __name__ == "__main__":
