@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,7 +57,7 @@ def tls_options(settings: ClientSettings) -> dict[str, Any]:
         "ssl_certfile": str(settings.redis_cert_file) if settings.redis_cert_file else None,
         "ssl_keyfile": str(settings.redis_key_file) if settings.redis_key_file else None,
         "ssl_check_hostname": settings.redis_check_hostname,
-        "ssl_cert_reqs": ssl.CERT_REQUIRED,
+        "ssl_cert_reqs": "required",
     }
 
 

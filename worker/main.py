@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 import time
 
 import redis
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError
 
 from producer.connection import connect, redact_url, resolve_url
-from producer.errors import ConfigError, SluiceError
+from producer.errors import ConfigError, ServerUnavailable, SluiceError
 from producer.keys import Keys
 from producer.wire import now_ms
 from worker.app import build_worker
@@ -89,7 +90,14 @@ async def wait_for_redis(config: WorkerConfig) -> None:
             try:
                 await client.ping()
                 return
+            except AuthenticationError:
+                raise ServerUnavailable(f"Redis at {url} refused the credentials") from None
             except (RedisError, OSError) as exc:
+                if _is_tls_verify_error(exc):
+                    raise ServerUnavailable(
+                        f"Redis at {url} refused: its TLS certificate did not verify ({exc}); "
+                        "check SLUICE_REDIS_CA_FILE and the host name"
+                    ) from None
                 log.warning(
                     "waiting for Redis",
                     url=url,
@@ -100,3 +108,10 @@ async def wait_for_redis(config: WorkerConfig) -> None:
                 delay = min(delay * 2, REDIS_WAIT_MAX_S)
     finally:
         await client.aclose()
+
+
+def _is_tls_verify_error(exc: BaseException) -> bool:
+    """A certificate problem is a configuration error: retrying will not fix it."""
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or isinstance(
+        exc.__cause__ or exc.__context__, ssl.SSLCertVerificationError
+    )

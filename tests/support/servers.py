@@ -38,6 +38,8 @@ class Server:
     data_dir: Path
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
+    # how the readiness check connects (TLS, credentials)
+    client_options: dict[str, object] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,7 +60,8 @@ class Server:
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        options: dict[str, object] = {"host": "127.0.0.1", "socket_connect_timeout": 0.5}
+        client = redis.Redis(port=self.port, **{**options, **self.client_options})  # type: ignore[arg-type]
         try:
             while True:
                 try:
