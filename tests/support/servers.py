@@ -61,7 +61,7 @@ class Server:
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         options: dict[str, object] = {"host": "127.0.0.1", "socket_connect_timeout": 0.5}
-        client = redis.Redis(port=self.port, **{**options, **self.client_options})  # type: ignore[arg-type]
+        client = redis.Redis(port=self.port, **{**options, **self.client_options})
         try:
             while True:
                 try:
