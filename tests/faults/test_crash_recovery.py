@@ -20,7 +20,8 @@ async def test_sigkill_mid_job_is_taken_over_within_lease(
     client: Client, redis: Redis, workers: WorkerFactory
 ) -> None:
     """SIGKILL a worker mid-job: another finishes it, every input stored exactly once."""
-    first = workers(**SLOW, fetch_concurrency=4, transform_queue_size=2)
+    small = {**SLOW, "fetch_concurrency": 4, "transform_queue_size": 2}
+    pair = {w.pid: w for w in (workers(**small), workers(**small))}  # the spare waits idle
     inputs = [data_uri(f"item-{i}".encode()) for i in range(60)]
     job_id = await client.enqueue("test-sleep", inputs, options={"seconds": 0.05})
 
@@ -28,19 +29,21 @@ async def test_sigkill_mid_job_is_taken_over_within_lease(
         return (await client.status(job_id)).stored >= 10
 
     await poll(some_stored, 30)
-    first.signal(signal.SIGKILL)
-    first.wait()
+    holder = (await client.status(job_id)).worker or ""
+    victim = pair[int(holder.rpartition(":")[2])]
+    victim.signal(signal.SIGKILL)
+    victim.wait()
     killed_at = time.monotonic()
     stored_at_kill = (await client.status(job_id)).stored
     assert stored_at_kill < 60, "the job finished before the kill: nothing was tested"
-    workers(**SLOW)
 
     async def taken_over() -> bool:
         return (await client.status(job_id)).attempts == 2
 
     await poll(taken_over, 30)
     takeover_s = time.monotonic() - killed_at
-    assert takeover_s < LEASE_S + 2.0, f"takeover took {takeover_s:.1f} s"
+    # the lease, plus a poll and a little scheduling slack on a shared machine
+    assert takeover_s < LEASE_S + 1.5, f"takeover took {takeover_s:.1f} s"
     status = await client.wait(job_id, timeout_s=60)
     assert status.state == JobState.COMPLETE
     assert (status.total, status.stored, status.failed) == (60, 60, 0)
