@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from worker import pipeline
+from worker import fetcher, pipeline
 
 
 @pipeline("test-pid")
@@ -47,3 +47,18 @@ def hang(data: bytes, options: Mapping[str, Any]) -> dict[str, Any]:
             f.write(str(os.getpid()))
         time.sleep(3600)
     return {"bytes": len(data)}
+
+
+class EchoFetcher:
+    """``echo:TEXT`` fetches TEXT itself: a user-defined URI scheme."""
+
+    async def fetch(self, uri: str, max_bytes: int) -> bytes:
+        return uri.partition(":")[2].encode()[:max_bytes]
+
+    async def close(self) -> None:
+        return None
+
+
+@fetcher("echo")
+def echo_fetcher(config: object) -> EchoFetcher:
+    return EchoFetcher()

@@ -46,3 +46,17 @@ def test_secrets_are_redacted_in_errors(server: Server, tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "hunter2" not in done.stderr
+
+
+def test_dotenv_file_is_read(server: Server, tmp_path: Path) -> None:
+    """Settings in a .env file in the working directory apply; a bad one there is named."""
+    env = worker_env(server.url, "cfg", tmp_path)
+    del env["SLUICE_POOL_SIZE"]
+    (tmp_path / ".env").write_text("SLUICE_POOL_SIZE=-3\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "worker"], env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "invalid setting SLUICE_POOL_SIZE" in done.stderr
+    assert "-3" in done.stderr

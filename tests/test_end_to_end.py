@@ -136,3 +136,41 @@ async def test_thumbnail_blobs_are_stored(client: Client, workers: WorkerFactory
     assert blob is not None
     assert Image.open(io.BytesIO(blob)).size == (100, 50)
     assert not bad.ok and "image" in (bad.error or "")
+
+
+async def test_user_scheme_and_pipeline_from_settings(
+    client: Client, workers: WorkerFactory
+) -> None:
+    """A fetcher and a pipeline from a module named in SLUICE_PIPELINES are used by name."""
+    workers(pipelines="tests.sample_pipelines")
+    job_id = await client.enqueue("text-stats", ["echo:hello echo world"])
+    status = await client.wait(job_id, timeout_s=60)
+    assert status.state == JobState.COMPLETE
+    [record] = [r async for r in client.results(job_id)]
+    assert record.result == text_stats(b"hello echo world")
+
+
+async def test_job_log_lines_carry_job_fields(client: Client, workers: WorkerFactory) -> None:
+    """Every log line about a job is one JSON object with job_id, pipeline and worker."""
+    import json
+
+    worker = workers()
+    job_id = await client.enqueue("text-stats", ["data:,logged"])
+    await client.wait(job_id, timeout_s=60)
+    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    about_job = [line for line in lines if line.get("job_id") == job_id]
+    assert {line["event"] for line in about_job} >= {"job started", "job complete"}
+    assert all(line["pipeline"] == "text-stats" for line in about_job)
+    assert all(line["worker"].endswith(f":{worker.pid}") for line in about_job)
+
+
+async def test_hundred_thousand_inputs(client: Client, workers: WorkerFactory) -> None:
+    """One job of 100,000 inputs runs to completion with every record stored."""
+    workers(pipelines="tests.sample_pipelines")
+    job_id = await client.enqueue("test-pid", (f"echo:{i}" for i in range(100_000)))
+    status = await client.wait(job_id, timeout_s=300)
+    assert (status.state, status.total, status.stored, status.failed) == (
+        JobState.COMPLETE, 100_000, 100_000, 0,
+    )  # fmt: skip
+    last = [r async for r in client.results(job_id, start=99_999)]
+    assert [r.input for r in last] == ["echo:99999"]
