@@ -38,6 +38,9 @@ async def test_raw_redis_enqueue_runs(client: Client, redis: Redis, workers: Wor
     # the status hash is readable with plain HGETALL too
     fields = await redis.hgetall(client.keys.job("raw-1"))
     assert fields[b"state"] == b"complete" and fields[b"stored"] == b"1"
+    # arq's own result envelope is JSON too: no pickle anywhere
+    result = orjson.loads(await redis.get(client.keys.arq_result("raw-1")))
+    assert result["s"] is True and result["r"] == {"state": "complete", "total": 1}
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,8 @@ def failed(
                 print_json(job.as_dict())
             return 0
         table = Table(title=f"{len(jobs)} failed job(s)", show_edge=False)
-        for column in ("job", "state", "pipeline", "stored", "finished", "error"):
+        table.add_column("job", no_wrap=True)
+        for column in ("state", "pipeline", "stored", "finished", "error"):
             table.add_column(column)
         for job in jobs:
             table.add_row(
@@ -82,7 +83,8 @@ def workers(as_json: JsonFlag = False) -> None:
                 print_json(worker)
             return 0
         table = Table(title=f"{len(live)} live worker(s)", show_edge=False)
-        for column in ("id", "host", "pid", "uptime", "last beat", "jobs", "pool", "version"):
+        table.add_column("id", no_wrap=True)
+        for column in ("host", "pid", "uptime", "last beat", "jobs", "pool", "version"):
             table.add_column(column)
         now = time.time()
         for w in live:

@@ -63,3 +63,19 @@ async def test_second_sigterm_stops_at_once(client: Client, workers: WorkerFacto
     assert worker.wait(30) == 0
     assert time.monotonic() - start < 15
     assert (await client.status(job_id)).state == JobState.QUEUED
+
+
+async def test_grace_period_end_stops_at_once(client: Client, workers: WorkerFactory) -> None:
+    """When the grace period ends with inputs still running, the worker stops and exits 0."""
+    worker = workers(**SMALL, shutdown_grace_s=1)
+    job_id = await client.enqueue("test-sleep", [data_uri(b"x")] * 2, options={"seconds": 30})
+
+    async def running() -> bool:
+        return (await client.status(job_id)).state == JobState.IN_PROGRESS
+
+    await poll(running, 30)
+    start = time.monotonic()
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    assert time.monotonic() - start < 15  # far less than the 30 s the inputs wanted
+    assert (await client.status(job_id)).state == JobState.QUEUED
