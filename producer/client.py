@@ -27,6 +27,7 @@ from producer.errors import (
 from producer.inspect import read_status
 from producer.keys import ARQ_ABORT_SET, Keys
 from producer.models import ItemResult, JobState, JobStatus, QueueStats
+from producer.queue_stats import WORKER_TTL_S, read_queue_stats
 from producer.scripts import CANCEL, ENQUEUE, RETRY
 from producer.settings import ClientSettings, load_settings
 from producer.validation import (
@@ -40,7 +41,6 @@ from producer.wire import encode_job, loads, now_ms
 
 CHUNK = 1000  # inputs per RPUSH when a job's inputs go to a list
 RESULTS_PAGE = 500  # records per HMGET when reading results
-WORKER_TTL_S = 30  # a worker whose heartbeat is older than this is not counted live
 
 Inputs = Iterable[str] | AsyncIterable[str]
 
@@ -239,16 +239,10 @@ class Client:
             await asyncio.sleep(poll_s)
 
     async def stats(self) -> QueueStats:
-        """Queue depth (ready, deferred), jobs in progress and live workers."""
-        now = now_ms()
+        """Queue depth (ready, deferred), jobs in progress, the failed set, live workers, and
+        how long the oldest ready job has waited: the figures workers export as metrics."""
         with self._reachable():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.zcount(self.keys.queue, "-inf", now)
-                pipe.zcount(self.keys.queue, f"({now}", "+inf")
-                pipe.scard(self.keys.running)
-                pipe.zcount(self.keys.workers, now - WORKER_TTL_S * 1000, "+inf")
-                ready, deferred, running, workers = await pipe.execute()
-        return QueueStats(ready=ready, deferred=deferred, in_progress=running, workers=workers)
+            return await read_queue_stats(self.redis, self.keys)
 
     async def cancel(self, job_id: str) -> bool:
         """Stop a queued or running job; its inputs not yet stored are dropped.

@@ -145,9 +145,17 @@ class QueueStats(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     ready: int
+    """Jobs due to run that no worker has taken yet."""
     deferred: int
+    """Jobs not to run before a later time (``--defer``, or a retry's backoff)."""
     in_progress: int
+    """Jobs a worker is running now."""
+    failed: int
+    """Jobs in the failed set."""
     workers: int
+    """Live workers (heartbeat within the last 30 s)."""
+    oldest_ready_age_s: float
+    """How long the oldest ready job has been waiting since it became due (0: none waiting)."""
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | float]:
         return self.model_dump()

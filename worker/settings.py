@@ -106,6 +106,10 @@ class WorkerConfig(ClientSettings):
     """Least severe log level written."""
     log_format: Literal["auto", "json", "console"] = "auto"
     """Log format: console on a terminal and JSON lines elsewhere (auto), or forced."""
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    """Port of the worker's HTTP server: /metrics (Prometheus), /healthz, /readyz (0: none)."""
+    metrics_host: str = "0.0.0.0"
+    """Address the metrics and health server listens on."""
 
     @model_validator(mode="before")
     @classmethod

@@ -165,7 +165,9 @@ def render_stats(stats: QueueStats) -> Table:
     table.add_row("ready", f"{stats.ready:,}")
     table.add_row("deferred", f"{stats.deferred:,}")
     table.add_row("in progress", f"{stats.in_progress:,}")
+    table.add_row("failed", f"{stats.failed:,}")
     table.add_row("workers", f"{stats.workers:,}")
+    table.add_row("oldest ready", format_seconds(stats.oldest_ready_age_s))
     return table
 
 

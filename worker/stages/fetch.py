@@ -8,13 +8,14 @@ from collections.abc import Mapping
 
 import structlog
 
+from worker import instrument
 from worker.errors import FetchError
 from worker.registry import Fetcher, FetcherFactory
 from worker.settings import WorkerConfig
 from worker.stages.budget import ByteBudget
 from worker.stages.items import Item
 
-log = structlog.get_logger("sluice.fetch")
+log = structlog.get_logger("sluice.fetch", stage="fetch")
 
 
 def build_fetchers(
@@ -56,6 +57,7 @@ class FetchStage:
                 item.run.items_finished(1)
                 continue
             await self._fetch(item)
+            instrument.fetched(item)
             counters = item.run.counters
             counters.fetched += 1
             counters.fetch_count += 1
@@ -79,7 +81,13 @@ class FetchStage:
         except FetchError as exc:
             item.fail(str(exc))
         except Exception as exc:  # a bug in a user's fetcher fails the item, not the worker
-            log.warning("fetcher raised", uri=item.uri, error=repr(exc))
+            log.warning(
+                "fetcher raised",
+                job_id=item.run.job_id,
+                pipeline=item.run.pipeline.name,
+                uri=item.uri,
+                error=repr(exc),
+            )
             item.fail(f"fetch failed: {type(exc).__name__}: {exc}")
         item.fetch_s = time.perf_counter() - start
 

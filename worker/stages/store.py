@@ -16,9 +16,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from producer.keys import Keys
+from worker import instrument
 from worker.stages.items import Item, JobRun
 
-log = structlog.get_logger("sluice.store")
+log = structlog.get_logger("sluice.store", stage="store")
 
 # KEYS: results hash, blobs hash, status hash
 # ARGV: repeated (index, record JSON, "1" ok | "0" failed, blob or "")
@@ -81,7 +82,9 @@ class StoreStage:
         start = time.perf_counter()
         await self._write(calls)
         elapsed = time.perf_counter() - start
+        instrument.store_batch(elapsed)
         for run, items, _ in calls:
+            instrument.stored(run.pipeline.name, items)
             share = elapsed * len(items) / len(batch)
             run.counters.store_count += len(items)
             run.counters.store_s += share

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import asyncio
 
+import structlog
+
+from worker import instrument
 from worker.errors import TransformError
 from worker.pool import TransformPool
 from worker.pool_child import Outcome
 from worker.settings import WorkerConfig
 from worker.stages.budget import ByteBudget
 from worker.stages.items import Item
+
+log = structlog.get_logger("sluice.transform", stage="transform")
 
 
 class TransformStage:
@@ -47,6 +52,7 @@ class TransformStage:
             live = [item for item in batch if not item.run.cancelled]
             if live:
                 await self._transform(live)
+                instrument.transformed(live)
             for item in batch:
                 await self.budget.release(item.held_bytes)
                 item.held_bytes = 0
@@ -73,6 +79,10 @@ class TransformStage:
         try:
             outcomes = await self.pool.run(run.pipeline.name, run.options, payloads)
         except TransformError as exc:
+            log.warning(
+                "transform failed", job_id=run.job_id, pipeline=run.pipeline.name,
+                inputs=len(batch), attempt=attempt, error=str(exc),
+            )  # fmt: skip
             if len(batch) > 1:
                 # find the input that broke the batch: each goes again alone
                 for item in batch:
