@@ -51,8 +51,8 @@ class WorkerConfig(ClientSettings):
     """Jobs one worker runs at once; all of them feed the one pipeline."""
     fetch_concurrency: int = Field(default=64, ge=1, le=10_000)
     """Fetches in flight at once across all jobs."""
-    fetch_per_host: int = Field(default=16, ge=0)
-    """Connections per host (0: no per-host limit)."""
+    fetch_per_host: int = Field(default=0, ge=0)
+    """Connections per host, to be polite to one server (0: only SLUICE_FETCH_CONCURRENCY)."""
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     """Time allowed for one fetch attempt (each retry and redirect hop gets its own)."""
     fetch_connect_timeout_s: float = Field(default=10.0, gt=0)
