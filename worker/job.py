@@ -119,7 +119,7 @@ async def _run(
     redis = ctx["redis"]
     try:
         async with hold_lease(redis, job_id, state.config.lease_s):
-            inputs = _pending_inputs(redis, state.keys, job_id, spec, total)
+            inputs = _pending_inputs(redis, state.keys, job_id, spec, total, resume=already > 0)
             handed_back = await _feed(state, run, inputs)
     except asyncio.CancelledError:
         # stopped at once (second signal, grace over, or cancelled): arq re-queues it unless
@@ -134,12 +134,12 @@ async def _run(
     except Exception as exc:
         await _stop(state, run)
         return await _retry_or_fail(state, job_id, spec, attempt, exc)
-    await state.engine.end(run)
     if handed_back:
+        await state.engine.end(run)
         log.info("job handed back to the queue", stored_now=run.finished)
         await _hand_back(redis, state, job_id)
         raise RetryJob()  # arq keeps it queued for another worker
-    await state.status.complete(job_id, total)
+    await state.status.complete(job_id, total, state.engine.finish(run))
     log.info("job complete", total=total, processed=run.submitted)
     return {"state": "complete", "total": total}
 
@@ -169,6 +169,10 @@ async def _retry_or_fail(
     raise Retry(defer=delay)
 
 
+class JobError(Exception):
+    """Something went wrong for the job as a whole; it is retried with backoff."""
+
+
 def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
     """Exponential backoff with jitter: between half and all of base × 2^(attempt-1), capped."""
     return min(cap_s, base_s * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
@@ -185,6 +189,8 @@ async def _feed(state: WorkerState, run: JobRun, inputs: AsyncIterator[tuple[int
             await state.engine.submit(Item(run, index, uri))
         run.all_submitted()
         await run.done.wait()
+    if run.error:
+        raise JobError(run.error)
     return cut_short
 
 
@@ -196,9 +202,12 @@ async def _hand_back(redis: Any, state: WorkerState, job_id: str) -> None:
 
 
 async def _pending_inputs(
-    redis: Any, keys: Keys, job_id: str, spec: JobSpec, total: int
+    redis: Any, keys: Keys, job_id: str, spec: JobSpec, total: int, resume: bool
 ) -> AsyncIterator[tuple[int, str]]:
-    """(index, uri) of each input without a stored record, a page at a time."""
+    """(index, uri) of each input without a stored record, a page at a time.
+
+    Only a job with records already stored (``resume``) needs them looked up.
+    """
     for first in range(0, total, PAGE):
         last = min(total, first + PAGE)
         if spec.inputs is not None:
@@ -206,7 +215,10 @@ async def _pending_inputs(
         else:
             raw = await redis.lrange(keys.inputs(job_id), first, last - 1)
             page = [value.decode("utf-8", "replace") for value in raw]
-        stored = await redis.hmget(keys.results(job_id), list(range(first, last)))
+        if resume:
+            stored = await redis.hmget(keys.results(job_id), list(range(first, last)))
+        else:
+            stored = [None] * len(page)
         for offset, (uri, record) in enumerate(zip(page, stored, strict=False)):
             if record is None:
                 yield first + offset, uri

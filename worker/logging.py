@@ -48,6 +48,10 @@ def configure_logging(config: WorkerConfig) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.log_level.upper())
+    # arq logs two lines per job (with its arguments); Sluice's own job lines replace them,
+    # and at thousands of small jobs a second they cost real time. Debug brings them back.
+    if config.log_level != "debug":
+        logging.getLogger("arq.worker").setLevel(logging.WARNING)
 
 
 def _identity(

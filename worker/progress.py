@@ -35,20 +35,21 @@ class ProgressWriter:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for run, delta in pending:
-                    self._write(pipe, self.keys.job(run.job_id), delta)
+                    write_counters(pipe, self.keys.job(run.job_id), delta)
                 await pipe.execute()
         except RedisError as exc:
             for run, delta in pending:  # keep the deltas for the next tick
                 run.counters.add(delta)
             log.warning("progress write failed", error=str(exc))
 
-    @staticmethod
-    def _write(pipe: Redis, key: str, delta: StageCounters) -> None:
-        for field in ("fetched", "transformed", "fetch_count", "transform_count", "store_count"):
-            value = getattr(delta, field)
-            if value:
-                pipe.hincrby(key, field, value)
-        for field in ("fetch_s", "transform_s", "store_s"):
-            value = getattr(delta, field)
-            if value:
-                pipe.hincrbyfloat(key, field, value)
+
+def write_counters(pipe: Redis, key: str, delta: StageCounters) -> None:
+    """Queue the commands that add ``delta`` to the status hash ``key`` on ``pipe``."""
+    for field in ("fetched", "transformed", "fetch_count", "transform_count", "store_count"):
+        value = getattr(delta, field)
+        if value:
+            pipe.hincrby(key, field, value)
+    for field in ("fetch_s", "transform_s", "store_s"):
+        value = getattr(delta, field)
+        if value:
+            pipe.hincrbyfloat(key, field, value)

@@ -47,7 +47,7 @@ class WorkerConfig(ClientSettings):
     """Most inputs sent to the pool in one call (small inputs ride together)."""
     transform_batch_bytes: int = Field(default=1 * MiB, ge=1)
     """Most input bytes sent to the pool in one call."""
-    max_jobs: int = Field(default=8, ge=1, le=10_000)
+    max_jobs: int = Field(default=128, ge=1, le=10_000)
     """Jobs one worker runs at once; all of them feed the one pipeline."""
     fetch_concurrency: int = Field(default=64, ge=1, le=10_000)
     """Fetches in flight at once across all jobs."""

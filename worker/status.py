@@ -9,6 +9,8 @@ from redis.asyncio import Redis
 from producer.keys import Keys
 from producer.models import JobState
 from producer.wire import now_ms
+from worker.progress import write_counters
+from worker.stages.items import StageCounters
 
 # A new attempt restarts the live stage counts from what is already stored: items that
 # were in flight when an earlier attempt stopped go through the stages again.
@@ -46,10 +48,12 @@ class StatusWriter:
         keys = [self.keys.job(job_id), self.keys.running]
         return int(await self._start(keys=keys, args=args))
 
-    async def complete(self, job_id: str, total: int) -> None:
+    async def complete(self, job_id: str, total: int, last: StageCounters) -> None:
+        """Record completion, with the stage timings not yet written, in one round trip."""
         await self._finish(
             job_id,
             {"state": JobState.COMPLETE.value, "fetched": total, "transformed": total},
+            counters=last,
         )
 
     async def failed(
@@ -67,9 +71,12 @@ class StatusWriter:
         fields: dict[str, str | int | float],
         spec: bytes | None = None,
         failed: bool = False,
+        counters: StageCounters | None = None,
     ) -> None:
         fields = {**fields, "finished_at": time.time(), "worker": self.worker}
         async with self.redis.pipeline(transaction=True) as pipe:
+            if counters:
+                write_counters(pipe, self.keys.job(job_id), counters)
             pipe.hset(self.keys.job(job_id), mapping=fields)
             if spec is not None:
                 pipe.set(self.keys.spec(job_id), spec)

@@ -24,7 +24,7 @@ from worker.registry import REGISTRY
 from worker.settings import WorkerConfig
 from worker.stages.budget import ByteBudget
 from worker.stages.fetch import FetchStage, build_fetchers
-from worker.stages.items import Item, JobRun
+from worker.stages.items import Item, JobRun, StageCounters
 from worker.stages.store import StoreStage
 from worker.stages.transform import TransformStage
 
@@ -76,10 +76,20 @@ class Engine:
         self.progress.runs.discard(run)
         await self.progress.flush([run])
 
+    def finish(self, run: JobRun) -> StageCounters:
+        """Stop tracking a run that completed; its last progress, for the final write."""
+        self.progress.runs.discard(run)
+        return run.counters.take()
+
     async def submit(self, item: Item) -> None:
         """Hand one input to the pipeline; waits while the pipeline is full."""
         item.run.item_submitted()
         await self.fetch_queue.put(item)
+
+    @property
+    def running(self) -> bool:
+        """Whether every stage task is still running (none has crashed or been stopped)."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
 
     @property
     def in_flight(self) -> int:

@@ -47,6 +47,7 @@ class JobRun:
     submitted: int = 0
     finished: int = 0
     cancelled: bool = False
+    error: str | None = None  # set when the job's records cannot be stored at all
     counters: StageCounters = field(default_factory=StageCounters)
     _all_in: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)

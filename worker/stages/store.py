@@ -13,7 +13,7 @@ from collections import defaultdict
 import orjson
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from producer.keys import Keys
 from worker import instrument
@@ -39,6 +39,8 @@ return {stored, failed}
 """
 
 RETRY_MAX_S = 5.0
+
+Call = tuple[JobRun, list[Item], list[bytes | str]]
 
 
 def encode_record(item: Item) -> bytes:
@@ -102,22 +104,39 @@ class StoreStage:
             ]
         return args
 
-    async def _write(self, calls: list[tuple[JobRun, list[Item], list[bytes | str]]]) -> None:
-        """One pipelined round trip; on a Redis error, retry with backoff until it succeeds."""
+    def _keys(self, run: JobRun) -> list[str]:
+        return [
+            self.keys.results(run.job_id),
+            self.keys.blobs(run.job_id),
+            self.keys.job(run.job_id),
+        ]
+
+    async def _write(self, calls: list[Call]) -> None:
+        """One pipelined round trip; on a lost connection, retry with backoff until it succeeds.
+
+        A command error (e.g. a job's key holds the wrong type) is not retried here: the
+        batch is written job by job and only the job at fault is told, so it fails alone.
+        """
         delay = 0.1
         while True:
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for run, _, args in calls:
-                        keys = [
-                            self.keys.results(run.job_id),
-                            self.keys.blobs(run.job_id),
-                            self.keys.job(run.job_id),
-                        ]
-                        await self._script(keys=keys, args=args, client=pipe)
+                        await self._script(keys=self._keys(run), args=args, client=pipe)
                     await pipe.execute()
+                return
+            except ResponseError:
+                await self._write_each(calls)
                 return
             except RedisError as exc:
                 log.warning("store failed, retrying", error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
+
+    async def _write_each(self, calls: list[Call]) -> None:
+        for run, _, args in calls:
+            try:
+                await self._script(keys=self._keys(run), args=args)
+            except ResponseError as exc:
+                log.warning("cannot store a job's records", job_id=run.job_id, error=str(exc))
+                run.error = f"cannot store results: {exc}"

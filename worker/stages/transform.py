@@ -16,7 +16,7 @@ from worker.pool import TransformPool
 from worker.pool_child import Outcome
 from worker.settings import WorkerConfig
 from worker.stages.budget import ByteBudget
-from worker.stages.items import Item
+from worker.stages.items import Item, JobRun
 
 log = structlog.get_logger("sluice.transform", stage="transform")
 
@@ -60,15 +60,19 @@ class TransformStage:
                 await self.to_store.put(item)
 
     def _fill(self, first: Item) -> tuple[list[Item], Item | None]:
-        """Take more waiting items of the same job, up to the batch limits, without waiting."""
+        """Take more waiting items that share the pipeline and options, without waiting.
+
+        Items of different jobs ride together when their pipeline and options match: many
+        one-input jobs then cost one pool call, not one each.
+        """
         batch, size = [first], len(first.data or b"")
         while len(batch) < self.batch_items and size < self.batch_bytes:
             try:
                 item = self.inbox.get_nowait()
             except asyncio.QueueEmpty:
                 break
-            if item.run is not first.run:
-                return batch, item  # another job's item starts the next batch
+            if not _same_work(item.run, first.run):
+                return batch, item  # it starts the next batch
             batch.append(item)
             size += len(item.data or b"")
         return batch, None
@@ -95,8 +99,8 @@ class TransformStage:
             return
         for item, outcome in zip(batch, outcomes, strict=True):
             self._apply(item, outcome)
-            run.counters.transform_count += 1
-            run.counters.transform_s += item.transform_s
+            item.run.counters.transform_count += 1
+            item.run.counters.transform_s += item.transform_s
 
     def _apply(self, item: Item, outcome: Outcome) -> None:
         ok, payload, blob, ext, elapsed_s = outcome
@@ -114,3 +118,7 @@ class TransformStage:
             )
             return
         item.result_json, item.blob, item.blob_ext = payload, blob, ext
+
+
+def _same_work(a: JobRun, b: JobRun) -> bool:
+    return a is b or (a.pipeline is b.pipeline and a.options == b.options)
