@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[worker,dev]'
+	$(BIN)/pip install --quiet -e '.[worker,dev,dashboard]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,8 +25,24 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check producer worker tests
 	$(BIN)/mypy
 
-bench: $(STAMP)
-	$(BIN)/python -m tests.bench
+# The benchmark (tests/bench/): the bench extra in the main venv, and Celery in a venv of its
+# own inside it (Celery needs redis-py >= 6.1, arq < 6). A quick run:
+#   make bench BENCH_ARGS="--scale 0.05"      (see python -m tests.bench --help)
+BENCH_ARGS  ?=
+CELERY_VENV ?= $(VENV)/celery
+
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[worker,dev,bench]'
+	touch $@
+
+$(CELERY_VENV)/.installed:
+	$(PYTHON) -m venv $(CELERY_VENV)
+	$(CELERY_VENV)/bin/pip install --quiet --upgrade pip
+	$(CELERY_VENV)/bin/pip install --quiet 'celery[redis]>=5.4,<6' 'urllib3>=2'
+	touch $@
+
+bench: $(VENV)/.bench-installed $(CELERY_VENV)/.installed
+	$(BIN)/python -m tests.bench --celery-python $(CELERY_VENV)/bin/python $(BENCH_ARGS)
 
 soak: $(STAMP)
 	$(BIN)/python -m pytest -m soak -p no:cacheprovider

@@ -41,6 +41,7 @@ from producer.wire import encode_job, loads, now_ms
 
 CHUNK = 1000  # inputs per RPUSH when a job's inputs go to a list
 RESULTS_PAGE = 500  # records per HMGET when reading results
+REGISTRY_CACHE_S = 5.0  # how long enqueue trusts its copy of the pipeline registry
 
 Inputs = Iterable[str] | AsyncIterable[str]
 
@@ -52,6 +53,9 @@ class Client:
         self.settings = settings or load_settings(ClientSettings)
         self.keys = Keys(self.settings.namespace)
         self._redis = redis
+        self._scripts: dict[str, Any] = {}
+        self._known: list[str] = []
+        self._known_until = 0.0
 
     @property
     def redis(self) -> Redis:
@@ -71,6 +75,7 @@ class Client:
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
+            self._scripts.clear()
 
     async def enqueue(
         self,
@@ -110,10 +115,22 @@ class Client:
             raise
         return job_id
 
+    def _script(self, source: str) -> Any:
+        """The script, run by EVALSHA (sent whole only when Redis does not have it yet)."""
+        if source not in self._scripts:
+            self._scripts[source] = self.redis.register_script(source)
+        return self._scripts[source]
+
     async def _check_pipeline(self, pipeline: str) -> None:
-        """Refuse a pipeline no worker has registered (when any worker has registered)."""
-        known = await self.redis.hkeys(self.keys.pipelines)
-        names = sorted(k.decode() for k in known)
+        """Refuse a pipeline no worker has registered (when any worker has registered).
+
+        The registry is read at most every few seconds, not on every enqueue.
+        """
+        if time.monotonic() > self._known_until:
+            known = await self.redis.hkeys(self.keys.pipelines)
+            self._known = sorted(k.decode() for k in known)
+            self._known_until = time.monotonic() + REGISTRY_CACHE_S
+        names = self._known
         if names and pipeline not in names:
             raise InvalidJob(f"unknown pipeline {pipeline!r}; registered: {', '.join(names)}")
 
@@ -161,7 +178,7 @@ class Client:
                 total,
                 self.settings.job_expires_s,
             ]
-            outcome = await self.redis.eval(ENQUEUE, len(keys), *keys, *args)
+            outcome = await self._script(ENQUEUE)(keys=keys, args=args)
             if outcome == 1:
                 return
             if outcome == -1:
@@ -256,7 +273,7 @@ class Client:
         now = time.time()
         args = [job_id, now, int(now * 1000), self.settings.result_ttl_s]
         with self._reachable():
-            if await self.redis.eval(CANCEL, len(keys), *keys, *args):
+            if await self._script(CANCEL)(keys=keys, args=args):
                 return True
         if (await self.status(job_id)).state == JobState.NOT_FOUND:
             raise JobNotFound(f"no job {job_id}")
@@ -272,7 +289,7 @@ class Client:
         expires_ms = self.settings.job_expires_s * 1000
         args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s]
         with self._reachable():
-            outcome = await self.redis.eval(RETRY, len(keys), *keys, *args)
+            outcome = await self._script(RETRY)(keys=keys, args=args)
         if outcome == 1:
             return
         status = await self.status(job_id)

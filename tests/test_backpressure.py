@@ -13,6 +13,7 @@ from tests.support.http_server import HttpServer
 from tests.support.latency_proxy import LatencyProxy
 from tests.support.servers import Server
 from tests.support.workers import WorkerFactory
+from worker.stages.store import WRITERS as STORE_WRITERS
 
 LIMITS = {
     "fetch_concurrency": 4,
@@ -24,8 +25,9 @@ LIMITS = {
     "store_batch_size": 1,
     "max_jobs": 1,
 }
-# fetched but not yet stored, at most: held by fetchers, queued, in the pool, queued, being stored
-BOUND = 4 + 2 + 1 + 2 + 1
+# fetched but not yet stored, at most: held by fetchers, queued, in the pool, queued, and a
+# batch in each of the store stage's writers
+BOUND = 4 + 2 + 1 + 2 + 1 * STORE_WRITERS
 
 
 @pytest.fixture

@@ -301,14 +301,19 @@ def test_status_of_an_unknown_job_prints_not_found_and_exits_1(
 def test_stats_json_counts_ready_and_deferred_jobs(env: dict[str, str]) -> None:
     """`stats --json` numbers follow the queue: ready and deferred jobs are counted apart."""
     before = json.loads(sluice(env, "stats", "--json").stdout)
-    assert before == {"ready": 0, "deferred": 0, "in_progress": 0, "workers": 0}
+    assert before == {
+        "ready": 0, "deferred": 0, "in_progress": 0, "failed": 0, "workers": 0,
+        "oldest_ready_age_s": 0.0,
+    }  # fmt: skip
     sluice(env, "enqueue", "text-stats", "data:,1")
     sluice(env, "enqueue", "text-stats", "data:,2")
     sluice(env, "enqueue", "text-stats", "data:,3", "--defer", "60")
     after = json.loads(sluice(env, "stats", "--json").stdout)
-    assert after == {"ready": 2, "deferred": 1, "in_progress": 0, "workers": 0}
-    table = sluice(env, "stats").stdout
-    assert [line.split()[-1] for line in table.splitlines()] == ["2", "1", "0", "0"]
+    assert after.pop("oldest_ready_age_s") >= 0
+    assert after == {"ready": 2, "deferred": 1, "in_progress": 0, "failed": 0, "workers": 0}
+    rows = sluice(env, "stats").stdout.splitlines()
+    assert [line.split()[-1] for line in rows[:5]] == ["2", "1", "0", "0", "0"]
+    assert rows[5].startswith("oldest ready")
 
 
 def test_results_json_lines_in_input_order(

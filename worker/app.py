@@ -14,7 +14,9 @@ from producer.keys import JOB_FUNCTION, Keys
 from producer.wire import dumps
 from worker.arq_worker import SluiceWorker
 from worker.envelope import load_envelope
+from worker.health_server import HealthServer
 from worker.heartbeat import Heartbeat, worker_name
+from worker.instrument import counted
 from worker.job import WorkerState, run_job
 from worker.pool import TransformPool
 from worker.settings import WorkerConfig
@@ -39,7 +41,7 @@ def arq_redis(config: WorkerConfig) -> ArqRedis:
     )
 
 
-def build_worker(config: WorkerConfig) -> SluiceWorker:
+def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> SluiceWorker:
     keys = Keys(config.namespace)
     name = worker_name(config.worker_name)
 
@@ -58,9 +60,13 @@ def build_worker(config: WorkerConfig) -> SluiceWorker:
         status = StatusWriter(ctx["redis"], keys, name, config.result_ttl_s)
         ctx["sluice"] = WorkerState(config, keys, engine, status, name, worker.draining)
         ctx["sluice_pool"], ctx["sluice_heartbeat"] = pool, heartbeat
+        if health is not None:
+            health.attach(engine, pool, worker.draining, name)
         log.info("worker ready", worker=name, pool_size=config.pool_size, queue=keys.queue)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        if health is not None:
+            health.detach()
         if "sluice" not in ctx:
             return
         await ctx["sluice_heartbeat"].stop()
@@ -71,7 +77,7 @@ def build_worker(config: WorkerConfig) -> SluiceWorker:
     worker = SluiceWorker(
         lease_s=config.lease_s,
         grace_s=config.shutdown_grace_s,
-        functions=[func(run_job, name=JOB_FUNCTION)],
+        functions=[func(counted(run_job), name=JOB_FUNCTION)],
         queue_name=keys.queue,
         redis_pool=arq_redis(config),
         on_startup=startup,

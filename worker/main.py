@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import ssl
 import sys
@@ -17,7 +18,9 @@ from producer.errors import ConfigError, ServerUnavailable, SluiceError
 from producer.keys import Keys
 from producer.wire import now_ms
 from worker.app import build_worker
+from worker.check import run_check
 from worker.embedded import EmbeddedServer
+from worker.health_server import HealthServer
 from worker.heartbeat import TTL_S as HEARTBEAT_TTL_S
 from worker.logging import configure_logging
 from worker.registry import load_modules
@@ -28,28 +31,51 @@ log = structlog.get_logger("sluice.worker")
 REDIS_WAIT_MAX_S = 10.0
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="sluice-worker",
+        description="Run a Sluice worker; settings come from SLUICE_* variables and .env.",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if this worker's heartbeat is fresh and Redis answers, 1 if not "
+        "(this worker: SLUICE_WORKER_NAME, else the one worker on this host)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         config = load_worker_config()
         configure_logging(config)
+        if args.check:
+            return run_check(config)
         load_modules(config.pipelines)
     except ConfigError as exc:
         print(f"sluice-worker: {exc}", file=sys.stderr)
         return 2
     embedded = EmbeddedServer(config.data_dir, config.embedded_port)
+    health: HealthServer | None = None
+    loop = new_loop()
     try:
         if not config.redis_url:
             url = embedded.start()
             log.info(
                 "embedded server", url=url, data_dir=str(config.data_dir), owner=embedded.owner
             )
-        loop = new_loop()
+        if config.metrics_port:
+            health = HealthServer(config)
+            loop.run_until_complete(health.start())
         loop.run_until_complete(wait_for_redis(config))
-        build_worker(config).run()
+        build_worker(config, health).run()
     except SluiceError as exc:
         print(f"sluice-worker: {exc}", file=sys.stderr)
         return 1
     finally:
+        if health is not None:
+            loop.run_until_complete(health.stop())
         if not config.redis_url and not other_workers_alive(config):
             embedded.stop()
     return 0

@@ -9,7 +9,6 @@ from redis.asyncio import Redis
 from producer.keys import Keys
 from producer.models import JobState
 from producer.wire import now_ms
-from worker.progress import write_counters
 from worker.stages.items import StageCounters
 
 # A new attempt restarts the live stage counts from what is already stored: items that
@@ -26,10 +25,27 @@ return tonumber(stored)
 """
 
 
+# Finish a job in one step. KEYS: running set, failed set, then the job's keys (status hash
+# first, spec last). ARGV: job id, ttl s, failed "1"/"0", spec or "", now ms, field count,
+# field/value pairs, then counter/amount pairs (HINCRBYFLOAT adds integers exactly too).
+FINISH = """
+local nfields = tonumber(ARGV[6])
+local at = 7 + 2 * nfields
+for i = at, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[3], unpack(ARGV, 7, at - 1))
+if ARGV[4] ~= '' then redis.call('SET', KEYS[#KEYS], ARGV[4]) end
+if ARGV[3] == '1' then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1]) end
+for i = 3, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+redis.call('SREM', KEYS[1], ARGV[1])
+return 1
+"""
+
+
 class StatusWriter:
     def __init__(self, redis: Redis, keys: Keys, worker: str, result_ttl_s: int) -> None:
         self.redis, self.keys, self.worker, self.ttl_s = redis, keys, worker, result_ttl_s
         self._start = redis.register_script(START)
+        self._finish_script = redis.register_script(FINISH)
 
     async def started(self, job_id: str, pipeline: str, total: int, attempt: int) -> int:
         """Record the start of an attempt; how many inputs are already stored, -1 if cancelled."""
@@ -73,19 +89,18 @@ class StatusWriter:
         failed: bool = False,
         counters: StageCounters | None = None,
     ) -> None:
+        """One script call: the last stage counts, the final fields, TTLs, the failed set."""
         fields = {**fields, "finished_at": time.time(), "worker": self.worker}
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if counters:
-                write_counters(pipe, self.keys.job(job_id), counters)
-            pipe.hset(self.keys.job(job_id), mapping=fields)
-            if spec is not None:
-                pipe.set(self.keys.spec(job_id), spec)
-            if failed:
-                pipe.zadd(self.keys.failed, {job_id: now_ms()})
-            for key in self.keys.job_keys(job_id):
-                pipe.expire(key, self.ttl_s)
-            pipe.srem(self.keys.running, job_id)
-            await pipe.execute()
+        adds = counters.nonzero() if counters else {}
+        keys = [self.keys.running, self.keys.failed, *self.keys.job_keys(job_id)]
+        args: list[str | int | float | bytes] = [
+            job_id, self.ttl_s, "1" if failed else "0", spec or b"", now_ms(), len(fields),
+        ]  # fmt: skip
+        for name, value in fields.items():
+            args += [name, value]
+        for name, amount in adds.items():
+            args += [name, amount]
+        await self._finish_script(keys=keys, args=args)
 
     async def left(self, job_id: str) -> None:
         """This worker stopped running the job without finishing it (shutdown, timeout)."""

@@ -33,6 +33,10 @@ class StageCounters:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
+    def nonzero(self) -> dict[str, int | float]:
+        """The counts that are not zero, by field name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
     def __bool__(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
 

@@ -7,13 +7,14 @@ at the same job) keeps its first record and is not counted twice.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import defaultdict
 
 import orjson
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from producer.keys import Keys
 from worker import instrument
@@ -39,6 +40,7 @@ return {stored, failed}
 """
 
 RETRY_MAX_S = 5.0
+WRITERS = 2
 
 Call = tuple[JobRun, list[Item], list[bytes | str]]
 
@@ -62,9 +64,17 @@ class StoreStage:
     def __init__(self, redis: Redis, keys: Keys, inbox: asyncio.Queue[Item], batch_size: int):
         self.redis, self.keys, self.inbox = redis, keys, inbox
         self.batch_size = batch_size
-        self._script = redis.register_script(STORE)
+        # EVALSHA by hand: redis-py checks SCRIPT EXISTS before every pipeline holding a
+        # Script object, a second round trip per batch
+        self._sha = hashlib.sha1(STORE.encode()).hexdigest()
 
     async def run(self) -> None:
+        """Two writers, so one batch is built while the other is on the wire."""
+        async with asyncio.TaskGroup() as group:
+            for _ in range(WRITERS):
+                group.create_task(self._loop())
+
+    async def _loop(self) -> None:
         while True:
             batch = [await self.inbox.get()]
             while len(batch) < self.batch_size and not self.inbox.empty():
@@ -122,9 +132,12 @@ class StoreStage:
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for run, _, args in calls:
-                        await self._script(keys=self._keys(run), args=args, client=pipe)
+                        keys = self._keys(run)
+                        pipe.evalsha(self._sha, len(keys), *keys, *args)
                     await pipe.execute()
                 return
+            except NoScriptError:  # first use, or Redis restarted: every call failed alike
+                await self.redis.script_load(STORE)
             except ResponseError:
                 await self._write_each(calls)
                 return
@@ -135,8 +148,9 @@ class StoreStage:
 
     async def _write_each(self, calls: list[Call]) -> None:
         for run, _, args in calls:
+            keys = self._keys(run)
             try:
-                await self._script(keys=self._keys(run), args=args)
+                await self.redis.eval(STORE, len(keys), *keys, *args)
             except ResponseError as exc:
                 log.warning("cannot store a job's records", job_id=run.job_id, error=str(exc))
                 run.error = f"cannot store results: {exc}"

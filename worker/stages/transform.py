@@ -21,6 +21,9 @@ from worker.stages.items import Item, JobRun
 log = structlog.get_logger("sluice.transform", stage="transform")
 
 
+TARGET_CALL_S = 0.02  # aim for pool calls of about this long
+
+
 class TransformStage:
     def __init__(
         self,
@@ -38,6 +41,9 @@ class TransformStage:
         self.batch_bytes = config.transform_batch_bytes
         self.max_result_bytes = config.max_result_bytes
         self.attempts = config.transform_attempts
+        # mean seconds per input, by pipeline: batches of slow inputs stay small so they
+        # spread over the pool's processes instead of queueing in one
+        self.cost_s: dict[str, float] = {}
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -66,7 +72,8 @@ class TransformStage:
         one-input jobs then cost one pool call, not one each.
         """
         batch, size = [first], len(first.data or b"")
-        while len(batch) < self.batch_items and size < self.batch_bytes:
+        limit = self._batch_limit(first.run.pipeline.name)
+        while len(batch) < limit and size < self.batch_bytes:
             try:
                 item = self.inbox.get_nowait()
             except asyncio.QueueEmpty:
@@ -76,6 +83,18 @@ class TransformStage:
             batch.append(item)
             size += len(item.data or b"")
         return batch, None
+
+    def _batch_limit(self, pipeline: str) -> int:
+        """Inputs per pool call: enough to amortise the call, few enough to share the pool."""
+        cost = self.cost_s.get(pipeline)
+        if cost is None:
+            return 1  # measure one first
+        return max(1, min(self.batch_items, int(TARGET_CALL_S / max(cost, 1e-6))))
+
+    def _learn(self, pipeline: str, items: list[Item]) -> None:
+        mean = sum(item.transform_s for item in items) / len(items)
+        old = self.cost_s.get(pipeline)
+        self.cost_s[pipeline] = mean if old is None else 0.8 * old + 0.2 * mean
 
     async def _transform(self, batch: list[Item], attempt: int = 1) -> None:
         run = batch[0].run
@@ -101,6 +120,7 @@ class TransformStage:
             self._apply(item, outcome)
             item.run.counters.transform_count += 1
             item.run.counters.transform_s += item.transform_s
+        self._learn(run.pipeline.name, batch)
 
     def _apply(self, item: Item, outcome: Outcome) -> None:
         ok, payload, blob, ext, elapsed_s = outcome
