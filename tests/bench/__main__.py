@@ -1,0 +1,208 @@
+"""``python -m tests.bench``: run the workloads through the systems and report.
+
+    python -m tests.bench --scale 0.1 --workloads mixed,cpu --systems sluice,arq-inline
+
+Starts one Valkey server and one HTTP server for the whole run; every (workload, system)
+run gets a fresh namespace on that server, which is emptied afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from rich.console import Console
+
+from tests.bench import report, systems, workloads
+from tests.bench.http_server import HttpServer
+from tests.bench.measure import code_version, cores, machine_info
+from tests.bench.runner import Limits, RunResult, run_one
+from tests.bench.systems.base import REPO
+from tests.bench.transforms import text_stats
+from tests.support.servers import Server, valkey_binary
+
+HERE = Path(__file__).resolve().parent
+BUSY_LOAD = 0.5  # load average past which the machine is said to be busy
+console = Console()
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--scale", type=float, default=1.0, help="input counts × this (1.0: the issue's)"
+    )
+    p.add_argument(
+        "--workloads", default="all", help=f"comma-separated: {', '.join(workloads.WORKLOADS)}"
+    )
+    p.add_argument(
+        "--systems", default="all", help=f"comma-separated: {', '.join(systems.SYSTEMS)}"
+    )
+    p.add_argument(
+        "--fetch-concurrency",
+        type=int,
+        default=64,
+        help="fetches in flight for the async systems, and in the physical limit",
+    )
+    p.add_argument("--poll-delay", type=float, default=0.05, help="arq's and Sluice's poll delay")
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=60.0,
+        help="longest one run may take before it is cut short and extrapolated",
+    )
+    p.add_argument("--sample-s", type=float, default=0.1, help="RSS sampling interval")
+    p.add_argument("--celery-python", type=Path, default=Path(".venv/celery/bin/python"))
+    p.add_argument("--celery-concurrency", type=int, default=0, help="prefork processes (0: cores)")
+    p.add_argument(
+        "--sluice-env",
+        action="append",
+        default=[],
+        metavar="SLUICE_X=VALUE",
+        help="extra setting for the Sluice worker (repeatable)",
+    )
+    p.add_argument(
+        "--work-dir", type=Path, default=Path(".sluice/bench"), help="logs and server data"
+    )
+    p.add_argument("--output", type=Path, default=HERE / "results.json")
+    return p.parse_args()  # fmt: skip
+
+
+def check_text_stats() -> None:
+    """The copy in transforms.py must still compute what Sluice's text-stats does."""
+    from worker.pipelines.text_stats import text_stats as sluice_text_stats
+
+    sample = workloads.payload("text", 0)
+    if text_stats(sample, {}) != sluice_text_stats(sample, {}):
+        raise SystemExit("tests/bench/transforms.py text_stats differs from Sluice's text-stats")
+
+
+def sluice_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.startswith("SLUICE_"):
+            raise SystemExit(f"--sluice-env wants SLUICE_NAME=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+def fresh_work_dir(path: Path) -> Path:
+    """Empty the work folder of an earlier run (only one this harness made) and return it."""
+    marker = path / ".bench-work-dir"
+    if path.exists() and any(path.iterdir()):
+        if not marker.exists():
+            raise SystemExit(f"--work-dir {path} is not empty and not an earlier bench's folder")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    return path.resolve()
+
+
+def describe_machine(machine: dict[str, Any]) -> None:
+    load = machine["load_average"][0]
+    console.print(
+        f"[bold]Machine:[/] {machine['cores']} cores, {machine['cpu_model']}, "
+        f"{machine['ram_bytes'] / 2**30:.1f} GiB, Python {machine['python']}, "
+        f"load average {load:.2f}"
+    )
+    if load > BUSY_LOAD:
+        console.print(
+            "[yellow]Other work is running on this machine: the figures will be noisy "
+            "(each run reports the CPU other work took).[/]"
+        )
+
+
+@dataclass
+class Bench:
+    """What every run of this invocation shares."""
+
+    args: argparse.Namespace
+    redis: Redis
+    url: str
+    http: HttpServer
+    infra_pids: list[int]
+
+
+async def run_workload(
+    bench: Bench, workload: workloads.Workload, names: list[str], run_id: int
+) -> list[RunResult]:
+    args, redis, url, http = bench.args, bench.redis, bench.url, bench.http
+    count = workload.count(args.scale)
+    uris = workload.uris(count, http.base)
+    n_cores = cores()
+    cpu_s = workloads.transform_cpu_s(workload, count)
+    limit = workloads.limit_s(workload, count, cpu_s, n_cores, args.fetch_concurrency)
+    console.print(
+        f"[bold]{workload.name}[/]: {count:,} inputs; transform CPU {cpu_s:.2f} s in-process; "
+        f"limit {limit:.2f} s"
+    )
+    results = []
+    for name in names:
+        only = systems.ONLY_FOR.get(name)
+        if not workload.runs_on(name) or (only and workload.name not in only):
+            continue
+        ctx = systems.Context(
+            redis=redis, redis_url=url, namespace=f"bench{run_id}-{workload.name}-{name}",
+            cores=n_cores, fetch_concurrency=args.fetch_concurrency, poll_delay_s=args.poll_delay,
+            log_dir=args.work_dir, infra_pids=bench.infra_pids, celery_python=args.celery_python,
+            celery_concurrency=args.celery_concurrency, sluice_env=sluice_env(args.sluice_env),
+        )  # fmt: skip
+        limits = Limits(
+            limit if workload.has_limit else None, workload.checkpoint_count(args.scale),
+            args.budget_s, args.sample_s,
+        )  # fmt: skip
+        with console.status(f"  {workload.name} × {name}…"):
+            result = await run_one(systems.SYSTEMS[name], ctx, workload, uris, limits)
+        await redis.flushall()
+        state = result.error or f"{result.wall_s:.2f} s, {result.throughput:,.0f}/s"
+        console.print(f"  {name}: {state}")
+        results.append(result)
+    report.print_workload(console, workload.name, results, args.scale)
+    return results
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    chosen = workloads.resolve(args.workloads)
+    names = systems.resolve(args.systems)
+    check_text_stats()
+    args.work_dir = fresh_work_dir(args.work_dir)
+    args.celery_python = args.celery_python.absolute()
+    meta = {"machine": machine_info(), "code": code_version(REPO), "scale": args.scale,
+            "settings": {k: str(v) for k, v in vars(args).items()}}  # fmt: skip
+    describe_machine(meta["machine"])
+    texts = max((w.count(args.scale) for w in chosen if w.kind == "text"), default=0)
+    server = Server(valkey_binary(), args.work_dir / "redis").start()
+    http = HttpServer(args.work_dir / "http.log", texts).start()
+    redis = Redis.from_url(server.url)
+    infra = [p.pid for p in (server.process, http.process) if p is not None]
+    bench = Bench(args, redis, server.url, http, infra)
+    results: list[RunResult] = []
+    try:
+        for run_id, workload in enumerate(chosen):
+            results += await run_workload(bench, workload, names, run_id)
+    finally:
+        await redis.aclose()
+        http.stop()
+        server.stop()
+        if results:
+            report.write_json(args.output, meta, results)
+            chart_path = args.output.with_suffix(".png")
+            report.chart(
+                chart_path,
+                results,
+                f"Sluice benchmark, scale {args.scale:g}, {meta['machine']['cores']} cores",
+            )
+            console.print(f"Wrote {args.output} and {chart_path}; logs in {args.work_dir}")
+
+
+def main() -> None:
+    asyncio.run(main_async(parse_args()))
+
+
+if __name__ == "__main__":
+    main()

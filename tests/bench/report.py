@@ -1,0 +1,164 @@
+"""The benchmark's output: a table per workload on the terminal, results.json, and a chart."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from tests.bench.measure import MB
+from tests.bench.runner import RunResult
+from tests.bench.systems import BASELINES
+from tests.bench.workloads import WORKLOADS
+
+NOISY_SHARE = 0.10  # other work's share of the machine past which a run is flagged
+SHORT = {"sequential": "seq", "arq-inline": "inline", "arq-pool": "pool", "celery": "celery"}
+COLOURS = {
+    "sequential": "#9e9e9e", "arq-inline": "#ffb74d", "arq-pool": "#f57c00",
+    "arq-noop": "#ffe0b2", "celery": "#7986cb", "sluice": "#2e7d32",
+}  # fmt: skip
+
+
+def speedup(results: Sequence[RunResult], run: RunResult, baseline: str) -> str:
+    base = next((r for r in results if r.system == baseline and not r.error), None)
+    if base is None or run.error or run.system == baseline or not run.wall_s:
+        return ""
+    ratio = base.wall_s / run.wall_s
+    style = "bold green" if run.system == "sluice" and ratio >= 1 else ""
+    text = f"{ratio:.1f}×" if ratio < 100 else f"{ratio:.0f}×"
+    return f"[{style}]{text}[/]" if style else text
+
+
+def notes(results: Sequence[RunResult], run: RunResult) -> str:
+    if run.error:
+        return f"[red]error: {run.error[:200]}[/]"
+    parts = [
+        f"CPU {run.cpu_roots_s:.2f} s main + {run.cpu_children_s:.2f} s children "
+        f"(servers {run.cpu_infra_s:.2f} s, harness {run.cpu_harness_s:.2f} s, "
+        f"other work on the machine {run.cpu_others_s:.2f} s)"
+    ]
+    if run.others_share > NOISY_SHARE:
+        parts.append(
+            f"[yellow]noisy: other work took {run.others_share:.0%} of the machine "
+            "during this run[/]"
+        )
+    if run.partial:
+        parts.append(f"cut short at {run.completed:,}/{run.inputs:,} inputs, extrapolated")
+    if run.failed:
+        parts.append(f"[red]{run.failed} failed[/]")
+    noop = next((r for r in results if r.system == "arq-noop" and not r.error), None)
+    if noop and run.system != "arq-noop" and noop.throughput:
+        parts.append(f"{run.throughput / noop.throughput:.2f}× arq no-op")
+    if run.checkpoint:
+        parts.append(f"peak RSS {run.peak_rss_checkpoint / MB:.0f} MB at {run.checkpoint:,}")
+    if run.redis_calls:
+        parts.append(f"{run.redis_calls / run.completed:.1f} Redis commands per input")
+    stages = run.extra.get("stages") or {}
+    if stages.get("sluice_elapsed_s"):
+        parts.append(f"job {stages['sluice_elapsed_s']:.2f} s by its status")
+    return "; ".join(parts)
+
+
+def table(workload: str, results: Sequence[RunResult], scale: float) -> Table:
+    spec = WORKLOADS[workload]
+    count = results[0].inputs if results else spec.count(scale)
+    unit = "jobs/s" if workload == "tiny" else "in/s"
+    limit = next((r.limit_s for r in results if r.limit_s is not None), None)
+    title = f"{workload}: {count:,} inputs, {spec.description}"
+    if limit is not None:
+        title += f" — physical limit {limit:.2f} s"
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+    t.add_column("system", no_wrap=True, min_width=10)
+    headers = ("wall s", unit, *(f"×{SHORT[b]}" for b in BASELINES), "RSS MB", "eff.")
+    for name in headers:
+        t.add_column(name, justify="right")
+    for run in results:
+        eff = "" if run.efficiency is None else f"{run.efficiency:.2f}"
+        failed = bool(run.error)
+        t.add_row(
+            run.system,
+            "" if failed else f"{run.wall_s:.2f}" + ("*" if run.partial else ""),
+            "" if failed else f"{run.throughput:,.0f}",
+            *(speedup(results, run, b) for b in BASELINES),
+            f"{run.peak_rss / MB:.0f}" if run.peak_rss else "",
+            f"[bold]{eff}[/]" if run.system == "sluice" else eff,
+        )
+    return t
+
+
+def print_workload(
+    console: Console, workload: str, results: Sequence[RunResult], scale: float
+) -> None:
+    console.print(table(workload, results, scale))
+    console.print(
+        "  [dim]×X: speed-up over baseline X; RSS: peak, worker and its children; "
+        "eff.: limit / wall time; *: cut short by the budget, extrapolated[/]"
+    )
+    for run in results:
+        extra = notes(results, run)
+        console.print(f"  [dim]{run.system}: {run.given}[/]" + (f"; {extra}" if extra else ""))
+    console.print()
+
+
+def write_json(path: Path, meta: dict[str, Any], results: Sequence[RunResult]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {**meta, "results": [r.as_dict() for r in results]}
+    path.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+
+
+def _throughput(run: RunResult) -> float:
+    return run.throughput
+
+
+def _efficiency(run: RunResult) -> float:
+    return run.efficiency or 0.0
+
+
+def chart(path: Path, results: Sequence[RunResult], title: str) -> None:
+    """Throughput (log scale) and efficiency, per workload, one bar per system."""
+    import matplotlib  # type: ignore[import-not-found,unused-ignore]  # the bench extra
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
+    from matplotlib.ticker import FuncFormatter  # type: ignore[import-not-found,unused-ignore]
+
+    good = [r for r in results if not r.error and r.throughput]
+    workloads = list(dict.fromkeys(r.workload for r in good))
+    systems = list(dict.fromkeys(r.system for r in good))
+    limited = [w for w in workloads if WORKLOADS[w].has_limit]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), constrained_layout=True)
+    width = 0.8 / max(1, len(systems))
+    panels: list[tuple[Any, list[str], Callable[[RunResult], float]]] = [
+        (top, workloads, _throughput),
+        (bottom, limited, _efficiency),
+    ]
+    for axis, names, value in panels:
+        for i, system in enumerate(systems):
+            xs, ys = [], []
+            for j, w in enumerate(names):
+                run = next((r for r in good if r.workload == w and r.system == system), None)
+                if run is not None:
+                    xs.append(j + (i - (len(systems) - 1) / 2) * width)
+                    ys.append(value(run))
+            axis.bar(xs, ys, width, label=system, color=COLOURS.get(system))
+        axis.set_xticks(range(len(names)), names)
+    top.set_yscale("log")
+    top.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    top.yaxis.set_minor_formatter(
+        FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else "")
+    )
+    top.set_ylabel("throughput (inputs/s; jobs/s for tiny), log scale")
+    top.legend(ncols=min(6, len(systems)), fontsize="small")
+    top.set_title(title)
+    bottom.set_ylabel("efficiency = limit time / wall time")
+    bottom.axhline(1.0, color="black", linewidth=0.6, linestyle="--")
+    top_eff = max((r.efficiency or 0.0 for r in good), default=1.0)
+    bottom.set_ylim(0, max(1.05, math.ceil(top_eff * 10) / 10))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
