@@ -30,6 +30,7 @@ from producer.models import ItemResult, JobState, JobStatus, QueueStats
 from producer.queue_stats import WORKER_TTL_S, read_queue_stats
 from producer.scripts import CANCEL, ENQUEUE, RETRY
 from producer.settings import ClientSettings, load_settings
+from producer.tracing import publish_span
 from producer.validation import (
     build_spec,
     check_count,
@@ -152,6 +153,12 @@ class Client:
     async def _admit(self, job_id: str, spec: Any, total: int, defer_s: float) -> None:
         if total == 0:
             raise InvalidJob("a job needs at least one input")
+        with publish_span(self.keys.queue, job_id, spec.pipeline) as carrier:
+            if carrier:
+                spec = spec.model_copy(update={"trace": carrier})
+            await self._write_job(job_id, spec, total, defer_s)
+
+    async def _write_job(self, job_id: str, spec: Any, total: int, defer_s: float) -> None:
         enqueued = now_ms()
         envelope = encode_job(spec, enqueued)
         check_payload_size(len(envelope), self.settings)

@@ -46,6 +46,8 @@ class JobSpec(BaseModel):
     pipeline: str = Field(pattern=PIPELINE_NAME_PATTERN)
     inputs: list[str] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    # W3C trace context of the enqueue (traceparent...), when tracing is on
+    trace: dict[str, str] | None = None
 
 
 class StageTiming(BaseModel):

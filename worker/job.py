@@ -24,6 +24,7 @@ from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
 from worker.stages.items import Item, JobRun
 from worker.status import StatusWriter
+from worker.tracing import process_span
 
 PAGE = 1000  # inputs read and checked against stored records per round trip
 
@@ -46,7 +47,11 @@ async def run_job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, A
     state: WorkerState = ctx["sluice"]
     job_id: str = ctx["job_id"]
     named = kwargs.get("pipeline") if isinstance(kwargs.get("pipeline"), str) else None
-    with structlog.contextvars.bound_contextvars(job_id=job_id, worker=state.name, pipeline=named):
+    carrier = kwargs.get("trace") if isinstance(kwargs.get("trace"), dict) else None
+    with (
+        structlog.contextvars.bound_contextvars(job_id=job_id, worker=state.name, pipeline=named),
+        process_span(state.keys.queue, job_id, named, carrier, int(ctx.get("job_try", 1))),
+    ):
         try:
             spec, pipeline, options = _parse(args, kwargs, state.config)
             total = await _count_inputs(ctx, state, job_id, spec)

@@ -1,0 +1,42 @@
+"""Optional OpenTelemetry tracing: a producer span at enqueue, its context carried in the job.
+
+Active only when the `tracing` extra is installed (``pip install sluice[tracing]``); without
+it every function here is a no-op. Spans follow OpenTelemetry's messaging conventions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+try:
+    from opentelemetry import propagate, trace
+except ImportError:  # the extra is not installed
+    trace = None  # type: ignore[assignment]
+    propagate = None  # type: ignore[assignment]
+
+SYSTEM = "redis"  # messaging.system: the broker is Redis (through arq)
+
+
+@contextlib.contextmanager
+def publish_span(queue: str, job_id: str, pipeline: str) -> Iterator[dict[str, str] | None]:
+    """A PRODUCER span around an enqueue; yields the carrier to put in the job (or None)."""
+    if trace is None:
+        yield None
+        return
+    tracer = trace.get_tracer("sluice.producer")
+    attributes: dict[str, Any] = {
+        "messaging.system": SYSTEM,
+        "messaging.operation.type": "send",
+        "messaging.operation.name": "publish",
+        "messaging.destination.name": queue,
+        "messaging.message.id": job_id,
+        "sluice.pipeline": pipeline,
+    }
+    with tracer.start_as_current_span(
+        f"publish {queue}", kind=trace.SpanKind.PRODUCER, attributes=attributes
+    ):
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        yield carrier or None
