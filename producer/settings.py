@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producer.errors import ConfigError
@@ -62,6 +62,19 @@ class ClientSettings(BaseSettings):
     """How long a finished job's status and results are kept."""
     job_expires_s: int = Field(default=86400, ge=1)
     """How long a queued job may wait before it expires unrun."""
+    dashboard_host: str = "127.0.0.1"
+    """Address `sluice dashboard` listens on (``0.0.0.0``: every interface)."""
+    dashboard_port: int = Field(default=8400, ge=0, le=65535)
+    """Port `sluice dashboard` listens on (0: a free one, printed at start)."""
+    dashboard_token: SecretStr | None = None
+    """Bearer token the dashboard's actions and the HTTP API's writes require (at least 16
+    characters); unset: actions and writes are off."""
+    dashboard_read_only: bool = False
+    """Serve the dashboard and HTTP API read-only: no enqueue, cancel, retry or delete."""
+    dashboard_require_login: bool = False
+    """Require the token to view pages and read the HTTP API too, not only to act."""
+    dashboard_max_listed: int = Field(default=20_000, ge=1)
+    """Most jobs the dashboard's job list and state counts read (found by SCAN)."""
 
     @field_validator("redis_url")
     @classmethod
@@ -69,6 +82,15 @@ class ClientSettings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value or None
+
+    @field_validator("dashboard_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -93,6 +115,8 @@ def describe_errors(exc: ValidationError) -> str:
 
 
 def _redact(name: str, value: object) -> object:
+    if "TOKEN" in name:
+        return "***"
     if "URL" in name and isinstance(value, str) and "@" in value:
         scheme, _, rest = value.partition("://")
         return f"{scheme}://***@{rest.rpartition('@')[2]}"

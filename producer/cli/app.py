@@ -19,9 +19,12 @@ from producer.cli import control
 from producer.cli.enqueue import OptionError, enqueue_streamed, open_inputs, parse_options
 from producer.cli.render import render_stats, watch
 from producer.cli.results import show_results
-from producer.cli.runner import print_json, run, show_status
+from producer.cli.runner import fail, print_json, run, show_status
 from producer.client import Client
+from producer.connection import resolve_url
+from producer.errors import ConfigError, SluiceError
 from producer.models import JobState
+from producer.settings import ClientSettings, load_settings
 
 app = typer.Typer(
     name="sluice",
@@ -199,7 +202,7 @@ def results(
 
 @app.command()
 def stats(as_json: JsonFlag = False) -> None:
-    """Show queue depth (ready, deferred), jobs in progress and live workers."""
+    """Show queue depth (ready, deferred), jobs in progress, the failed set and live workers."""
 
     async def work(client: Client) -> int:
         current = await client.stats()
@@ -214,6 +217,38 @@ def stats(as_json: JsonFlag = False) -> None:
 
 for command in (control.cancel, control.retry, control.failed, control.workers):
     app.command()(command)
+
+
+@app.command()
+def dashboard(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: SLUICE_DASHBOARD_HOST].")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="Port (0: a free one) [default: SLUICE_DASHBOARD_PORT]."
+        ),
+    ] = None,
+) -> None:
+    """Serve the web dashboard and the HTTP API until Ctrl-C (needs the dashboard extra)."""
+    try:
+        settings = load_settings(ClientSettings)
+        resolve_url(settings)  # no server: say so now, not at the first page
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    except SluiceError as exc:
+        fail(str(exc), 1)
+    try:  # imported here: the rest of the CLI loads no web framework
+        from producer.dashboard.app import serve
+    except ImportError as exc:
+        fail(f"the dashboard needs its extra: pip install 'sluice[dashboard]' ({exc})", 2)
+    host = host or settings.dashboard_host
+    port = settings.dashboard_port if port is None else port
+    try:
+        serve(settings, host, port)
+    except OSError as exc:
+        fail(f"cannot serve on {host}:{port}: {exc}", 1)
 
 
 def main() -> None:

@@ -1,0 +1,170 @@
+"""The HTTP API: enqueue, status, results, cancel, retry, delete, listings, stats, workers.
+
+Every call goes through `producer.Client`, so enqueue has exactly the client's validation and
+limits. Which calls need the token is `auth`'s business; how errors look is `errors`'.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+
+from producer.dashboard import context
+from producer.dashboard.actions import delete_job, retry_all
+from producer.dashboard.errors import json_error
+from producer.dashboard.listing import page_of
+from producer.errors import JobNotFound
+from producer.models import JobState
+from producer.validation import describe
+
+RESULTS_DEFAULT, RESULTS_MAX = 100, 1000
+JOBS_DEFAULT, JOBS_MAX = 50, 500
+routes = web.RouteTableDef()
+
+
+class EnqueueRequest(BaseModel):
+    """The body of ``POST /api/jobs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: StrictStr
+    """A pipeline the workers run, e.g. ``text-stats``."""
+    inputs: list[StrictStr]
+    """Input URIs (``https://``, ``file://``, ``data:``, or a scheme a pipeline module adds)."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """The pipeline's options."""
+    job_id: StrictStr | None = None
+    """Use this id (default: a random one)."""
+    defer_s: float = Field(default=0.0, ge=0)
+    """Do not run before this many seconds from now."""
+
+
+def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise web.HTTPBadRequest(text=f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+@routes.post("/api/jobs")
+async def enqueue(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        return json_error(400, "bad_json", "the body must be a JSON object")
+    try:
+        job = EnqueueRequest.model_validate(body)
+    except ValidationError as exc:
+        return json_error(422, "invalid_job", describe(exc))
+    job_id = await context.client(request).enqueue(
+        job.pipeline, job.inputs, options=job.options, job_id=job.job_id, defer_s=job.defer_s
+    )
+    context.listing(request).invalidate()
+    location = f"/api/jobs/{job_id}"
+    return web.json_response(
+        {"job_id": job_id, "status_url": location}, status=201, headers={"Location": location}
+    )
+
+
+@routes.get("/api/jobs")
+async def list_jobs(request: web.Request) -> web.Response:
+    state = request.query.get("state") or None
+    if state is not None and state not in {s.value for s in JobState}:
+        raise web.HTTPBadRequest(text=f"unknown state {state!r}")
+    snapshot = await context.listing(request).snapshot()
+    matched = snapshot.select(
+        state=state, pipeline=request.query.get("pipeline"), search=request.query.get("q")
+    )
+    per_page = int_query(request, "per_page", JOBS_DEFAULT, 1, JOBS_MAX)
+    rows, pages = page_of(matched, int_query(request, "page", 1, 1, 10**9), per_page)
+    return web.json_response({
+        "jobs": [job.as_dict() for job in rows], "matched": len(matched), "pages": pages,
+        "per_page": per_page, "truncated": snapshot.truncated,
+    })  # fmt: skip
+
+
+@routes.get("/api/jobs/{job_id}")
+async def job_status(request: web.Request) -> web.Response:
+    job_id = request.match_info["job_id"]
+    status = await context.client(request).status(job_id)
+    if status.state == JobState.NOT_FOUND:
+        raise JobNotFound(f"no job {job_id}")
+    return web.json_response(status.as_dict())
+
+
+@routes.get("/api/jobs/{job_id}/results")
+async def job_results(request: web.Request) -> web.Response:
+    job_id, client = request.match_info["job_id"], context.client(request)
+    start = int_query(request, "start", 0, 0, 10**12)
+    limit = int_query(request, "limit", RESULTS_DEFAULT, 1, RESULTS_MAX)
+    status = await client.status(job_id)
+    if status.state == JobState.NOT_FOUND:
+        raise JobNotFound(f"no job {job_id}")
+    records = [r.as_line() async for r in client.results(job_id, start=start, limit=limit)]
+    following = start + limit if start + limit < status.total else None
+    return web.json_response({
+        "job_id": job_id, "total": status.total, "start": start, "limit": limit,
+        "records": records, "next_start": following,
+    })  # fmt: skip
+
+
+@routes.post("/api/jobs/{job_id}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    job_id, client = request.match_info["job_id"], context.client(request)
+    context.listing(request).invalidate()
+    if await client.cancel(job_id):
+        return web.json_response({"job_id": job_id, "state": JobState.CANCELLED.value})
+    state = (await client.status(job_id)).state
+    return json_error(409, "already_ended", f"job {job_id} already ended ({state})")
+
+
+@routes.post("/api/jobs/{job_id}/retry")
+async def retry(request: web.Request) -> web.Response:
+    job_id = request.match_info["job_id"]
+    context.listing(request).invalidate()
+    await context.client(request).retry(job_id)
+    return web.json_response({"job_id": job_id, "state": JobState.QUEUED.value})
+
+
+@routes.delete("/api/jobs/{job_id}")
+async def delete(request: web.Request) -> web.Response:
+    job_id = request.match_info["job_id"]
+    context.listing(request).invalidate()
+    await delete_job(context.client(request), job_id)
+    return web.json_response({"job_id": job_id, "deleted": True})
+
+
+@routes.get("/api/failed")
+async def failed(request: web.Request) -> web.Response:
+    limit = int_query(request, "limit", 100, 1, 1000)
+    jobs = await context.client(request).failed(limit=limit)
+    return web.json_response([job.as_dict() for job in jobs])
+
+
+@routes.post("/api/failed/retry")
+async def failed_retry(request: web.Request) -> web.Response:
+    context.listing(request).invalidate()
+    return web.json_response((await retry_all(context.client(request))).as_dict())
+
+
+@routes.get("/api/stats")
+async def stats(request: web.Request) -> web.Response:
+    return web.json_response((await context.client(request).stats()).as_dict())
+
+
+@routes.get("/api/workers")
+async def workers(request: web.Request) -> web.Response:
+    return web.json_response(await context.client(request).workers())
+
+
+@routes.get("/api/pipelines")
+async def pipelines(request: web.Request) -> web.Response:
+    return web.json_response(await context.client(request).pipelines())

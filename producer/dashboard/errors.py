@@ -1,0 +1,72 @@
+"""Errors as HTTP answers: a JSON body ``{"error": code, "message": ...}`` for the API, a page
+for the dashboard. Sluice's own errors map to the status a client can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from producer.errors import (
+    InvalidJob,
+    JobExists,
+    JobNotFound,
+    QueueFull,
+    ServerUnavailable,
+    SluiceError,
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RETRY_AFTER_S = 5  # what a 503 suggests a client waits before trying again
+
+# most specific first: the first isinstance match wins
+STATUS: list[tuple[type[SluiceError], int, str]] = [
+    (InvalidJob, 422, "invalid_job"),
+    (JobExists, 409, "job_exists"),
+    (JobNotFound, 404, "not_found"),
+    (QueueFull, 503, "queue_full"),
+    (ServerUnavailable, 503, "server_unavailable"),
+    (SluiceError, 409, "conflict"),  # e.g. retrying a job that did not fail
+]
+
+
+def json_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status, headers=headers)
+
+
+def describe(exc: SluiceError) -> tuple[int, str]:
+    """The HTTP status and error code for one of Sluice's errors."""
+    for cls, status, code in STATUS:
+        if isinstance(exc, cls):
+            return status, code
+    raise AssertionError("SluiceError is the last entry")  # pragma: no cover
+
+
+def is_api(request: web.Request) -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn Sluice and Redis errors, and the API's HTTP errors, into clear answers."""
+    try:
+        return await handler(request)
+    except SluiceError as exc:
+        status, code = describe(exc)
+        retry = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+        if is_api(request):
+            return json_error(status, code, str(exc), retry)
+        return web.Response(status=status, text=f"{code}: {exc}", headers=retry)
+    except RedisError as exc:
+        if is_api(request):
+            return json_error(503, "redis_error", f"redis: {exc}")
+        return web.Response(status=503, text=f"redis_error: {exc}")
+    except web.HTTPException as exc:
+        if not is_api(request) or exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")
+        kept = {k: exc.headers[k] for k in ("Allow", "WWW-Authenticate") if k in exc.headers}
+        return json_error(exc.status, code, exc.text or exc.reason, kept)

@@ -1,0 +1,180 @@
+"""The HTTP API's OpenAPI 3.1 description, served at ``/api/openapi.json``.
+
+Reads are marked as open or bearer-authenticated (``{}`` allows anonymous: the token is needed
+only with SLUICE_DASHBOARD_REQUIRE_LOGIN); every write needs the bearer token.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from producer.dashboard.api import EnqueueRequest
+from producer.models import JobState, QueueStats
+
+REF = "#/components/schemas/{model}"
+READ: list[dict[str, list[str]]] = [{}, {"bearer": []}]
+WRITE: list[dict[str, list[str]]] = [{"bearer": []}]
+NUM, INT, STR = {"type": "number"}, {"type": "integer"}, {"type": "string"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": required or list(props)}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    says = {
+        400: "Bad request (malformed JSON or query)", 401: "The token is missing or wrong",
+        403: "Read-only mode, or no token set", 404: "No such job",
+        409: "The job's state does not allow this", 413: "Body over SLUICE_MAX_PAYLOAD_BYTES",
+        422: "The job is invalid; nothing was enqueued",
+        503: "Queue full (SLUICE_MAX_QUEUED_JOBS) or Redis unreachable; see Retry-After",
+    }  # fmt: skip
+    return {str(code): _json(_ref("Error"), says[code]) for code in codes}
+
+
+def _op(
+    summary: str, security: list[dict[str, list[str]]], ok: dict[str, Any], *errors: int,
+    params: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None,
+    ok_code: int = 200,
+) -> dict[str, Any]:  # fmt: skip
+    op: dict[str, Any] = {
+        "summary": summary,
+        "security": security,
+        "responses": {str(ok_code): ok, **_errors(*(401, *errors))},
+    }
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": STR}
+
+
+def _schemas() -> dict[str, Any]:
+    stage = _obj({"count": INT, "total_s": NUM, "mean_s": NUM})
+    status = _obj({
+        "job_id": STR, "state": {"enum": [s.value for s in JobState]},
+        "pipeline": _nullable(STR), "total": INT, "fetched": INT, "transformed": INT,
+        "stored": INT, "failed": INT, "error": _nullable(STR), "attempts": INT,
+        "worker": _nullable(STR), "enqueued_at": _nullable(NUM), "started_at": _nullable(NUM),
+        "finished_at": _nullable(NUM),
+        "stages": {"type": "object", "additionalProperties": _ref("StageTiming")},
+        "elapsed_s": _nullable(NUM), "bottleneck": _nullable(STR),
+    })  # fmt: skip
+    record = _obj(
+        {"index": INT, "input": STR, "ok": {"type": "boolean"}, "result": {"type": "object"},
+         "error": STR, "blob": STR, "timings": {"type": "object"}},
+        ["index", "input", "ok", "timings"],
+    )  # fmt: skip
+    return {
+        "Error": _obj({"error": STR, "message": STR}),
+        "EnqueueRequest": EnqueueRequest.model_json_schema(ref_template=REF),
+        "StageTiming": stage,
+        "JobStatus": status,
+        "ItemRecord": record,
+        "QueueStats": QueueStats.model_json_schema(ref_template=REF),
+    }
+
+
+def _paths() -> dict[str, Any]:
+    status = _json(_ref("JobStatus"), "The job's status")
+    results = _json(_obj({
+        "job_id": STR, "total": INT, "start": INT, "limit": INT,
+        "records": {"type": "array", "items": _ref("ItemRecord")}, "next_start": _nullable(INT),
+    }), "Stored records from `start`, in input order (unstored inputs skipped)")  # fmt: skip
+    listing = _json(_obj({
+        "jobs": {"type": "array", "items": _ref("JobStatus")}, "matched": INT, "pages": INT,
+        "per_page": INT, "truncated": {"type": "boolean"},
+    }), "One page of jobs, newest first")  # fmt: skip
+    changed = _json(_obj({"job_id": STR, "state": STR}), "The job's new state")
+    anything = {"type": "object"}
+    return {
+        "/api/jobs": {
+            "post": _op("Enqueue a job", WRITE, _json(_obj({"job_id": STR, "status_url": STR}),
+                        "Enqueued"), 400, 403, 409, 413, 422, 503,
+                        body=_ref("EnqueueRequest"), ok_code=201),
+            "get": _op("List jobs (filter by state, pipeline, id)", READ, listing, 400, params=[
+                _query("state", {"enum": [s.value for s in JobState]}, "Only this state"),
+                _query("pipeline", STR, "Only this pipeline"),
+                _query("q", STR, "Job id contains this (any case)"),
+                _query("page", INT, "Page, from 1"), _query("per_page", INT, "1-500"),
+            ]),
+        },
+        "/api/jobs/{job_id}": {
+            "get": _op("A job's status", READ, status, 404, params=[JOB_ID]),
+            "delete": _op("Delete an ended job and its records", WRITE,
+                          _json(_obj({"job_id": STR, "deleted": {"type": "boolean"}}),
+                                "Deleted"), 403, 404, 409, params=[JOB_ID]),
+        },
+        "/api/jobs/{job_id}/results": {
+            "get": _op("A job's records, paged", READ, results, 400, 404, params=[
+                JOB_ID, _query("start", INT, "First input index (default 0)"),
+                _query("limit", INT, "Records per page, 1-1000 (default 100)"),
+            ]),
+        },
+        "/api/jobs/{job_id}/cancel": {
+            "post": _op("Cancel a queued or running job", WRITE, changed, 403, 404, 409,
+                        params=[JOB_ID]),
+        },
+        "/api/jobs/{job_id}/retry": {
+            "post": _op("Re-queue a failed or cancelled job", WRITE, changed, 403, 404, 409,
+                        params=[JOB_ID]),
+        },
+        "/api/failed": {
+            "get": _op("The failed set, most recent first", READ, _json(
+                {"type": "array", "items": _ref("JobStatus")}, "Failed jobs"), 400,
+                params=[_query("limit", INT, "1-1000 (default 100)")]),
+        },
+        "/api/failed/retry": {
+            "post": _op("Re-queue every failed job (up to 1,000)", WRITE, _json(_obj({
+                "retried": {"type": "array", "items": STR},
+                "errors": {"type": "object", "additionalProperties": STR}}),
+                "What was re-queued, and why the rest were not"), 403),
+        },
+        "/api/stats": {"get": _op("Queue figures", READ, _json(_ref("QueueStats"), "Stats"))},
+        "/api/workers": {"get": _op("Live workers' heartbeats", READ, _json(
+            {"type": "array", "items": anything}, "Workers"))},
+        "/api/pipelines": {"get": _op("Registered pipelines", READ, _json(anything, "Pipelines"))},
+        "/api/openapi.json": {"get": _op("This description", READ, _json(anything, "OpenAPI"))},
+    }  # fmt: skip
+
+
+@cache
+def spec() -> dict[str, Any]:
+    """The OpenAPI document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Sluice HTTP API",
+            "version": "1",
+            "description": "Enqueue and steer Sluice jobs over HTTP. Writes need "
+            "`Authorization: Bearer <SLUICE_DASHBOARD_TOKEN>`; reads too when "
+            "SLUICE_DASHBOARD_REQUIRE_LOGIN is set. Errors are "
+            '`{"error": code, "message": text}`.',
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

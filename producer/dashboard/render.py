@@ -1,0 +1,105 @@
+"""Rendering pages: the Jinja environment (autoescaped), its filters, the context every page
+shares, and the security headers every answer carries."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from producer.cli.render import format_seconds, format_time
+from producer.connection import redact_url, resolve_url
+from producer.dashboard import context
+from producer.errors import ServerUnavailable
+from producer.models import STAGES, JobStatus
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+POLL_MS = 1500  # how often a page's live regions refresh
+HEADERS = {
+    # no inline script or style anywhere: the pages load /static/ files only
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+STAGE_COUNTS = {"fetch": "fetched", "transform": "transformed", "store": "stored"}
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("producer.dashboard", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(when=format_time, seconds=format_seconds, ago=ago, number=number)
+    env.globals.update(STAGES=STAGES, STAGE_COUNTS=STAGE_COUNTS, poll_ms=POLL_MS)
+    return env
+
+
+def number(value: float | int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def ago(epoch_s: float | str | None) -> str:
+    if epoch_s in (None, ""):
+        return "-"
+    return f"{format_seconds(max(0.0, time.time() - float(epoch_s or 0)))} ago"
+
+
+def stage_shares(status: JobStatus) -> dict[str, float]:
+    """Each stage's share of the time spent in all stages, 0..1."""
+    busy = {name: t.total_s for name, t in status.stages.items()}
+    total = sum(busy.values())
+    return {name: (s / total if total else 0.0) for name, s in busy.items()}
+
+
+def redis_address(request: web.Request) -> str:
+    """The Redis URL with any password hidden: the only way the server is ever shown."""
+    try:
+        return redact_url(resolve_url(context.settings(request)))
+    except ServerUnavailable:
+        return "(no server found)"
+
+
+def render(request: web.Request, template: str, **values: Any) -> web.Response:
+    """Render a page, or only its live region ``?partial=1`` names, with the shared context."""
+    access = context.access(request)
+    shared = {
+        "request": request,
+        "path": request.path,
+        "namespace": context.settings(request).namespace,
+        "redis": redis_address(request),
+        "read_only": access.read_only,
+        "token_set": access.token is not None,
+        "logged_in": access.logged_in(request),
+        "can_act": access.actions_enabled and access.logged_in(request),
+        "login_required": access.require_login,
+    }
+    if request.query.get("partial"):
+        template = f"partials/{template}"
+    html = environment().get_template(template).render(**shared, **values)
+    return web.Response(text=html, content_type="text/html")
+
+
+@web.middleware
+async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Security headers on every answer; note that someone is watching (see `history`)."""
+    if not request.path.startswith("/static/"):
+        context.history(request).viewed()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.update(HEADERS)
+        raise
+    response.headers.update(HEADERS)
+    if not request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response

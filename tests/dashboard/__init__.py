@@ -1,0 +1,1 @@
+"""Tests of the web dashboard and HTTP API (`sluice dashboard`)."""
