@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tests.bench.workloads import payload, text_document
+from tests.support.processes import terminate
 from tests.support.servers import free_port
 
 
@@ -75,13 +76,7 @@ class HttpServer:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None
 
 

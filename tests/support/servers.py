@@ -11,6 +11,8 @@ from pathlib import Path
 
 import redis
 
+from tests.support.processes import terminate
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -81,13 +83,7 @@ class Server:
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None
 
     def kill(self) -> None:

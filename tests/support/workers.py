@@ -13,6 +13,7 @@ from pathlib import Path
 import redis
 
 from producer.keys import Keys
+from tests.support.processes import terminate
 
 
 @dataclass
@@ -70,15 +71,7 @@ class WorkerProcess:
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
         """SIGTERM, then SIGKILL past the timeout; the exit code, or None if killed."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            return None
+        return terminate(self.process, timeout_s)
 
 
 @dataclass
