@@ -19,10 +19,18 @@ except ImportError:  # the extra is not installed
 SYSTEM = "redis"  # messaging.system: the broker is Redis (through arq)
 
 
+def tracing_on() -> bool:
+    """Whether a span would be recorded: the extra is installed and a provider is set up
+    (until then OpenTelemetry's proxy provider makes no-op spans, at a cost per job)."""
+    return trace is not None and not isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider
+    )
+
+
 @contextlib.contextmanager
 def publish_span(queue: str, job_id: str, pipeline: str) -> Iterator[dict[str, str] | None]:
     """A PRODUCER span around an enqueue; yields the carrier to put in the job (or None)."""
-    if trace is None:
+    if not tracing_on():
         yield None
         return
     tracer = trace.get_tracer("sluice.producer")

@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from producer.tracing import SYSTEM
+from producer.tracing import SYSTEM, tracing_on
 
 try:
     from opentelemetry import propagate, trace
@@ -22,7 +22,7 @@ def process_span(
     queue: str, job_id: str, pipeline: str | None, carrier: Mapping[str, str] | None, attempt: int
 ) -> Iterator[Any]:
     """A CONSUMER span around one attempt at a job; yields the span (or None)."""
-    if trace is None:
+    if not tracing_on():
         yield None
         return
     parent = propagate.extract(dict(carrier)) if carrier else None
