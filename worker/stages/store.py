@@ -7,17 +7,17 @@ at the same job) keeps its first record and is not counted twice.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections import defaultdict
 
 import orjson
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from producer.keys import Keys
 from worker import instrument
+from worker.scripts import BatchedScript
 from worker.stages.items import Item, JobRun
 
 log = structlog.get_logger("sluice.store", stage="store")
@@ -39,7 +39,6 @@ if failed > 0 then redis.call('HINCRBY', KEYS[3], 'failed', failed) end
 return {stored, failed}
 """
 
-RETRY_MAX_S = 5.0
 WRITERS = 2
 
 Call = tuple[JobRun, list[Item], list[bytes | str]]
@@ -64,9 +63,7 @@ class StoreStage:
     def __init__(self, redis: Redis, keys: Keys, inbox: asyncio.Queue[Item], batch_size: int):
         self.redis, self.keys, self.inbox = redis, keys, inbox
         self.batch_size = batch_size
-        # EVALSHA by hand: redis-py checks SCRIPT EXISTS before every pipeline holding a
-        # Script object, a second round trip per batch
-        self._sha = hashlib.sha1(STORE.encode()).hexdigest()
+        self._script = BatchedScript(redis, STORE, "store")
 
     async def run(self) -> None:
         """Two writers, so one batch is built while the other is on the wire."""
@@ -122,35 +119,12 @@ class StoreStage:
         ]
 
     async def _write(self, calls: list[Call]) -> None:
-        """One pipelined round trip; on a lost connection, retry with backoff until it succeeds.
+        """One pipelined round trip. A command error (e.g. a job's key holds the wrong type)
+        fails only the job at fault."""
 
-        A command error (e.g. a job's key holds the wrong type) is not retried here: the
-        batch is written job by job and only the job at fault is told, so it fails alone.
-        """
-        delay = 0.1
-        while True:
-            try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for run, _, args in calls:
-                        keys = self._keys(run)
-                        pipe.evalsha(self._sha, len(keys), *keys, *args)
-                    await pipe.execute()
-                return
-            except NoScriptError:  # first use, or Redis restarted: every call failed alike
-                await self.redis.script_load(STORE)
-            except ResponseError:
-                await self._write_each(calls)
-                return
-            except RedisError as exc:
-                log.warning("store failed, retrying", error=str(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+        def refused(i: int, exc: ResponseError) -> None:
+            run = calls[i][0]
+            log.warning("cannot store a job's records", job_id=run.job_id, error=str(exc))
+            run.error = f"cannot store results: {exc}"
 
-    async def _write_each(self, calls: list[Call]) -> None:
-        for run, _, args in calls:
-            keys = self._keys(run)
-            try:
-                await self.redis.eval(STORE, len(keys), *keys, *args)
-            except ResponseError as exc:
-                log.warning("cannot store a job's records", job_id=run.job_id, error=str(exc))
-                run.error = f"cannot store results: {exc}"
+        await self._script.run([(self._keys(run), args) for run, _, args in calls], refused)

@@ -1,0 +1,61 @@
+"""Running one Lua script for many calls in one pipelined round trip, without losing any.
+
+The store stage and the job endings both write this way: EVALSHA by hand (redis-py checks
+SCRIPT EXISTS before every pipeline holding a Script object, a second round trip per
+batch), the script loaded when Redis lacks it, a lost connection retried with backoff
+until it works, and a command error confined to the call at fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Sequence
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+log = structlog.get_logger("sluice.worker")
+
+RETRY_MAX_S = 5.0
+
+Value = str | int | float | bytes
+Call = tuple[Sequence[str], Sequence[Value]]  # keys, args
+
+
+class BatchedScript:
+    def __init__(self, redis: Redis, source: str, what: str) -> None:
+        self.redis, self.source, self.what = redis, source, what
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def run(
+        self, calls: Sequence[Call], on_error: Callable[[int, ResponseError], None]
+    ) -> None:
+        """Run the script once per call; ``on_error(i, exc)`` for a call Redis refused."""
+        delay = 0.1
+        while True:
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for keys, args in calls:
+                        pipe.evalsha(self.sha, len(keys), *keys, *args)
+                    await pipe.execute()
+                return
+            except NoScriptError:  # first use, or Redis restarted: every call failed alike
+                await self.redis.script_load(self.source)
+            except ResponseError:
+                await self._each(calls, on_error)
+                return
+            except RedisError as exc:
+                log.warning(f"{self.what} failed, retrying", error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    async def _each(
+        self, calls: Sequence[Call], on_error: Callable[[int, ResponseError], None]
+    ) -> None:
+        for i, (keys, args) in enumerate(calls):
+            try:
+                await self.redis.eval(self.source, len(keys), *keys, *args)
+            except ResponseError as exc:
+                on_error(i, exc)
