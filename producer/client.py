@@ -25,7 +25,7 @@ from producer.errors import (
     WaitTimeout,
 )
 from producer.inspect import read_status
-from producer.keys import ARQ_ABORT_SET, Keys
+from producer.keys import ARQ_ABORT_SET, WAKE_TOKENS, Keys
 from producer.models import ItemResult, JobState, JobStatus, QueueStats
 from producer.queue_stats import WORKER_TTL_S, read_queue_stats
 from producer.scripts import CANCEL, ENQUEUE, RETRY
@@ -170,7 +170,9 @@ class Client:
             self.keys.arq_result(job_id),
             self.keys.job(job_id),
             self.keys.inputs(job_id),
+            self.keys.wake,
         ]
+        wake = 0 if defer_s > 0 else WAKE_TOKENS
         deadline = time.monotonic() + self.settings.enqueue_timeout_s
         delay = 0.05
         while True:
@@ -184,6 +186,7 @@ class Client:
                 spec.pipeline,
                 total,
                 self.settings.job_expires_s,
+                wake,
             ]
             outcome = await self._script(ENQUEUE)(keys=keys, args=args)
             if outcome == 1:
@@ -291,10 +294,10 @@ class Client:
         keys = [
             self.keys.job(job_id), self.keys.spec(job_id), self.keys.queue,
             self.keys.arq_job(job_id), self.keys.arq_result(job_id), self.keys.arq_retry(job_id),
-            self.keys.failed, self.keys.inputs(job_id),
+            self.keys.failed, self.keys.inputs(job_id), self.keys.wake,
         ]  # fmt: skip
         expires_ms = self.settings.job_expires_s * 1000
-        args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s]
+        args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS]
         with self._reachable():
             outcome = await self._script(RETRY)(keys=keys, args=args)
         if outcome == 1:

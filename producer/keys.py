@@ -17,6 +17,8 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
     {ns}:pipelines               hash        pipeline name -> description (JSON), written by workers
     {ns}:running                 set         ids of jobs a worker is running now
     {ns}:workers                 sorted set  worker id -> last heartbeat (ms epoch)
+    {ns}:wake                    list        a token per job made ready, so an idle worker
+                                             starts at once (kept to WAKE_TOKENS)
     {ns}:worker:{wid}            hash        a worker's heartbeat details
 """
 
@@ -30,6 +32,9 @@ ARQ_IN_PROGRESS_PREFIX = "arq:in-progress:"
 ARQ_RESULT_PREFIX = "arq:result:"
 ARQ_RETRY_PREFIX = "arq:retry:"
 ARQ_ABORT_SET = "arq:abort"
+
+# Most tokens kept in the wake list: enough to wake every idle worker of a large fleet.
+WAKE_TOKENS = 64
 
 # The name of the one arq function every Sluice job calls.
 JOB_FUNCTION = "sluice"
@@ -60,6 +65,10 @@ class Keys:
     @property
     def workers(self) -> str:
         return f"{self.namespace}:workers"
+
+    @property
+    def wake(self) -> str:
+        return f"{self.namespace}:wake"
 
     def worker(self, worker_id: str) -> str:
         return f"{self.namespace}:worker:{worker_id}"

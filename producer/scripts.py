@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 # Enqueue exactly as arq does (job envelope + queue entry), plus Sluice's status hash,
-# refusing a duplicate id and respecting the queue cap in the same atomic step.
-# KEYS: queue, arq job, arq result, status hash, inputs list
-# ARGV: job id, envelope, score, expires ms, cap, enqueued at (s), pipeline, total, status ttl s
+# refusing a duplicate id and respecting the queue cap in the same atomic step; a job ready
+# now pushes a wake token, so an idle worker starts it at once instead of at its next poll.
+# KEYS: queue, arq job, arq result, status hash, inputs list, wake list
+# ARGV: job id, envelope, score, expires ms, cap, enqueued at (s), pipeline, total, status ttl s,
+#       wake tokens kept (0: deferred, wake nobody)
 # Returns 1 enqueued, 0 queue at cap, -1 job exists.
 ENQUEUE = """
 if redis.call('EXISTS', KEYS[2], KEYS[3], KEYS[4]) > 0 then return -1 end
@@ -17,6 +19,11 @@ redis.call('HSET', KEYS[4], 'state', 'queued', 'pipeline', ARGV[7], 'total', ARG
            'enqueued_at', ARGV[6], 'fetched', 0, 'transformed', 0, 'stored', 0, 'failed', 0)
 redis.call('EXPIRE', KEYS[4], ARGV[9])
 if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('EXPIRE', KEYS[5], ARGV[9]) end
+local tokens = tonumber(ARGV[10])
+if tokens > 0 then
+  redis.call('LPUSH', KEYS[6], 1)
+  redis.call('LTRIM', KEYS[6], 0, tokens - 1)
+end
 return 1
 """
 
@@ -42,8 +49,9 @@ return 1
 
 # Put a failed or cancelled job back in the queue; records already stored are kept, so the
 # new attempt does only the inputs that have none.
-# KEYS: status hash, spec, queue, arq job, arq result, arq retry, failed set, inputs list
-# ARGV: job id, now (ms), expires ms, job expires s
+# KEYS: status hash, spec, queue, arq job, arq result, arq retry, failed set, inputs list,
+#       wake list
+# ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept
 # Returns 1 re-queued, 0 not failed/cancelled, -1 no spec kept.
 RETRY = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -58,5 +66,7 @@ redis.call('ZREM', KEYS[7], ARGV[1])
 redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '')
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 if redis.call('EXISTS', KEYS[8]) == 1 then redis.call('EXPIRE', KEYS[8], ARGV[4]) end
+redis.call('LPUSH', KEYS[9], 1)
+redis.call('LTRIM', KEYS[9], 0, tonumber(ARGV[5]) - 1)
 return 1
 """

@@ -100,6 +100,13 @@ async def test_queue_gauges_match_sluice_stats(
     await client.enqueue(TEXT, [data_uri(b"2")])
     await client.enqueue(TEXT, [data_uri(b"3")], defer_s=600)
     stats = await client.stats()
+
+    async def aged() -> bool:  # the oldest ready job has waited a measurable time
+        nonlocal stats
+        stats = await client.stats()
+        return stats.oldest_ready_age_s > 0
+
+    await wait_until(aged)
     assert stats.model_dump(exclude={"oldest_ready_age_s"}) == {
         "ready": 2, "deferred": 1, "in_progress": 1, "failed": 1, "workers": 1,
     }  # fmt: skip

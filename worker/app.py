@@ -21,12 +21,8 @@ from worker.job import WorkerState, run_job
 from worker.pool import TransformPool
 from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
-from worker.status import StatusWriter
 
 log = structlog.get_logger("sluice.worker")
-
-# arq's own job timeout sits above ours, so Sluice records the timeout itself.
-ARQ_TIMEOUT_MARGIN_S = 30
 
 
 def arq_redis(config: WorkerConfig) -> ArqRedis:
@@ -57,8 +53,8 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
             ctx["redis"], keys, name, config.pool_size, jobs=lambda: len(engine.progress.runs)
         )
         await heartbeat.start()
-        status = StatusWriter(ctx["redis"], keys, name, config.result_ttl_s)
-        ctx["sluice"] = WorkerState(config, keys, engine, status, name, worker.draining)
+        await worker.start_lifecycle()
+        ctx["sluice"] = WorkerState(config, keys, engine, name, worker.draining)
         ctx["sluice_pool"], ctx["sluice_heartbeat"] = pool, heartbeat
         if health is not None:
             health.attach(engine, pool, worker.draining, name)
@@ -70,11 +66,14 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
         if "sluice" not in ctx:
             return
         await ctx["sluice_heartbeat"].stop()
+        await worker.stop_lifecycle()
         await ctx["sluice"].engine.stop()
         ctx["sluice_pool"].stop()
         log.info("worker stopped", worker=name)
 
     worker = SluiceWorker(
+        keys=keys,
+        name=name,
         lease_s=config.lease_s,
         grace_s=config.shutdown_grace_s,
         functions=[func(counted(run_job), name=JOB_FUNCTION)],
@@ -83,8 +82,8 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
         on_startup=startup,
         on_shutdown=shutdown,
         max_jobs=config.max_jobs,
-        job_timeout=config.job_timeout_s + ARQ_TIMEOUT_MARGIN_S,
-        keep_result=config.result_ttl_s,
+        job_timeout=config.job_timeout_s,  # enforced by the job function (worker.job)
+        result_ttl_s=config.result_ttl_s,
         poll_delay=config.poll_delay_s,
         max_tries=config.max_tries,
         job_serializer=dumps,

@@ -128,9 +128,7 @@ def counted(function: WorkerCoroutine) -> WorkerCoroutine:
         start, outcome = time.perf_counter(), "error"
         try:
             result = await function(ctx, *args, **kwargs)
-            outcome = (
-                str(result.get("state", "complete")) if isinstance(result, dict) else "complete"
-            )
+            outcome = str(getattr(result, "state", "complete"))
             return result
         except Retry:
             outcome = "retried"

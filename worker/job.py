@@ -1,4 +1,8 @@
-"""The arq job function: validate a job, feed its inputs to the pipeline, record the outcome."""
+"""The arq job function: validate a job, feed its inputs to the pipeline, say how it ended.
+
+It writes nothing final itself: it returns the job's `FinalStatus` (or raises arq's Retry /
+RetryJob), and the attempt (`worker.attempt`) writes that with arq's bookkeeping in one step.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +20,14 @@ from producer.keys import Keys
 from producer.models import JobSpec
 from producer.validation import describe
 from producer.wire import dumps
+from worker.claim import Claimed
+from worker.endings import FinalStatus
 from worker.envelope import MALFORMED
 from worker.errors import JobFailed
-from worker.lease import hold_lease
 from worker.registry import REGISTRY, Pipeline
 from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
 from worker.stages.items import Item, JobRun
-from worker.status import StatusWriter
 from worker.tracing import process_span
 
 PAGE = 1000  # inputs read and checked against stored records per round trip
@@ -38,28 +42,30 @@ class WorkerState:
     config: WorkerConfig
     keys: Keys
     engine: Engine
-    status: StatusWriter
     name: str
     draining: asyncio.Event
 
 
-async def run_job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+async def run_job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> FinalStatus:
     state: WorkerState = ctx["sluice"]
-    job_id: str = ctx["job_id"]
+    claim: Claimed = ctx["sluice_claim"]
+    job_id = claim.job_id
     named = kwargs.get("pipeline") if isinstance(kwargs.get("pipeline"), str) else None
     carrier = kwargs.get("trace") if isinstance(kwargs.get("trace"), dict) else None
     with (
         structlog.contextvars.bound_contextvars(job_id=job_id, worker=state.name, pipeline=named),
-        process_span(state.keys.queue, job_id, named, carrier, int(ctx.get("job_try", 1))),
+        process_span(state.keys.queue, job_id, named, carrier, int(ctx["job_try"])),
     ):
         try:
             spec, pipeline, options = _parse(args, kwargs, state.config)
             total = await _count_inputs(ctx, state, job_id, spec)
         except JobFailed as exc:
             log.warning("job failed", error=str(exc))
-            await state.status.failed(job_id, str(exc), named, _spec_of(kwargs))
-            return {"state": "failed", "error": str(exc)}
-        return await _run(ctx, state, job_id, spec, pipeline, options, total)
+            return failed_status(str(exc), named, _spec_of(kwargs))
+        if not claim.has_total:  # written with raw Redis commands: no status hash at enqueue
+            fields = {"pipeline": spec.pipeline, "total": total}
+            await ctx["redis"].hset(state.keys.job(job_id), mapping=fields)
+        return await _run(ctx, state, claim, spec, pipeline, options, total)
 
 
 def _spec_of(kwargs: dict[str, Any]) -> bytes | None:
@@ -107,46 +113,39 @@ async def _count_inputs(ctx: dict[str, Any], state: WorkerState, job_id: str, sp
 async def _run(
     ctx: dict[str, Any],
     state: WorkerState,
-    job_id: str,
+    claim: Claimed,
     spec: JobSpec,
     pipeline: Pipeline,
     options: dict[str, Any],
     total: int,
-) -> dict[str, Any]:
-    attempt = int(ctx.get("job_try", 1))
-    already = await state.status.started(job_id, spec.pipeline, total, attempt)
-    if already < 0:
-        log.info("job was cancelled before it started")
-        return {"state": "cancelled"}
+) -> FinalStatus:
+    job_id, attempt, already = claim.job_id, int(ctx["job_try"]), claim.stored
     log.info("job started", total=total, already_stored=already, attempt=attempt)
     run = JobRun(job_id, pipeline, options)
     state.engine.begin(run)
-    redis = ctx["redis"]
     try:
-        async with hold_lease(redis, job_id, state.config.lease_s):
-            inputs = _pending_inputs(redis, state.keys, job_id, spec, total, resume=already > 0)
-            handed_back = await _feed(state, run, inputs)
+        inputs = _pending_inputs(ctx["redis"], state.keys, job_id, spec, total, resume=already > 0)
+        handed_back = await _feed(state, run, inputs)
     except asyncio.CancelledError:
         # stopped at once (second signal, grace over, or cancelled): arq re-queues it unless
         # it was cancelled, and the next attempt resumes from the stored records
         await _stop(state, run)
-        await _hand_back(redis, state, job_id)
         raise
     except TimeoutError:
         await _stop(state, run)
         error = f"job timed out after {state.config.job_timeout_s:g} s (SLUICE_JOB_TIMEOUT_S)"
-        return await _failed(state, job_id, spec, error)
+        log.warning("job failed", error=error)
+        return failed_status(error, spec.pipeline, _spec_json(spec))
     except Exception as exc:
         await _stop(state, run)
-        return await _retry_or_fail(state, job_id, spec, attempt, exc)
+        return _retry_or_fail(state, spec, attempt, exc)
     if handed_back:
         await state.engine.end(run)
         log.info("job handed back to the queue", stored_now=run.finished)
-        await _hand_back(redis, state, job_id)
         raise RetryJob()  # arq keeps it queued for another worker
-    await state.status.complete(job_id, total, state.engine.finish(run))
     log.info("job complete", total=total, processed=run.submitted)
-    return {"state": "complete", "total": total}
+    final: dict[str, str | int | float] = {"total": total, "fetched": total, "transformed": total}
+    return FinalStatus("complete", final, counters=state.engine.finish(run))
 
 
 async def _stop(state: WorkerState, run: JobRun) -> None:
@@ -154,23 +153,27 @@ async def _stop(state: WorkerState, run: JobRun) -> None:
     await state.engine.end(run)
 
 
-async def _failed(state: WorkerState, job_id: str, spec: JobSpec, error: str) -> dict[str, Any]:
-    log.warning("job failed", error=error)
-    spec_json = dumps(spec.model_dump(exclude_none=True))
-    await state.status.failed(job_id, error, spec.pipeline, spec_json)
-    return {"state": "failed", "error": error}
+def failed_status(error: str, pipeline: str | None, spec: bytes | None) -> FinalStatus:
+    """A failed job's status; its spec is kept for `retry`."""
+    fields: dict[str, str | int | float] = {"error": error}
+    if pipeline:
+        fields["pipeline"] = pipeline
+    return FinalStatus("failed", fields, spec=spec)
 
 
-async def _retry_or_fail(
-    state: WorkerState, job_id: str, spec: JobSpec, attempt: int, exc: Exception
-) -> dict[str, Any]:
+def _spec_json(spec: JobSpec) -> bytes:
+    return dumps(spec.model_dump(exclude_none=True))
+
+
+def _retry_or_fail(state: WorkerState, spec: JobSpec, attempt: int, exc: Exception) -> FinalStatus:
     """An unexpected error: try again later with backoff, until the tries run out."""
     error = f"{type(exc).__name__}: {exc}"
     if attempt >= state.config.max_tries:
-        return await _failed(state, job_id, spec, f"failed after {attempt} tries: {error}")
+        error = f"failed after {attempt} tries: {error}"
+        log.warning("job failed", error=error)
+        return failed_status(error, spec.pipeline, _spec_json(spec))
     delay = backoff_s(attempt, state.config.retry_backoff_s, state.config.retry_backoff_max_s)
     log.warning("job error, will retry", error=error, attempt=attempt, retry_in_s=round(delay, 2))
-    await state.status.left(job_id)
     raise Retry(defer=delay)
 
 
@@ -197,13 +200,6 @@ async def _feed(state: WorkerState, run: JobRun, inputs: AsyncIterator[tuple[int
     if run.error:
         raise JobError(run.error)
     return cut_short
-
-
-async def _hand_back(redis: Any, state: WorkerState, job_id: str) -> None:
-    """Give the job back on shutdown; a drain is not a failed try, so undo arq's count."""
-    await state.status.left(job_id)
-    if state.draining.is_set():
-        await redis.decr(state.keys.arq_retry(job_id))
 
 
 async def _pending_inputs(

@@ -1,10 +1,9 @@
-"""Renews a running job's in-progress key, so only a dead worker's job is ever taken over."""
+"""Renews the in-progress key of every job this worker holds, so only a dead worker's job is
+ever taken over: one task and one pipelined round trip per renewal for all of them."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import structlog
 from redis.asyncio import Redis
@@ -15,22 +14,25 @@ from producer.keys import Keys
 log = structlog.get_logger("sluice.lease")
 
 
-@contextlib.asynccontextmanager
-async def hold_lease(redis: Redis, job_id: str, lease_s: float) -> AsyncIterator[None]:
-    """Renew the job's lease every third of its length while the block runs."""
+class Leases:
+    def __init__(self, redis: Redis, lease_s: float) -> None:
+        self.redis, self.lease_s = redis, lease_s
+        self.held: set[str] = set()  # job ids; the claim took the lease, the ending drops it
 
-    async def renew() -> None:
+    async def run(self) -> None:
+        """Renew every held lease each third of its length."""
         while True:
-            await asyncio.sleep(lease_s / 3)
-            try:
-                await redis.pexpire(Keys.arq_in_progress(job_id), int(lease_s * 1000))
-            except RedisError as exc:
-                log.warning("lease renewal failed", error=str(exc))
+            await asyncio.sleep(self.lease_s / 3)
+            await self.renew()
 
-    task = asyncio.create_task(renew(), name=f"lease-{job_id}")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async def renew(self) -> None:
+        if not self.held:
+            return
+        lease_ms = int(self.lease_s * 1000)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for job_id in self.held:
+                    pipe.pexpire(Keys.arq_in_progress(job_id), lease_ms)
+                await pipe.execute()
+        except RedisError as exc:
+            log.warning("lease renewal failed", error=str(exc), jobs=len(self.held))
