@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from signal import Signals
 from typing import Any
@@ -139,6 +140,22 @@ class SluiceWorker(Worker):
             task = self.loop.create_task(run_attempt(self, job))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
             self.tasks[job.job_id] = task
+
+    async def close(self) -> None:
+        """arq's close, except that an unreachable Redis does not skip on_shutdown (which
+        stops the pool and the stages): the unwritten endings' jobs are redone elsewhere."""
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)
+        if not self._pool:
+            return
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            await self.pool.delete(self.health_check_key)
+        if self.on_shutdown:
+            await self.on_shutdown(self.ctx)
+        with contextlib.suppress(RedisError, OSError):
+            await self.pool.close(close_connection_pool=True)
+        self._pool = None
 
     def handle_sig(self, signum: Signals) -> None:
         if self.draining.is_set() or not self.tasks:

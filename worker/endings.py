@@ -26,6 +26,8 @@ from worker.stages.items import StageCounters
 
 log = structlog.get_logger("sluice.worker")
 
+STOP_WRITE_S = 5.0  # at shutdown, how long endings wait for an unreachable Redis
+
 # KEYS: queue, abort set, running set, failed set, arq job, arq in-progress, arq retry,
 #       arq result, then the job's own keys (status hash first, spec last)
 # ARGV: job id, mode, amount (retry: queue score increment; hand_back: 1 to undo the try),
@@ -96,12 +98,13 @@ class Endings:
         self._task = asyncio.create_task(self._run(), name="sluice-endings")
 
     async def stop(self) -> None:
-        """Write what is waiting, then stop."""
+        """Write what is waiting, then stop; past STOP_WRITE_S without Redis, leave it: those
+        jobs stay queued, and their leases lapse so another worker redoes what is unstored."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
         if self._waiting:
-            await self._flush(self._take())
+            await self._flush(self._take(), give_up_after_s=STOP_WRITE_S)
 
     async def finish(self, job_id: str, final: FinalStatus | None, arq_result: bytes) -> None:
         """The job is over; ``final`` is None when its status is already final (aborted)."""
@@ -156,12 +159,12 @@ class Endings:
             *k.job_keys(job_id),
         ]  # fmt: skip
 
-    async def _flush(self, endings: list[_Ending]) -> None:
+    async def _flush(self, endings: list[_Ending], give_up_after_s: float | None = None) -> None:
         def refused(i: int, exc: ResponseError) -> None:
             log.error("cannot write a job's ending", job_id=endings[i].job_id, error=str(exc))
 
         calls = [(self._keys(e.job_id), e.args) for e in endings]
-        await self._script.run(calls, refused)
+        await self._script.run(calls, refused, give_up_after_s)
         for ending in endings:
             if not ending.done.done():
                 ending.done.set_result(None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 
 import structlog
@@ -30,23 +31,31 @@ class BatchedScript:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
     async def run(
-        self, calls: Sequence[Call], on_error: Callable[[int, ResponseError], None]
-    ) -> None:
-        """Run the script once per call; ``on_error(i, exc)`` for a call Redis refused."""
+        self,
+        calls: Sequence[Call],
+        on_error: Callable[[int, ResponseError], None],
+        give_up_after_s: float | None = None,
+    ) -> bool:
+        """Run the script once per call; ``on_error(i, exc)`` for a call Redis refused.
+        False if Redis stayed unreachable past ``give_up_after_s`` (None: never give up)."""
         delay = 0.1
+        deadline = None if give_up_after_s is None else time.monotonic() + give_up_after_s
         while True:
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for keys, args in calls:
                         pipe.evalsha(self.sha, len(keys), *keys, *args)
                     await pipe.execute()
-                return
+                return True
             except NoScriptError:  # first use, or Redis restarted: every call failed alike
                 await self.redis.script_load(self.source)
             except ResponseError:
                 await self._each(calls, on_error)
-                return
+                return True
             except RedisError as exc:
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    log.error(f"{self.what} failed, giving up", error=str(exc), calls=len(calls))
+                    return False
                 log.warning(f"{self.what} failed, retrying", error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import pytest
 
 from producer import Client, ClientSettings, JobState, ServerUnavailable
 from tests.expected import data_uri
 from tests.faults.conftest import poll
+from tests.support.processes import alive, descendants
 from tests.support.servers import Server, free_port, valkey_binary
 from tests.support.workers import WorkerFactory
 
@@ -74,3 +76,21 @@ async def test_producer_facing_down_redis_gets_clear_error(settings: ClientSetti
         assert "secret" not in str(err.value)
         with pytest.raises(ServerUnavailable):
             await client.status("x")
+
+
+async def test_worker_stops_promptly_with_redis_gone(
+    private_server: Server, settings: ClientSettings, workers: WorkerFactory
+) -> None:
+    """Redis gone, then SIGTERM: the worker still shuts its pool down and exits, leaving no
+    pool process behind (their jobs are redone once their leases lapse)."""
+    worker = workers(redis_url=private_server.url, pool_size=2)
+    children = descendants(worker.pid)
+    assert len(children) >= 2, "the worker has no pool processes to check"
+    private_server.stop()
+    worker.signal(signal.SIGTERM)
+    worker.wait(timeout_s=15)
+
+    async def all_gone() -> bool:
+        return not any(alive(pid) for pid in children)
+
+    await poll(all_gone, 5)
