@@ -1,24 +1,21 @@
 """The worker's one process pool: created at start-up, shared by every job, shut down at exit.
 
-A pebble pool, because unlike the standard ProcessPoolExecutor it survives a child that
-dies (the task fails, the pool replaces the process) and really kills a task that runs
-past its time limit. Processes start with forkserver: safe beside a running loop and threads.
+Transforms reach it only through ``loop.run_in_executor``, with plain data in and out. The
+executor (`worker.process_pool`) survives a process that dies (the call fails, a new process
+takes over) and really kills a call that runs past its time limit. Processes start with
+forkserver: safe beside a running loop and threads.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 from collections.abc import Mapping, Sequence
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
-
-from pebble import ProcessExpired, ProcessPool
 
 from worker import metrics
 from worker.errors import TransformError
 from worker.pool_child import Outcome, init, run_batch
-from worker.pool_watch import watch_recycles
+from worker.process_pool import ProcessDied, ProcessExecutor, TaskTimedOut
 
 
 class TransformPool:
@@ -33,44 +30,52 @@ class TransformPool:
         self.task_timeout_s = task_timeout_s
         self.max_tasks = max_tasks
         self._modules = list(modules)
-        self._pool: ProcessPool | None = None
+        self._executor: ProcessExecutor | None = None
         self.calls_in_flight = 0
 
+    def _timeout_of(self, args: tuple[Any, ...]) -> float | None:
+        """A call's time limit: the per-input limit times its inputs."""
+        if self.task_timeout_s is None or len(args) != 3:
+            return self.task_timeout_s
+        return self.task_timeout_s * max(1, len(args[2]))
+
     def start(self) -> None:
-        self._pool = ProcessPool(
-            max_workers=self.size,
+        """Start the processes (from the event loop that will use the pool)."""
+        self._executor = ProcessExecutor(
+            self.size,
+            init,
+            (self._modules,),
+            timeout_of=self._timeout_of,
             max_tasks=self.max_tasks,
-            initializer=init,
-            initargs=(self._modules,),
-            context=multiprocessing.get_context("forkserver"),
+            on_replace=lambda reason: metrics.POOL_RESTARTS.labels(reason).inc(),
         )
-        watch_recycles(self._pool, metrics.POOL_RESTARTS.labels("recycle").inc)
+        self._executor.start()
 
     async def warm_up(self) -> None:
-        """Start every process now, so the first job does not pay for it."""
-        assert self._pool is not None, "pool not started"
+        """Have every process load the pipelines now, so the first job does not wait for it."""
+        assert self._executor is not None, "pool not started"
+        loop = asyncio.get_running_loop()
         await asyncio.gather(
-            *(asyncio.wrap_future(self._pool.schedule(_noop)) for _ in range(self.size))
+            *(loop.run_in_executor(self._executor, _noop) for _ in range(self.size))
         )
 
     async def run(
         self, pipeline: str, options: Mapping[str, Any], payloads: Sequence[bytes]
     ) -> list[Outcome]:
         """Transform a batch in a pool process; TransformError if the process died or timed out."""
-        assert self._pool is not None, "pool not started"
-        timeout = None if self.task_timeout_s is None else self.task_timeout_s * len(payloads)
+        assert self._executor is not None, "pool not started"
+        loop = asyncio.get_running_loop()
         self.calls_in_flight += 1
         try:
             # the only bridge into the pool: plain data in, plain data out
-            future = self._pool.schedule(run_batch, (pipeline, options, payloads), timeout=timeout)
-            return await asyncio.wrap_future(future)
-        except ProcessExpired as exc:
-            metrics.POOL_RESTARTS.labels("crash").inc()
+            return await loop.run_in_executor(
+                self._executor, run_batch, pipeline, options, payloads
+            )
+        except ProcessDied as exc:
             raise TransformError(f"transform process died (exit code {exc.exitcode})") from None
-        except FutureTimeout:
-            metrics.POOL_RESTARTS.labels("timeout").inc()
+        except TaskTimedOut as exc:
             raise TransformError(
-                f"transform timed out after {timeout:g} s and its process was killed"
+                f"transform timed out after {exc.timeout_s:g} s and its process was killed"
             ) from None
         finally:
             self.calls_in_flight -= 1
@@ -78,7 +83,7 @@ class TransformPool:
     @property
     def running(self) -> bool:
         """Whether the pool is started and not broken."""
-        return self._pool is not None and bool(self._pool.active)
+        return self._executor is not None and self._executor.alive
 
     @property
     def busy(self) -> int:
@@ -86,10 +91,9 @@ class TransformPool:
         return min(self.calls_in_flight, self.size)
 
     def stop(self) -> None:
-        if self._pool is not None:
-            self._pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
-            self._pool.join()
-            self._pool = None
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
 
 
 def _noop() -> None:

@@ -5,8 +5,11 @@ Only plain data crosses the process boundary (names, dicts, bytes); never a coro
 
 from __future__ import annotations
 
+import pickle
+import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
@@ -15,6 +18,41 @@ from worker.registry import REGISTRY, Output, load_modules
 
 # (ok, result JSON or error message, binary output, its extension, seconds spent)
 Outcome = tuple[bool, bytes | str, bytes | None, str | None, float]
+
+
+def serve(
+    tasks: Connection,
+    results: Connection,
+    initializer: Callable[..., None],
+    initargs: Sequence[Any],
+) -> None:
+    """A pool process's life: run each task read from ``tasks``, answer on ``results``,
+    until the pool closes ``tasks``. A task is a pickled (function, args); the answer a
+    pickled (True, value) or (False, exception)."""
+    # the pool decides when its processes stop: a Ctrl-C or SIGTERM for the worker's process
+    # group must not kill a transform halfway through a drain
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    initializer(*initargs)
+    while True:
+        try:
+            fn, args = pickle.loads(tasks.recv_bytes())
+        except EOFError:
+            return
+        try:
+            answer = pickle.dumps((True, fn(*args)), 5)
+        except Exception as exc:
+            answer = _pickled_error(exc)
+        results.send_bytes(answer)
+
+
+def _pickled_error(exc: Exception) -> bytes:
+    try:
+        data = pickle.dumps((False, exc), 5)
+        pickle.loads(data)  # many exception classes pickle but cannot be rebuilt
+        return data
+    except Exception:  # keep its type and message
+        return pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")), 5)
 
 
 def init(modules: Sequence[str]) -> None:

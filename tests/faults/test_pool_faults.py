@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from producer import Client, JobState
 from tests.expected import data_uri
+from tests.support.processes import alive
 from tests.support.workers import WorkerFactory
 
 
@@ -45,7 +45,7 @@ async def test_hanging_transform_is_killed_at_its_limit(
     assert "timed out after 1 s" in (hung.error or "")
     [pid_file] = list(pid_dir.iterdir())
     pid = int(pid_file.read_text())
-    assert not _alive(pid), f"hung transform process {pid} is still running"
+    assert not alive(pid), f"hung transform process {pid} is still running"
 
 
 async def test_pool_processes_recycled_after_max_tasks(
@@ -63,13 +63,3 @@ async def test_pool_processes_recycled_after_max_tasks(
     assert (await client.wait(job_id, timeout_s=60)).failed == 0
     pids = {r.result["pid"] async for r in client.results(job_id) if r.result}
     assert len(pids) >= 4  # 10 calls, 2 per process
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purpose
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
