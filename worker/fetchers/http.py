@@ -154,6 +154,10 @@ async def _read(resp: aiohttp.ClientResponse, url: URL, max_bytes: int) -> bytes
             f"response body of {declared} bytes (Content-Length) is over the limit of "
             f"{max_bytes} bytes from {shown(url)}"
         )
+    if declared is not None and not resp.headers.get("Content-Encoding"):
+        # the size is known and nothing inflates it: read it whole (one copy, no chunk loop);
+        # aiohttp stops at Content-Length, so the check above bounds it
+        return await resp.read()
     body = bytearray()
     async for chunk in resp.content.iter_chunked(CHUNK_BYTES):
         body += chunk

@@ -7,6 +7,7 @@ an IP-literal host, so the fetcher checks those itself with `AddressPolicy.check
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -91,6 +92,9 @@ class AddressPolicy:
         return _normal_name(host) in self.names
 
     def allows_address(self, ip: IPAddress) -> bool:
+        return _allows(self, ip)
+
+    def _allows(self, ip: IPAddress) -> bool:
         if is_public(ip):
             return True
         candidates: list[IPAddress] = [ip]
@@ -108,6 +112,12 @@ class AddressPolicy:
             raise RefusedDestination(f"refused: {host} is not a valid IP address")
         if not self.allows_address(ip):
             raise RefusedDestination(f"refused: {ip} is not a public address ({HINT})")
+
+
+@functools.lru_cache(maxsize=4096)
+def _allows(policy: AddressPolicy, ip: IPAddress) -> bool:
+    """Remembered per address: the checks walk ipaddress's tables (~30 µs each time)."""
+    return policy._allows(ip)
 
 
 def _normal_name(host: str) -> str:
