@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from rich.console import Console
 
 from tests.bench import report, systems, workloads
+from tests.bench.calibrate import Calibration, calibrate
 from tests.bench.http_server import HttpServer
 from tests.bench.measure import code_version, cores, machine_info
 from tests.bench.runner import Limits, RunResult, run_one
@@ -56,6 +57,13 @@ def parse_args() -> argparse.Namespace:
         help="longest one run may take before it is cut short and extrapolated",
     )
     p.add_argument("--sample-s", type=float, default=0.1, help="RSS sampling interval")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each (workload, system), interleaved; the median is reported "
+        "(a run cut short by the budget is not repeated)",
+    )
     p.add_argument("--celery-python", type=Path, default=Path(".venv/celery/bin/python"))
     p.add_argument("--celery-concurrency", type=int, default=0, help="prefork processes (0: cores)")
     p.add_argument(
@@ -131,39 +139,85 @@ class Bench:
 async def run_workload(
     bench: Bench, workload: workloads.Workload, names: list[str], run_id: int
 ) -> list[RunResult]:
-    args, redis, url, http = bench.args, bench.redis, bench.url, bench.http
+    """Every system on this workload, ``--repeat`` rounds of them; the median run of each."""
+    args = bench.args
     count = workload.count(args.scale)
-    uris = workload.uris(count, http.base)
-    n_cores = cores()
-    cpu_s = workloads.transform_cpu_s(workload, count)
-    limit = workloads.limit_s(workload, count, cpu_s, n_cores, args.fetch_concurrency)
-    console.print(
-        f"[bold]{workload.name}[/]: {count:,} inputs; transform CPU {cpu_s:.2f} s in-process; "
-        f"limit {limit:.2f} s"
-    )
-    results = []
-    for name in names:
-        only = systems.ONLY_FOR.get(name)
-        if not workload.runs_on(name) or (only and workload.name not in only):
-            continue
-        ctx = systems.Context(
-            redis=redis, redis_url=url, namespace=f"bench{run_id}-{workload.name}-{name}",
-            cores=n_cores, fetch_concurrency=args.fetch_concurrency, poll_delay_s=args.poll_delay,
-            log_dir=args.work_dir, infra_pids=bench.infra_pids, celery_python=args.celery_python,
-            celery_concurrency=args.celery_concurrency, sluice_env=sluice_env(args.sluice_env),
-        )  # fmt: skip
-        limits = Limits(
-            limit if workload.has_limit else None, workload.checkpoint_count(args.scale),
-            args.budget_s, args.sample_s,
-        )  # fmt: skip
-        with console.status(f"  {workload.name} × {name}…"):
-            result = await run_one(systems.SYSTEMS[name], ctx, workload, uris, limits)
-        await redis.flushall()
-        state = result.error or f"{result.wall_s:.2f} s, {result.throughput:,.0f}/s"
-        console.print(f"  {name}: {state}")
-        results.append(result)
+    uris = workload.uris(count, bench.http.base)
+    chosen = [
+        name for name in names
+        if workload.runs_on(name) and workload.name in systems.ONLY_FOR.get(name, (workload.name,))
+    ]  # fmt: skip
+    console.print(f"[bold]{workload.name}[/]: {count:,} inputs")
+    runs: dict[str, list[RunResult]] = {name: [] for name in chosen}
+    for round_ in range(max(1, args.repeat)):
+        limit = _limit(workload, count, args.fetch_concurrency) if workload.has_limit else None
+        for name in chosen:
+            done = runs[name]
+            if done and (done[0].partial or done[0].error):
+                continue  # each repeat would take the whole budget again
+            result = await _run(bench, workload, name, uris, limit, f"{run_id}-{round_}")
+            done.append(result)
+    results = [median_run(done) for done in runs.values() if done]
     report.print_workload(console, workload.name, results, args.scale)
     return results
+
+
+def _limit(workload: workloads.Workload, count: int, fetches: int) -> Calibrated:
+    n_cores = cores()
+    cal = calibrate(workload, count, n_cores)
+    limit = workloads.limit_s(workload, count, cal.parallel_s, n_cores, fetches)
+    console.print(
+        f"  transform CPU {cal.alone_s:.2f} s alone, {cal.parallel_s:.2f} s with "
+        f"{n_cores} cores busy (×{cal.parallel_slowdown:.2f}); limit {limit:.2f} s"
+    )
+    return Calibrated(limit, cal)
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    limit_s: float
+    calibration: Calibration
+
+
+async def _run(
+    bench: Bench,
+    workload: workloads.Workload,
+    name: str,
+    uris: list[str],
+    limit: Calibrated | None,
+    tag: str,
+) -> RunResult:
+    args, redis = bench.args, bench.redis
+    ctx = systems.Context(
+        redis=redis, redis_url=bench.url, namespace=f"bench{tag}-{workload.name}-{name}",
+        cores=cores(), fetch_concurrency=args.fetch_concurrency, poll_delay_s=args.poll_delay,
+        log_dir=args.work_dir, infra_pids=bench.infra_pids, celery_python=args.celery_python,
+        celery_concurrency=args.celery_concurrency, sluice_env=sluice_env(args.sluice_env),
+    )  # fmt: skip
+    limits = Limits(
+        limit.limit_s if limit else None, workload.checkpoint_count(args.scale),
+        args.budget_s, args.sample_s,
+    )  # fmt: skip
+    with console.status(f"  {workload.name} × {name}…"):
+        result = await run_one(systems.SYSTEMS[name], ctx, workload, uris, limits)
+    await redis.flushall()
+    if limit is not None:
+        result.extra["calibration"] = asdict(limit.calibration)
+    state = result.error or f"{result.wall_s:.2f} s, {result.throughput:,.0f}/s"
+    console.print(f"  {name}: {state}")
+    return result
+
+
+def median_run(runs: list[RunResult]) -> RunResult:
+    """The run with the median wall time (the faster of the two middle ones for an even
+    count), with every run's figures kept in ``extra["repeats"]``."""
+    ordered = sorted(runs, key=lambda r: (bool(r.error), r.wall_s))
+    chosen = ordered[(len(ordered) - 1) // 2]
+    chosen.extra["repeats"] = [
+        {"wall_s": r.wall_s, "limit_s": r.limit_s, "efficiency": r.efficiency, "error": r.error}
+        for r in runs
+    ]
+    return chosen
 
 
 async def main_async(args: argparse.Namespace) -> None:

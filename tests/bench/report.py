@@ -48,6 +48,9 @@ def notes(results: Sequence[RunResult], run: RunResult) -> str:
             f"[yellow]noisy: other work took {run.others_share:.0%} of the machine "
             "during this run[/]"
         )
+    repeats = [r["wall_s"] for r in run.extra.get("repeats", []) if not r["error"]]
+    if len(repeats) > 1:
+        parts.append(f"median of {len(repeats)} runs ({min(repeats):.2f}–{max(repeats):.2f} s)")
     if run.partial:
         parts.append(f"cut short at {run.completed:,}/{run.inputs:,} inputs, extrapolated")
     if run.failed:
@@ -69,10 +72,12 @@ def table(workload: str, results: Sequence[RunResult], scale: float) -> Table:
     spec = WORKLOADS[workload]
     count = results[0].inputs if results else spec.count(scale)
     unit = "jobs/s" if workload == "tiny" else "in/s"
-    limit = next((r.limit_s for r in results if r.limit_s is not None), None)
+    limits = sorted(
+        r["limit_s"] for run in results for r in run.extra.get("repeats", []) if r["limit_s"]
+    )
     title = f"{workload}: {count:,} inputs, {spec.description}"
-    if limit is not None:
-        title += f" — physical limit {limit:.2f} s"
+    if limits:  # calibrated before every round; each run's efficiency uses its round's
+        title += f" — physical limit {limits[len(limits) // 2]:.2f} s (median)"
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
     t.add_column("system", no_wrap=True, min_width=10)
     headers = ("wall s", unit, *(f"×{SHORT[b]}" for b in BASELINES), "RSS MB", "eff.")

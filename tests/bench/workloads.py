@@ -9,11 +9,8 @@ each input's bytes are, shared by the server and the in-process CPU calibration.
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from functools import lru_cache
-
-from tests.bench.transforms import TRANSFORMS
 
 SYLLABLES = ["sl", "ui", "ce", "ga", "te", "ri", "ver", "lo", "ck", "we", "ir", "po", "ol"]
 SMALL_BYTES = 256
@@ -95,21 +92,6 @@ def payload(kind: str, index: int) -> bytes:
     if kind == "data":
         return f"bench-{index:07d}".encode()
     raise ValueError(f"unknown payload kind {kind!r}")
-
-
-def transform_cpu_s(workload: Workload, count: int) -> float:
-    """Total CPU time of the transform over every input, measured in this process.
-
-    Measures up to CALIBRATION_SAMPLE inputs spread over the range and extrapolates.
-    """
-    transform = TRANSFORMS[workload.transform]
-    step = max(1, count // CALIBRATION_SAMPLE)
-    sample = range(0, count, step)
-    datas = [payload(workload.kind, i) for i in sample]
-    start = time.process_time()
-    for data in datas:
-        transform(data, {})
-    return (time.process_time() - start) * count / len(datas)
 
 
 def limit_s(workload: Workload, count: int, cpu_s: float, cores: int, fetches: int) -> float:
