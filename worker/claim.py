@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from producer.keys import (
     ARQ_ABORT_SET,
     ARQ_IN_PROGRESS_PREFIX,
@@ -19,6 +21,8 @@ from producer.keys import (
 )
 from producer.wire import now_ms
 
+log = structlog.get_logger("sluice.worker")
+
 # arq keeps its try counter this long (arq.worker: 88400 s)
 RETRY_KEY_TTL_S = 88_400
 
@@ -27,15 +31,41 @@ RETRY_KEY_TTL_S = 88_400
 # For each: claim it if nobody holds it, read its envelope, count the try, mark its status
 # started. A job that is cancelled, aborted or whose envelope expired is dropped from the
 # queue instead (as arq does).
-# KEYS: queue, abort set, running set
+# KEYS: queue, abort set, running set, failed set
 # ARGV: now ms, lease ms, how many, how far to look, now s, worker, then prefixes: status
 #       hash, arq job, arq in-progress, arq retry; retry key ttl s
-# Returns {more, flat list of (id, score, envelope, try, stored, has total) per claimed job};
-# more = 1 when it stopped at ARGV[3] with due jobs maybe left.
+# Returns {more, flat list of (id, score, envelope, try, stored, has total) per claimed job,
+# flat list of (id, error) per job refused}; more = 1 when it stopped at ARGV[3] with due
+# jobs maybe left.
 CLAIM = """
-local out, count, seen = {}, 0, 0
+local out, refused, count, seen = {}, {}, 0, 0
 local limit, reach = tonumber(ARGV[3]), tonumber(ARGV[4])
 local status_p, job_p, held_p, try_p = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local function take(id, score)
+  if not redis.call('SET', held_p .. id, '1', 'NX', 'PX', ARGV[2]) then return end
+  local status = status_p .. id
+  local envelope = redis.call('GET', job_p .. id)
+  local aborted = redis.call('ZREM', KEYS[2], id) == 1
+  local state = redis.call('HGET', status, 'state')
+  if not envelope or aborted or state == 'cancelled' then
+    redis.call('DEL', held_p .. id, try_p .. id, job_p .. id)
+    redis.call('ZREM', KEYS[1], id)
+    return
+  end
+  local try = redis.call('INCR', try_p .. id)
+  redis.call('EXPIRE', try_p .. id, ARGV[11])
+  local stored = redis.call('HGET', status, 'stored') or '0'
+  local has_total = redis.call('HEXISTS', status, 'total')
+  redis.call('HSET', status, 'state', 'in_progress', 'started_at', ARGV[5],
+             'finished_at', '', 'attempts', try, 'worker', ARGV[6],
+             'fetched', stored, 'transformed', stored, 'error', '')
+  redis.call('PERSIST', status)
+  redis.call('SADD', KEYS[3], id)
+  count = count + 1
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3] = id, score, envelope
+  out[n + 4], out[n + 5], out[n + 6] = try, tonumber(stored), has_total
+end
 while count < limit and seen < reach do
   local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES',
                          'LIMIT', seen, math.min(256, reach - seen))
@@ -43,34 +73,18 @@ while count < limit and seen < reach do
   seen = seen + #ids / 2
   for i = 1, #ids, 2 do
     if count >= limit then break end
-    local id, score = ids[i], ids[i + 1]
-    if redis.call('SET', held_p .. id, '1', 'NX', 'PX', ARGV[2]) then
-      local status = status_p .. id
-      local envelope = redis.call('GET', job_p .. id)
-      local aborted = redis.call('ZREM', KEYS[2], id) == 1
-      local state = redis.call('HGET', status, 'state')
-      if not envelope or aborted or state == 'cancelled' then
-        redis.call('DEL', held_p .. id, try_p .. id, job_p .. id)
-        redis.call('ZREM', KEYS[1], id)
-      else
-        local try = redis.call('INCR', try_p .. id)
-        redis.call('EXPIRE', try_p .. id, ARGV[11])
-        local stored = redis.call('HGET', status, 'stored') or '0'
-        local has_total = redis.call('HEXISTS', status, 'total')
-        redis.call('HSET', status, 'state', 'in_progress', 'started_at', ARGV[5],
-                   'finished_at', '', 'attempts', try, 'worker', ARGV[6],
-                   'fetched', stored, 'transformed', stored, 'error', '')
-        redis.call('PERSIST', status)
-        redis.call('SADD', KEYS[3], id)
-        count = count + 1
-        local n = #out
-        out[n + 1], out[n + 2], out[n + 3] = id, score, envelope
-        out[n + 4], out[n + 5], out[n + 6] = try, tonumber(stored), has_total
-      end
+    local ok, err = pcall(take, ids[i], ids[i + 1])
+    if not ok then
+      -- one of its keys is unusable (a wrong type): it fails alone, into the failed set
+      redis.call('ZREM', KEYS[1], ids[i])
+      redis.call('ZADD', KEYS[4], ARGV[1], ids[i])
+      redis.call('DEL', held_p .. ids[i])
+      refused[#refused + 1] = ids[i]
+      refused[#refused + 1] = tostring(err)
     end
   end
 end
-return {count >= limit and 1 or 0, out}
+return {count >= limit and 1 or 0, out, refused}
 """
 FIELDS = 6
 
@@ -101,8 +115,11 @@ class Claimer:
             now, self.lease_ms, limit, reach, now / 1000, self.worker, self.keys.job(""),
             ARQ_JOB_PREFIX, ARQ_IN_PROGRESS_PREFIX, ARQ_RETRY_PREFIX, RETRY_KEY_TTL_S,
         ]  # fmt: skip
-        keys = [self.keys.queue, ARQ_ABORT_SET, self.keys.running]
-        more, flat = await self._script(keys=keys, args=args)
+        keys = [self.keys.queue, ARQ_ABORT_SET, self.keys.running, self.keys.failed]
+        more, flat, refused = await self._script(keys=keys, args=args)
+        for i in range(0, len(refused), 2):
+            job_id, error = refused[i].decode(), refused[i + 1].decode("utf-8", "replace")
+            log.error("job cannot start, moved to the failed set", job_id=job_id, error=error)
         claimed = [
             Claimed(
                 job_id=flat[i].decode(),

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -28,34 +30,53 @@ log = structlog.get_logger("sluice.worker")
 
 STOP_WRITE_S = 5.0  # at shutdown, how long endings wait for an unreachable Redis
 
-# KEYS: queue, abort set, running set, failed set, arq job, arq in-progress, arq retry,
-#       arq result, then the job's own keys (status hash first, spec last)
-# ARGV: job id, mode, amount (retry: queue score increment; hand_back: 1 to undo the try),
-#       arq result or "", its ttl ms, status ttl s, failed "1"/"0", spec or "", now ms,
-#       field count, field/value pairs, then counter/amount pairs
+# Every ending of a flush in one call; each runs under pcall, so one that Redis refuses
+# (say, a key of the wrong type) is reported and the others are written.
+# KEYS: queue, abort set, running set, failed set
+# ARGV: endings (JSON list), arq result ttl ms, status ttl s, now ms, then per-job key
+#       templates as prefix/suffix pairs: arq job, arq in-progress, arq retry, arq result,
+#       then the job's own keys (status hash first, spec last)
+# An ending: [id, mode, amount, arq result, failed 0/1, spec, fields, counters]; amount is
+# the queue score increment (retry) or 1 to undo the try (hand_back); fields and counters
+# are flat name/value lists.
+# Returns a flat list of (index, error) for the endings Redis refused.
 END = """
-local id, mode = ARGV[1], ARGV[2]
-redis.call('SREM', KEYS[3], id)
-if mode ~= 'finish' then
-  redis.call('DEL', KEYS[6])
-  if mode == 'retry' then redis.call('ZINCRBY', KEYS[1], ARGV[3], id)
-  elseif ARGV[3] == '1' then redis.call('DECR', KEYS[7]) end
-  return 1
+local t = {}
+for i = 5, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
+local function key(n, id) return t[n][1] .. id .. t[n][2] end
+local function finish(e)
+  local id, mode = e[1], e[2]
+  redis.call('SREM', KEYS[3], id)
+  if mode ~= 'finish' then
+    redis.call('DEL', key(2, id))
+    if mode == 'retry' then redis.call('ZINCRBY', KEYS[1], e[3], id)
+    elseif e[3] == 1 then redis.call('DECR', key(3, id)) end
+    return
+  end
+  redis.call('DEL', key(1, id), key(2, id), key(3, id))
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[1], id)
+  if e[4] ~= '' then redis.call('SET', key(4, id), e[4], 'PX', ARGV[2]) end
+  local fields, counters = e[7], e[8]
+  if #fields == 0 then return end
+  local status = key(5, id)
+  for i = 1, #counters, 2 do redis.call('HINCRBYFLOAT', status, counters[i], counters[i + 1]) end
+  redis.call('HSET', status, unpack(fields))
+  if e[6] ~= '' then redis.call('SET', key(#t, id), e[6]) end
+  if e[5] == 1 then redis.call('ZADD', KEYS[4], ARGV[4], id) end
+  for n = 5, #t do redis.call('EXPIRE', key(n, id), ARGV[3]) end
 end
-redis.call('DEL', KEYS[5], KEYS[6], KEYS[7])
-redis.call('ZREM', KEYS[2], id)
-redis.call('ZREM', KEYS[1], id)
-if ARGV[4] ~= '' then redis.call('SET', KEYS[8], ARGV[4], 'PX', ARGV[5]) end
-local nfields = tonumber(ARGV[10])
-if nfields == 0 then return 1 end
-local at = 11 + 2 * nfields
-for i = at, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[9], ARGV[i], ARGV[i + 1]) end
-redis.call('HSET', KEYS[9], unpack(ARGV, 11, at - 1))
-if ARGV[8] ~= '' then redis.call('SET', KEYS[#KEYS], ARGV[8]) end
-if ARGV[7] == '1' then redis.call('ZADD', KEYS[4], ARGV[9], id) end
-for i = 9, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
-return 1
+local refused = {}
+for i, e in ipairs(cjson.decode(ARGV[1])) do
+  local ok, err = pcall(finish, e)
+  if not ok then
+    refused[#refused + 1] = i - 1
+    refused[#refused + 1] = tostring(err)
+  end
+end
+return refused
 """
+MARK = "\x00"  # stands for the job id in the key templates
 
 
 @dataclass(slots=True)
@@ -80,7 +101,7 @@ class FinalStatus:
 @dataclass(slots=True)
 class _Ending:
     job_id: str
-    args: list[Value]
+    entry: list[object]  # as the END script reads it
     done: asyncio.Future[None]
 
 
@@ -93,6 +114,12 @@ class Endings:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._script = BatchedScript(redis, END, "job ending")
+        k = keys
+        self._keys = [k.queue, ARQ_ABORT_SET, k.running, k.failed]
+        templates = (k.arq_job(MARK), k.arq_in_progress(MARK), k.arq_retry(MARK),
+                     k.arq_result(MARK), *k.job_keys(MARK))  # fmt: skip
+        parts = [part for key in templates for part in key.split(MARK)]
+        self._templates: list[Value] = list(parts)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sluice-endings")
@@ -108,35 +135,40 @@ class Endings:
 
     async def finish(self, job_id: str, final: FinalStatus | None, arq_result: bytes) -> None:
         """The job is over; ``final`` is None when its status is already final (aborted)."""
-        fields: dict[str, Value] = {}
-        adds: dict[str, int | float] = {}
+        fields: list[str] = []
+        counters: list[str] = []
         if final is not None:
-            fields = {"state": final.state, **final.fields}
-            fields.update(finished_at=time.time(), worker=self.worker)
-            adds = final.counters.nonzero() if final.counters else {}
-        failed = final is not None and final.failed
-        spec = final.spec if final is not None and final.spec else b""
-        args: list[Value] = [
-            job_id, "finish", 0, arq_result, self.ttl_s * 1000, self.ttl_s,
-            "1" if failed else "0", spec, now_ms(), len(fields),
-        ]  # fmt: skip
-        for name, value in fields.items():
-            args += [name, value]
-        for name, amount in adds.items():
-            args += [name, amount]
-        await self._send(job_id, args)
+            values = {"state": final.state, **final.fields}
+            values.update(finished_at=time.time(), worker=self.worker)
+            fields = [str(v) for item in values.items() for v in item]
+            if final.counters:
+                counters = [str(v) for item in final.counters.nonzero().items() for v in item]
+        failed = 1 if final is not None and final.failed else 0
+        spec = final.spec.decode() if final is not None and final.spec else ""
+        entry: list[object] = [
+            job_id,
+            "finish",
+            0,
+            arq_result.decode(),
+            failed,
+            spec,
+            fields,
+            counters,
+        ]
+        await self._send(job_id, entry)
 
     async def retry(self, job_id: str, score_increment_ms: int) -> None:
         """Run the job again once its score (when it is due) has moved on by the increment."""
-        await self._send(job_id, [job_id, "retry", score_increment_ms])
+        await self._send(job_id, [job_id, "retry", score_increment_ms, "", 0, "", [], []])
 
     async def hand_back(self, job_id: str, undo_try: bool) -> None:
         """Leave the job queued for any worker; ``undo_try``: this attempt does not count."""
-        await self._send(job_id, [job_id, "hand_back", 1 if undo_try else 0])
+        entry: list[object] = [job_id, "hand_back", 1 if undo_try else 0, "", 0, "", [], []]
+        await self._send(job_id, entry)
 
-    async def _send(self, job_id: str, args: list[Value]) -> None:
+    async def _send(self, job_id: str, entry: list[object]) -> None:
         done = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Ending(job_id, args, done))
+        self._waiting.append(_Ending(job_id, entry, done))
         self._wake.set()
         # the write goes on even if this attempt is cancelled while it waits
         await asyncio.shield(done)
@@ -151,20 +183,23 @@ class Endings:
             await self._wake.wait()
             await self._flush(self._take())
 
-    def _keys(self, job_id: str) -> list[str]:
-        k = self.keys
-        return [
-            k.queue, ARQ_ABORT_SET, k.running, k.failed, k.arq_job(job_id),
-            k.arq_in_progress(job_id), k.arq_retry(job_id), k.arq_result(job_id),
-            *k.job_keys(job_id),
-        ]  # fmt: skip
-
     async def _flush(self, endings: list[_Ending], give_up_after_s: float | None = None) -> None:
-        def refused(i: int, exc: ResponseError) -> None:
-            log.error("cannot write a job's ending", job_id=endings[i].job_id, error=str(exc))
+        def refused(_: int, exc: ResponseError) -> None:  # the script itself failed
+            log.error("cannot write job endings", jobs=len(endings), error=str(exc))
 
-        calls = [(self._keys(e.job_id), e.args) for e in endings]
-        await self._script.run(calls, refused, give_up_after_s)
+        entries = orjson.dumps([e.entry for e in endings])
+        args = [entries, self.ttl_s * 1000, self.ttl_s, now_ms(), *self._templates]
+        results = await self._script.run([(self._keys, args)], refused, give_up_after_s)
+        for index, error in _pairs(results[0] if results else []):
+            log.error("cannot write a job's ending", job_id=endings[index].job_id, error=error)
         for ending in endings:
             if not ending.done.done():
                 ending.done.set_result(None)
+
+
+def _pairs(flat: list[Any]) -> list[tuple[int, str]]:
+    return [(int(flat[i]), _text(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

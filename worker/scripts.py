@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
@@ -35,9 +36,10 @@ class BatchedScript:
         calls: Sequence[Call],
         on_error: Callable[[int, ResponseError], None],
         give_up_after_s: float | None = None,
-    ) -> bool:
-        """Run the script once per call; ``on_error(i, exc)`` for a call Redis refused.
-        False if Redis stayed unreachable past ``give_up_after_s`` (None: never give up)."""
+    ) -> list[Any] | None:
+        """Run the script once per call; ``on_error(i, exc)`` for a call Redis refused. What
+        each call returned (None for a refused one), or None if Redis stayed unreachable past
+        ``give_up_after_s`` (None: never give up)."""
         delay = 0.1
         deadline = None if give_up_after_s is None else time.monotonic() + give_up_after_s
         while True:
@@ -45,26 +47,27 @@ class BatchedScript:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for keys, args in calls:
                         pipe.evalsha(self.sha, len(keys), *keys, *args)
-                    await pipe.execute()
-                return True
+                    return list(await pipe.execute())
             except NoScriptError:  # first use, or Redis restarted: every call failed alike
                 await self.redis.script_load(self.source)
             except ResponseError:
-                await self._each(calls, on_error)
-                return True
+                return await self._each(calls, on_error)
             except RedisError as exc:
                 if deadline is not None and time.monotonic() + delay > deadline:
                     log.error(f"{self.what} failed, giving up", error=str(exc), calls=len(calls))
-                    return False
+                    return None
                 log.warning(f"{self.what} failed, retrying", error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
 
     async def _each(
         self, calls: Sequence[Call], on_error: Callable[[int, ResponseError], None]
-    ) -> None:
+    ) -> list[Any]:
+        results: list[Any] = []
         for i, (keys, args) in enumerate(calls):
             try:
-                await self.redis.eval(self.source, len(keys), *keys, *args)
+                results.append(await self.redis.eval(self.source, len(keys), *keys, *args))
             except ResponseError as exc:
                 on_error(i, exc)
+                results.append(None)
+        return results

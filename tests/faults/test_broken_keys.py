@@ -1,0 +1,56 @@
+"""A job whose own keys Redis cannot use (a key of the wrong type) fails alone: the jobs
+claimed or ended in the same batch go on, and so does the worker."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from producer import Client, JobState
+from tests.expected import data_uri
+from tests.faults.conftest import poll
+from tests.support.workers import WorkerFactory
+
+
+async def test_a_job_with_a_broken_status_key_fails_alone_at_claim(
+    client: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """Its status key holds a string: it lands in the failed set; the others run."""
+    jobs = [await client.enqueue("text-stats", [data_uri(f"{i}".encode())]) for i in range(5)]
+    await redis.delete(client.keys.job(jobs[2]))
+    await redis.set(client.keys.job(jobs[2]), b"not a hash")
+    worker = workers()
+    for job_id in jobs[:2] + jobs[3:]:
+        assert (await client.wait(job_id, timeout_s=30)).state == JobState.COMPLETE
+
+    async def failed() -> bool:
+        return await redis.zscore(client.keys.failed, jobs[2]) is not None
+
+    await poll(failed, 10)
+    assert await redis.zscore(client.keys.queue, jobs[2]) is None
+    assert "job cannot start" in worker.log() and jobs[2] in worker.log()
+
+
+async def test_a_job_whose_status_breaks_mid_run_does_not_block_other_endings(
+    client: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """Its status key is clobbered while it runs: its ending is refused and logged, while
+    a job ending at the same time, and later jobs, are written."""
+    worker = workers(pipelines="tests.sample_pipelines", pool_size=2)
+    slow = await client.enqueue("test-sleep", [data_uri(b"a")], options={"seconds": 1})
+    other = await client.enqueue("test-sleep", [data_uri(b"b")], options={"seconds": 1})
+
+    async def running() -> bool:
+        return (await client.status(slow)).state == JobState.IN_PROGRESS
+
+    await poll(running, 10)
+    await redis.delete(client.keys.job(slow))
+    await redis.set(client.keys.job(slow), b"clobbered")
+    assert (await client.wait(other, timeout_s=30)).state == JobState.COMPLETE
+    later = await client.enqueue("text-stats", [data_uri(b"later")])
+    assert (await client.wait(later, timeout_s=30)).state == JobState.COMPLETE
+
+    async def logged() -> bool:
+        return "cannot write a job's ending" in worker.log()
+
+    await poll(logged, 10)
+    assert await redis.sismember(client.keys.running, other) == 0
