@@ -16,7 +16,7 @@ from typing import Any
 
 from arq.typing import WorkerCoroutine
 from arq.worker import Retry, RetryJob
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from producer.wire import now_ms
 from worker import metrics
@@ -36,6 +36,18 @@ def _items(pipeline: str, stage: str, outcome: str) -> Counter:
 @functools.cache
 def _fetch_errors(kind: str) -> Counter:
     return metrics.FETCH_ERRORS.labels(kind)
+
+
+@functools.cache
+def _job_started(pipeline: str) -> tuple[Counter, Histogram]:
+    return metrics.JOBS_STARTED.labels(pipeline), metrics.JOB_QUEUE_WAIT.labels(pipeline)
+
+
+@functools.cache
+def _job_finished(pipeline: str, outcome: str) -> tuple[Counter, Histogram]:
+    return metrics.JOBS_FINISHED.labels(pipeline, outcome), metrics.JOB_DURATION.labels(
+        pipeline, outcome
+    )
 
 
 def fetched(item: Item) -> None:
@@ -121,10 +133,11 @@ def counted(function: WorkerCoroutine) -> WorkerCoroutine:
     @functools.wraps(function)
     async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         pipeline = pipeline_label(kwargs)
-        metrics.JOBS_STARTED.labels(pipeline).inc()
+        started, queue_wait = _job_started(pipeline)
+        started.inc()
         score = ctx.get("score")
         if isinstance(score, int | float):
-            metrics.JOB_QUEUE_WAIT.labels(pipeline).observe(max(0.0, (now_ms() - score) / 1000))
+            queue_wait.observe(max(0.0, (now_ms() - score) / 1000))
         start, outcome = time.perf_counter(), "error"
         try:
             result = await function(ctx, *args, **kwargs)
@@ -140,7 +153,8 @@ def counted(function: WorkerCoroutine) -> WorkerCoroutine:
             outcome = "interrupted"
             raise
         finally:
-            metrics.JOBS_FINISHED.labels(pipeline, outcome).inc()
-            metrics.JOB_DURATION.labels(pipeline, outcome).observe(time.perf_counter() - start)
+            finished, duration = _job_finished(pipeline, outcome)
+            finished.inc()
+            duration.observe(time.perf_counter() - start)
 
     return run

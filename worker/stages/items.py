@@ -25,20 +25,23 @@ class StageCounters:
     def take(self) -> StageCounters:
         """Return the pending deltas and reset them."""
         taken = replace(self)
-        for f in fields(self):
-            setattr(self, f.name, type(getattr(self, f.name))())
+        for name in _COUNTERS:
+            setattr(self, name, 0.0 if name.endswith("_s") else 0)
         return taken
 
     def add(self, other: StageCounters) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        for name in _COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def nonzero(self) -> dict[str, int | float]:
         """The counts that are not zero, by field name."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+        return {name: value for name in _COUNTERS if (value := getattr(self, name))}
 
     def __bool__(self) -> bool:
-        return any(getattr(self, f.name) for f in fields(self))
+        return any(getattr(self, name) for name in _COUNTERS)
+
+
+_COUNTERS = tuple(f.name for f in fields(StageCounters))  # on the hot path: looked up once
 
 
 @dataclass(eq=False)
