@@ -87,7 +87,8 @@ class WorkerConfig(ClientSettings):
     job_timeout_s: float = Field(default=3600.0, gt=0)
     """Longest a job may run before it is marked failed."""
     poll_delay_s: float = Field(default=0.05, gt=0)
-    """How often an idle worker looks for new jobs."""
+    """Longest an idle worker waits before it looks for jobs again; an enqueue by a Client
+    (or a push to ``{ns}:wake``) wakes it at once."""
     max_tries: int = Field(default=5, ge=1)
     """Tries of a job before arq gives up on it."""
     retry_backoff_s: float = Field(default=1.0, ge=0)
