@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -44,26 +45,36 @@ async def run_attempt(worker: SluiceWorker, claimed: Claimed) -> None:
         ending = await _call(worker, claimed, envelope, job_try)
     finally:
         worker.job_tasks.pop(job_id, None)
-        worker.leases.held.discard(job_id)
-    endings = worker.endings
     # a second cancel (stop at once) must not lose the ending: it is shielded in `endings`,
-    # and written at shutdown if this task goes first
+    # and written at shutdown if this task goes first; the lease is held until it is written
     with contextlib.suppress(asyncio.CancelledError):
-        if isinstance(ending, FinalStatus):
-            if ending.failed:
-                worker.jobs_failed += 1
-            else:
-                worker.jobs_complete += 1
-            await endings.finish(job_id, ending, arq_result(not ending.failed, ending.summary()))
-        elif ending == "aborted":
+        await _write(worker, job_id, ending, arq_result)
+    worker.leases.held.discard(job_id)
+
+
+async def _write(
+    worker: SluiceWorker,
+    job_id: str,
+    ending: FinalStatus | int | str,
+    arq_result: Callable[[bool, object], bytes],
+) -> None:
+    """Count the attempt's outcome as arq does, and write its ending."""
+    endings = worker.endings
+    if isinstance(ending, FinalStatus):
+        if ending.failed:
             worker.jobs_failed += 1
-            await endings.finish(job_id, None, arq_result(False, {"state": "cancelled"}))
-        elif isinstance(ending, int):
-            worker.jobs_retried += 1
-            await endings.retry(job_id, ending)
         else:
-            worker.jobs_retried += 1
-            await endings.hand_back(job_id, undo_try=worker.draining.is_set())
+            worker.jobs_complete += 1
+        await endings.finish(job_id, ending, arq_result(not ending.failed, ending.summary()))
+    elif ending == "aborted":
+        worker.jobs_failed += 1
+        await endings.finish(job_id, None, arq_result(False, {"state": "cancelled"}))
+    elif isinstance(ending, int):
+        worker.jobs_retried += 1
+        await endings.retry(job_id, ending)
+    else:
+        worker.jobs_retried += 1
+        await endings.hand_back(job_id, undo_try=worker.draining.is_set())
 
 
 async def _call(
