@@ -4,7 +4,10 @@ processes: results, errors, a process that dies, one that hangs, recycling, shut
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import pickle
+import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -111,3 +114,18 @@ async def test_shutdown_fails_what_is_left_and_refuses_more(pools: Factory) -> N
             os.kill(pid, 0)
     with pytest.raises(RuntimeError, match="not running"):
         await call(pool, pool_tasks.pid)
+
+
+async def test_buffers_travel_through_shared_memory(pools: Factory) -> None:
+    """PickleBuffer arguments arrive intact, whether they fit in the shared memory (many
+    calls in flight, so its ring wraps) or not (then they go in the pipe)."""
+    pool = pools(size=2, shared_bytes=1 << 20)
+    rng = random.Random(7)
+    batches = [
+        [rng.randbytes(rng.randint(1, 300_000)) for _ in range(rng.randint(1, 3))]
+        for _ in range(40)
+    ] + [[rng.randbytes(3 << 20)]]  # larger than the shared memory
+    results = await asyncio.gather(
+        *(call(pool, pool_tasks.digest, *map(pickle.PickleBuffer, b)) for b in batches)
+    )
+    assert results == [hashlib.sha256(b"".join(b)).hexdigest() for b in batches]

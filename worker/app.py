@@ -43,8 +43,10 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
 
     async def startup(ctx: dict[str, Any]) -> None:
         pool = TransformPool(
-            config.pool_size, config.pipelines, config.transform_timeout_s, config.pool_max_tasks
-        )
+            config.pool_size, config.pipelines, config.transform_timeout_s, config.pool_max_tasks,
+            # room for every batch a process has queued, one more being written
+            shared_bytes=(config.pool_inflight_per_process + 1) * config.transform_batch_bytes,
+        )  # fmt: skip
         pool.start()
         await pool.warm_up()
         engine = Engine(config, pool, ctx["redis"], keys)

@@ -9,6 +9,7 @@ forkserver: safe beside a running loop and threads.
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,8 +26,10 @@ class TransformPool:
         modules: Sequence[str],
         task_timeout_s: float | None = None,
         max_tasks: int = 0,
+        shared_bytes: int = 0,
     ) -> None:
         self.size = size
+        self.shared_bytes = shared_bytes
         self.task_timeout_s = task_timeout_s
         self.max_tasks = max_tasks
         self._modules = list(modules)
@@ -48,6 +51,7 @@ class TransformPool:
             timeout_of=self._timeout_of,
             max_tasks=self.max_tasks,
             on_replace=lambda reason: metrics.POOL_RESTARTS.labels(reason).inc(),
+            shared_bytes=self.shared_bytes,
         )
         self._executor.start()
 
@@ -68,9 +72,9 @@ class TransformPool:
         self.calls_in_flight += 1
         try:
             # the only bridge into the pool: plain data in, plain data out
-            return await loop.run_in_executor(
-                self._executor, run_batch, pipeline, options, payloads
-            )
+            # PickleBuffer: the payloads go through memory shared with the process, not the pipe
+            buffers = [pickle.PickleBuffer(p) for p in payloads]
+            return await loop.run_in_executor(self._executor, run_batch, pipeline, options, buffers)
         except ProcessDied as exc:
             raise TransformError(f"transform process died (exit code {exc.exitcode})") from None
         except TaskTimedOut as exc:

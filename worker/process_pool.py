@@ -20,6 +20,7 @@ import asyncio
 import atexit
 import contextlib
 import fcntl
+import mmap
 import os
 import pickle
 import signal
@@ -55,8 +56,9 @@ class TaskTimedOut(Exception):
 @dataclass(eq=False)
 class _Task:
     future: Future[Any]
-    frame: bytes  # length-prefixed as multiprocessing.Connection frames it
+    call: tuple[Callable[..., Any], tuple[Any, ...]]
     timeout_s: float | None
+    region: tuple[int, int] | None = None  # where its buffers sit in its process's memory
 
 
 @dataclass(eq=False)
@@ -71,6 +73,7 @@ class _Process:
     retiring: bool = False  # served its share: gets no new tasks, stops once idle
     timed_out: _Task | None = None
     timer: asyncio.TimerHandle | None = None
+    shared: mmap.mmap | None = None  # memory shared with the process, for large buffers
 
 
 def _frame(payload: bytes) -> bytes:
@@ -89,13 +92,17 @@ class ProcessExecutor(Executor):
         timeout_of: Callable[[tuple[Any, ...]], float | None] = lambda args: None,
         max_tasks: int = 0,
         on_replace: Callable[[str], None] = lambda reason: None,
+        shared_bytes: int = 0,
         start_method: str = "forkserver",
     ) -> None:
         """``timeout_of(args)``: a task's time limit; ``on_replace(reason)``: a process was
-        replaced because of a "crash", a "timeout" or a "recycle"."""
+        replaced because of a "crash", a "timeout" or a "recycle"; ``shared_bytes``: memory
+        shared with each process, through which ``pickle.PickleBuffer`` arguments travel
+        instead of the pipe (0: none; Linux only)."""
         self.size = size
         self._init = (initializer, tuple(initargs))
         self._timeout_of, self._max_tasks, self._on_replace = timeout_of, max_tasks, on_replace
+        self._shared_bytes = shared_bytes if hasattr(os, "memfd_create") else 0
         self._context: Any = get_context(start_method)  # typeshed types only literal names
         self._loop: asyncio.AbstractEventLoop | None = None
         self._processes: list[_Process] = []
@@ -123,7 +130,7 @@ class ProcessExecutor(Executor):
             raise RuntimeError("the process pool is not running")
         if kwargs:
             raise TypeError("ProcessExecutor.submit takes positional arguments only")
-        task = _Task(Future(), _frame(pickle.dumps((fn, args), 5)), self._timeout_of(args))
+        task = _Task(Future(), (fn, args), self._timeout_of(args))
         self._assign(task)
         return task.future
 
@@ -145,6 +152,8 @@ class ProcessExecutor(Executor):
                 proc.process.kill()
                 proc.process.join()
             os.close(proc.results_fd)
+            if proc.shared is not None:
+                proc.shared.close()
             for task in proc.queue:
                 if not task.future.done():
                     task.future.set_exception(RuntimeError("the process pool was shut down"))
@@ -155,11 +164,33 @@ class ProcessExecutor(Executor):
     def _assign(self, task: _Task) -> None:
         open_ = [p for p in self._processes if not p.retiring]
         proc = min(open_, key=lambda p: len(p.queue))  # least loaded; ties: the first
+        frame = self._encode(proc, task)
         proc.queue.append(task)
         if len(proc.queue) == 1:
             self._started(proc)
-        proc.unsent += task.frame
+        proc.unsent += frame
         self._write(proc)
+
+    def _encode(self, proc: _Process, task: _Task) -> bytes:
+        """The task's frame for ``proc``: its PickleBuffer arguments copied into the memory
+        shared with it when they fit (one copy, no pipe), else pickled in the frame."""
+        buffers: list[pickle.PickleBuffer] = []
+        pickled = pickle.dumps(task.call, 5, buffer_callback=buffers.append)
+        need = sum(b.raw().nbytes for b in buffers)
+        start = _allocate(proc, need) if buffers and proc.shared is not None else None
+        if start is None:
+            task.region = None
+            return _frame(struct.pack("!I", 0) + pickle.dumps(task.call, 5))
+        assert proc.shared is not None
+        spans, at = [], start
+        for buffer in buffers:
+            raw = buffer.raw()
+            proc.shared[at : at + raw.nbytes] = raw
+            spans.append((at, raw.nbytes))
+            at += raw.nbytes
+        task.region = (start, at)
+        header = struct.pack(f"!I{2 * len(spans)}Q", len(spans), *(n for s in spans for n in s))
+        return _frame(header + pickled)
 
     def _write(self, proc: _Process) -> None:
         assert self._loop is not None
@@ -242,13 +273,22 @@ class ProcessExecutor(Executor):
         result_r, result_w = self._context.Pipe(duplex=False)
         with contextlib.suppress(OSError):  # best effort: a smaller pipe only costs a wait
             fcntl.fcntl(task_w.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        shared, handle = None, None
+        if self._shared_bytes:
+            fd = os.memfd_create("sluice-pool")
+            os.ftruncate(fd, self._shared_bytes)
+            shared = mmap.mmap(fd, self._shared_bytes)
+            # a Connection is how multiprocessing hands a file descriptor to a forkserver
+            # child; this one is only ever mapped there, never read or written as a pipe
+            handle = Connection(fd)
         process = self._context.Process(
-            target=serve, args=(task_r, result_w, *self._init), daemon=True
+            target=serve, args=(task_r, result_w, handle, *self._init), daemon=True
         )
         process.start()
-        task_r.close()
-        result_w.close()
-        proc = _Process(process, _detach_fd(task_w), _detach_fd(result_r))
+        for end in (task_r, result_w, handle):
+            if end is not None:
+                end.close()
+        proc = _Process(process, _detach_fd(task_w), _detach_fd(result_r), shared=shared)
         os.set_blocking(proc.tasks_fd, False)
         os.set_blocking(proc.results_fd, False)
         self._processes.append(proc)
@@ -271,6 +311,8 @@ class ProcessExecutor(Executor):
         exitcode = proc.process.exitcode
         proc.process.close()
         self._processes.remove(proc)
+        if proc.shared is not None:
+            proc.shared.close()
         for fd in (proc.tasks_fd, proc.results_fd):
             if fd >= 0:
                 os.close(fd)
@@ -293,6 +335,24 @@ class ProcessExecutor(Executor):
                 failed.future.set_exception(error)
             for task in proc.queue:  # not started: they run elsewhere
                 self._assign(task)
+
+
+def _allocate(proc: _Process, need: int) -> int | None:
+    """Where ``need`` bytes fit in ``proc``'s shared memory beside the regions of its queued
+    tasks (a ring: tasks finish in the order they were queued), or None."""
+    assert proc.shared is not None
+    size = len(proc.shared)
+    regions = [task.region for task in proc.queue if task.region is not None]
+    if need > size:
+        return None
+    if not regions:
+        return 0
+    tail, head = regions[0][0], regions[-1][1]
+    if head > tail:  # not wrapped: free space after head, and before tail
+        if head + need <= size:
+            return head
+        return 0 if need <= tail else None
+    return head if head + need <= tail else None  # wrapped: free space between
 
 
 def _take_frame(buffer: bytearray) -> bytes | None:

@@ -38,3 +38,13 @@ def raise_unpicklable() -> None:
 
 def nothing() -> None:
     return None
+
+
+def digest(*buffers: object) -> str:
+    """SHA-256 of the buffers, in order (they may arrive as views of shared memory)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for buffer in buffers:
+        h.update(bytes(buffer))  # type: ignore[call-overload]
+    return h.hexdigest()
