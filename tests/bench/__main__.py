@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -210,13 +211,18 @@ async def _run(
 
 def median_run(runs: list[RunResult]) -> RunResult:
     """The run with the median wall time (the faster of the two middle ones for an even
-    count), with every run's figures kept in ``extra["repeats"]``."""
+    count), with every run's figures kept in ``extra["repeats"]``. Its efficiency is the
+    median of the runs' efficiencies, each against its own round's limit: every system had
+    the same rounds, so these compare, where one run's limit against another's would not."""
     ordered = sorted(runs, key=lambda r: (bool(r.error), r.wall_s))
     chosen = ordered[(len(ordered) - 1) // 2]
     chosen.extra["repeats"] = [
         {"wall_s": r.wall_s, "limit_s": r.limit_s, "efficiency": r.efficiency, "error": r.error}
         for r in runs
     ]
+    efficiencies = [r.efficiency for r in runs if r.efficiency is not None and not r.error]
+    if efficiencies:
+        chosen.efficiency = statistics.median(efficiencies)
     return chosen
 
 

@@ -38,10 +38,11 @@ def speedup(results: Sequence[RunResult], run: RunResult, baseline: str) -> str:
 def notes(results: Sequence[RunResult], run: RunResult) -> str:
     if run.error:
         return f"[red]error: {run.error[:200]}[/]"
+    per_input_ms = 1000 * run.cpu_roots_s / run.completed if run.completed else 0.0
     parts = [
-        f"CPU {run.cpu_roots_s:.2f} s main + {run.cpu_children_s:.2f} s children "
-        f"(servers {run.cpu_infra_s:.2f} s, harness {run.cpu_harness_s:.2f} s, "
-        f"other work on the machine {run.cpu_others_s:.2f} s)"
+        f"CPU {run.cpu_roots_s:.2f} s main ({per_input_ms:.3f} ms per input) + "
+        f"{run.cpu_children_s:.2f} s children (servers {run.cpu_infra_s:.2f} s, harness "
+        f"{run.cpu_harness_s:.2f} s, other work on the machine {run.cpu_others_s:.2f} s)"
     ]
     if run.others_share > NOISY_SHARE:
         parts.append(
@@ -103,7 +104,8 @@ def print_workload(
     console.print(table(workload, results, scale))
     console.print(
         "  [dim]×X: speed-up over baseline X; RSS: peak, worker and its children; "
-        "eff.: limit / wall time; *: cut short by the budget, extrapolated[/]"
+        "eff.: limit / wall time (median over the runs, each against its round's limit); "
+        "*: cut short by the budget, extrapolated[/]"
     )
     for run in results:
         extra = notes(results, run)
