@@ -43,13 +43,20 @@ async def test_slow_store_bounds_items_in_memory(
     workers: WorkerFactory,
     http: HttpServer,
     slow_redis: LatencyProxy,
+    namespace: str,
 ) -> None:
     """Fetched-but-unstored items never exceed the configured bound; other jobs stay queued."""
     http.documents.update({f"d{i}": b"word " * 50 for i in range(40)})
     sizes = [40, 5, 5]
+    # jobs due at the same instant are taken in id order (the queue's ties); make all three
+    # tie, with ids in enqueue order, so the big one runs first however fast the enqueues were
     jobs = [
-        await client.enqueue("text-stats", [http.url(f"d{i}") for i in range(n)]) for n in sizes
+        await client.enqueue(
+            "text-stats", [http.url(f"d{i}") for i in range(n)], job_id=f"{namespace}-{k}"
+        )
+        for k, n in enumerate(sizes)
     ]
+    await redis.zadd(client.keys.queue, dict.fromkeys(jobs, 1))
     workers(redis_url=slow_redis.url, **LIMITS)
     peak, queued_while_running = 0, []
     while (status := await client.status(jobs[0])).state != JobState.COMPLETE:
