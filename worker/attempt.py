@@ -86,14 +86,15 @@ async def _call(
     function = worker.functions.get(name)
     spec = dumps(envelope["k"])
     if function is None:
-        return _failed(f"job names function {name!r}; this worker runs {list(worker.functions)}")
+        known = list(worker.functions)
+        return FinalStatus.failure(f"job names function {name!r}; this worker runs {known}")
     max_tries = function.max_tries or worker.max_tries
     if job_try > max_tries:
         log.warning("job out of tries", job_id=job_id, tries=job_try - 1)
-        return _failed(
+        return FinalStatus.failure(
             f"gave up after {max_tries} tries (SLUICE_MAX_TRIES): every attempt was cut off "
             "(its worker died or stopped)",
-            spec,
+            spec=spec,
         )
     ctx = {**worker.ctx, "job_id": job_id, "job_try": job_try, "score": claimed.score,
            "sluice_claim": claimed}  # fmt: skip
@@ -114,11 +115,8 @@ async def _call(
         return "hand_back"
     except Exception as exc:  # a bug: the job function handles the errors it expects
         log.exception("job function raised", job_id=job_id)
-        return _failed(f"{type(exc).__name__}: {exc}", spec)
+        return FinalStatus.failure(f"{type(exc).__name__}: {exc}", spec=spec)
     if not isinstance(result, FinalStatus):
-        return _failed(f"job function returned {type(result).__name__}, not a FinalStatus")
+        kind = type(result).__name__
+        return FinalStatus.failure(f"job function returned {kind}, not a FinalStatus")
     return result
-
-
-def _failed(error: str, spec: bytes | None = None) -> FinalStatus:
-    return FinalStatus("failed", {"error": error}, spec=spec)

@@ -88,6 +88,16 @@ class FinalStatus:
     counters: StageCounters | None = None  # stage timings not written yet
     spec: bytes | None = None  # the job as enqueued, kept for `retry` when it failed
 
+    @classmethod
+    def failure(
+        cls, error: str, pipeline: str | None = None, spec: bytes | None = None
+    ) -> FinalStatus:
+        """A failed job's status; its spec is kept for `retry`."""
+        fields: dict[str, str | int | float] = {"error": error}
+        if pipeline:
+            fields["pipeline"] = pipeline
+        return cls("failed", fields, spec=spec)
+
     @property
     def failed(self) -> bool:
         return self.state == "failed"

@@ -61,7 +61,7 @@ async def run_job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> FinalStatus
             total = await _count_inputs(ctx, state, job_id, spec)
         except JobFailed as exc:
             log.warning("job failed", error=str(exc))
-            return failed_status(str(exc), named, _spec_of(kwargs))
+            return FinalStatus.failure(str(exc), named, _spec_of(kwargs))
         if not claim.has_total:  # written with raw Redis commands: no status hash at enqueue
             fields = {"pipeline": spec.pipeline, "total": total}
             await ctx["redis"].hset(state.keys.job(job_id), mapping=fields)
@@ -135,7 +135,7 @@ async def _run(
         await _stop(state, run)
         error = f"job timed out after {state.config.job_timeout_s:g} s (SLUICE_JOB_TIMEOUT_S)"
         log.warning("job failed", error=error)
-        return failed_status(error, spec.pipeline, _spec_json(spec))
+        return FinalStatus.failure(error, spec.pipeline, _spec_json(spec))
     except Exception as exc:
         await _stop(state, run)
         return _retry_or_fail(state, spec, attempt, exc)
@@ -153,14 +153,6 @@ async def _stop(state: WorkerState, run: JobRun) -> None:
     await state.engine.end(run)
 
 
-def failed_status(error: str, pipeline: str | None, spec: bytes | None) -> FinalStatus:
-    """A failed job's status; its spec is kept for `retry`."""
-    fields: dict[str, str | int | float] = {"error": error}
-    if pipeline:
-        fields["pipeline"] = pipeline
-    return FinalStatus("failed", fields, spec=spec)
-
-
 def _spec_json(spec: JobSpec) -> bytes:
     return dumps(spec.model_dump(exclude_none=True))
 
@@ -171,7 +163,7 @@ def _retry_or_fail(state: WorkerState, spec: JobSpec, attempt: int, exc: Excepti
     if attempt >= state.config.max_tries:
         error = f"failed after {attempt} tries: {error}"
         log.warning("job failed", error=error)
-        return failed_status(error, spec.pipeline, _spec_json(spec))
+        return FinalStatus.failure(error, spec.pipeline, _spec_json(spec))
     delay = backoff_s(attempt, state.config.retry_backoff_s, state.config.retry_backoff_max_s)
     log.warning("job error, will retry", error=error, attempt=attempt, retry_in_s=round(delay, 2))
     raise Retry(defer=delay)
