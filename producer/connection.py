@@ -1,17 +1,25 @@
-"""Finding and connecting to Redis: the configured URL, or the embedded server's address file."""
+"""Finding and connecting to Redis: the configured URL, or the embedded server's address
+file; and `Connected`, what a client holds: the connection, its scripts, and errors that
+name the server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from producer.errors import ServerUnavailable
-from producer.settings import ClientSettings
+from producer.keys import Keys
+from producer.settings import ClientSettings, load_settings
 
 # Written by the worker that started the embedded server, read by everyone else.
 ADDRESS_FILE = "server.json"
@@ -73,3 +81,51 @@ def connect(settings: ClientSettings, cls: type[Redis] = Redis, **extra: Any) ->
     """A redis-py asyncio client for these settings (connects lazily)."""
     url = resolve_url(settings)
     return cls.from_url(url, **{**connection_options(settings, url), **extra})
+
+
+class Connected:
+    """A lazily opened connection for one namespace, with the Lua scripts it has loaded."""
+
+    def __init__(self, settings: ClientSettings | None = None, *, redis: Redis | None = None):
+        self.settings = settings or load_settings(ClientSettings)
+        self.keys = Keys(self.settings.namespace)
+        self._redis = redis
+        self._scripts: dict[str, Any] = {}
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            self._redis = connect(self.settings)
+        return self._redis
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+            self._scripts.clear()
+
+    def _script(self, source: str) -> Any:
+        """The script, run by EVALSHA (sent whole only when Redis does not have it yet)."""
+        if source not in self._scripts:
+            self._scripts[source] = self.redis.register_script(source)
+        return self._scripts[source]
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Turn a connection failure into ServerUnavailable naming the (redacted) server."""
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise self._unavailable(exc) from None
+
+    def _unavailable(self, exc: BaseException) -> ServerUnavailable:
+        url = redact_url(resolve_url(self.settings))
+        return ServerUnavailable(f"cannot reach Redis at {url}: {exc}")

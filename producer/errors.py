@@ -38,7 +38,14 @@ class JobNotFound(SluiceError):
 
 
 class QueueFull(SluiceError):
-    """The queue stayed at its cap (`SLUICE_MAX_QUEUED_JOBS`) for the whole enqueue timeout."""
+    """The queue stayed at its cap (`SLUICE_MAX_QUEUED_JOBS`) for the whole enqueue timeout.
+
+    From `enqueue_many`, ``enqueued`` holds the ids of the jobs admitted before that.
+    """
+
+    def __init__(self, message: str, *, enqueued: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.enqueued: list[str] = enqueued or []
 
 
 class WaitTimeout(SluiceError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -49,6 +49,18 @@ class SyncClient:
     ) -> str:
         return self._runner.run(
             self._client.enqueue(pipeline, inputs, options=options, job_id=job_id, defer_s=defer_s)
+        )
+
+    def enqueue_many(
+        self,
+        pipeline: str,
+        jobs: Iterable[Sequence[str]],
+        *,
+        options: dict[str, Any] | None = None,
+        defer_s: float = 0.0,
+    ) -> list[str]:
+        return self._runner.run(
+            self._client.enqueue_many(pipeline, jobs, options=options, defer_s=defer_s)
         )
 
     def status(self, job_id: str) -> JobStatus:

@@ -7,7 +7,7 @@ it every function here is a no-op. Spans follow OpenTelemetry's messaging conven
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 try:
@@ -28,8 +28,11 @@ def tracing_on() -> bool:
 
 
 @contextlib.contextmanager
-def publish_span(queue: str, job_id: str, pipeline: str) -> Iterator[dict[str, str] | None]:
-    """A PRODUCER span around an enqueue; yields the carrier to put in the job (or None)."""
+def publish_span(
+    queue: str, job_ids: Sequence[str], pipeline: str
+) -> Iterator[dict[str, str] | None]:
+    """A PRODUCER span around an enqueue of one job or a batch; yields the carrier to put
+    in the jobs (or None)."""
     if not tracing_on():
         yield None
         return
@@ -39,9 +42,12 @@ def publish_span(queue: str, job_id: str, pipeline: str) -> Iterator[dict[str, s
         "messaging.operation.type": "send",
         "messaging.operation.name": "publish",
         "messaging.destination.name": queue,
-        "messaging.message.id": job_id,
         "sluice.pipeline": pipeline,
     }
+    if len(job_ids) == 1:
+        attributes["messaging.message.id"] = job_ids[0]
+    else:
+        attributes["messaging.batch.message_count"] = len(job_ids)
     with tracer.start_as_current_span(
         f"publish {queue}", kind=trace.SpanKind.PRODUCER, attributes=attributes
     ):
