@@ -8,6 +8,8 @@ Settings come from ``SLUICE_*`` variables and ``.env`` as for the client. Exit c
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +18,13 @@ import typer
 from rich.console import Console
 
 from producer.cli import control
-from producer.cli.enqueue import OptionError, enqueue_streamed, open_inputs, parse_options
+from producer.cli.enqueue import (
+    OptionError,
+    enqueue_each,
+    enqueue_streamed,
+    open_inputs,
+    parse_options,
+)
 from producer.cli.render import render_stats, watch
 from producer.cli.results import show_results
 from producer.cli.runner import fail, print_json, run, show_status
@@ -94,11 +102,20 @@ def enqueue(
     defer: Annotated[
         float, typer.Option(min=0, metavar="SECONDS", help="Do not run before this many seconds.")
     ] = 0.0,
+    each: Annotated[
+        bool,
+        typer.Option(
+            "--each",
+            help="One job per input instead of one job of all inputs, queued a thousand per "
+            "round trip; prints one job id per line.",
+        ),
+    ] = False,
     wait: Annotated[
         bool,
         typer.Option(
             "--wait",
-            help="Wait for the job to end, then print its status; exit 1 unless it completed.",
+            help="Wait for the job to end, then print its status; exit 1 unless it completed. "
+            "With --each: wait for every job, print how many ended in each state.",
         ),
     ] = False,
     as_json: Annotated[
@@ -113,6 +130,8 @@ def enqueue(
         options = parse_options(option or [])
     except OptionError as exc:
         raise typer.BadParameter(str(exc), param_hint="--option") from None
+    if each and job_id is not None:
+        raise typer.BadParameter("names one job; --each makes one per input", param_hint="--job-id")
     args, stdout, stderr = list(inputs or []), Console(), Console(stderr=True)
     job: dict[str, Any] = {"options": options, "job_id": job_id, "defer_s": defer}
 
@@ -120,6 +139,9 @@ def enqueue(
         source = open_inputs(from_file, stack) if from_file is not None else None
 
         async def work(client: Client) -> int:
+            if each:
+                del job["job_id"]
+                return await enqueue_jobs_each(client, pipeline, args, source, job, wait, as_json)
             if source is None:
                 new_id = await client.enqueue(pipeline, args, **job)
             else:
@@ -137,6 +159,38 @@ def enqueue(
             return show_status(final, as_json=as_json, console=stdout)
 
         run(work)
+
+
+async def enqueue_jobs_each(
+    client: Client,
+    pipeline: str,
+    args: list[str],
+    source: Iterator[str] | None,
+    job: dict[str, Any],
+    wait: bool,
+    as_json: bool,
+) -> int:
+    """`enqueue --each`: ids printed as they are queued (all at the end with --json)."""
+
+    def show(ids: list[str]) -> None:
+        if not as_json:
+            for job_id in ids:
+                typer.echo(job_id)
+
+    ids = await enqueue_each(client, pipeline, args, source, show, **job)
+    if not wait:
+        if as_json:
+            print_json({"job_ids": ids})
+        return 0
+    states = Counter(
+        [(await client.wait(job_id, poll_s=WAIT_POLL_S)).state.value for job_id in ids]
+    )
+    if as_json:
+        print_json({"job_ids": ids, "states": dict(states)})
+    else:
+        summary = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+        Console(stderr=True).print(f"{len(ids)} jobs ended: {summary}")
+    return 0 if states.get(JobState.COMPLETE.value, 0) == len(ids) else 1
 
 
 @app.command()

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from producer.client import Client
-from producer.errors import InvalidJob
+from producer.errors import InvalidJob, QueueFull
 
 CHUNK_LINES = 1000  # lines per hand-over from the reader thread; matches the client's RPUSH
 QUEUED_CHUNKS = 4
@@ -183,3 +183,63 @@ async def enqueue_streamed(
             contextlib.aclosing(combined(first, streamed)) as inputs,
         ):
             return await client.enqueue(pipeline, inputs, **job)
+
+
+async def enqueue_each(
+    client: Client,
+    pipeline: str,
+    first: list[str],
+    source: Iterator[str] | None,
+    on_ids: Callable[[list[str]], None],
+    **job: Any,
+) -> list[str]:
+    """One job per input: ``first``, then the lines of ``source``, ``CHUNK_LINES`` jobs per
+    `Client.enqueue_many`; ``on_ids`` gets each chunk's ids as soon as they are queued, so
+    a refusal halfway (a bad line) still reports every job already queued."""
+
+    async def nothing() -> AsyncGenerator[str, None]:
+        return
+        yield  # an async generator that yields nothing
+
+    ids: list[str] = []
+    streamed = stream_inputs(source) if source is not None else nothing()
+    async with (
+        contextlib.aclosing(streamed) as rest,
+        contextlib.aclosing(combined(first, rest)) as inputs,
+    ):
+        chunk: list[list[str]] = []
+        async for value in inputs:
+            chunk.append([value])
+            if len(chunk) == CHUNK_LINES:
+                ids += await _enqueue_chunk(client, pipeline, chunk, on_ids, len(ids), **job)
+                chunk = []
+        if chunk or not ids:
+            ids += await _enqueue_chunk(client, pipeline, chunk, on_ids, len(ids), **job)
+    return ids
+
+
+async def _enqueue_chunk(
+    client: Client,
+    pipeline: str,
+    chunk: list[list[str]],
+    on_ids: Callable[[list[str]], None],
+    before: int,
+    **job: Any,
+) -> list[str]:
+    if not chunk:
+        raise InvalidJob("no inputs: give input URIs as arguments or with --from-file")
+    try:
+        ids = await client.enqueue_many(pipeline, chunk, **job)
+    except QueueFull as exc:
+        on_ids(exc.enqueued)
+        raise
+    except InvalidJob as exc:
+        # "job N: input 0: what" names the job within this chunk: name the input instead
+        number, _, what = str(exc).removeprefix("job ").partition(": ")
+        if not number.isdigit():
+            raise
+        raise InvalidJob(
+            f"input {before + int(number)}: {what.removeprefix('input 0: ')}"
+        ) from None
+    on_ids(ids)
+    return ids

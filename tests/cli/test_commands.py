@@ -9,22 +9,20 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from typer.testing import CliRunner, Result
 
-from producer import ClientSettings, JobState
-from producer.cli.app import app
+from producer import JobState
 from producer.cli.enqueue import parse_options, stream_inputs
 from producer.keys import Keys
-from producer.wire import dumps, loads
+from producer.wire import dumps
 from tests.conftest import ROOT
 from tests.expected import data_uri, text_stats
+from tests.support.cli import envelope, sluice
 from tests.support.servers import free_port
 from tests.support.workers import WorkerFactory
 
@@ -33,43 +31,6 @@ STATUS_KEYS = {
     "error", "attempts", "worker", "enqueued_at", "started_at", "finished_at", "stages",
     "elapsed_s", "bottleneck",
 }  # fmt: skip
-
-
-@pytest.fixture
-def env(settings: ClientSettings) -> dict[str, str]:
-    assert settings.redis_url is not None
-    return {"SLUICE_REDIS_URL": settings.redis_url, "SLUICE_NAMESPACE": settings.namespace}
-
-
-@pytest.fixture
-def job_id() -> str:
-    """A fresh job id: arq's keys (``arq:job:{id}``) are shared by every namespace."""
-    return f"cli-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def keys(settings: ClientSettings) -> Keys:
-    return Keys(settings.namespace)
-
-
-@pytest.fixture
-def rdb(settings: ClientSettings) -> Iterator[redis.Redis]:
-    """A blocking Redis client: these tests are synchronous because the CLI runs its own loop."""
-    assert settings.redis_url is not None
-    client = redis.Redis.from_url(settings.redis_url)
-    yield client
-    client.close()
-
-
-def sluice(env: dict[str, str], *args: str, input: str | None = None) -> Result:
-    """Run the CLI in-process, with stdout and stderr captured apart."""
-    return CliRunner().invoke(app, list(args), env=env, input=input, catch_exceptions=False)
-
-
-def envelope(rdb: redis.Redis, job_id: str) -> dict[str, Any]:
-    """The arguments of the queued arq job (pipeline, inputs, options)."""
-    kwargs: dict[str, Any] = loads(rdb.get(Keys.arq_job(job_id)))["k"]
-    return kwargs
 
 
 def stored_inputs(rdb: redis.Redis, keys: Keys, job_id: str) -> list[str]:

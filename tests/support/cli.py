@@ -1,0 +1,23 @@
+"""Running the `sluice` CLI in-process, and reading what it queued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from typer.testing import CliRunner, Result
+
+from producer.cli.app import app
+from producer.keys import Keys
+from producer.wire import loads
+
+
+def sluice(env: dict[str, str], *args: str, input: str | None = None) -> Result:
+    """Run the CLI in-process, with stdout and stderr captured apart."""
+    return CliRunner().invoke(app, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def envelope(rdb: redis.Redis, job_id: str) -> dict[str, Any]:
+    """The arguments of the queued arq job (pipeline, inputs, options)."""
+    kwargs: dict[str, Any] = loads(rdb.get(Keys.arq_job(job_id)))["k"]
+    return kwargs
