@@ -46,7 +46,8 @@ local function take(id, score)
   local status = status_p .. id
   local envelope = redis.call('GET', job_p .. id)
   local aborted = redis.call('ZREM', KEYS[2], id) == 1
-  local state = redis.call('HGET', status, 'state')
+  local known = redis.call('HMGET', status, 'state', 'stored', 'total')
+  local state = known[1]
   if not envelope or aborted or state == 'cancelled' then
     redis.call('DEL', held_p .. id, try_p .. id, job_p .. id)
     redis.call('ZREM', KEYS[1], id)
@@ -54,8 +55,8 @@ local function take(id, score)
   end
   local try = redis.call('INCR', try_p .. id)
   redis.call('EXPIRE', try_p .. id, ARGV[11])
-  local stored = redis.call('HGET', status, 'stored') or '0'
-  local has_total = redis.call('HEXISTS', status, 'total')
+  local stored = known[2] or '0'
+  local has_total = known[3] and 1 or 0
   redis.call('HSET', status, 'state', 'in_progress', 'started_at', ARGV[5],
              'finished_at', '', 'attempts', try, 'worker', ARGV[6],
              'fetched', stored, 'transformed', stored, 'error', '')

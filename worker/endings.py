@@ -44,6 +44,20 @@ END = """
 local t = {}
 for i = 5, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
+-- the counters added to what the hash holds (one HMGET, not an HINCRBYFLOAT each), then
+-- the fields, which win where both name one (a complete job's fetched = total)
+local function add_counters(status, counters, fields)
+  if #counters == 0 then return fields end
+  local names, out = {}, {}
+  for i = 1, #counters, 2 do names[#names + 1] = counters[i] end
+  local old = redis.call('HMGET', status, unpack(names))
+  for i = 1, #counters, 2 do
+    out[#out + 1] = counters[i]
+    out[#out + 1] = (tonumber(old[(i + 1) / 2]) or 0) + tonumber(counters[i + 1])
+  end
+  for i = 1, #fields do out[#out + 1] = fields[i] end
+  return out
+end
 local function finish(e)
   local id, mode = e[1], e[2]
   redis.call('SREM', KEYS[3], id)
@@ -60,8 +74,7 @@ local function finish(e)
   local fields, counters = e[7], e[8]
   if #fields == 0 then return end
   local status = key(5, id)
-  for i = 1, #counters, 2 do redis.call('HINCRBYFLOAT', status, counters[i], counters[i + 1]) end
-  redis.call('HSET', status, unpack(fields))
+  redis.call('HSET', status, unpack(add_counters(status, counters, fields)))
   if e[6] ~= '' then redis.call('SET', key(#t, id), e[6]) end
   if e[5] == 1 then redis.call('ZADD', KEYS[4], ARGV[4], id) end
   for n = 5, #t do redis.call('EXPIRE', key(n, id), ARGV[3]) end

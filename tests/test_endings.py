@@ -1,0 +1,33 @@
+"""The END script against a real server: what a finished attempt leaves in the status hash."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from producer import Client
+from worker.endings import Endings, FinalStatus
+from worker.stages.items import StageCounters
+
+
+async def test_counters_add_to_the_hash_and_the_fields_win(client: Client, redis: Redis) -> None:
+    """Stage counters add to what an earlier attempt (or a progress flush) wrote; a field the
+    ending sets outright (a complete job's fetched = total) wins over the counter."""
+    keys, job = client.keys, "ending-1"
+    await redis.hset(
+        keys.job(job),
+        mapping={"state": "in_progress", "fetch_count": 5, "fetch_s": 1.5, "fetched": 2},
+    )
+    endings = Endings(redis, keys, "w-1", result_ttl_s=60)
+    endings.start()
+    counters = StageCounters(fetched=3, fetch_count=3, fetch_s=0.25, store_count=4, store_s=0.125)
+    final = FinalStatus("complete", {"total": 9, "fetched": 9}, counters=counters)
+    await endings.finish(job, final, b'{"state": "complete"}')
+    await endings.stop()
+    status = {k.decode(): v.decode() for k, v in (await redis.hgetall(keys.job(job))).items()}
+    assert status["state"] == "complete" and status["worker"] == "w-1"
+    assert (status["fetch_count"], status["store_count"], status["fetched"]) == ("8", "4", "9")
+    assert float(status["fetch_s"]) == pytest.approx(1.75)
+    assert float(status["store_s"]) == pytest.approx(0.125)
+    assert 0 < await redis.ttl(keys.job(job)) <= 60
+    assert await redis.get(keys.arq_result(job)) == b'{"state": "complete"}'
