@@ -1,7 +1,8 @@
 """System 5, Sluice: a real ``python -m worker`` subprocess, jobs enqueued with the Client.
 
 Sluice gets one job of every input where that is its natural use (mixed, cpu, io, huge),
-and one job per input for the queue-overhead workload (tiny).
+and one job per input for the queue-overhead workload (tiny), queued with
+`Client.enqueue_many` as a producer of many small jobs would.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import sys
 
 from producer import Client, ClientSettings
 from producer.models import JobState
-from tests.bench.systems.base import WARMUP_URI, Managed, System, bounded, wait_until
+from tests.bench.systems.base import WARMUP_URI, Managed, System, wait_until
 
-ENQUEUERS = 16  # Client.enqueue calls in flight from the harness (one job per input)
+BULK_SUBMIT = 1000  # jobs per Client.enqueue_many call (one job per input)
 
 
 class SluiceSystem(System):
@@ -85,11 +86,12 @@ class SluiceSystem(System):
             self.job_ids.append(await client.enqueue(pipeline, self.uris))
             return
 
-        async def enqueue(uri: str) -> None:
-            self.job_ids.append(await client.enqueue(pipeline, [uri]))
-            self.enqueued += 1
-
-        await bounded(enqueue, self.uris, ENQUEUERS)
+        # one job per input, queued in bulk: what a producer of many small jobs would use
+        for first in range(0, len(self.uris), BULK_SUBMIT):
+            jobs = [[uri] for uri in self.uris[first : first + BULK_SUBMIT]]
+            ids = await client.enqueue_many(pipeline, jobs)
+            self.job_ids += ids
+            self.enqueued += len(ids)
 
     async def done(self) -> int:
         assert self.client is not None
