@@ -24,7 +24,8 @@ BULK_JOBS = 500  # jobs per script call: ~0.1 MB of arguments, a few ms of Redis
 # KEYS: queue, wake list
 # ARGV: cap, score, expires ms, enqueued at (s), pipeline, status ttl s, wake tokens kept,
 #       status hash prefix, arq job prefix, then (id, envelope, total) per job
-# Returns how many of the jobs (the first ones) were admitted.
+# Returns how many of the jobs (the first ones) were admitted. The ids are fresh (job_ids),
+# so unlike ENQUEUE there is no check that a job exists already.
 ENQUEUE_MANY = """
 local first = 10
 local n = (#ARGV - first + 1) / 3
@@ -98,7 +99,7 @@ def entries(
 ) -> list[Entry]:
     """The jobs' envelopes: ``spec`` (pipeline, options, trace) with each job's inputs."""
     out = []
-    for n, (job_id, inputs) in enumerate(zip(ids, jobs, strict=False)):
+    for n, (job_id, inputs) in enumerate(zip(ids, jobs, strict=True)):
         envelope = encode_job(spec.model_copy(update={"inputs": list(inputs)}), enqueued_ms)
         try:
             check_payload_size(len(envelope), settings)

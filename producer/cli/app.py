@@ -140,8 +140,8 @@ def enqueue(
 
         async def work(client: Client) -> int:
             if each:
-                del job["job_id"]
-                return await enqueue_jobs_each(client, pipeline, args, source, job, wait, as_json)
+                many = {"options": options, "defer_s": defer}
+                return await enqueue_jobs_each(client, pipeline, args, source, many, wait, as_json)
             if source is None:
                 new_id = await client.enqueue(pipeline, args, **job)
             else:
