@@ -1,7 +1,7 @@
 """Enqueueing many jobs at once: a few hundred jobs per round trip (`Client.enqueue_many`).
 
-One script call admits a chunk of jobs exactly as ``ENQUEUE`` admits one (arq's envelope
-and queue entry, Sluice's status hash), so a worker cannot tell them apart. The jobs of one
+One script call (``producer.scripts.ENQUEUE_MANY``) admits a chunk of jobs with the same
+Lua that ``ENQUEUE`` admits one with, so a worker cannot tell them apart. The jobs of one
 call get ids that sort in the order given: jobs due in the same millisecond run in id
 order, so a bulk enqueue runs first-in, first-out.
 """
@@ -20,36 +20,6 @@ from producer.wire import encode_job
 
 BULK_JOBS = 500  # jobs per script call: ~0.1 MB of arguments, a few ms of Redis time
 
-# Admit the jobs given, in order, while the queue has room under its cap.
-# KEYS: queue, wake list
-# ARGV: cap, score, expires ms, enqueued at (s), pipeline, status ttl s, wake tokens kept,
-#       status hash prefix, arq job prefix, then (id, envelope, total) per job
-# Returns how many of the jobs (the first ones) were admitted. The ids are fresh (job_ids),
-# so unlike ENQUEUE there is no check that a job exists already.
-ENQUEUE_MANY = """
-local first = 10
-local n = (#ARGV - first + 1) / 3
-local cap = tonumber(ARGV[1])
-if cap > 0 then n = math.max(0, math.min(n, cap - redis.call('ZCARD', KEYS[1]))) end
-for j = 0, n - 1 do
-  local i = first + 3 * j
-  local id, status = ARGV[i], ARGV[8] .. ARGV[i]
-  redis.call('SET', ARGV[9] .. id, ARGV[i + 1], 'PX', ARGV[3])
-  redis.call('ZADD', KEYS[1], ARGV[2], id)
-  redis.call('HSET', status, 'state', 'queued', 'pipeline', ARGV[5], 'total', ARGV[i + 2],
-             'enqueued_at', ARGV[4], 'fetched', 0, 'transformed', 0, 'stored', 0, 'failed', 0)
-  redis.call('EXPIRE', status, ARGV[6])
-end
-local kept = tonumber(ARGV[7])
-if n > 0 and kept > 0 then
-  local tokens = {}
-  for t = 1, math.min(n, kept) do tokens[t] = 1 end
-  redis.call('LPUSH', KEYS[2], unpack(tokens))
-  redis.call('LTRIM', KEYS[2], 0, kept - 1)
-end
-return n
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -58,6 +28,11 @@ class Entry:
     job_id: str
     envelope: bytes
     total: int
+
+
+def refused(job: int, reason: str) -> InvalidJob:
+    """InvalidJob naming the job of the call that is wrong."""
+    return InvalidJob(f"job {job}: {reason}", job=job, reason=reason)
 
 
 def job_ids(count: int) -> Iterator[str]:
@@ -72,21 +47,20 @@ def checked_jobs(jobs: Iterable[Sequence[str]], settings: ClientSettings) -> lis
     limit = settings.inline_inputs_max
     for n, inputs in enumerate(jobs):
         if isinstance(inputs, str) or not isinstance(inputs, list | tuple):
-            raise InvalidJob(
-                f"job {n}: its inputs must be a list of URIs, got {type(inputs).__name__}"
-            )
+            raise refused(n, f"its inputs must be a list of URIs, got {type(inputs).__name__}")
         if not inputs:
-            raise InvalidJob(f"job {n}: a job needs at least one input")
+            raise refused(n, "a job needs at least one input")
         if len(inputs) > limit:
-            raise InvalidJob(
-                f"job {n}: {len(inputs)} inputs, over the {limit} a bulk enqueue sends inline "
-                "(SLUICE_INLINE_INPUTS_MAX); enqueue it on its own"
+            raise refused(
+                n,
+                f"{len(inputs)} inputs, over the {limit} a bulk enqueue sends inline "
+                "(SLUICE_INLINE_INPUTS_MAX); enqueue it on its own",
             )
         try:
             check_count(len(inputs), settings)
             checked.append([check_input(i, value, settings) for i, value in enumerate(inputs)])
         except InvalidJob as exc:
-            raise InvalidJob(f"job {n}: {exc}") from None
+            raise refused(n, str(exc)) from None
     return checked
 
 
@@ -104,6 +78,6 @@ def entries(
         try:
             check_payload_size(len(envelope), settings)
         except InvalidJob as exc:
-            raise InvalidJob(f"job {n}: {exc}") from None
+            raise refused(n, str(exc)) from None
         out.append(Entry(job_id, envelope, len(inputs)))
     return out

@@ -9,12 +9,12 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 
-from producer.bulk import BULK_JOBS, ENQUEUE_MANY, Entry, checked_jobs, entries, job_ids
+from producer.bulk import BULK_JOBS, Entry, checked_jobs, entries, job_ids
 from producer.connection import Connected
 from producer.errors import InvalidJob, JobExists, QueueFull
 from producer.keys import ARQ_JOB_PREFIX, WAKE_TOKENS
 from producer.models import JobSpec
-from producer.scripts import ENQUEUE
+from producer.scripts import ENQUEUE, ENQUEUE_MANY
 from producer.settings import ClientSettings
 from producer.tracing import publish_span
 from producer.validation import (

@@ -26,7 +26,15 @@ class ServerUnavailable(SluiceError):
 
 
 class InvalidJob(SluiceError):
-    """A job was refused at enqueue; the message says what is wrong with it."""
+    """A job was refused at enqueue; the message says what is wrong with it.
+
+    From `enqueue_many`, ``job`` is the index of the job refused and ``reason`` the message
+    without its "job N: " prefix.
+    """
+
+    def __init__(self, message: str, *, job: int | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.job, self.reason = job, reason if reason is not None else message
 
 
 class JobExists(SluiceError):

@@ -59,8 +59,9 @@ async def test_a_bad_job_refuses_the_call_and_writes_nothing(client: Client, red
         ([["data:,ok"], ["data:,ok", 7]], "job 1: input 1: must be a string URI"),
     ]
     for jobs, message in cases:
-        with pytest.raises(InvalidJob, match=message):
+        with pytest.raises(InvalidJob, match=message) as refused:
             await client.enqueue_many("text-stats", jobs)  # type: ignore[arg-type]
+        assert refused.value.job == 1 and not refused.value.reason.startswith("job ")
     with pytest.raises(InvalidJob, match="pipeline"):
         await client.enqueue_many("Bad Name", [["data:,x"]])
     assert await redis.zcard(client.keys.queue) == 0

@@ -234,12 +234,10 @@ async def _enqueue_chunk(
         on_ids(exc.enqueued)
         raise
     except InvalidJob as exc:
-        # "job N: input 0: what" names the job within this chunk: name the input instead
-        number, _, what = str(exc).removeprefix("job ").partition(": ")
-        if not number.isdigit():
+        if exc.job is None:  # the pipeline or options, not one input
             raise
-        raise InvalidJob(
-            f"input {before + int(number)}: {what.removeprefix('input 0: ')}"
-        ) from None
+        # the job is this chunk's, and has one input: name that input among all of them
+        reason = exc.reason.removeprefix("input 0: ")
+        raise InvalidJob(f"input {before + exc.job}: {reason}") from None
     on_ids(ids)
     return ids
