@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from producer import Client
+from producer import Client, JobState
+from tests.expected import data_uri
+from tests.support.workers import WorkerFactory
 from worker.endings import Endings, FinalStatus
 from worker.stages.items import StageCounters
 
@@ -31,3 +33,22 @@ async def test_counters_add_to_the_hash_and_the_fields_win(client: Client, redis
     assert float(status["store_s"]) == pytest.approx(0.125)
     assert 0 < await redis.ttl(keys.job(job)) <= 60
     assert await redis.get(keys.arq_result(job)) == b'{"state": "complete"}'
+
+
+async def test_a_new_attempt_adds_to_the_counters_an_earlier_one_wrote(
+    client: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """The claim tells the worker whether the hash already holds stage counters: a job that
+    an earlier attempt counted in gets this attempt's counts added; a fresh one gets its own."""
+    earlier = await client.enqueue("text-stats", [data_uri(b"a b"), data_uri(b"c")])
+    await redis.hset(client.keys.job(earlier), mapping={"fetch_count": 5, "store_s": 1.5})
+    fresh = await client.enqueue("text-stats", [data_uri(b"d e f")])
+    workers()
+    for job_id in (earlier, fresh):
+        assert (await client.wait(job_id, timeout_s=60)).state == JobState.COMPLETE
+    again, new = await client.status(earlier), await client.status(fresh)
+    assert (again.stages["fetch"].count, again.stages["store"].count) == (7, 2)
+    assert again.stages["store"].total_s > 1.5
+    assert (new.stages["fetch"].count, new.stages["store"].count) == (1, 1)
+    assert 0 < new.stages["store"].total_s < 1.5
+    assert (new.fetched, new.transformed, new.stored) == (1, 1, 1)

@@ -34,9 +34,9 @@ RETRY_KEY_TTL_S = 88_400
 # KEYS: queue, abort set, running set, failed set
 # ARGV: now ms, lease ms, how many, how far to look, now s, worker, then prefixes: status
 #       hash, arq job, arq in-progress, arq retry; retry key ttl s
-# Returns {more, flat list of (id, score, envelope, try, stored, has total) per claimed job,
-# flat list of (id, error) per job refused}; more = 1 when it stopped at ARGV[3] with due
-# jobs maybe left.
+# Returns {more, flat list of (id, score, envelope, try, stored, has total, counted) per
+# claimed job, flat list of (id, error) per job refused}; more = 1 when it stopped at ARGV[3]
+# with due jobs maybe left; counted = 1 when an earlier attempt wrote stage counters.
 CLAIM = """
 local out, refused, count, seen = {}, {}, 0, 0
 local limit, reach = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -46,7 +46,7 @@ local function take(id, score)
   local status = status_p .. id
   local envelope = redis.call('GET', job_p .. id)
   local aborted = redis.call('ZREM', KEYS[2], id) == 1
-  local known = redis.call('HMGET', status, 'state', 'stored', 'total')
+  local known = redis.call('HMGET', status, 'state', 'stored', 'total', 'fetch_count')
   local state = known[1]
   if not envelope or aborted or state == 'cancelled' then
     redis.call('DEL', held_p .. id, try_p .. id, job_p .. id)
@@ -66,6 +66,7 @@ local function take(id, score)
   local n = #out
   out[n + 1], out[n + 2], out[n + 3] = id, score, envelope
   out[n + 4], out[n + 5], out[n + 6] = try, tonumber(stored), has_total
+  out[n + 7] = known[4] and 1 or 0
 end
 while count < limit and seen < reach do
   local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES',
@@ -87,7 +88,7 @@ while count < limit and seen < reach do
 end
 return {count >= limit and 1 or 0, out, refused}
 """
-FIELDS = 6
+FIELDS = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ class Claimed:
     job_try: int  # this attempt's number, counted by the claim
     stored: int  # inputs that already have a record (an earlier attempt stored them)
     has_total: bool  # the status hash knows the job's pipeline and total (enqueued by a Client)
+    counted: bool = False  # an earlier attempt wrote stage counters to the status hash
 
 
 class Claimer:
@@ -129,6 +131,7 @@ class Claimer:
                 job_try=int(flat[i + 3]),
                 stored=int(flat[i + 4]),
                 has_total=bool(flat[i + 5]),
+                counted=bool(flat[i + 6]),
             )
             for i in range(0, len(flat), FIELDS)
         ]

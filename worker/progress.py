@@ -1,7 +1,9 @@
 """Writes each running job's stage progress to its status hash a few times a second.
 
 Counting happens in memory on the hot path; one pipelined write per tick carries it to
-Redis, so `sluice watch` sees every stage move without a Redis call per item.
+Redis, so `sluice watch` sees every stage move without a Redis call per item. A run is first
+written at its second tick: a job over sooner (most small jobs) has its counters written
+once, with its ending, and never costs a progress write.
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ class ProgressWriter:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.interval_s)
-            await self.flush(list(self.runs))
+            due = []
+            for run in self.runs:
+                run.ticks += 1
+                if run.ticks > 1:
+                    due.append(run)
+            await self.flush(due)
 
     async def flush(self, runs: list[JobRun]) -> None:
         pending = [(run, run.counters.take()) for run in runs if run.counters]
@@ -36,6 +43,7 @@ class ProgressWriter:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for run, delta in pending:
                     write_counters(pipe, self.keys.job(run.job_id), delta)
+                    run.counters_written = True
                 await pipe.execute()
         except RedisError as exc:
             for run, delta in pending:  # keep the deltas for the next tick

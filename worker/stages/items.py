@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from worker.registry import Pipeline
@@ -24,7 +24,7 @@ class StageCounters:
 
     def take(self) -> StageCounters:
         """Return the pending deltas and reset them."""
-        taken = replace(self)
+        taken = StageCounters(*(getattr(self, name) for name in _COUNTERS))
         for name in _COUNTERS:
             setattr(self, name, 0.0 if name.endswith("_s") else 0)
         return taken
@@ -56,6 +56,8 @@ class JobRun:
     cancelled: bool = False
     error: str | None = None  # set when the job's records cannot be stored at all
     counters: StageCounters = field(default_factory=StageCounters)
+    counters_written: bool = False  # some progress of this run is in the status hash
+    ticks: int = 0  # progress ticks seen; the first write waits for the second
     _all_in: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
