@@ -35,9 +35,12 @@ async def test_a_job_whose_status_breaks_mid_run_does_not_block_other_endings(
 ) -> None:
     """Its status key is clobbered while it runs: its ending is refused and logged, while
     a job ending at the same time, and later jobs, are written."""
-    worker = workers(pipelines="tests.sample_pipelines", pool_size=2)
     slow = await client.enqueue("test-sleep", [data_uri(b"a")], options={"seconds": 1})
     other = await client.enqueue("test-sleep", [data_uri(b"b")], options={"seconds": 1})
+    # its record is already there (as after an earlier attempt), so storing it again adds
+    # nothing and leaves the status alone: the ending is the first write to meet the string
+    await redis.hset(client.keys.results(slow), "0", b'{"index":0,"ok":true,"result":{}}')
+    worker = workers(pipelines="tests.sample_pipelines", pool_size=2)
 
     async def running() -> bool:
         return (await client.status(slow)).state == JobState.IN_PROGRESS
@@ -54,3 +57,19 @@ async def test_a_job_whose_status_breaks_mid_run_does_not_block_other_endings(
 
     await poll(logged, 10)
     assert await redis.sismember(client.keys.running, other) == 0
+
+
+async def test_a_job_with_a_broken_results_key_fails_alone_in_a_shared_store_batch(
+    client: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """One-input jobs queued together are stored in one batch: the one whose results key
+    holds a string fails (WRONGTYPE, after its tries), and the rest of its batch is stored."""
+    jobs = await client.enqueue_many("text-stats", [[data_uri(f"{i}".encode())] for i in range(20)])
+    await redis.set(client.keys.results(jobs[7]), b"not a hash")
+    workers(max_tries=2, retry_backoff_s=0.1)
+    broken = await client.wait(jobs[7], timeout_s=60)
+    assert broken.state == JobState.FAILED
+    assert "WRONGTYPE" in (broken.error or "")
+    for job_id in jobs[:7] + jobs[8:]:
+        status = await client.wait(job_id, timeout_s=30)
+        assert (status.state, status.stored) == (JobState.COMPLETE, 1)

@@ -17,26 +17,42 @@ from redis.exceptions import ResponseError
 
 from producer.keys import Keys
 from worker import instrument
-from worker.scripts import BatchedScript
+from worker.scripts import BatchedScript, Value
 from worker.stages.items import Item, JobRun
 
 log = structlog.get_logger("sluice.store", stage="store")
 
-# KEYS: results hash, blobs hash, status hash
-# ARGV: repeated (index, record JSON, "1" ok | "0" failed, blob or "")
-# Returns {newly stored, newly failed}.
+# The records of every job in a batch in one call; each job's run under pcall, so one whose
+# keys Redis refuses (say, a key of the wrong type) fails alone and the others are written.
+# KEYS: per job: results hash, blobs hash, status hash
+# ARGV: per job: how many records, then that many (index, record JSON, "1" ok | "0" failed,
+#       blob or "")
+# Returns a flat list of (job's place in KEYS from 0, error) for the jobs Redis refused.
 STORE = """
-local stored, failed = 0, 0
-for i = 1, #ARGV, 4 do
-  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
-    stored = stored + 1
-    if ARGV[i + 2] == '0' then failed = failed + 1 end
-    if ARGV[i + 3] ~= '' then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 3]) end
+local function store(results, blobs, status, first, last)
+  local stored, failed = 0, 0
+  for i = first, last, 4 do
+    if redis.call('HSETNX', results, ARGV[i], ARGV[i + 1]) == 1 then
+      stored = stored + 1
+      if ARGV[i + 2] == '0' then failed = failed + 1 end
+      if ARGV[i + 3] ~= '' then redis.call('HSET', blobs, ARGV[i], ARGV[i + 3]) end
+    end
   end
+  if stored > 0 then redis.call('HINCRBY', status, 'stored', stored) end
+  if failed > 0 then redis.call('HINCRBY', status, 'failed', failed) end
 end
-if stored > 0 then redis.call('HINCRBY', KEYS[3], 'stored', stored) end
-if failed > 0 then redis.call('HINCRBY', KEYS[3], 'failed', failed) end
-return {stored, failed}
+local refused, a = {}, 1
+for j = 0, #KEYS / 3 - 1 do
+  local n = tonumber(ARGV[a])
+  local ok, err = pcall(store, KEYS[3 * j + 1], KEYS[3 * j + 2], KEYS[3 * j + 3],
+                        a + 1, a + 4 * n)
+  if not ok then
+    refused[#refused + 1] = j
+    refused[#refused + 1] = tostring(err)
+  end
+  a = a + 1 + 4 * n
+end
+return refused
 """
 
 WRITERS = 2
@@ -119,12 +135,26 @@ class StoreStage:
         ]
 
     async def _write(self, calls: list[Call]) -> None:
-        """One pipelined round trip. A command error (e.g. a job's key holds the wrong type)
-        fails only the job at fault."""
+        """One script call for the whole batch. A command error (e.g. a job's key holds the
+        wrong type) fails only the job at fault."""
 
-        def refused(i: int, exc: ResponseError) -> None:
-            run = calls[i][0]
-            log.warning("cannot store a job's records", job_id=run.job_id, error=str(exc))
-            run.error = f"cannot store results: {exc}"
+        def refuse(run: JobRun, error: str) -> None:
+            log.warning("cannot store a job's records", job_id=run.job_id, error=error)
+            run.error = f"cannot store results: {error}"
 
-        await self._script.run([(self._keys(run), args) for run, _, args in calls], refused)
+        def failed(_: int, exc: ResponseError) -> None:  # the script itself failed
+            for run, _items, _args in calls:
+                refuse(run, str(exc))
+
+        keys: list[str] = []
+        args: list[Value] = []
+        for run, items, run_args in calls:
+            keys += self._keys(run)
+            args += [len(items), *run_args]
+        results = await self._script.run([(keys, args)], failed)
+        flat = results[0] if results and results[0] else []
+        for i in range(0, len(flat), 2):
+            message = flat[i + 1]
+            refuse(
+                calls[int(flat[i])][0], message.decode() if isinstance(message, bytes) else message
+            )
