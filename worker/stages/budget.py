@@ -1,15 +1,21 @@
-"""A budget of bytes held in memory across the stages: fetching waits while it is spent."""
+"""A budget of bytes held in memory across the stages: fetching waits while it is spent.
+
+Waiters are served first come, first served, so a large input is not starved by a stream
+of small ones slipping into the room it waits for. The usual case, room and nobody waiting,
+takes no lock and no wait: it is on every input's path.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 
 class ByteBudget:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.used = 0
-        self._changed = asyncio.Condition()
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     async def acquire(self, size: int) -> int:
         """Wait until ``size`` bytes fit, then hold them; returns the amount held.
@@ -17,13 +23,31 @@ class ByteBudget:
         An item larger than the whole budget is let through alone rather than never.
         """
         size = min(size, self.capacity)
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.used + size <= self.capacity)
+        if not self._waiters and self.used + size <= self.capacity:
             self.used += size
+            return size
+        waiter = asyncio.get_running_loop().create_future()
+        entry = (size, waiter)
+        self._waiters.append(entry)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.used -= size  # granted as it was cancelled: give it back
+            else:
+                self._waiters.remove(entry)
+            self._grant()
+            raise
         return size
 
     async def release(self, size: int) -> None:
         if size:
-            async with self._changed:
-                self.used -= size
-                self._changed.notify_all()
+            self.used -= size
+            self._grant()
+
+    def _grant(self) -> None:
+        """Let waiters in, in order, while the first one fits."""
+        while self._waiters and self.used + self._waiters[0][0] <= self.capacity:
+            size, waiter = self._waiters.popleft()
+            self.used += size
+            waiter.set_result(None)
