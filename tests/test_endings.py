@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from redis.asyncio import Redis
 
 from producer import Client, JobState
 from tests.expected import data_uri
 from tests.support.workers import WorkerFactory
-from worker.endings import Endings, FinalStatus
+from worker.endings import BATCH, Endings, FinalStatus
 from worker.stages.items import StageCounters
 
 
@@ -52,3 +54,27 @@ async def test_a_new_attempt_adds_to_the_counters_an_earlier_one_wrote(
     assert (new.stages["fetch"].count, new.stages["store"].count) == (1, 1)
     assert 0 < new.stages["store"].total_s < 1.5
     assert (new.fetched, new.transformed, new.stored) == (1, 1, 1)
+
+
+async def test_many_endings_at_once_are_all_written_in_batches(
+    client: Client, redis: Redis
+) -> None:
+    """More endings than one call carries (BATCH) end together: every one is written, in
+    several script calls (counted by the server) rather than one."""
+    keys, jobs = client.keys, [f"many-{i}" for i in range(3 * BATCH + 5)]
+    endings = Endings(redis, keys, "w-1", result_ttl_s=60)
+    endings.start()
+    await endings.finish("warm-up", None, b"{}")  # loads the script: later calls are EVALSHA
+    before = await _evalsha_calls(redis)
+    await asyncio.gather(*(
+        endings.finish(job, FinalStatus("complete", {"total": 1}), b"{}") for job in jobs
+    ))  # fmt: skip
+    await endings.stop()
+    states = [await redis.hget(keys.job(job), "state") for job in jobs]
+    assert states == [b"complete"] * len(jobs)
+    assert await _evalsha_calls(redis) - before >= -(-len(jobs) // BATCH)  # ceil: 4
+
+
+async def _evalsha_calls(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))

@@ -84,7 +84,6 @@ async def _call(
     "aborted" (cancelled by `sluice cancel`) or "hand_back" (stopped, to run again)."""
     job_id, name = claimed.job_id, envelope["f"]
     function = worker.functions.get(name)
-    spec = dumps(envelope["k"])
     if function is None:
         known = list(worker.functions)
         return FinalStatus.failure(f"job names function {name!r}; this worker runs {known}")
@@ -94,7 +93,7 @@ async def _call(
         return FinalStatus.failure(
             f"gave up after {max_tries} tries (SLUICE_MAX_TRIES): every attempt was cut off "
             "(its worker died or stopped)",
-            spec=spec,
+            spec=dumps(envelope["k"]),
         )
     ctx = {**worker.ctx, "job_id": job_id, "job_try": job_try, "score": claimed.score,
            "sluice_claim": claimed}  # fmt: skip
@@ -115,7 +114,7 @@ async def _call(
         return "hand_back"
     except Exception as exc:  # a bug: the job function handles the errors it expects
         log.exception("job function raised", job_id=job_id)
-        return FinalStatus.failure(f"{type(exc).__name__}: {exc}", spec=spec)
+        return FinalStatus.failure(f"{type(exc).__name__}: {exc}", spec=dumps(envelope["k"]))
     if not isinstance(result, FinalStatus):
         kind = type(result).__name__
         return FinalStatus.failure(f"job function returned {kind}, not a FinalStatus")

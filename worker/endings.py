@@ -1,5 +1,5 @@
 """Ending a job attempt: arq's bookkeeping and Sluice's final status in one script per job,
-and the endings of every job that ends in the same moment sent in one round trip.
+and the endings of the jobs that end in the same moment sent together, a batch a call.
 
 An attempt ends one of three ways:
 
@@ -29,6 +29,12 @@ from worker.stages.items import StageCounters
 log = structlog.get_logger("sluice.worker")
 
 STOP_WRITE_S = 5.0  # at shutdown, how long endings wait for an unreachable Redis
+# Two writers of at most 32 endings a call: while one call runs on the server, the next is
+# built and sent, and the claims that the freed slots allow follow sooner. (One writer
+# taking all that waited made calls of ~50 endings that alternated with the worker's own
+# work; this measured 10-25% more one-input jobs a second on the bench's tiny workload.)
+WRITERS = 2
+BATCH = 32
 
 # Every ending of a flush in one call; each runs under pcall, so one that Redis refuses
 # (say, a key of the wrong type) is reported and the others are written.
@@ -129,13 +135,13 @@ class _Ending:
 
 
 class Endings:
-    """Writes attempt endings, batched: one pipelined round trip for all that are waiting."""
+    """Writes attempt endings, batched: up to BATCH a script call, WRITERS calls in flight."""
 
     def __init__(self, redis: Redis, keys: Keys, worker: str, result_ttl_s: int) -> None:
         self.redis, self.keys, self.worker, self.ttl_s = redis, keys, worker, result_ttl_s
         self._waiting: list[_Ending] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._script = BatchedScript(redis, END, "job ending")
         k = keys
         self._keys = [k.queue, ARQ_ABORT_SET, k.running, k.failed]
@@ -145,16 +151,19 @@ class Endings:
         self._templates: list[Value] = list(parts)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="sluice-endings")
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"sluice-endings-{n}") for n in range(WRITERS)
+        ]
 
     async def stop(self) -> None:
         """Write what is waiting, then stop; past STOP_WRITE_S without Redis, leave it: those
         jobs stay queued, and their leases lapse so another worker redoes what is unstored."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        if self._waiting:
-            await self._flush(self._take(), give_up_after_s=STOP_WRITE_S)
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+        if self._waiting:  # all in one call: one wait, at most, for an unreachable Redis
+            waiting, self._waiting = self._waiting, []
+            await self._flush(waiting, give_up_after_s=STOP_WRITE_S)
 
     async def finish(self, job_id: str, final: FinalStatus | None, arq_result: bytes) -> None:
         """The job is over; ``final`` is None when its status is already final (aborted)."""
@@ -197,14 +206,17 @@ class Endings:
         await asyncio.shield(done)
 
     def _take(self) -> list[_Ending]:
-        taken, self._waiting = self._waiting, []
-        self._wake.clear()
+        taken, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+        if not self._waiting:
+            self._wake.clear()
         return taken
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            await self._flush(self._take())
+            taken = self._take()
+            if taken:  # the other writer may have taken them all
+                await self._flush(taken)
 
     async def _flush(self, endings: list[_Ending], give_up_after_s: float | None = None) -> None:
         def refused(_: int, exc: ResponseError) -> None:  # the script itself failed
