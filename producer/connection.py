@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from producer.errors import ServerUnavailable
 from producer.keys import Keys
+from producer.redis_pool import ReadyPool
 from producer.settings import ClientSettings, load_settings
 
 # Written by the worker that started the embedded server, read by everyone else.
@@ -80,7 +81,7 @@ def connection_options(settings: ClientSettings, url: str) -> dict[str, Any]:
 def connect(settings: ClientSettings, cls: type[Redis] = Redis, **extra: Any) -> Redis:
     """A redis-py asyncio client for these settings (connects lazily)."""
     url = resolve_url(settings)
-    return cls.from_url(url, **{**connection_options(settings, url), **extra})
+    return cls.from_pool(ReadyPool.from_url(url, **{**connection_options(settings, url), **extra}))
 
 
 class Connected:

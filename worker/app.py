@@ -7,10 +7,10 @@ from typing import Any
 import structlog
 from arq.connections import ArqRedis
 from arq.worker import func
-from redis.asyncio import ConnectionPool
 
 from producer.connection import connection_options, resolve_url
 from producer.keys import JOB_FUNCTION, Keys
+from producer.redis_pool import ReadyPool
 from producer.wire import dumps
 from worker.arq_worker import SluiceWorker
 from worker.envelope import load_envelope
@@ -27,7 +27,7 @@ log = structlog.get_logger("sluice.worker")
 
 def arq_redis(config: WorkerConfig) -> ArqRedis:
     url = resolve_url(config)
-    pool = ConnectionPool.from_url(url, **connection_options(config, url))
+    pool = ReadyPool.from_url(url, **connection_options(config, url))
     return ArqRedis(
         pool,
         job_serializer=dumps,
