@@ -1,0 +1,32 @@
+"""Stage progress of a running job: written a few times a second once the job has run a
+tick, and added up right at its ending."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from producer import Client, JobState
+from tests.expected import data_uri
+from tests.support.workers import WorkerFactory
+
+
+async def test_a_long_job_shows_its_stage_counts_while_it_runs(
+    client: Client, workers: WorkerFactory
+) -> None:
+    inputs = [data_uri(f"item {i}".encode()) for i in range(8)]
+    job_id = await client.enqueue("test-sleep", inputs, options={"seconds": 0.25})
+    workers(pipelines="tests.sample_pipelines", pool_size=1, transform_batch_items=1)
+    mid_run: list[int] = []
+    deadline = time.monotonic() + 60
+    while (status := await client.status(job_id)).state != JobState.COMPLETE:
+        assert time.monotonic() < deadline, "the job did not complete"
+        if status.state == JobState.IN_PROGRESS:
+            mid_run.append(status.stages["transform"].count)
+        await asyncio.sleep(0.05)
+    # progress was written before the end: some transforms counted, not yet all
+    assert any(0 < count < 8 for count in mid_run), mid_run
+    # and the ending added the rest to what progress wrote, without counting anything twice
+    assert all(status.stages[s].count == 8 for s in ("fetch", "transform", "store"))
+    assert status.stages["transform"].total_s >= 8 * 0.25
+    assert (status.fetched, status.transformed, status.stored) == (8, 8, 8)
