@@ -63,3 +63,19 @@ async def test_a_cancelled_waiter_gives_its_place_and_its_bytes_back() -> None:
     await budget.release(70)  # 20 used: the second one fits now that the first is gone
     assert await asyncio.wait_for(second, 1) == 20
     assert budget.used == 40
+
+
+async def test_a_release_right_after_a_cancel_skips_the_cancelled_waiter() -> None:
+    """The cancelled task has not run yet when bytes come back: its place is skipped, not
+    granted (a grant to a cancelled future would raise), and the next in line gets in."""
+    budget = ByteBudget(100)
+    await budget.acquire(90)
+    first = asyncio.create_task(budget.acquire(50))
+    second = asyncio.create_task(budget.acquire(40))
+    await _settle()
+    first.cancel()
+    await budget.release(90)  # before `first` has seen its cancellation
+    assert await asyncio.wait_for(second, 1) == 40
+    await _settle()
+    assert first.cancelled()
+    assert budget.used == 40

@@ -8,6 +8,7 @@ takes no lock and no wait: it is on every input's path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 
 
@@ -35,7 +36,8 @@ class ByteBudget:
             if waiter.done() and not waiter.cancelled():
                 self.used -= size  # granted as it was cancelled: give it back
             else:
-                self._waiters.remove(entry)
+                with contextlib.suppress(ValueError):  # `_grant` may have dropped it already
+                    self._waiters.remove(entry)
             self._grant()
             raise
         return size
@@ -47,7 +49,13 @@ class ByteBudget:
 
     def _grant(self) -> None:
         """Let waiters in, in order, while the first one fits."""
-        while self._waiters and self.used + self._waiters[0][0] <= self.capacity:
-            size, waiter = self._waiters.popleft()
+        while self._waiters:
+            size, waiter = self._waiters[0]
+            if waiter.done():  # cancelled, its task not yet told: its place goes
+                self._waiters.popleft()
+                continue
+            if self.used + size > self.capacity:
+                return
+            self._waiters.popleft()
             self.used += size
             waiter.set_result(None)
