@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support import pool_tasks
+from worker.pool import TransformPool
 from worker.process_pool import ProcessDied, ProcessExecutor, TaskTimedOut
 
 Factory = Callable[..., ProcessExecutor]
@@ -132,3 +133,15 @@ async def test_buffers_travel_through_shared_memory(pools: Factory) -> None:
         *(call(pool, pool_tasks.digest, *map(pickle.PickleBuffer, b)) for b in batches)
     )
     assert results == [hashlib.sha256(b"".join(b)).hexdigest() for b in batches]
+
+
+async def test_a_short_transform_limit_does_not_apply_to_the_warm_up() -> None:
+    """The warm-up waits for each process to start and import the pipelines (well over
+    50 ms): a worker with SLUICE_TRANSFORM_TIMEOUT_S=0.05 still starts."""
+    pool = TransformPool(1, ["tests.sample_pipelines"], task_timeout_s=0.05)
+    pool.start()
+    try:
+        await pool.warm_up()
+        assert pool.running
+    finally:
+        pool.stop()

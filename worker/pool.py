@@ -18,6 +18,8 @@ from worker.errors import TransformError
 from worker.pool_child import Outcome, init, run_batch
 from worker.process_pool import ProcessDied, ProcessExecutor, TaskTimedOut
 
+WARM_UP_S = 60.0  # longest a pool process may take to start and import the pipelines
+
 
 class TransformPool:
     def __init__(
@@ -37,9 +39,13 @@ class TransformPool:
         self.calls_in_flight = 0
 
     def _timeout_of(self, args: tuple[Any, ...]) -> float | None:
-        """A call's time limit: the per-input limit times its inputs."""
-        if self.task_timeout_s is None or len(args) != 3:
-            return self.task_timeout_s
+        """A call's time limit: the per-input limit times its inputs. The warm-up's no-op
+        waits for its process to start and import the pipelines, which is not a transform:
+        it gets at least WARM_UP_S."""
+        if self.task_timeout_s is None:
+            return None
+        if len(args) != 3:
+            return max(WARM_UP_S, self.task_timeout_s)
         return self.task_timeout_s * max(1, len(args[2]))
 
     def start(self) -> None:
