@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from producer import Client, ClientSettings
 from tests.support.http_server import HttpServer
+from tests.support.latency_proxy import LatencyProxy
 from tests.support.servers import Server, valkey_binary
 from tests.support.workers import WorkerFactory
 
@@ -87,3 +88,11 @@ def workers(server: Server, namespace: str, tmp_path: Path) -> Iterator[WorkerFa
     )
     yield factory
     factory.stop_all()
+
+
+@pytest.fixture
+def slow_redis(server: Server) -> Iterator[LatencyProxy]:
+    """The test server behind a proxy that holds each chunk 50 ms, either way."""
+    proxy = LatencyProxy(server.port, delay_s=0.05).start()
+    yield proxy
+    proxy.stop()

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
-import pytest
 from redis.asyncio import Redis
 
 from producer import Client, JobState
 from tests.support.http_server import HttpServer
 from tests.support.latency_proxy import LatencyProxy
-from tests.support.servers import Server
 from tests.support.workers import WorkerFactory
 from worker.stages.store import WRITERS as STORE_WRITERS
 
@@ -28,13 +25,6 @@ LIMITS = {
 # fetched but not yet stored, at most: held by fetchers, queued, in the pool, queued, and a
 # batch in each of the store stage's writers
 BOUND = 4 + 2 + 1 + 2 + 1 * STORE_WRITERS
-
-
-@pytest.fixture
-def slow_redis(server: Server) -> Iterator[LatencyProxy]:
-    proxy = LatencyProxy(server.port, delay_s=0.05).start()
-    yield proxy
-    proxy.stop()
 
 
 async def test_slow_store_bounds_items_in_memory(

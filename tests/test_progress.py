@@ -6,9 +6,17 @@ from __future__ import annotations
 import asyncio
 import time
 
+from redis.asyncio import Redis
+
 from producer import Client, JobState
+from producer.keys import Keys
 from tests.expected import data_uri
+from tests.support.latency_proxy import LatencyProxy
 from tests.support.workers import WorkerFactory
+from worker.pipelines import text_stats  # noqa: F401  # registers text-stats
+from worker.progress import ProgressWriter
+from worker.registry import REGISTRY
+from worker.stages.items import JobRun
 
 
 async def test_a_long_job_shows_its_stage_counts_while_it_runs(
@@ -30,3 +38,26 @@ async def test_a_long_job_shows_its_stage_counts_while_it_runs(
     assert all(status.stages[s].count == 8 for s in ("fetch", "transform", "store"))
     assert status.stages["transform"].total_s >= 8 * 0.25
     assert (status.fetched, status.transformed, status.stored) == (8, 8, 8)
+
+
+async def test_the_ending_waits_for_a_progress_write_still_on_the_wire(
+    slow_redis: LatencyProxy, redis: Redis
+) -> None:
+    """Through a 50 ms latency proxy: a run's progress write is on its way when the run
+    finishes; `settled` (which Engine.finish awaits) returns only once it has landed, so
+    the ending written next (which sets counts outright) cannot be overtaken by it."""
+    slow = Redis.from_url(slow_redis.url)
+    try:
+        writer = ProgressWriter(slow, Keys("progress-race"))
+        run = JobRun("race-1", REGISTRY.pipelines["text-stats"], {})
+        writer.runs.add(run)
+        run.counters.transformed = 1
+        flushing = asyncio.create_task(writer.flush([run]))
+        await asyncio.sleep(0.02)  # the write is sent, its reply not back
+        assert not flushing.done()
+        writer.runs.discard(run)  # as Engine.finish does, then it waits:
+        await writer.settled(run)
+        assert flushing.done()
+        assert await redis.hget(Keys("progress-race").job("race-1"), "transformed") == b"1"
+    finally:
+        await slow.aclose()

@@ -145,7 +145,7 @@ async def _run(
         raise RetryJob()  # arq keeps it queued for another worker
     log.info("job complete", total=total, processed=run.submitted)
     final: dict[str, str | int | float] = {"total": total, "fetched": total, "transformed": total}
-    counters = state.engine.finish(run)
+    counters = await state.engine.finish(run)
     if claim.counted or run.counters_written:
         return FinalStatus("complete", final, counters=counters)  # added to what is there
     # the hash holds no counters yet: these are their values (no read-modify-write)

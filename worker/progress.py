@@ -24,6 +24,7 @@ class ProgressWriter:
     def __init__(self, redis: Redis, keys: Keys, interval_s: float = 0.25) -> None:
         self.redis, self.keys, self.interval_s = redis, keys, interval_s
         self.runs: set[JobRun] = set()
+        self._writing: list[tuple[set[JobRun], asyncio.Event]] = []  # writes on the wire
 
     async def run(self) -> None:
         while True:
@@ -35,10 +36,19 @@ class ProgressWriter:
                     due.append(run)
             await self.flush(due)
 
+    async def settled(self, run: JobRun) -> None:
+        """Wait for the progress writes of ``run`` already on their way: its ending sets
+        counts outright, and an increment landing after it would count twice."""
+        for runs, written in list(self._writing):
+            if run in runs:
+                await written.wait()
+
     async def flush(self, runs: list[JobRun]) -> None:
         pending = [(run, run.counters.take()) for run in runs if run.counters]
         if not pending:
             return
+        writing = ({run for run, _ in pending}, asyncio.Event())
+        self._writing.append(writing)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for run, delta in pending:
@@ -49,6 +59,9 @@ class ProgressWriter:
             for run, delta in pending:  # keep the deltas for the next tick
                 run.counters.add(delta)
             log.warning("progress write failed", error=str(exc))
+        finally:
+            self._writing.remove(writing)
+            writing[1].set()
 
 
 def write_counters(pipe: Redis, key: str, delta: StageCounters) -> None:

@@ -76,9 +76,11 @@ class Engine:
         self.progress.runs.discard(run)
         await self.progress.flush([run])
 
-    def finish(self, run: JobRun) -> StageCounters:
-        """Stop tracking a run that completed; its last progress, for the final write."""
+    async def finish(self, run: JobRun) -> StageCounters:
+        """Stop tracking a run that completed; its last progress, for the final write (once
+        any progress write of it still on the wire has landed)."""
         self.progress.runs.discard(run)
+        await self.progress.settled(run)
         return run.counters.take()
 
     async def submit(self, item: Item) -> None:
