@@ -12,6 +12,18 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
+async def _two_waiting(
+    second_size: int,
+) -> tuple[ByteBudget, asyncio.Task[int], asyncio.Task[int]]:
+    """A budget of 100 with 90 held, and two acquirers waiting in line: 50, then ``second_size``."""
+    budget = ByteBudget(100)
+    await budget.acquire(90)
+    first = asyncio.create_task(budget.acquire(50))
+    second = asyncio.create_task(budget.acquire(second_size))
+    await _settle()
+    return budget, first, second
+
+
 async def test_a_fetch_that_does_not_fit_waits_for_a_release() -> None:
     budget = ByteBudget(100)
     assert await budget.acquire(60) == 60
@@ -52,11 +64,7 @@ async def test_an_input_larger_than_the_budget_goes_alone() -> None:
 
 
 async def test_a_cancelled_waiter_gives_its_place_and_its_bytes_back() -> None:
-    budget = ByteBudget(100)
-    await budget.acquire(90)
-    first = asyncio.create_task(budget.acquire(50))
-    second = asyncio.create_task(budget.acquire(20))
-    await _settle()
+    budget, first, second = await _two_waiting(second_size=20)
     first.cancel()
     await _settle()
     assert first.cancelled()
@@ -68,11 +76,7 @@ async def test_a_cancelled_waiter_gives_its_place_and_its_bytes_back() -> None:
 async def test_a_release_right_after_a_cancel_skips_the_cancelled_waiter() -> None:
     """The cancelled task has not run yet when bytes come back: its place is skipped, not
     granted (a grant to a cancelled future would raise), and the next in line gets in."""
-    budget = ByteBudget(100)
-    await budget.acquire(90)
-    first = asyncio.create_task(budget.acquire(50))
-    second = asyncio.create_task(budget.acquire(40))
-    await _settle()
+    budget, first, second = await _two_waiting(second_size=40)
     first.cancel()
     await budget.release(90)  # before `first` has seen its cancellation
     assert await asyncio.wait_for(second, 1) == 40

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 import structlog
@@ -23,7 +22,7 @@ from redis.exceptions import ResponseError
 
 from producer.keys import ARQ_ABORT_SET, Keys
 from producer.wire import now_ms
-from worker.scripts import BatchedScript, Value
+from worker.scripts import BatchedScript, Value, refused_pairs
 from worker.stages.items import StageCounters
 
 log = structlog.get_logger("sluice.worker")
@@ -225,16 +224,8 @@ class Endings:
         entries = orjson.dumps([e.entry for e in endings])
         args = [entries, self.ttl_s * 1000, self.ttl_s, now_ms(), *self._templates]
         results = await self._script.run([(self._keys, args)], refused, give_up_after_s)
-        for index, error in _pairs(results[0] if results else []):
+        for index, error in refused_pairs(results[0] if results else None):
             log.error("cannot write a job's ending", job_id=endings[index].job_id, error=error)
         for ending in endings:
             if not ending.done.done():
                 ending.done.set_result(None)
-
-
-def _pairs(flat: list[Any]) -> list[tuple[int, str]]:
-    return [(int(flat[i]), _text(flat[i + 1])) for i in range(0, len(flat), 2)]
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -71,3 +71,14 @@ class BatchedScript:
                 on_error(i, exc)
                 results.append(None)
         return results
+
+
+def refused_pairs(flat: Sequence[Any] | None) -> list[tuple[int, str]]:
+    """The (place, error) pairs a script that runs each entry under pcall returns for the
+    entries Redis refused, from its flat reply (None: the call itself failed)."""
+    flat = flat or []
+    return [(int(flat[i]), _text(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

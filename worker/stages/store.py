@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 
 from producer.keys import Keys
 from worker import instrument
-from worker.scripts import BatchedScript, Value
+from worker.scripts import BatchedScript, Value, refused_pairs
 from worker.stages.items import Item, JobRun
 
 log = structlog.get_logger("sluice.store", stage="store")
@@ -152,9 +152,5 @@ class StoreStage:
             keys += self._keys(run)
             args += [len(items), *run_args]
         results = await self._script.run([(keys, args)], failed)
-        flat = results[0] if results and results[0] else []
-        for i in range(0, len(flat), 2):
-            message = flat[i + 1]
-            refuse(
-                calls[int(flat[i])][0], message.decode() if isinstance(message, bytes) else message
-            )
+        for index, error in refused_pairs(results[0] if results else None):
+            refuse(calls[index][0], error)
