@@ -9,42 +9,96 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import functools
+import re
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from aiohttp import web
-
-from tests.bench.workloads import payload, text_document
+from tests.bench.workloads import payload
 from tests.support.processes import terminate
 from tests.support.servers import free_port
 
+# a request's line and headers end with an empty line; the path names the response
+HEAD_END = b"\r\n\r\n"
+PATH = re.compile(rb"GET /(\d+)/(\w+)/(\d+) HTTP/1\.[01]\r\n")
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 14\r\n\r\nno such input\n"
 
-async def handle(request: web.Request) -> web.Response:
-    latency_ms = int(request.match_info["latency_ms"])
+
+@functools.lru_cache(maxsize=8192)
+def response(kind: bytes, index: int) -> bytes:
+    """The whole HTTP response for one input, built once."""
     try:
-        body = payload(request.match_info["kind"], int(request.match_info["index"]))
+        body = payload(kind.decode(), index)
     except ValueError:
-        return web.Response(status=404, text="no such input")
-    if latency_ms:
-        await asyncio.sleep(latency_ms / 1000)
-    return web.Response(body=body)
+        return NOT_FOUND
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection: each GET is answered after its latency, in order.
+
+    A few lines of protocol instead of a web framework, so the load generator costs as
+    little CPU as it can on the cores the systems under test share with it.
+    """
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.pending: collections.deque[list[bytes | None]] = collections.deque()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        loop = asyncio.get_running_loop()
+        while (end := self.buffer.find(HEAD_END)) >= 0:
+            head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+            match = PATH.match(head + b"\r\n")
+            slot: list[bytes | None] = [None]
+            self.pending.append(slot)
+            if match is None:
+                self._ready(slot, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                continue
+            answer = response(match[2], int(match[3]))
+            latency_ms = int(match[1])
+            if latency_ms:
+                loop.call_later(latency_ms / 1000, self._ready, slot, answer)
+            else:
+                self._ready(slot, answer)
+
+    def _ready(self, slot: list[bytes | None], answer: bytes) -> None:
+        slot[0] = answer
+        while self.pending and self.pending[0][0] is not None:
+            ready = self.pending.popleft()[0]
+            if self.transport is not None and ready is not None:
+                self.transport.write(ready)
 
 
 def serve(port: int, text_docs: int) -> None:
-    for index in range(text_docs):  # generate the corpus before the clock starts
-        text_document(index)
-    app = web.Application()
-    app.router.add_get("/{latency_ms:\\d+}/{kind}/{index:\\d+}", handle)
+    for index in range(text_docs):  # build the responses before the clock starts
+        response(b"text", index)
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a worker dependency
         pass
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, backlog=1024)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Connection, "127.0.0.1", port, backlog=1024)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(run())
 
 
 class HttpServer:
