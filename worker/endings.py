@@ -218,13 +218,13 @@ class Endings:
                 await self._flush(taken)
 
     async def _flush(self, endings: list[_Ending], give_up_after_s: float | None = None) -> None:
-        def refused(_: int, exc: ResponseError) -> None:  # the script itself failed
+        def refused(exc: ResponseError) -> None:  # the script itself failed
             log.error("cannot write job endings", jobs=len(endings), error=str(exc))
 
         entries = orjson.dumps([e.entry for e in endings])
         args = [entries, self.ttl_s * 1000, self.ttl_s, now_ms(), *self._templates]
-        results = await self._script.run([(self._keys, args)], refused, give_up_after_s)
-        for index, error in refused_pairs(results[0] if results else None):
+        result = await self._script.run(self._keys, args, refused, give_up_after_s)
+        for index, error in refused_pairs(result):
             log.error("cannot write a job's ending", job_id=endings[index].job_id, error=error)
         for ending in endings:
             if not ending.done.done():

@@ -1,9 +1,10 @@
-"""Running one Lua script for many calls in one pipelined round trip, without losing any.
+"""One Lua script call that carries a batch of entries, written without losing any.
 
-The store stage and the job endings both write this way: EVALSHA by hand (redis-py checks
-SCRIPT EXISTS before every pipeline holding a Script object, a second round trip per
-batch), the script loaded when Redis lacks it, a lost connection retried with backoff
-until it works, and a command error confined to the call at fault.
+The store stage and the job endings both write this way: one EVALSHA per batch (redis-py's
+Script object checks SCRIPT EXISTS first, and a pipeline around a single call costs more
+client CPU than the call), the script loaded when Redis lacks it, a lost connection retried
+with backoff until it works. The scripts run each entry under pcall, so an entry Redis
+refuses fails alone (`refused_pairs`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ log = structlog.get_logger("sluice.worker")
 RETRY_MAX_S = 5.0
 
 Value = str | int | float | bytes
-Call = tuple[Sequence[str], Sequence[Value]]  # keys, args
 
 
 class BatchedScript:
@@ -33,44 +33,31 @@ class BatchedScript:
 
     async def run(
         self,
-        calls: Sequence[Call],
-        on_error: Callable[[int, ResponseError], None],
+        keys: Sequence[str],
+        args: Sequence[Value],
+        on_error: Callable[[ResponseError], None],
         give_up_after_s: float | None = None,
-    ) -> list[Any] | None:
-        """Run the script once per call; ``on_error(i, exc)`` for a call Redis refused. What
-        each call returned (None for a refused one), or None if Redis stayed unreachable past
-        ``give_up_after_s`` (None: never give up)."""
+    ) -> Any:
+        """Run the script once; what it returned, or None if Redis refused the call (after
+        ``on_error(exc)``) or stayed unreachable past ``give_up_after_s`` (None: never give
+        up)."""
         delay = 0.1
         deadline = None if give_up_after_s is None else time.monotonic() + give_up_after_s
         while True:
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for keys, args in calls:
-                        pipe.evalsha(self.sha, len(keys), *keys, *args)
-                    return list(await pipe.execute())
-            except NoScriptError:  # first use, or Redis restarted: every call failed alike
+                return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
+            except NoScriptError:  # first use, or Redis restarted
                 await self.redis.script_load(self.source)
-            except ResponseError:
-                return await self._each(calls, on_error)
+            except ResponseError as exc:
+                on_error(exc)
+                return None
             except RedisError as exc:
                 if deadline is not None and time.monotonic() + delay > deadline:
-                    log.error(f"{self.what} failed, giving up", error=str(exc), calls=len(calls))
+                    log.error(f"{self.what} failed, giving up", error=str(exc))
                     return None
                 log.warning(f"{self.what} failed, retrying", error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
-
-    async def _each(
-        self, calls: Sequence[Call], on_error: Callable[[int, ResponseError], None]
-    ) -> list[Any]:
-        results: list[Any] = []
-        for i, (keys, args) in enumerate(calls):
-            try:
-                results.append(await self.redis.eval(self.source, len(keys), *keys, *args))
-            except ResponseError as exc:
-                on_error(i, exc)
-                results.append(None)
-        return results
 
 
 def refused_pairs(flat: Sequence[Any] | None) -> list[tuple[int, str]]:

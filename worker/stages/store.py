@@ -142,7 +142,7 @@ class StoreStage:
             log.warning("cannot store a job's records", job_id=run.job_id, error=error)
             run.error = f"cannot store results: {error}"
 
-        def failed(_: int, exc: ResponseError) -> None:  # the script itself failed
+        def failed(exc: ResponseError) -> None:  # the script itself failed
             for run, _items, _args in calls:
                 refuse(run, str(exc))
 
@@ -151,6 +151,6 @@ class StoreStage:
         for run, items, run_args in calls:
             keys += self._keys(run)
             args += [len(items), *run_args]
-        results = await self._script.run([(keys, args)], failed)
-        for index, error in refused_pairs(results[0] if results else None):
+        result = await self._script.run(keys, args, failed)
+        for index, error in refused_pairs(result):
             refuse(calls[index][0], error)

@@ -1,0 +1,48 @@
+"""`BatchedScript`: one EVALSHA per batch, loaded when Redis lacks it, never lost on the way."""
+
+from __future__ import annotations
+
+import uuid
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from tests.support.servers import free_port
+from worker.scripts import BatchedScript
+
+# adds ARGV[1] to the counter at KEYS[1] and says what it holds now
+ADD = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+
+
+async def test_runs_the_script_and_loads_it_again_after_a_flush(redis: Redis) -> None:
+    key = f"scripts-{uuid.uuid4().hex}"
+    script = BatchedScript(redis, ADD, "add")
+    errors: list[ResponseError] = []
+    await redis.script_flush()  # Redis lacks it: the first call loads it
+    assert await script.run([key], [2], errors.append) == 2
+    assert await script.run([key], [3], errors.append) == 5
+    await redis.script_flush()  # as after a restart: loaded again, the call still runs once
+    assert await script.run([key], [4], errors.append) == 9
+    assert errors == []
+    assert int(await redis.get(key)) == 9
+
+
+async def test_a_call_redis_refuses_is_reported_and_not_retried(redis: Redis) -> None:
+    key = f"scripts-{uuid.uuid4().hex}"
+    await redis.rpush(key, "not a counter")  # INCRBY on a list: a script error
+    errors: list[ResponseError] = []
+    assert await BatchedScript(redis, ADD, "add").run([key], [1], errors.append) is None
+    [error] = errors
+    assert "WRONGTYPE" in str(error)
+    assert await redis.lrange(key, 0, -1) == [b"not a counter"]
+
+
+async def test_an_unreachable_redis_is_retried_until_the_deadline() -> None:
+    gone = Redis(port=free_port(), socket_connect_timeout=0.2)  # nothing listens there
+    errors: list[ResponseError] = []
+    try:
+        script = BatchedScript(gone, ADD, "add")
+        assert await script.run(["k"], [1], errors.append, give_up_after_s=0.5) is None
+        assert errors == []  # unreachable is not refused: no entry is blamed for it
+    finally:
+        await gone.aclose()
