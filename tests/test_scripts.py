@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from tests.support.servers import free_port
+from tests.support.servers import Server, free_port, valkey_binary
 from worker.scripts import BatchedScript
 
 # adds ARGV[1] to the counter at KEYS[1] and says what it holds now
@@ -46,3 +48,26 @@ async def test_an_unreachable_redis_is_retried_until_the_deadline() -> None:
         assert errors == []  # unreachable is not refused: no entry is blamed for it
     finally:
         await gone.aclose()
+
+
+async def test_a_call_waits_for_redis_to_come_up_and_loads_the_script_there(
+    tmp_path: Path,
+) -> None:
+    """Nothing is listening yet: the call is retried until a server starts on that port, and
+    the new server, which lacks the script, gets it loaded before the call runs once."""
+    port = free_port()
+    client = Redis(port=port, socket_connect_timeout=0.2)
+    server = Server(valkey_binary(), tmp_path / "late", port=port)
+    errors: list[ResponseError] = []
+    try:
+        script = BatchedScript(client, ADD, "add")
+        call = asyncio.create_task(script.run(["late"], [7], errors.append))
+        await asyncio.sleep(0.3)
+        assert not call.done()  # still retrying
+        await asyncio.to_thread(server.start)
+        assert await asyncio.wait_for(call, timeout=10) == 7
+        assert int(await client.get("late")) == 7
+        assert errors == []
+    finally:
+        await client.aclose()
+        server.stop()

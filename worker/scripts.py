@@ -1,10 +1,9 @@
 """One Lua script call that carries a batch of entries, written without losing any.
 
-The store stage and the job endings both write this way: one EVALSHA per batch (redis-py's
-Script object checks SCRIPT EXISTS first, and a pipeline around a single call costs more
-client CPU than the call), the script loaded when Redis lacks it, a lost connection retried
-with backoff until it works. The scripts run each entry under pcall, so an entry Redis
-refuses fails alone (`refused_pairs`).
+The store stage and the job endings both write this way: one EVALSHA per batch, the script
+loaded when Redis lacks it (first use, or a restart emptied its script cache), a lost
+connection retried with backoff until it works, loading included. The scripts run each
+entry under pcall, so an entry Redis refuses fails alone (`refused_pairs`).
 """
 
 from __future__ import annotations
@@ -43,11 +42,15 @@ class BatchedScript:
         up)."""
         delay = 0.1
         deadline = None if give_up_after_s is None else time.monotonic() + give_up_after_s
+        missing = False
         while True:
             try:
+                if missing:
+                    await self.redis.script_load(self.source)
+                    missing = False
                 return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
-            except NoScriptError:  # first use, or Redis restarted
-                await self.redis.script_load(self.source)
+            except NoScriptError:
+                missing = True
             except ResponseError as exc:
                 on_error(exc)
                 return None
