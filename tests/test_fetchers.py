@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import os
 import re
+import threading
 import time
 import tracemalloc
 import zlib
@@ -24,7 +26,7 @@ from tests.support.http_server import HttpServer
 from tests.support.servers import free_port
 from worker.errors import FetchError
 from worker.fetchers.data import DataFetcher
-from worker.fetchers.file import FileFetcher
+from worker.fetchers.file import FileFetcher, opened_path
 from worker.fetchers.http import HttpFetcher
 from worker.fetchers.retry import backoff_s, parse_retry_after
 from worker.registry import REGISTRY
@@ -321,6 +323,45 @@ async def test_file_outside_the_roots_is_refused(tree: Path, path: str) -> None:
     """A path outside every root, directly, by '..' or through a symlink, is refused."""
     with pytest.raises(FetchError, match="file access is limited to SLUICE_FILE_ROOTS"):
         await file_fetch(f"file://{tree}/{path}", [tree / "root"])
+
+
+async def test_a_directory_swapped_for_a_symlink_after_the_check_is_refused(tree: Path) -> None:
+    """Another process swaps a directory under the root for a symlink out of it, again and
+    again, while files in it are read: whatever the timing, nothing outside is ever read."""
+    root = tree / "root"
+    (root / "real").mkdir()
+    (root / "real" / "f.txt").write_bytes(b"inside")
+    (tree / "other" / "f.txt").write_bytes(b"secret")
+    (root / "evil").symlink_to(tree / "other")
+    stop = threading.Event()
+
+    def swap() -> None:  # root/dir is the real directory, then the symlink, then ...
+        while not stop.is_set():
+            for name in ("real", "evil"):
+                os.rename(root / name, root / "dir")
+                os.rename(root / "dir", root / name)
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    read: list[bytes] = []
+    try:
+        for _ in range(500):
+            with contextlib.suppress(FetchError):  # mid-swap: missing, or refused
+                read.append(await file_fetch(f"file://{root}/dir/f.txt", [root]))
+    finally:
+        stop.set()
+        swapper.join()
+    assert b"secret" not in read
+    assert b"inside" in read  # the race was run: some reads got through the real directory
+
+
+def test_opened_path_is_where_the_file_really_is(tree: Path) -> None:
+    """The path the kernel gives for an open file follows every symlink on the way."""
+    fd = os.open(tree / "root" / "escape", os.O_RDONLY)
+    try:
+        assert opened_path(fd) == (tree / "other" / "secret").resolve()
+    finally:
+        os.close(fd)
 
 
 async def test_file_without_roots_is_refused(tree: Path) -> None:

@@ -60,6 +60,10 @@ class FileFetcher:
         except OSError as exc:
             raise FetchError(f"cannot read {path}: {_reason(exc)}") from None
         try:
+            opened = opened_path(fd)
+            if opened is not None and not any(opened.is_relative_to(r) for r in self.roots):
+                # a directory on the way was swapped for a symlink after the check above
+                raise FetchError(f"refused: {path} opened {opened}, outside every root; {LIMITED}")
             return _read_fd(fd, path, max_bytes)
         except OSError as exc:
             raise FetchError(f"cannot read {path}: {_reason(exc)}") from None
@@ -67,6 +71,18 @@ class FileFetcher:
             os.close(fd)
 
     async def close(self) -> None:
+        return None
+
+
+def opened_path(fd: int) -> Path | None:
+    """Where an open file really is, as the kernel tells it (None where it cannot: not Linux).
+
+    O_NOFOLLOW guards only the last component of a path; this catches a parent directory
+    replaced by a symlink between the roots check and the open.
+    """
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
         return None
 
 
