@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,18 +20,22 @@ class HttpServer:
     """Serves ``documents`` (path -> bytes) with ``latency_s`` delay, in a background thread.
 
     ``/status/{code}`` answers with that status; ``hits`` counts completed responses per path.
+    With ``ssl_context`` it serves https, and its URLs name ``localhost`` (the name on the
+    test certificates).
     """
 
     documents: dict[str, bytes] = field(default_factory=dict)
     latency_s: float = 0.0
     port: int = field(default_factory=free_port)
     hits: dict[str, int] = field(default_factory=dict)
+    ssl_context: ssl.SSLContext | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _runner: web.AppRunner | None = None
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+        base = "https://localhost" if self.ssl_context else "http://127.0.0.1"
+        return f"{base}:{self.port}/{path.lstrip('/')}"
 
     @property
     def total_hits(self) -> int:
@@ -58,7 +63,8 @@ class HttpServer:
             app.router.add_get("/{path:.*}", self._handle)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
-            await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+            site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self.ssl_context)
+            await site.start()
             ready.set()
 
         self._loop = asyncio.new_event_loop()

@@ -97,6 +97,13 @@ class HttpFetcher:
                 return await _read(resp, url, max_bytes), None
         except TimeoutError as exc:
             raise Transient(self._timed_out(exc, url)) from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            # the same certificate fails the same way on every try: not worth a retry
+            reason = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
+            raise FetchError(
+                f"cannot fetch {shown(url)}: TLS certificate not trusted ({reason}); "
+                "a private CA can be trusted with SSL_CERT_FILE"
+            ) from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise Transient(f"cannot fetch {shown(url)}: {_scrub(str(exc), url)}") from None
         except aiohttp.ClientError as exc:
