@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from producer.enqueue import Enqueueing
@@ -49,9 +49,17 @@ class Client(Enqueueing):
 
     async def blob(self, job_id: str, index: int) -> bytes | None:
         """The binary output stored for one input (e.g. a thumbnail), if any."""
+        return (await self.blobs(job_id, [index])).get(index)
+
+    async def blobs(self, job_id: str, indexes: Sequence[int]) -> dict[int, bytes]:
+        """The binary outputs stored for these inputs, in one round trip; inputs without
+        one are left out."""
+        if not indexes:
+            return {}
         with self._reachable():
-            value: bytes | None = await self.redis.hget(self.keys.blobs(job_id), str(index))
-        return value
+            raw = await self.redis.hmget(self.keys.blobs(job_id), [str(i) for i in indexes])
+        found = zip(indexes, raw, strict=True)
+        return {index: value for index, value in found if value is not None}
 
     async def wait(
         self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.2

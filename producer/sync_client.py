@@ -84,6 +84,9 @@ class SyncClient:
     def blob(self, job_id: str, index: int) -> bytes | None:
         return self._runner.run(self._client.blob(job_id, index))
 
+    def blobs(self, job_id: str, indexes: Sequence[int]) -> dict[int, bytes]:
+        return self._runner.run(self._client.blobs(job_id, indexes))
+
     def wait(
         self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.2
     ) -> JobStatus:

@@ -22,6 +22,7 @@ from producer.models import ItemResult, JobState
 from producer.wire import dumps
 
 PAGE = 500
+BLOB_PAGE = 100  # blobs read per round trip (thumbnails: a few MB at most)
 # An extension comes from Redis, which anyone may write: never let it name another directory.
 SAFE_EXTENSION = re.compile(r"^[A-Za-z0-9]{1,16}$")
 
@@ -75,17 +76,29 @@ def blob_name(record: ItemResult) -> str:
 
 
 async def write_blobs(client: Client, job_id: str, directory: Path, *, failed_only: bool) -> int:
-    """Write each stored blob to ``directory`` as ``{index:06d}.{ext}``; the number written."""
+    """Write each stored blob to ``directory`` as ``{index:06d}.{ext}``; the number written.
+
+    Blobs are read BLOB_PAGE at a time, one round trip each."""
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     written = 0
+    page: list[ItemResult] = []
+
+    async def write_page() -> None:
+        nonlocal written
+        found = await client.blobs(job_id, [record.index for record in page])
+        for record in page:
+            data = found.get(record.index)
+            if data is not None:  # else the record names a blob never stored (or expired)
+                await asyncio.to_thread((directory / blob_name(record)).write_bytes, data)
+                written += 1
+        page.clear()
+
     async for record in records(client, job_id, failed_only=failed_only):
-        if not record.blob:
-            continue
-        data = await client.blob(job_id, record.index)
-        if data is None:
-            continue  # the record names a blob that was never stored (or has expired)
-        await asyncio.to_thread((directory / blob_name(record)).write_bytes, data)
-        written += 1
+        if record.blob:
+            page.append(record)
+            if len(page) >= BLOB_PAGE:
+                await write_page()
+    await write_page()
     return written
 
 

@@ -321,6 +321,28 @@ def test_results_output_writes_one_file_per_blob(
     assert not list(tmp_path.glob("**/evil*"))
 
 
+def test_results_output_reads_blobs_a_page_at_a_time(
+    env: dict[str, str], rdb: redis.Redis, keys: Keys, tmp_path: Path
+) -> None:
+    """250 blobs (one of them named but never stored) are read in 3 HMGETs, not 250 HGETs."""
+    records: list[dict[str, Any]] = [
+        {"index": i, "input": f"data:,{i}", "ok": True, "result": {}, "blob": "png",
+         "_bytes": f"blob {i}".encode()}
+        for i in range(250)
+    ]  # fmt: skip
+    del records[7]["_bytes"]  # its record names a blob that is not there
+    write_results(rdb, keys, "many", records)
+    rdb.config_resetstat()
+    result = sluice(env, "results", "many", "--output", str(tmp_path / "many"))
+    assert result.exit_code == 0, result.stderr
+    assert "wrote 249 files" in result.stdout
+    assert (tmp_path / "many" / "000249.png").read_bytes() == b"blob 249"
+    assert not (tmp_path / "many" / "000007.png").exists()
+    calls = rdb.info("commandstats")
+    assert calls["cmdstat_hmget"]["calls"] == 1 + 3  # the records' page, then 3 blob pages
+    assert "cmdstat_hget" not in calls or calls["cmdstat_hget"]["calls"] <= 1  # the total
+
+
 def test_results_of_an_unknown_job_exits_1(env: dict[str, str]) -> None:
     """Asking for the results of a job that does not exist is an error, not an empty list."""
     result = sluice(env, "results", "ghost", "--json")
