@@ -37,9 +37,8 @@ def https(certs: Path) -> Iterator[HttpServer]:
     server.stop()
 
 
-# (https before workers: the server stops after the workers, whose connections it closes)
 async def test_an_https_input_signed_by_a_trusted_ca_is_fetched(
-    https: HttpServer, certs: Path, client: Client, workers: WorkerFactory
+    client: Client, workers: WorkerFactory, https: HttpServer, certs: Path
 ) -> None:
     """OpenSSL's SSL_CERT_FILE names the CA the worker trusts (here the test CA)."""
     workers.base_env["SSL_CERT_FILE"] = str(certs / "ca.crt")
@@ -52,7 +51,7 @@ async def test_an_https_input_signed_by_a_trusted_ca_is_fetched(
 
 
 async def test_an_untrusted_certificate_fails_the_input_without_retrying(
-    https: HttpServer, client: Client, workers: WorkerFactory
+    client: Client, workers: WorkerFactory, https: HttpServer
 ) -> None:
     """Without the CA, the input fails naming the certificate; the other input is stored."""
     workers(fetch_allow="localhost", fetch_retries=3, fetch_backoff_s=5)

@@ -83,7 +83,17 @@ class HttpServer:
         if self._loop is None or self._runner is None:
             return
         runner = self._runner
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), self._loop).result(10)
+
+        async def cleanup() -> None:
+            # a TLS connection closed politely waits for the client's close_notify, which a
+            # client still connected never sends once this loop stops: cut them off instead
+            if runner.server is not None:
+                for handler in runner.server.connections:
+                    if handler.transport is not None:
+                        handler.transport.abort()
+            await runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread:
             self._thread.join(10)
