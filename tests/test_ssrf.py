@@ -89,6 +89,18 @@ def test_allow_list_parses_networks_and_names() -> None:
     assert not policy.allows_name("other.internal")
 
 
+def test_literal_verdicts_are_per_policy_and_repeat() -> None:
+    """A remembered verdict is the same the second time, and belongs to its own policy."""
+    strict, loopback = AddressPolicy(), AddressPolicy.from_allow(["127.0.0.0/8"])
+    for _ in range(2):
+        with pytest.raises(RefusedDestination, match=REFUSED):
+            strict.check_literal("127.0.0.1")
+        loopback.check_literal("127.0.0.1")  # allowed by its network
+        with pytest.raises(RefusedDestination, match="not a valid IP address"):
+            loopback.check_literal("127.1")
+        strict.check_literal("files.example")  # a name: left to the resolver
+
+
 class StubResolver(AbstractResolver):
     """Answers every name with fixed addresses."""
 
