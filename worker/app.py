@@ -11,6 +11,7 @@ from arq.worker import func
 from producer.connection import connection_options, resolve_url
 from producer.keys import JOB_FUNCTION, Keys
 from producer.redis_pool import ReadyPool
+from producer.tracing import tracing_on
 from producer.wire import dumps
 from worker.arq_worker import SluiceWorker
 from worker.envelope import load_envelope
@@ -56,7 +57,10 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
         )
         await heartbeat.start()
         await worker.start_lifecycle()
-        ctx["sluice"] = WorkerState(config, keys, engine, name, worker.draining)
+        # decided once: the provider is set up before start-up (SLUICE_PIPELINES, or
+        # opentelemetry-instrument), and asking costs an environment read per job
+        tracing = tracing_on()
+        ctx["sluice"] = WorkerState(config, keys, engine, name, worker.draining, tracing)
         ctx["sluice_pool"], ctx["sluice_heartbeat"] = pool, heartbeat
         if health is not None:
             health.attach(engine, pool, worker.draining, name)

@@ -24,6 +24,7 @@ from worker.claim import Claimed
 from worker.endings import FinalStatus
 from worker.envelope import MALFORMED
 from worker.errors import JobFailed
+from worker.logging import JOB_FIELDS
 from worker.registry import REGISTRY, Pipeline
 from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
@@ -44,6 +45,7 @@ class WorkerState:
     engine: Engine
     name: str
     draining: asyncio.Event
+    tracing: bool = False  # a tracer provider was set up before start-up: a span per job
 
 
 async def run_job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> FinalStatus:
@@ -51,21 +53,36 @@ async def run_job(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> FinalStatus
     claim: Claimed = ctx["sluice_claim"]
     job_id = claim.job_id
     named = kwargs.get("pipeline") if isinstance(kwargs.get("pipeline"), str) else None
-    carrier = kwargs.get("trace") if isinstance(kwargs.get("trace"), dict) else None
-    with (
-        structlog.contextvars.bound_contextvars(job_id=job_id, worker=state.name, pipeline=named),
-        process_span(state.keys.queue, job_id, named, carrier, int(ctx["job_try"])),
-    ):
-        try:
-            spec, pipeline, options = _parse(args, kwargs, state.config)
-            total = await _count_inputs(ctx, state, job_id, spec)
-        except JobFailed as exc:
-            log.warning("job failed", error=str(exc))
-            return FinalStatus.failure(str(exc), named, _spec_of(kwargs))
-        if not claim.has_total:  # written with raw Redis commands: no status hash at enqueue
-            fields = {"pipeline": spec.pipeline, "total": total}
-            await ctx["redis"].hset(state.keys.job(job_id), mapping=fields)
-        return await _run(ctx, state, claim, spec, pipeline, options, total)
+    token = JOB_FIELDS.set({"job_id": job_id, "worker": state.name, "pipeline": named})
+    try:
+        if not state.tracing:  # no span, not even a no-op one: this runs for every job
+            return await _attempt(ctx, state, claim, named, args, kwargs)
+        carrier = kwargs.get("trace") if isinstance(kwargs.get("trace"), dict) else None
+        with process_span(state.keys.queue, job_id, named, carrier, int(ctx["job_try"])):
+            return await _attempt(ctx, state, claim, named, args, kwargs)
+    finally:
+        JOB_FIELDS.reset(token)
+
+
+async def _attempt(
+    ctx: dict[str, Any],
+    state: WorkerState,
+    claim: Claimed,
+    named: str | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> FinalStatus:
+    job_id = claim.job_id
+    try:
+        spec, pipeline, options = _parse(args, kwargs, state.config)
+        total = await _count_inputs(ctx, state, job_id, spec)
+    except JobFailed as exc:
+        log.warning("job failed", error=str(exc))
+        return FinalStatus.failure(str(exc), named, _spec_of(kwargs))
+    if not claim.has_total:  # written with raw Redis commands: no status hash at enqueue
+        fields = {"pipeline": spec.pipeline, "total": total}
+        await ctx["redis"].hset(state.keys.job(job_id), mapping=fields)
+    return await _run(ctx, state, claim, spec, pipeline, options, total)
 
 
 def _spec_of(kwargs: dict[str, Any]) -> bytes | None:
