@@ -18,6 +18,7 @@ import contextlib
 from redis.asyncio import Redis
 
 from producer.keys import Keys
+from worker.deadlines import Deadlines
 from worker.pool import TransformPool
 from worker.progress import ProgressWriter
 from worker.registry import REGISTRY
@@ -48,6 +49,7 @@ class Engine:
         )
         self.store = StoreStage(redis, keys, self.store_queue, config.store_batch_size)
         self.progress = ProgressWriter(redis, keys)
+        self.deadlines = Deadlines()  # the jobs' timeouts, which cut their feeding short
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -56,6 +58,7 @@ class Engine:
             ("transform", self.transform.run()),
             ("store", self.store.run()),
             ("progress", self.progress.run()),
+            ("deadlines", self.deadlines.run()),
         ):
             self._tasks.append(asyncio.create_task(coro, name=f"sluice-{name}"))
 
