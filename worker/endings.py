@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import orjson
@@ -97,6 +98,13 @@ return refused
 MARK = "\x00"  # stands for the job id in the key templates
 
 
+def _flat(values: Mapping[str, str | int | float], out: list[str]) -> list[str]:
+    """``out`` extended with name, value, name, value… as strings (the script's HSET args)."""
+    for name, value in values.items():
+        out += (name, value if value.__class__ is str else repr(value))
+    return out
+
+
 @dataclass(slots=True)
 class FinalStatus:
     """What a finished attempt writes to the job's status hash."""
@@ -169,11 +177,10 @@ class Endings:
         fields: list[str] = []
         counters: list[str] = []
         if final is not None:
-            values = {"state": final.state, **final.fields}
-            values.update(finished_at=time.time(), worker=self.worker)
-            fields = [str(v) for item in values.items() for v in item]
+            fields = _flat(final.fields, ["state", final.state])
+            fields += ("finished_at", repr(time.time()), "worker", self.worker)
             if final.counters:
-                counters = [str(v) for item in final.counters.nonzero().items() for v in item]
+                counters = _flat(final.counters.nonzero(), [])
         failed = 1 if final is not None and final.failed else 0
         spec = final.spec.decode() if final is not None and final.spec else ""
         entry: list[object] = [
@@ -201,8 +208,9 @@ class Endings:
         done = asyncio.get_running_loop().create_future()
         self._waiting.append(_Ending(job_id, entry, done))
         self._wake.set()
-        # the write goes on even if this attempt is cancelled while it waits
-        await asyncio.shield(done)
+        # the write goes on even if this attempt is cancelled while it waits (that cancels
+        # only ``done``: the entry stays waiting, and every waiting entry is sent)
+        await done
 
     def _take(self) -> list[_Ending]:
         taken, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
