@@ -272,6 +272,27 @@ async def test_redirects_are_followed_and_bounded(site: Site) -> None:
     assert site.hits["loop"] == 11
 
 
+async def test_cookies_set_for_one_input_are_not_sent_with_another(site: Site) -> None:
+    """Inputs are fetched independently: a cookie one response sets (say, a session for
+    one job's URL) never rides along on a later request, whichever job it belongs to."""
+    sent: list[str | None] = []
+
+    async def record(request: web.Request) -> web.StreamResponse:
+        sent.append(request.headers.get("Cookie"))
+        response = web.Response(text="ok")
+        response.set_cookie("session", "secret-of-job-1", path="/")
+        return response
+
+    site.routes["a"] = site.routes["b"] = record
+    fetcher = HttpFetcher(make_config())
+    try:
+        for path in ("a", "b", "a"):
+            assert await fetcher.fetch(site.url(path, host="localhost"), MiB) == b"ok"
+    finally:
+        await fetcher.close()
+    assert sent == [None, None, None]
+
+
 async def test_credentials_never_appear_in_messages(http: HttpServer) -> None:
     """The URL's user name and password are stripped from error messages."""
     url = http.url("missing").replace("http://", "http://alice:hunter2@")

@@ -61,6 +61,9 @@ class HttpFetcher:
                     total=cfg.fetch_timeout_s, connect=cfg.fetch_connect_timeout_s
                 ),
                 trust_env=False,  # a proxy from the environment would bypass the address guard
+                # every input is fetched on its own: a cookie one response sets must not be
+                # sent with the next request to that host, which may be another job's
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
