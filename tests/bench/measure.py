@@ -147,10 +147,11 @@ def code_version(repo: Path) -> dict[str, object]:
             done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
         except OSError:
             return ""
-        return done.stdout.strip()
+        return done.stdout
 
+    # not stripped: a status line starts with a space (" M path") where the index is clean
     changed = [line[3:] for line in git("status", "--porcelain").splitlines()]
-    return {"commit": git("rev-parse", "HEAD"), "changed_files": changed}
+    return {"commit": git("rev-parse", "HEAD").strip(), "changed_files": changed}
 
 
 def machine_info() -> dict[str, object]:
