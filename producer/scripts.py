@@ -5,14 +5,25 @@ from __future__ import annotations
 # Shared by the scripts that make a job ready: write it as arq and Sluice expect it (arq's
 # envelope and queue entry, Sluice's status hash with its TTL), and push wake tokens so an
 # idle worker starts at once instead of at its next poll (at most `kept` stay in the list).
+# A false ``queue``: the caller adds the job to the queue itself (many in one ZADD).
 _ADMIT = """
 local function admit(queue, job_key, status, id, envelope, score, expires_ms, enqueued,
                      pipeline, total, ttl)
   redis.call('SET', job_key, envelope, 'PX', expires_ms)
-  redis.call('ZADD', queue, score, id)
+  if queue then redis.call('ZADD', queue, score, id) end
   redis.call('HSET', status, 'state', 'queued', 'pipeline', pipeline, 'total', total,
              'enqueued_at', enqueued, 'fetched', 0, 'transformed', 0, 'stored', 0, 'failed', 0)
   redis.call('EXPIRE', status, ttl)
+end
+"""
+# One command over many arguments, a thousand at a time: Lua's unpack stops at its stack's
+# limit (8,000 values), and a call may carry more (a claim or a shutdown's endings of up to
+# SLUICE_MAX_JOBS jobs). Pairs (ZADD's score, member) stay whole: the step is even.
+CHUNKED = """
+local function chunked(command, key, args)
+  for i = 1, #args, 1000 do
+    redis.call(command, key, unpack(args, i, math.min(i + 999, #args)))
+  end
 end
 """
 _WAKE = """
@@ -53,19 +64,24 @@ return 1
 #       status hash prefix, arq job prefix, then (id, envelope, total) per job
 # Returns how many of the jobs (the first ones) were admitted. The ids are fresh
 # (producer.bulk.job_ids), so unlike ENQUEUE there is no check that a job exists already.
+# The queue gets every admitted job in one ZADD (all share one score; ids break the tie).
 ENQUEUE_MANY = (
     _ADMIT
+    + CHUNKED
     + _WAKE
     + """
 local first = 10
 local n = (#ARGV - first + 1) / 3
 local cap = tonumber(ARGV[1])
 if cap > 0 then n = math.max(0, math.min(n, cap - redis.call('ZCARD', KEYS[1]))) end
+local entries = {}
 for j = 0, n - 1 do
   local i = first + 3 * j
-  admit(KEYS[1], ARGV[9] .. ARGV[i], ARGV[8] .. ARGV[i], ARGV[i], ARGV[i + 1], ARGV[2],
+  admit(false, ARGV[9] .. ARGV[i], ARGV[8] .. ARGV[i], ARGV[i], ARGV[i + 1], ARGV[2],
         ARGV[3], ARGV[4], ARGV[5], ARGV[i + 2], ARGV[6])
+  entries[2 * j + 1], entries[2 * j + 2] = ARGV[2], ARGV[i]
 end
+chunked('ZADD', KEYS[1], entries)
 wake(KEYS[2], n, tonumber(ARGV[7]))
 return n
 """

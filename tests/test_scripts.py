@@ -9,6 +9,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from producer.scripts import CHUNKED
 from tests.support.servers import Server, free_port, valkey_binary
 from worker.scripts import BatchedScript
 
@@ -71,3 +72,16 @@ async def test_a_call_waits_for_redis_to_come_up_and_loads_the_script_there(
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_chunked_runs_one_command_over_more_values_than_unpack_takes(redis: Redis) -> None:
+    """CHUNKED sends many members (here 9,000: Lua's unpack stops at 8,000) in calls of a
+    thousand, so a claim or a shutdown's endings of up to SLUICE_MAX_JOBS jobs fit."""
+    key = f"scripts-{uuid.uuid4().hex}"
+    fill = CHUNKED + "local m = {} for i = 1, tonumber(ARGV[1]) do m[i] = i end "
+    fill += (
+        "chunked('SADD', KEYS[1], m) chunked('SREM', KEYS[1], {1, 2}) chunked('SADD', KEYS[1], {})"
+    )
+    await redis.eval(fill, 1, key, 9000)
+    assert await redis.scard(key) == 8998
+    assert not await redis.sismember(key, 1) and await redis.sismember(key, 9000)

@@ -19,6 +19,7 @@ from producer.keys import (
     ARQ_RETRY_PREFIX,
     Keys,
 )
+from producer.scripts import CHUNKED
 from producer.wire import now_ms
 
 log = structlog.get_logger("sluice.worker")
@@ -37,15 +38,20 @@ RETRY_KEY_TTL_S = 88_400
 # Returns {more, flat list of (id, score, envelope, try, stored, has total, counted) per
 # claimed job, flat list of (id, error) per job refused}; more = 1 when it stopped at ARGV[3]
 # with due jobs maybe left; counted = 1 when an earlier attempt wrote stage counters.
-CLAIM = """
-local out, refused, count, seen = {}, {}, 0, 0
+# The running set gets every claimed id in one SADD; the abort set (arq's, shared by every
+# namespace) is looked at per job only when it is not empty.
+CLAIM = (
+    CHUNKED
+    + """
+local out, refused, count, seen, started = {}, {}, 0, 0, {}
+local aborts = redis.call('ZCARD', KEYS[2]) > 0
 local limit, reach = tonumber(ARGV[3]), tonumber(ARGV[4])
 local status_p, job_p, held_p, try_p = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local function take(id, score)
   if not redis.call('SET', held_p .. id, '1', 'NX', 'PX', ARGV[2]) then return end
   local status = status_p .. id
   local envelope = redis.call('GET', job_p .. id)
-  local aborted = redis.call('ZREM', KEYS[2], id) == 1
+  local aborted = aborts and redis.call('ZREM', KEYS[2], id) == 1
   local known = redis.call('HMGET', status, 'state', 'stored', 'total', 'fetch_count')
   local state = known[1]
   if not envelope or aborted or state == 'cancelled' then
@@ -61,7 +67,7 @@ local function take(id, score)
              'finished_at', '', 'attempts', try, 'worker', ARGV[6],
              'fetched', stored, 'transformed', stored, 'error', '')
   redis.call('PERSIST', status)
-  redis.call('SADD', KEYS[3], id)
+  started[#started + 1] = id
   count = count + 1
   local n = #out
   out[n + 1], out[n + 2], out[n + 3] = id, score, envelope
@@ -86,8 +92,10 @@ while count < limit and seen < reach do
     end
   end
 end
+chunked('SADD', KEYS[3], started)
 return {count >= limit and 1 or 0, out, refused}
 """
+)
 FIELDS = 7
 
 

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from producer.keys import ARQ_ABORT_SET, Keys
+from producer.scripts import CHUNKED
 from producer.wire import now_ms
 from worker.scripts import BatchedScript, Value, refused_pairs
 from worker.stages.items import StageCounters
@@ -46,8 +47,15 @@ BATCH = 32
 # the queue score increment (retry) or 1 to undo the try (hand_back); fields and counters
 # are flat name/value lists.
 # Returns a flat list of (index, error) for the endings Redis refused.
-END = """
+# The shared sets are written once per call, not once per job: the ids leaving the running
+# set and the queue are gathered where each job's own commands used to remove them, so a
+# job refused halfway leaves them as before; the abort set is looked at only if not empty.
+END = (
+    CHUNKED
+    + """
 local t = {}
+local aborts = redis.call('ZCARD', KEYS[2]) > 0
+local leaving, done = {}, {}
 for i = 5, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
 -- the counters added to what the hash holds (one HMGET, not an HINCRBYFLOAT each), then
@@ -66,7 +74,7 @@ local function add_counters(status, counters, fields)
 end
 local function finish(e)
   local id, mode = e[1], e[2]
-  redis.call('SREM', KEYS[3], id)
+  leaving[#leaving + 1] = id
   if mode ~= 'finish' then
     redis.call('DEL', key(2, id))
     if mode == 'retry' then redis.call('ZINCRBY', KEYS[1], e[3], id)
@@ -74,8 +82,8 @@ local function finish(e)
     return
   end
   redis.call('DEL', key(1, id), key(2, id), key(3, id))
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZREM', KEYS[1], id)
+  if aborts then redis.call('ZREM', KEYS[2], id) end
+  done[#done + 1] = id
   if e[4] ~= '' then redis.call('SET', key(4, id), e[4], 'PX', ARGV[2]) end
   local fields, counters = e[7], e[8]
   if #fields == 0 then return end
@@ -93,8 +101,11 @@ for i, e in ipairs(cjson.decode(ARGV[1])) do
     refused[#refused + 1] = tostring(err)
   end
 end
+chunked('SREM', KEYS[3], leaving)
+chunked('ZREM', KEYS[1], done)
 return refused
 """
+)
 MARK = "\x00"  # stands for the job id in the key templates
 
 
