@@ -11,19 +11,11 @@ import pytest
 from worker.deadlines import Deadlines
 
 
-async def _guarded(deadlines: Deadlines, timeout_s: float, work: asyncio.Future[None]) -> str:
-    """What a job does (`worker.job._feed`): watch, await, turn its deadline's cancel into
-    TimeoutError."""
-    task = deadlines.watch(timeout_s)
-    try:
+async def _job(deadlines: Deadlines, timeout_s: float, work: asyncio.Future[None]) -> str:
+    """A job as `worker.job._feed` runs one: its work inside a deadline."""
+    async with deadlines.limit(timeout_s):
         await work
-        return "done"
-    except asyncio.CancelledError:
-        if deadlines.expired(task) and not task.cancelling():
-            raise TimeoutError from None
-        raise
-    finally:
-        deadlines.forget(task)
+    return "done"
 
 
 @pytest.fixture
@@ -38,7 +30,7 @@ async def deadlines() -> AsyncIterator[Deadlines]:
 async def test_a_job_past_its_deadline_gets_timeout_error(deadlines: Deadlines) -> None:
     loop = asyncio.get_running_loop()
     start = time.monotonic()
-    job = asyncio.create_task(_guarded(deadlines, 0.05, loop.create_future()))
+    job = asyncio.create_task(_job(deadlines, 0.05, loop.create_future()))
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(job, 5)
     assert time.monotonic() - start >= 0.05
@@ -49,7 +41,7 @@ async def test_a_job_done_in_time_is_forgotten(deadlines: Deadlines) -> None:
     """A job that finished is never cancelled later, though its deadline then passes."""
     loop = asyncio.get_running_loop()
     work: asyncio.Future[None] = loop.create_future()
-    job = asyncio.create_task(_guarded(deadlines, 0.05, work))
+    job = asyncio.create_task(_job(deadlines, 0.05, work))
     await asyncio.sleep(0.02)
     work.set_result(None)
     assert await job == "done"
@@ -60,8 +52,20 @@ async def test_a_job_done_in_time_is_forgotten(deadlines: Deadlines) -> None:
 async def test_another_cancel_stays_a_cancel(deadlines: Deadlines) -> None:
     """A job cancelled for another reason (`sluice cancel`, a stop) is not called a timeout."""
     loop = asyncio.get_running_loop()
-    job = asyncio.create_task(_guarded(deadlines, 60, loop.create_future()))
+    job = asyncio.create_task(_job(deadlines, 60, loop.create_future()))
     await asyncio.sleep(0.02)
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+
+
+async def test_a_cancel_beside_the_deadline_wins() -> None:
+    """Cancelled by its deadline and by `sluice cancel` at once: it stays cancelled."""
+    deadlines = Deadlines()
+    loop = asyncio.get_running_loop()
+    job = asyncio.create_task(_job(deadlines, 10, loop.create_future()))
+    await asyncio.sleep(0)  # inside its deadline
+    deadlines.check(time.monotonic() + 100)
     job.cancel()
     with pytest.raises(asyncio.CancelledError):
         await job
@@ -71,14 +75,12 @@ async def test_check_cancels_only_the_late() -> None:
     """One check cancels the tasks at or past their deadline and leaves the others."""
     deadlines = Deadlines()
     loop = asyncio.get_running_loop()
-    jobs = [
-        asyncio.create_task(_guarded(deadlines, timeout_s, loop.create_future()))
-        for timeout_s in (10, 1000)
-    ]
-    await asyncio.sleep(0)  # both watching
+    late = asyncio.create_task(_job(deadlines, 10, loop.create_future()))
+    early = asyncio.create_task(_job(deadlines, 1000, loop.create_future()))
+    await asyncio.sleep(0)  # both inside their deadlines
     deadlines.check(time.monotonic() + 100)
-    late, early = await asyncio.gather(*jobs[:1], return_exceptions=True), jobs[1]
-    assert isinstance(late[0], TimeoutError)
+    with pytest.raises(TimeoutError):
+        await late
     assert not early.done()
     early.cancel()
     with pytest.raises(asyncio.CancelledError):

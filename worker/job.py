@@ -200,12 +200,9 @@ def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
 
 
 async def _feed(state: WorkerState, run: JobRun, inputs: AsyncIterator[tuple[int, str]]) -> bool:
-    """Submit inputs until done or draining; wait for those submitted. True if cut short.
-    TimeoutError past SLUICE_JOB_TIMEOUT_S."""
-    deadlines = state.engine.deadlines
-    task = deadlines.watch(state.config.job_timeout_s)
+    """Submit inputs until done or draining; wait for those submitted. True if cut short."""
     cut_short = False
-    try:
+    async with state.engine.deadlines.limit(state.config.job_timeout_s):
         async for index, uri in inputs:
             if state.draining.is_set():
                 cut_short = True
@@ -213,12 +210,6 @@ async def _feed(state: WorkerState, run: JobRun, inputs: AsyncIterator[tuple[int
             await state.engine.submit(Item(run, index, uri))
         run.all_submitted()
         await run.done.wait()
-    except asyncio.CancelledError:
-        if deadlines.expired(task) and not task.cancelling():  # no other cancel pending
-            raise TimeoutError from None
-        raise
-    finally:
-        deadlines.forget(task)
     if run.error:
         raise JobError(run.error)
     return cut_short
