@@ -59,13 +59,20 @@ async def test_another_cancel_stays_a_cancel(deadlines: Deadlines) -> None:
         await job
 
 
-async def test_a_cancel_beside_the_deadline_wins() -> None:
-    """Cancelled by its deadline and by `sluice cancel` at once: it stays cancelled."""
+async def _checked_at_100_s(*timeouts_s: float) -> list[asyncio.Task[str]]:
+    """Jobs inside deadlines of ``timeouts_s`` (never checked by a running task), then one
+    check made as if 100 s had passed."""
     deadlines = Deadlines()
     loop = asyncio.get_running_loop()
-    job = asyncio.create_task(_job(deadlines, 10, loop.create_future()))
-    await asyncio.sleep(0)  # inside its deadline
+    jobs = [asyncio.create_task(_job(deadlines, t, loop.create_future())) for t in timeouts_s]
+    await asyncio.sleep(0)  # all inside their deadlines
     deadlines.check(time.monotonic() + 100)
+    return jobs
+
+
+async def test_a_cancel_beside_the_deadline_wins() -> None:
+    """Cancelled by its deadline and by `sluice cancel` at once: it stays cancelled."""
+    [job] = await _checked_at_100_s(10)
     job.cancel()
     with pytest.raises(asyncio.CancelledError):
         await job
@@ -73,12 +80,7 @@ async def test_a_cancel_beside_the_deadline_wins() -> None:
 
 async def test_check_cancels_only_the_late() -> None:
     """One check cancels the tasks at or past their deadline and leaves the others."""
-    deadlines = Deadlines()
-    loop = asyncio.get_running_loop()
-    late = asyncio.create_task(_job(deadlines, 10, loop.create_future()))
-    early = asyncio.create_task(_job(deadlines, 1000, loop.create_future()))
-    await asyncio.sleep(0)  # both inside their deadlines
-    deadlines.check(time.monotonic() + 100)
+    late, early = await _checked_at_100_s(10, 1000)
     with pytest.raises(TimeoutError):
         await late
     assert not early.done()
