@@ -11,7 +11,7 @@ from typing import Any
 from producer.enqueue import Enqueueing
 from producer.errors import JobNotFound, SluiceError, WaitTimeout
 from producer.inspect import read_status
-from producer.keys import ARQ_ABORT_SET, WAKE_TOKENS
+from producer.keys import WAKE_TOKENS
 from producer.models import ItemResult, JobState, JobStatus, QueueStats
 from producer.queue_stats import WORKER_TTL_S, read_queue_stats
 from producer.scripts import CANCEL, RETRY
@@ -85,12 +85,13 @@ class Client(Enqueueing):
 
         Returns False if the job had already ended; JobNotFound if there is no such job.
         """
+        k = self.keys
         keys = [
-            self.keys.job(job_id), self.keys.queue, self.keys.arq_job(job_id),
-            ARQ_ABORT_SET, self.keys.running,
+            k.job(job_id), k.queue, k.arq_job(job_id), k.aborts, k.running, k.leases,
+            k.spec(job_id), k.results(job_id), k.blobs(job_id), k.inputs(job_id),
+            k.arq_result(job_id),
         ]  # fmt: skip
-        now = time.time()
-        args = [job_id, now, int(now * 1000), self.settings.result_ttl_s]
+        args = [job_id, time.time(), self.settings.result_ttl_s]
         with self._reachable():
             if await self._script(CANCEL)(keys=keys, args=args):
                 return True
@@ -100,10 +101,10 @@ class Client(Enqueueing):
 
     async def retry(self, job_id: str) -> None:
         """Re-enqueue a failed or cancelled job; inputs already stored are not redone."""
+        k = self.keys
         keys = [
-            self.keys.job(job_id), self.keys.spec(job_id), self.keys.queue,
-            self.keys.arq_job(job_id), self.keys.arq_result(job_id), self.keys.arq_retry(job_id),
-            self.keys.failed, self.keys.inputs(job_id), self.keys.wake,
+            k.job(job_id), k.spec(job_id), k.queue, k.arq_job(job_id), k.arq_result(job_id),
+            k.leases, k.failed, k.inputs(job_id), k.wake,
         ]  # fmt: skip
         expires_ms = self.settings.job_expires_s * 1000
         args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS]
@@ -118,7 +119,10 @@ class Client(Enqueueing):
             raise SluiceError(
                 f"job {job_id} is {status.state}; only failed or cancelled jobs retry"
             )
-        raise SluiceError(f"job {job_id} cannot be retried: its payload was malformed")
+        raise SluiceError(
+            f"job {job_id} cannot be retried: no copy of the job was kept (its envelope had "
+            "expired, or was never written)"
+        )
 
     async def failed(self, *, limit: int = 100) -> list[JobStatus]:
         """Jobs in the failed set, most recent first."""

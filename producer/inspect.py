@@ -1,4 +1,5 @@
-"""Reading a job's state: Sluice's status hash first, arq's keys where it says nothing."""
+"""Reading a job's state: Sluice's status hash first, the queue and arq's keys where it says
+nothing. `job_state` is the one rule, shared with the dashboard's listing."""
 
 from __future__ import annotations
 
@@ -10,29 +11,52 @@ from producer.keys import Keys
 from producer.models import JobState, JobStatus
 from producer.wire import loads, now_ms, status_from_hash
 
+FINAL = frozenset((JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED))
+
 
 def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
+    return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()}
+
+
+def job_state(fields: dict[str, str], score: float | None, now: int) -> JobState | None:
+    """The state the status hash and the job's queue entry (its score, if queued) say, or None
+    when they say nothing (a job arq ended alone, or none at all).
+
+    A job with units held is in progress though its later units may still wait in the queue;
+    one started whose units no worker holds (handed back at shutdown, or waiting to be tried
+    again) is queued.
+    """
+    state = fields.get("state")
+    if state in FINAL:
+        return JobState(state)
+    if state == JobState.IN_PROGRESS:
+        return JobState.IN_PROGRESS if _held(fields) > 0 else JobState.QUEUED
+    if score is not None:
+        return JobState.DEFERRED if score > now else JobState.QUEUED
+    return None
+
+
+def _held(fields: dict[str, str]) -> int:
+    """Units of the job workers hold (a hash without the count: one, as before units)."""
+    try:
+        return int(fields.get("held") or 1)
+    except ValueError:
+        return 1
 
 
 async def read_status(redis: Redis, keys: Keys, job_id: str) -> JobStatus:
     async with redis.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.job(job_id))
         pipe.zscore(keys.queue, job_id)
-        pipe.exists(keys.arq_in_progress(job_id))
         pipe.get(keys.arq_result(job_id))
-        raw, score, running, arq_result = await pipe.execute()
+        raw, score, arq_result = await pipe.execute()
     fields = _decode(raw)
-    state = fields.get("state")
-    if state in (JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED):
-        return status_from_hash(job_id, fields)
-    if running:
-        return status_from_hash(job_id, fields, JobState.IN_PROGRESS)
-    if score is not None:
-        queued = JobState.DEFERRED if score > now_ms() else JobState.QUEUED
-        if not fields:
-            fields = await _fields_from_envelope(redis, keys, job_id)
-        return status_from_hash(job_id, fields, queued)
+    state = job_state(fields, score, now_ms())
+    if state in (JobState.QUEUED, JobState.DEFERRED) and not fields.get("pipeline"):
+        # written with raw Redis commands: no status hash until a worker claims it
+        fields = {**await _fields_from_envelope(redis, keys, job_id), **fields}
+    if state is not None:
+        return status_from_hash(job_id, fields, state)
     if arq_result is not None:
         return _from_arq_result(job_id, fields, arq_result)
     if fields:
@@ -43,15 +67,18 @@ async def read_status(redis: Redis, keys: Keys, job_id: str) -> JobStatus:
 
 
 async def _fields_from_envelope(redis: Redis, keys: Keys, job_id: str) -> dict[str, str]:
-    """Pipeline and total of a job written with raw Redis commands (no status hash yet)."""
+    """Pipeline, total and enqueue time of a job written with raw Redis commands."""
     raw = await redis.get(keys.arq_job(job_id))
     fields: dict[str, str] = {}
     try:
-        kwargs: dict[str, Any] = loads(raw)["k"] if raw else {}
+        envelope: dict[str, Any] = loads(raw) if raw else {}
+        kwargs: dict[str, Any] = envelope.get("k") or {}
         fields["pipeline"] = str(kwargs.get("pipeline", ""))
         if isinstance(kwargs.get("inputs"), list):
             fields["total"] = str(len(kwargs["inputs"]))
-    except (ValueError, TypeError, KeyError):
+        if isinstance(envelope.get("et"), int) and envelope["et"] > 0:
+            fields["enqueued_at"] = str(envelope["et"] / 1000)
+    except (ValueError, TypeError, KeyError, AttributeError):
         pass  # malformed: the worker will mark it failed with the reason
     return fields
 

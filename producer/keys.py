@@ -3,19 +3,28 @@
 Sluice's own keys live under a namespace (``SLUICE_NAMESPACE``, default ``sluice``);
 arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
 
-    {ns}:queue                   sorted set  job id -> ms epoch when it may run  [arq queue]
+    {ns}:queue                   sorted set  work no worker holds: a job id -> ms epoch when
+                                             it may run [arq queue]; once a job is split into
+                                             units, {id}#{k} -> when unit k may be handed out
+                                             (+inf: waits for the units before it)
+    {ns}:leases                  sorted set  {id}#{k} -> ms epoch when the lease on unit k of
+                                             job id lapses (or when a released unit may run)
     arq:job:{id}                 string      the job envelope (JSON)             [arq]
-    arq:in-progress:{id}         string      set while a worker holds the job    [arq]
     arq:result:{id}              string      arq's result envelope (JSON)        [arq]
-    arq:retry:{id}               string      how many times the job was tried    [arq]
-    {ns}:job:{id}                hash        status: state, pipeline, counts, times, stage timings
+    {ns}:job:{id}                hash        status: state, pipeline, counts, times, stage
+                                             timings; units, unit_size, units_done, run; and
+                                             unit:{k} = "{token} {tries}" while unit k is out
     {ns}:job:{id}:inputs         list        the inputs of a job enqueued in chunks (not inline)
     {ns}:job:{id}:results        hash        input index -> item record (JSON)
     {ns}:job:{id}:blobs          hash        input index -> binary output (e.g. a thumbnail)
     {ns}:job:{id}:spec           string      the job (JSON), kept once it failed, for `retry`
     {ns}:failed                  sorted set  failed job id -> when it failed (ms epoch)
     {ns}:pipelines               hash        pipeline name -> description (JSON), written by workers
-    {ns}:running                 set         ids of jobs a worker is running now
+    {ns}:running                 set         ids of jobs with units out (started, not ended)
+    {ns}:aborts                  sorted set  job id -> ms epoch when it was cancelled (kept a
+                                             minute: every worker holding a unit stops it)
+    {ns}:refused                 hash        job id -> why a job could not even be read (an id
+                                             that breaks the id grammar); its ids are in failed
     {ns}:workers                 sorted set  worker id -> last heartbeat (ms epoch)
     {ns}:wake                    list        a token per job made ready, so an idle worker
                                              starts at once (kept to WAKE_TOKENS)
@@ -28,16 +37,28 @@ from dataclasses import dataclass
 
 # arq's own prefixes (arq/constants.py); a test checks they still match the installed arq.
 ARQ_JOB_PREFIX = "arq:job:"
-ARQ_IN_PROGRESS_PREFIX = "arq:in-progress:"
+ARQ_IN_PROGRESS_PREFIX = "arq:in-progress:"  # not used by Sluice: its leases are units'
 ARQ_RESULT_PREFIX = "arq:result:"
-ARQ_RETRY_PREFIX = "arq:retry:"
-ARQ_ABORT_SET = "arq:abort"
+ARQ_RETRY_PREFIX = "arq:retry:"  # not used by Sluice: tries are counted per unit
+ARQ_ABORT_SET = "arq:abort"  # not used by Sluice: a cancel reaches every unit's worker
 
 # Most tokens kept in the wake list: enough to wake every idle worker of a large fleet.
 WAKE_TOKENS = 64
 
 # The name of the one arq function every Sluice job calls.
 JOB_FUNCTION = "sluice"
+
+# Joins a job id and a unit number in the queue and lease sets: "{id}#{k}". Job ids never hold
+# it (producer.validation's grammar), so the last one splits a member unambiguously.
+UNIT_SEPARATOR = "#"
+
+# The status hash's field holding unit k's lease: "{token} {tries}".
+UNIT_FIELD_PREFIX = "unit:"
+
+
+def unit_member(job_id: str, unit: int) -> str:
+    """The queue/lease-set member naming unit ``unit`` of a job."""
+    return f"{job_id}{UNIT_SEPARATOR}{unit}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +82,18 @@ class Keys:
     @property
     def running(self) -> str:
         return f"{self.namespace}:running"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.namespace}:leases"
+
+    @property
+    def aborts(self) -> str:
+        return f"{self.namespace}:aborts"
+
+    @property
+    def refused(self) -> str:
+        return f"{self.namespace}:refused"
 
     @property
     def workers(self) -> str:
@@ -103,13 +136,5 @@ class Keys:
         return ARQ_JOB_PREFIX + job_id
 
     @staticmethod
-    def arq_in_progress(job_id: str) -> str:
-        return ARQ_IN_PROGRESS_PREFIX + job_id
-
-    @staticmethod
     def arq_result(job_id: str) -> str:
         return ARQ_RESULT_PREFIX + job_id
-
-    @staticmethod
-    def arq_retry(job_id: str) -> str:
-        return ARQ_RETRY_PREFIX + job_id

@@ -147,17 +147,24 @@ class QueueStats(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     ready: int
-    """Jobs due to run that no worker has taken yet."""
+    """Jobs with work due that no worker has taken yet (a running job whose later units wait
+    for a worker counts here too)."""
     deferred: int
-    """Jobs not to run before a later time (``--defer``, or a retry's backoff)."""
+    """Jobs not to run before a later time (``--defer``)."""
     in_progress: int
-    """Jobs a worker is running now."""
+    """Jobs with units held by workers (started and not ended)."""
     failed: int
     """Jobs in the failed set."""
     workers: int
     """Live workers (heartbeat within the last 30 s)."""
     oldest_ready_age_s: float
-    """How long the oldest ready job has been waiting since it became due (0: none waiting)."""
+    """How long the longest-waiting ready work has waited since it became due, or since its
+    job last had a unit handed out (0: none waiting)."""
+    ready_units: int = 0
+    """Units of work no worker holds: a job not yet split counts one, a split job each unit
+    not handed out; units whose lease lapsed, or handed back, count too."""
+    held_units: int = 0
+    """Units workers hold now (their leases are live)."""
 
     def as_dict(self) -> dict[str, int | float]:
         return self.model_dump()

@@ -1,4 +1,5 @@
-"""Lua scripts the producer runs so that a check and a write happen as one step."""
+"""Lua scripts the producer runs so that a check and a write happen as one step, and the Lua
+pieces the worker's scripts share with them (the job's units, Redis's clock)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ local function chunked(command, key, args)
   end
 end
 """
-_WAKE = """
+WAKE = """
 local function wake(list, count, kept)
   count = math.min(count, kept)
   if count <= 0 then return end
@@ -45,7 +46,7 @@ end
 # Returns 1 enqueued, 0 queue at cap, -1 job exists.
 ENQUEUE = (
     _ADMIT
-    + _WAKE
+    + WAKE
     + """
 if redis.call('EXISTS', KEYS[2], KEYS[3], KEYS[4]) > 0 then return -1 end
 local cap = tonumber(ARGV[5])
@@ -68,7 +69,7 @@ return 1
 ENQUEUE_MANY = (
     _ADMIT
     + CHUNKED
-    + _WAKE
+    + WAKE
     + """
 local first = 10
 local n = (#ARGV - first + 1) / 3
@@ -87,45 +88,137 @@ return n
 """
 )
 
-# Cancel a job that is queued or running. A queued job leaves the queue at once; a running
-# one is aborted through arq's abort set, and its worker drops the inputs not yet stored.
-# KEYS: status hash, queue, arq job, arq abort set, running set
-# ARGV: job id, now (s), now (ms), ttl s
+# Redis's own clock, in ms: every lease, lapse and abort is judged by one clock, whatever the
+# clocks of the hosts the workers and producers run on say.
+NOW = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+# Fencing, the one rule: a write for a unit is made only while the unit's token holds it. A
+# unit's lease field in its job's status hash (``unit:{k}``) reads "{token} {tries}" while a
+# worker holds it, "- {tries}" once it is handed back; the claim writes a new token at each
+# hand-out, and cancel, failure and retry delete the field. So a write that shows an older
+# token (from a worker paused past its lease, partitioned, or late) is refused whatever the
+# clocks say, and since the state must be in_progress too, none lands on a job that ended.
+# Returns whether ``token`` holds the unit, and the field's value (for its try count).
+HOLDS = """
+local function holds(status, field, token)
+  local f = redis.call('HMGET', status, 'state', field)
+  local held = f[1] == 'in_progress' and f[2] ~= false
+               and string.sub(f[2], 1, #token + 1) == token .. ' '
+  return held, f[2]
+end
+"""
+
+# A job's units out of every set that hands them out or holds them, and their lease fields out
+# of the status hash: after this no worker can claim, renew, store or end one of them (their
+# holders learn it at their next renewal or write, and stop). Members are "{id}#{k}"; the
+# job's own id is the queue member of a job not yet split.
+CLEAR_UNITS = (
+    CHUNKED
+    + """
+local function clear_units(queue, leases, status, id)
+  local units = tonumber(redis.call('HGET', status, 'units') or '0') or 0
+  local members, fields = {id}, {}
+  for k = 0, units - 1 do
+    members[#members + 1] = id .. '#' .. k
+    fields[#fields + 1] = 'unit:' .. k
+  end
+  chunked('ZREM', queue, members)
+  chunked('ZREM', leases, members)
+  chunked('HDEL', status, fields)
+  if units > 0 then redis.call('HSET', status, 'held', 0) end
+end
+"""
+)
+
+# Keep the envelope of a job that ends without completing, for `retry` (a copy, made on the
+# server: the envelope may be megabytes).
+KEEP_SPEC = """
+local function keep_spec(envelope_key, spec_key)
+  local envelope = redis.call('GET', envelope_key)
+  if envelope then redis.call('SET', spec_key, envelope) end
+end
+"""
+
+# arq's result envelope of a job that ended, for arq's own clients (`Job.result()`): JSON as
+# everything else, built by hand so that its empty args stay a list. ``now`` is in ms.
+ARQ_RESULT = """
+local function arq_result(id, status, ok, state, extra, queue, now)
+  local f = redis.call('HMGET', status, 'attempts', 'enqueued_at', 'started_at', 'total')
+  local r = {state = state, total = tonumber(f[4]) or 0}
+  for k, v in pairs(extra) do r[k] = v end
+  local function ms(s) return string.format('%d', math.floor((tonumber(s) or 0) * 1000)) end
+  return '{"t":' .. (tonumber(f[1]) or 1) .. ',"f":"sluice","a":[],"k":{},"et":' .. ms(f[2])
+    .. ',"s":' .. (ok and 'true' or 'false') .. ',"r":' .. cjson.encode(r) .. ',"st":'
+    .. ms(f[3]) .. ',"ft":' .. string.format('%d', now) .. ',"q":' .. cjson.encode(queue)
+    .. ',"id":' .. cjson.encode(id) .. '}'
+end
+"""
+
+# Cancel a job that is queued or running. Its units leave the queue and the lease set at once
+# and the abort set tells every worker holding one to stop it now; the envelope is kept (as
+# the spec) so that `retry` resumes it from its stored records.
+# KEYS: status hash, queue, arq job, aborts, running set, leases, spec, results, blobs, inputs,
+#       arq result
+# ARGV: job id, now (s), ttl s
 # Returns 1 cancelled, 0 already final (or unknown).
-CANCEL = """
+CANCEL = (
+    NOW
+    + CLEAR_UNITS
+    + KEEP_SPEC
+    + ARQ_RESULT
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
 local queued = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not queued and state ~= 'queued' and state ~= 'in_progress' then return 0 end
 if state == 'complete' or state == 'failed' or state == 'cancelled' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', ARGV[2],
-           'error', 'cancelled')
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('ZREM', KEYS[2], ARGV[1])
+clear_units(KEYS[2], KEYS[6], KEYS[1], ARGV[1])
+keep_spec(KEYS[3], KEYS[7])
+redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', ARGV[2], 'error', 'cancelled')
 redis.call('DEL', KEYS[3])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+local now = now_ms()
+redis.call('SET', KEYS[11], arq_result(ARGV[1], KEYS[1], false, 'cancelled', {}, KEYS[2], now),
+           'EX', ARGV[3])
+redis.call('ZADD', KEYS[4], now, ARGV[1])
 redis.call('SREM', KEYS[5], ARGV[1])
+for _, key in ipairs({KEYS[1], KEYS[7], KEYS[8], KEYS[9], KEYS[10]}) do
+  redis.call('EXPIRE', key, ARGV[3])
+end
 return 1
 """
+)
 
-# Put a failed or cancelled job back in the queue; records already stored are kept, so the
-# new attempt does only the inputs that have none.
-# KEYS: status hash, spec, queue, arq job, arq result, arq retry, failed set, inputs list,
-#       wake list
+# Put a failed or cancelled job back in the queue, as one not yet split; records already stored
+# are kept, and its next run (``run`` + 1) looks them up, so it does only the inputs that have
+# none. The kept spec is the job's envelope (or, kept by an older Sluice, the job alone).
+# KEYS: status hash, spec, queue, arq job, arq result, leases, failed set, inputs list, wake list
 # ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept
 # Returns 1 re-queued, 0 not failed/cancelled, -1 no spec kept.
 RETRY = (
-    _WAKE
+    CLEAR_UNITS
+    + WAKE
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'failed' and state ~= 'cancelled' then return 0 end
 local spec = redis.call('GET', KEYS[2])
 if not spec then return -1 end
-local envelope = '{"t":1,"f":"sluice","a":[],"k":' .. spec .. ',"et":' .. ARGV[2] .. '}'
+local ok, kept = pcall(cjson.decode, spec)
+local envelope = spec
+if not (ok and type(kept) == 'table' and type(kept.k) == 'table') then
+  envelope = '{"t":1,"f":"sluice","a":[],"k":' .. spec .. ',"et":' .. ARGV[2] .. '}'
+end
+clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
 redis.call('SET', KEYS[4], envelope, 'PX', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-redis.call('DEL', KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[7], ARGV[1])
-redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '')
+local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
+redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', 'run', run + 1,
+           'units_done', 0)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 if redis.call('EXISTS', KEYS[8]) == 1 then redis.call('EXPIRE', KEYS[8], ARGV[4]) end
 wake(KEYS[9], 1, tonumber(ARGV[5]))

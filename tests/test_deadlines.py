@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from worker.deadlines import Deadlines
+from worker.lifecycle.deadlines import Deadlines
 
 
 async def _job(deadlines: Deadlines, timeout_s: float, work: asyncio.Future[None]) -> str:

@@ -46,7 +46,8 @@ async def scrape_when(port: int, name: str, value: float, **labels: str) -> Samp
 async def test_a_job_is_counted_by_stage_outcome_and_error_kind(
     client: Client, workers: WorkerFactory, http: HttpServer
 ) -> None:
-    """One job: started, complete, timed; its inputs counted per stage and outcome."""
+    """One job: its unit started, done and timed, the job complete; its inputs counted per
+    stage and outcome."""
     port = free_port()
     workers(metrics_port=port)
     inputs = [data_uri(b"a b"), data_uri(b"c"), data_uri(b"d e f"), http.url("gone"), "nope:x"]
@@ -54,8 +55,10 @@ async def test_a_job_is_counted_by_stage_outcome_and_error_kind(
     assert (await client.wait(job_id, timeout_s=60)).state == JobState.COMPLETE
     done = {"pipeline": TEXT, "outcome": "complete"}
     s = await scrape_when(port, "sluice_jobs_finished_total", 1, **done)
-    assert s[key("sluice_jobs_started_total", pipeline=TEXT)] == 1
-    assert s[key("sluice_job_duration_seconds_count", **done)] == 1
+    assert s[key("sluice_units_started_total", pipeline=TEXT)] == 1
+    unit_done = {"pipeline": TEXT, "outcome": "done"}
+    assert s[key("sluice_units_finished_total", **unit_done)] == 1
+    assert s[key("sluice_unit_duration_seconds_count", **unit_done)] == 1
     assert s[key("sluice_job_queue_wait_seconds_count", pipeline=TEXT)] == 1
     counted = {
         (stage, outcome): s.get(
@@ -76,14 +79,14 @@ async def test_a_job_is_counted_by_stage_outcome_and_error_kind(
     assert s[key("sluice_stage_duration_seconds_count", stage="store")] >= 1
     assert s[key("sluice_pool_processes")] == 2
     assert s[key("sluice_stage_queue_capacity_items", queue="store")] == 256
-    assert s[key("sluice_worker_jobs_running")] == 0
+    assert s[key("sluice_worker_units_held")] == 0
 
 
 async def test_queue_gauges_match_sluice_stats(
     client: Client, workers: WorkerFactory, redis: Redis, namespace: str
 ) -> None:
-    """Ready (running jobs excluded), deferred, in progress, failed and workers agree with
-    `Client.stats`; a malformed job counts as failed under pipeline "unknown"."""
+    """Ready (running jobs excluded), deferred, in progress, failed, workers and units agree
+    with `Client.stats`; a malformed job counts as failed under pipeline "unknown"."""
     port = free_port()
     workers(metrics_port=port, pipelines="tests.sample_pipelines", max_jobs=1, shutdown_grace_s=0)
     keys = Keys(namespace)
@@ -109,6 +112,7 @@ async def test_queue_gauges_match_sluice_stats(
     await wait_until(aged)
     assert stats.model_dump(exclude={"oldest_ready_age_s"}) == {
         "ready": 2, "deferred": 1, "in_progress": 1, "failed": 1, "workers": 1,
+        "ready_units": 2, "held_units": 1,
     }  # fmt: skip
     s: Samples = {}
 
@@ -118,14 +122,17 @@ async def test_queue_gauges_match_sluice_stats(
         return all(
             s.get(key("sluice_queue_jobs", state=state)) == getattr(stats, state)
             for state in ("ready", "deferred", "in_progress", "failed")
-        )
+        ) and (
+            s.get(key("sluice_queue_units", state="ready")),
+            s.get(key("sluice_queue_units", state="held")),
+        ) == (2, 1)
 
     await wait_until(agrees)
     assert s[key("sluice_workers_live")] == 1
     assert s[key("sluice_queue_oldest_ready_age_seconds")] > 0 and stats.oldest_ready_age_s > 0
     unknown = {"pipeline": "unknown", "outcome": "failed"}
     assert s[key("sluice_jobs_finished_total", **unknown)] == 1
-    assert s[key("sluice_worker_jobs_running")] == 1
+    assert s[key("sluice_worker_units_held")] == 1
     assert s[key("sluice_pool_busy_processes")] == 1
 
 

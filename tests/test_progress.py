@@ -47,9 +47,11 @@ async def test_the_ending_waits_for_a_progress_write_still_on_the_wire(
     finishes; `settled` (which Engine.finish awaits) returns only once it has landed, so
     the ending written next (which sets counts outright) cannot be overtaken by it."""
     slow = Redis.from_url(slow_redis.url)
+    keys = Keys("progress-race")
+    await redis.hset(keys.job("race-1"), mapping={"state": "in_progress", "unit:0": "t1 1"})
     try:
-        writer = ProgressWriter(slow, Keys("progress-race"))
-        run = JobRun("race-1", REGISTRY.pipelines["text-stats"], {})
+        writer = ProgressWriter(slow, keys)
+        run = JobRun("race-1", REGISTRY.pipelines["text-stats"], {}, "unit:0", "t1")
         writer.runs.add(run)
         run.counters.transformed = 1
         flushing = asyncio.create_task(writer.flush([run]))
@@ -58,6 +60,20 @@ async def test_the_ending_waits_for_a_progress_write_still_on_the_wire(
         writer.runs.discard(run)  # as Engine.finish does, then it waits:
         await writer.settled(run)
         assert flushing.done()
-        assert await redis.hget(Keys("progress-race").job("race-1"), "transformed") == b"1"
+        assert await redis.hget(keys.job("race-1"), "transformed") == b"1"
     finally:
         await slow.aclose()
+
+
+async def test_progress_of_a_unit_whose_token_is_gone_is_refused(redis: Redis) -> None:
+    """A progress write shows the unit's token: once another hand-out replaced it, nothing
+    is added and the run stops (its lease is lost); the holder's counts are added."""
+    keys = Keys("progress-fence")
+    await redis.hset(keys.job("j"), mapping={"state": "in_progress", "unit:0": "new 2"})
+    writer = ProgressWriter(redis, keys)
+    stale = JobRun("j", REGISTRY.pipelines["text-stats"], {}, "unit:0", "old")
+    holder = JobRun("j", REGISTRY.pipelines["text-stats"], {}, "unit:0", "new")
+    stale.counters.fetched = holder.counters.fetched = 5
+    await writer.flush([stale, holder])
+    assert await redis.hget(keys.job("j"), "fetched") == b"5"
+    assert stale.lost and stale.stopped() and not holder.lost

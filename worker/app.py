@@ -1,7 +1,9 @@
-"""Builds the arq worker: JSON serialization, the one pool, the one pipeline, the heartbeat."""
+"""Builds the worker process: arq's Worker with JSON serialization, the one pool, the one
+pipeline, the heartbeat and the job lifecycle."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -17,8 +19,12 @@ from worker.arq_worker import SluiceWorker
 from worker.envelope import load_envelope
 from worker.health_server import HealthServer
 from worker.heartbeat import Heartbeat, worker_name
-from worker.instrument import counted
-from worker.job import WorkerState, run_job
+from worker.lifecycle.attempt import Lifecycle
+from worker.lifecycle.claim import Claimer
+from worker.lifecycle.endings import Endings
+from worker.lifecycle.job import Jobs
+from worker.lifecycle.lease import Leases
+from worker.persistence import warn_if_not_persistent
 from worker.pool import TransformPool
 from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
@@ -41,54 +47,75 @@ def arq_redis(config: WorkerConfig) -> ArqRedis:
 def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> SluiceWorker:
     keys = Keys(config.namespace)
     name = worker_name(config.worker_name)
+    stopping: list[Callable[[], Awaitable[None] | None]] = []  # in order, at shutdown
 
     async def startup(ctx: dict[str, Any]) -> None:
+        redis = worker.pool
         pool = TransformPool(
-            config.pool_size, config.pipelines, config.transform_timeout_s, config.pool_max_tasks,
+            config.pool_size,
+            config.pipelines,
+            config.transform_timeout_s,
+            config.pool_max_tasks,
             # room for every batch a process has queued, one more being written
             shared_bytes=(config.pool_inflight_per_process + 1) * config.transform_batch_bytes,
-        )  # fmt: skip
+        )
         pool.start()
         await pool.warm_up()
-        engine = Engine(config, pool, ctx["redis"], keys)
+        engine = Engine(config, pool, redis, keys)
         engine.start()
         heartbeat = Heartbeat(
-            ctx["redis"], keys, name, config.pool_size, jobs=lambda: len(engine.progress.runs)
+            redis, keys, name, config.pool_size, units=lambda: len(worker.attempts)
         )
         await heartbeat.start()
-        await worker.start_lifecycle()
-        # decided once: the provider is set up before start-up (SLUICE_PIPELINES, or
-        # opentelemetry-instrument), and asking costs an environment read per job
-        tracing = tracing_on()
-        ctx["sluice"] = WorkerState(config, keys, engine, name, worker.draining, tracing)
-        ctx["sluice_pool"], ctx["sluice_heartbeat"] = pool, heartbeat
+        await warn_if_not_persistent(redis)
+        life = Lifecycle(
+            config=config,
+            keys=keys,
+            redis=redis,
+            engine=engine,
+            jobs=Jobs(config),
+            leases=Leases(redis, keys, config.lease_s),
+            endings=Endings(redis, keys, config.result_ttl_s, most_runs=config.max_tries),
+            name=name,
+            draining=worker.draining,
+            # decided once: the provider is set up before start-up (SLUICE_PIPELINES, or
+            # opentelemetry-instrument), and asking costs an environment read per unit
+            tracing=tracing_on(),
+        )
+        claimer = Claimer(
+            redis, keys, name, config.lease_s, config.unit_inputs, config.result_ttl_s
+        )
+        worker.start_lifecycle(life, claimer)
+        stopping.extend((heartbeat.stop, worker.stop_lifecycle, engine.stop, pool.stop))
         if health is not None:
             health.attach(engine, pool, worker.draining, name)
-        log.info("worker ready", worker=name, pool_size=config.pool_size, queue=keys.queue)
+        log.info(
+            "worker ready", worker=name, pool_size=config.pool_size, queue=keys.queue,
+            unit_inputs=config.unit_inputs,
+        )  # fmt: skip
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         if health is not None:
             health.detach()
-        if "sluice" not in ctx:
-            return
-        await ctx["sluice_heartbeat"].stop()
-        await worker.stop_lifecycle()
-        await ctx["sluice"].engine.stop()
-        ctx["sluice_pool"].stop()
-        log.info("worker stopped", worker=name)
+        for stop in stopping:
+            result = stop()
+            if result is not None:
+                await result
+        if stopping:
+            log.info("worker stopped", worker=name)
 
     worker = SluiceWorker(
         keys=keys,
         name=name,
-        lease_s=config.lease_s,
         grace_s=config.shutdown_grace_s,
-        functions=[func(counted(run_job), name=JOB_FUNCTION)],
+        # arq needs a function to run: every Sluice job names this one, and the lifecycle
+        # runs it (`worker.lifecycle`), never arq's run_job
+        functions=[func(_never_called, name=JOB_FUNCTION)],
         queue_name=keys.queue,
         redis_pool=arq_redis(config),
         on_startup=startup,
         on_shutdown=shutdown,
         max_jobs=config.max_jobs,
-        job_timeout=config.job_timeout_s,  # enforced by the job function (worker.job)
         result_ttl_s=config.result_ttl_s,
         poll_delay=config.poll_delay_s,
         max_tries=config.max_tries,
@@ -96,6 +123,9 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
         job_deserializer=load_envelope,
         expires_extra_ms=config.job_expires_s * 1000,
         log_results=False,
-        allow_abort_jobs=True,  # `sluice cancel` aborts running jobs through arq
     )
     return worker
+
+
+async def _never_called(ctx: dict[str, Any], **job: Any) -> None:
+    raise RuntimeError("Sluice jobs run through worker.lifecycle, not arq's run_job")

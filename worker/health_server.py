@@ -91,7 +91,7 @@ class HealthServer:
         metrics.INFLIGHT_LIMIT_BYTES.set(engine.budget.capacity)
         metrics.POOL_PROCESSES.set(pool.size)
         metrics.POOL_BUSY.set_function(lambda: pool.busy)
-        metrics.JOBS_RUNNING.set_function(lambda: len(engine.progress.runs))
+        metrics.UNITS_HELD.set_function(lambda: len(engine.progress.runs))
         metrics.WORKER.info(
             {"worker": name, "version": sluice_version(), "namespace": self.config.namespace}
         )

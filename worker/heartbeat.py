@@ -36,12 +36,12 @@ def sluice_version() -> str:
 
 class Heartbeat:
     def __init__(
-        self, redis: Redis, keys: Keys, name: str, pool_size: int, jobs: Callable[[], int]
+        self, redis: Redis, keys: Keys, name: str, pool_size: int, units: Callable[[], int]
     ) -> None:
         self.redis, self.keys, self.name = redis, keys, name
         self.started = time.time()
         self.pool_size = pool_size
-        self.jobs = jobs
+        self.units = units
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -63,7 +63,7 @@ class Heartbeat:
             "pid": os.getpid(),
             "started": self.started,
             "last_beat": time.time(),
-            "jobs": self.jobs(),
+            "jobs": self.units(),  # units held (a job of one unit is one)
             "pool_size": self.pool_size,
             "version": sluice_version(),
         }

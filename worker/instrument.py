@@ -2,20 +2,15 @@
 
 The stages call these once per input (fetch) or once per batch (transform, store), with the
 labelled children looked up once and cached, so recording costs a few hundred nanoseconds per
-input. Jobs are counted by wrapping the arq job function, so the job code stays untouched.
+input. Units and jobs are counted by their attempts and endings (`worker.lifecycle.attempt`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
-import time
 from collections.abc import Sequence
-from typing import Any
 
-from arq.typing import WorkerCoroutine
-from arq.worker import Retry, RetryJob
 from prometheus_client import Counter, Histogram
 
 from producer.wire import now_ms
@@ -39,15 +34,34 @@ def _fetch_errors(kind: str) -> Counter:
 
 
 @functools.cache
-def _job_started(pipeline: str) -> tuple[Counter, Histogram]:
-    return metrics.JOBS_STARTED.labels(pipeline), metrics.JOB_QUEUE_WAIT.labels(pipeline)
+def _unit_started(pipeline: str) -> tuple[Counter, Histogram]:
+    return metrics.UNITS_STARTED.labels(pipeline), metrics.JOB_QUEUE_WAIT.labels(pipeline)
 
 
 @functools.cache
-def _job_finished(pipeline: str, outcome: str) -> tuple[Counter, Histogram]:
-    return metrics.JOBS_FINISHED.labels(pipeline, outcome), metrics.JOB_DURATION.labels(
+def _unit_finished(pipeline: str, outcome: str) -> tuple[Counter, Histogram]:
+    return metrics.UNITS_FINISHED.labels(pipeline, outcome), metrics.UNIT_DURATION.labels(
         pipeline, outcome
     )
+
+
+def unit_started(pipeline: str, due_ms: int) -> None:
+    """A unit attempt started, its work due since ``due_ms`` (ms epoch)."""
+    started, queue_wait = _unit_started(pipeline_label(pipeline))
+    started.inc()
+    queue_wait.observe(max(0.0, (now_ms() - due_ms) / 1000))
+
+
+def unit_finished(pipeline: str, outcome: str, duration_s: float) -> None:
+    """A unit attempt ended (``outcome``: a label of `worker.lifecycle.outcome.LABELS`)."""
+    finished, duration = _unit_finished(pipeline_label(pipeline), outcome)
+    finished.inc()
+    duration.observe(duration_s)
+
+
+def job_finished(pipeline: str, outcome: str) -> None:
+    """This worker's ending closed a job: complete, failed, or resumed for missing records."""
+    metrics.JOBS_FINISHED.labels(pipeline_label(pipeline), outcome).inc()
 
 
 def fetched(item: Item) -> None:
@@ -121,40 +135,8 @@ def fetch_error_kind(message: str) -> str:
     return "other"
 
 
-def pipeline_label(kwargs: dict[str, Any]) -> str:
-    """The job's pipeline if it is a registered one, else "unknown" (labels stay bounded)."""
-    name = kwargs.get("pipeline")
-    return name if isinstance(name, str) and name in REGISTRY.pipelines else "unknown"
-
-
-def counted(function: WorkerCoroutine) -> WorkerCoroutine:
-    """Wrap the arq job function: count each attempt, its outcome, duration and queue wait."""
-
-    @functools.wraps(function)
-    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        pipeline = pipeline_label(kwargs)
-        started, queue_wait = _job_started(pipeline)
-        started.inc()
-        score = ctx.get("score")
-        if isinstance(score, int | float):
-            queue_wait.observe(max(0.0, (now_ms() - score) / 1000))
-        start, outcome = time.perf_counter(), "error"
-        try:
-            result = await function(ctx, *args, **kwargs)
-            outcome = str(getattr(result, "state", "complete"))
-            return result
-        except Retry:
-            outcome = "retried"
-            raise
-        except RetryJob:
-            outcome = "handed_back"
-            raise
-        except asyncio.CancelledError:
-            outcome = "interrupted"
-            raise
-        finally:
-            finished, duration = _job_finished(pipeline, outcome)
-            finished.inc()
-            duration.observe(time.perf_counter() - start)
-
-    return run
+def pipeline_label(name: object) -> str:
+    """The pipeline if it is a registered one, else "unknown" (labels stay bounded)."""
+    if isinstance(name, str) and name in REGISTRY.pipelines:
+        return name
+    return metrics.UNKNOWN_PIPELINE

@@ -46,37 +46,45 @@ _STAGE_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 
 WORKER = Info("sluice_worker", "This worker: its name, version and namespace.", registry=REGISTRY)
 
-# --- jobs -------------------------------------------------------------------------------
-JOBS_STARTED = Counter(
-    "sluice_jobs_started_total",
-    "Job attempts this worker started.",
+# --- units and jobs ----------------------------------------------------------------------
+UNITS_STARTED = Counter(
+    "sluice_units_started_total",
+    "Attempts at units of jobs this worker started (a job of one unit is one unit).",
     ["pipeline"],
     registry=REGISTRY,
 )
-JOBS_FINISHED = Counter(
-    "sluice_jobs_finished_total",
-    "Job attempts that ended, by outcome: complete, failed, cancelled, retried (an unexpected "
-    "error; it runs again after a backoff), handed_back (drained at shutdown), interrupted "
-    "(aborted by `sluice cancel` or stopped at once), error (a bug).",
+UNITS_FINISHED = Counter(
+    "sluice_units_finished_total",
+    "Unit attempts that ended, by outcome: done (every input has its record), failed (the "
+    "job failed), retried (an unexpected error; the unit runs again after a backoff), "
+    "handed_back (stopped at shutdown), cancelled (its job was cancelled), lease_lost (another "
+    "worker holds it now).",
     ["pipeline", "outcome"],
     registry=REGISTRY,
 )
-JOB_DURATION = Histogram(
-    "sluice_job_duration_seconds",
-    "Time one job attempt ran in this worker, by outcome.",
+UNIT_DURATION = Histogram(
+    "sluice_unit_duration_seconds",
+    "Time one unit attempt ran in this worker, by outcome.",
     ["pipeline", "outcome"],
     buckets=_JOB_S,
     registry=REGISTRY,
 )
+JOBS_FINISHED = Counter(
+    "sluice_jobs_finished_total",
+    "Jobs whose end this worker wrote, by outcome: complete, failed, resumed (its last unit "
+    "found records missing, lost from Redis: it runs again for them).",
+    ["pipeline", "outcome"],
+    registry=REGISTRY,
+)
 JOB_QUEUE_WAIT = Histogram(
     "sluice_job_queue_wait_seconds",
-    "Time a job waited in the queue from when it was due until a worker started it.",
+    "Time work waited from when it was due (a job, or its next unit) until a worker took it.",
     ["pipeline"],
     buckets=_WAIT_S,
     registry=REGISTRY,
 )
-JOBS_RUNNING = Gauge(
-    "sluice_worker_jobs_running", "Jobs this worker is running now.", registry=REGISTRY
+UNITS_HELD = Gauge(
+    "sluice_worker_units_held", "Units of jobs this worker holds now.", registry=REGISTRY
 )
 
 # --- items and stages -------------------------------------------------------------------
@@ -160,9 +168,19 @@ class QueueCollector(Collector):
         for state in ("ready", "deferred", "in_progress", "failed"):
             jobs.add_metric([state], getattr(stats, state))
         yield jobs
+        units = GaugeMetricFamily(
+            "sluice_queue_units",
+            "Units of work by state: ready (no worker holds it: a job not yet split counts "
+            "one), held (a worker holds its lease). Read from Redis; scale on ready + held.",
+            labels=["state"],
+        )
+        units.add_metric(["ready"], stats.ready_units)
+        units.add_metric(["held"], stats.held_units)
+        yield units
         yield GaugeMetricFamily(
             "sluice_queue_oldest_ready_age_seconds",
-            "How long the oldest ready job has waited since it became due (0: none waiting).",
+            "How long the longest-waiting ready work has waited since it became due, or since "
+            "its job last had a unit handed out (0: none waiting).",
             value=stats.oldest_ready_age_s,
         )
         yield GaugeMetricFamily(

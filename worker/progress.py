@@ -1,9 +1,10 @@
 """Writes each running job's stage progress to its status hash a few times a second.
 
-Counting happens in memory on the hot path; one pipelined write per tick carries it to
-Redis, so `sluice watch` sees every stage move without a Redis call per item. A run is first
+Counting happens in memory on the hot path; one script call per tick carries it to Redis,
+so `sluice watch` sees every stage move without a Redis call per item. A run is first
 written at its second tick: a job over sooner (most small jobs) has its counters written
-once, with its ending, and never costs a progress write.
+once, with its ending, and never costs a progress write. Each unit's counts are added only
+while its token holds it (`producer.scripts.HOLDS`): a worker that lost a unit adds nothing.
 """
 
 from __future__ import annotations
@@ -15,15 +16,50 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from producer.keys import Keys
-from worker.stages.items import JobRun, StageCounters
+from producer.scripts import HOLDS
+from worker.scripts import refused_pairs
+from worker.stages.items import JobRun
+from worker.stages.store import LOST
 
 log = structlog.get_logger("sluice.progress")
+
+# KEYS: per run: its job's status hash
+# ARGV: per run: its lease field, its token, how many counters, then (name, delta) per counter
+# Returns a flat list of (place from 0, error) for the runs not written: the error is "lost"
+# for a run whose token no longer holds its unit, else what Redis said.
+PROGRESS = (
+    HOLDS
+    + """
+local function add(status, a, n)
+  if not holds(status, ARGV[a], ARGV[a + 1]) then return 'lost' end
+  for i = a + 3, a + 1 + 2 * n, 2 do
+    if string.sub(ARGV[i], -2) == '_s' then
+      redis.call('HINCRBYFLOAT', status, ARGV[i], ARGV[i + 1])
+    else
+      redis.call('HINCRBY', status, ARGV[i], ARGV[i + 1])
+    end
+  end
+end
+local refused, a = {}, 1
+for j = 1, #KEYS do
+  local n = tonumber(ARGV[a + 2])
+  local ok, err = pcall(add, KEYS[j], a, n)
+  if not ok or err then
+    refused[#refused + 1] = j - 1
+    refused[#refused + 1] = ok and err or tostring(err)
+  end
+  a = a + 3 + 2 * n
+end
+return refused
+"""
+)
 
 
 class ProgressWriter:
     def __init__(self, redis: Redis, keys: Keys, interval_s: float = 0.25) -> None:
         self.redis, self.keys, self.interval_s = redis, keys, interval_s
         self.runs: set[JobRun] = set()
+        self._script = redis.register_script(PROGRESS)
         self._writing: list[tuple[set[JobRun], asyncio.Event]] = []  # writes on the wire
 
     async def run(self) -> None:
@@ -49,28 +85,34 @@ class ProgressWriter:
             return
         writing = ({run for run, _ in pending}, asyncio.Event())
         self._writing.append(writing)
+        keys: list[str] = []
+        args: list[str | int | float] = []
+        for run, delta in pending:
+            counts = delta.nonzero()
+            keys.append(self.keys.job(run.job_id))
+            args += [run.lease_field, run.token, len(counts)]
+            for name, value in counts.items():
+                args += (name, value)
+            run.counters_written = True
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for run, delta in pending:
-                    write_counters(pipe, self.keys.job(run.job_id), delta)
-                    run.counters_written = True
-                await pipe.execute()
+            refused = refused_pairs(await self._script(keys=keys, args=args))
         except RedisError as exc:
             for run, delta in pending:  # keep the deltas for the next tick
                 run.counters.add(delta)
             log.warning("progress write failed", error=str(exc))
+        else:
+            for n, error in refused:
+                refuse(pending[n][0], error)
         finally:
             self._writing.remove(writing)
             writing[1].set()
 
 
-def write_counters(pipe: Redis, key: str, delta: StageCounters) -> None:
-    """Queue the commands that add ``delta`` to the status hash ``key`` on ``pipe``."""
-    for field in ("fetched", "transformed", "fetch_count", "transform_count", "store_count"):
-        value = getattr(delta, field)
-        if value:
-            pipe.hincrby(key, field, value)
-    for field in ("fetch_s", "transform_s", "store_s"):
-        value = getattr(delta, field)
-        if value:
-            pipe.hincrbyfloat(key, field, value)
+def refuse(run: JobRun, error: str) -> None:
+    """A run whose progress Redis would not take: its lease is lost, or its keys are broken."""
+    if error == LOST:
+        log.warning("lease lost: progress not written", job_id=run.job_id)
+        run.lose()
+    else:
+        log.warning("cannot write a job's progress", job_id=run.job_id, error=error)
+        run.error = f"cannot write progress: {error}"

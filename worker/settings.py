@@ -48,7 +48,11 @@ class WorkerConfig(ClientSettings):
     transform_batch_bytes: int = Field(default=1 * MiB, ge=1)
     """Most input bytes sent to the pool in one call."""
     max_jobs: int = Field(default=128, ge=1, le=10_000)
-    """Jobs one worker runs at once; all of them feed the one pipeline."""
+    """Units of jobs one worker holds at once (a job of one unit is one); all feed the one
+    pipeline."""
+    unit_inputs: int = Field(default=100, ge=1, le=100_000)
+    """Inputs per unit: a job is split into units of this many, and any worker takes any
+    unit, so a big job runs on every live worker at once."""
     fetch_concurrency: int = Field(default=64, ge=1, le=10_000)
     """Fetches in flight at once across all jobs."""
     fetch_per_host: int = Field(default=0, ge=0)

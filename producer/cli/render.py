@@ -162,12 +162,14 @@ def render_stats(stats: QueueStats) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column(justify="right")
-    table.add_row("ready", f"{stats.ready:,}")
+    table.add_row("ready", f"{stats.ready:,}")  # jobs; their units below
     table.add_row("deferred", f"{stats.deferred:,}")
     table.add_row("in progress", f"{stats.in_progress:,}")
     table.add_row("failed", f"{stats.failed:,}")
     table.add_row("workers", f"{stats.workers:,}")
     table.add_row("oldest ready", format_seconds(stats.oldest_ready_age_s))
+    table.add_row("units ready", f"{stats.ready_units:,}")
+    table.add_row("units held", f"{stats.held_units:,}")
     return table
 
 

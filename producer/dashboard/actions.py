@@ -9,19 +9,18 @@ from producer.errors import JobNotFound, SluiceError
 
 RETRY_ALL_MAX = 1000  # jobs one "retry all" re-queues at most
 
-# Delete every key of a job that has ended; a job in the queue, leased by a worker or in the
-# running set is refused, so a live job is never pulled from under its worker.
-# KEYS: status, inputs, results, blobs, spec, queue, failed set, running set,
-#       arq job, arq in-progress, arq result, arq retry
+# Delete every key of a job that has ended; a job in the queue, with units out, or in the
+# running set is refused, so a live job is never pulled from under its workers.
+# KEYS: status, inputs, results, blobs, spec, queue, failed set, running set, arq job, arq result
 # ARGV: job id    Returns 1 deleted, 0 still live, -1 no such job.
 DELETE = """
-if redis.call('ZSCORE', KEYS[6], ARGV[1]) or redis.call('EXISTS', KEYS[10]) == 1
+local state = redis.call('HGET', KEYS[1], 'state')
+if redis.call('ZSCORE', KEYS[6], ARGV[1]) or state == 'in_progress' or state == 'queued'
    or redis.call('SISMEMBER', KEYS[8], ARGV[1]) == 1 then
   return 0
 end
 local found = redis.call('ZREM', KEYS[7], ARGV[1])
-found = found + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
-                           KEYS[9], KEYS[11], KEYS[12])
+found = found + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9], KEYS[10])
 if found == 0 then return -1 end
 return 1
 """
@@ -34,9 +33,13 @@ async def delete_job(client: Client, job_id: str) -> None:
     """
     k = client.keys
     keys = [
-        *k.job_keys(job_id), k.queue, k.failed, k.running,
-        k.arq_job(job_id), k.arq_in_progress(job_id), k.arq_result(job_id), k.arq_retry(job_id),
-    ]  # fmt: skip
+        *k.job_keys(job_id),
+        k.queue,
+        k.failed,
+        k.running,
+        k.arq_job(job_id),
+        k.arq_result(job_id),
+    ]
     outcome = await client.redis.eval(DELETE, len(keys), *keys, job_id)
     if outcome == -1:
         raise JobNotFound(f"no job {job_id}")

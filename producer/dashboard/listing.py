@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from producer.client import Client
+from producer.inspect import job_state
 from producer.models import JobState, JobStatus
 from producer.wire import now_ms, status_from_hash
 
@@ -26,7 +27,6 @@ REFRESH_S = 2.0
 SCAN_COUNT = 1000
 BATCH = 500
 NOT_STATUS = (":results", ":blobs")  # hashes under {ns}:job: that are a job's records
-FINAL = {JobState.COMPLETE.value, JobState.FAILED.value, JobState.CANCELLED.value}
 LISTED_STATES = [s for s in JobState if s != JobState.NOT_FOUND]
 
 
@@ -121,19 +121,13 @@ class JobListing:
             for job_id in ids:
                 pipe.hgetall(keys.job(job_id))
                 pipe.zscore(keys.queue, job_id)
-                pipe.exists(keys.arq_in_progress(job_id))
             raw = await pipe.execute()
         now, out = now_ms(), []
         for i, job_id in enumerate(ids):
-            fields = {k.decode(): v.decode("utf-8", "replace") for k, v in raw[3 * i].items()}
-            score, leased = raw[3 * i + 1], raw[3 * i + 2]
-            if fields.get("state") in FINAL:
-                out.append(status_from_hash(job_id, fields))
-            elif leased:
-                out.append(status_from_hash(job_id, fields, JobState.IN_PROGRESS))
-            elif score is not None and fields:
-                queued = JobState.DEFERRED if score > now else JobState.QUEUED
-                out.append(status_from_hash(job_id, fields, queued))
+            fields = {k.decode(): v.decode("utf-8", "replace") for k, v in raw[2 * i].items()}
+            state = job_state(fields, raw[2 * i + 1], now) if fields else None
+            if state is not None:
+                out.append(status_from_hash(job_id, fields, state))
             else:  # rare: written raw, expired unrun, or ended by arq alone
                 out.append(await self.client.status(job_id))
         return out

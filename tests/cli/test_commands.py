@@ -264,17 +264,21 @@ def test_stats_json_counts_ready_and_deferred_jobs(env: dict[str, str]) -> None:
     before = json.loads(sluice(env, "stats", "--json").stdout)
     assert before == {
         "ready": 0, "deferred": 0, "in_progress": 0, "failed": 0, "workers": 0,
-        "oldest_ready_age_s": 0.0,
+        "oldest_ready_age_s": 0.0, "ready_units": 0, "held_units": 0,
     }  # fmt: skip
     sluice(env, "enqueue", "text-stats", "data:,1")
     sluice(env, "enqueue", "text-stats", "data:,2")
     sluice(env, "enqueue", "text-stats", "data:,3", "--defer", "60")
     after = json.loads(sluice(env, "stats", "--json").stdout)
     assert after.pop("oldest_ready_age_s") >= 0
-    assert after == {"ready": 2, "deferred": 1, "in_progress": 0, "failed": 0, "workers": 0}
+    assert after == {
+        "ready": 2, "deferred": 1, "in_progress": 0, "failed": 0, "workers": 0,
+        "ready_units": 2, "held_units": 0,
+    }  # fmt: skip
     rows = sluice(env, "stats").stdout.splitlines()
     assert [line.split()[-1] for line in rows[:5]] == ["2", "1", "0", "0", "0"]
     assert rows[5].startswith("oldest ready")
+    assert [line.split()[-1] for line in rows[6:8]] == ["2", "0"]
 
 
 def test_results_json_lines_in_input_order(

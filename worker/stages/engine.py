@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 
 from producer.keys import Keys
-from worker.deadlines import Deadlines
+from worker.lifecycle.deadlines import Deadlines
 from worker.pool import TransformPool
 from worker.progress import ProgressWriter
 from worker.registry import REGISTRY
@@ -50,7 +51,10 @@ class Engine:
         self.store = StoreStage(redis, keys, self.store_queue, config.store_batch_size)
         self.progress = ProgressWriter(redis, keys)
         self.deadlines = Deadlines()  # the jobs' timeouts, which cut their feeding short
+        # told (stage, error) when a stage task ends by itself: the worker cannot go on
+        self.on_stage_died: Callable[[str, str], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     def start(self) -> None:
         for name, coro in (
@@ -60,9 +64,17 @@ class Engine:
             ("progress", self.progress.run()),
             ("deadlines", self.deadlines.run()),
         ):
-            self._tasks.append(asyncio.create_task(coro, name=f"sluice-{name}"))
+            task = asyncio.create_task(coro, name=f"sluice-{name}")
+            task.add_done_callback(self._ended)
+            self._tasks.append(task)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if self._stopping or self.on_stage_died is None:
+            return
+        self.on_stage_died(task.get_name().removeprefix("sluice-"), describe_end(task))
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -96,6 +108,15 @@ class Engine:
         """Whether every stage task is still running (none has crashed or been stopped)."""
         return bool(self._tasks) and not any(task.done() for task in self._tasks)
 
-    @property
-    def in_flight(self) -> int:
-        return self.fetch_queue.qsize() + self.transform_queue.qsize() + self.store_queue.qsize()
+
+def describe_end(task: asyncio.Task[object]) -> str:
+    """How a task ended, in words, even when its exception cannot be printed."""
+    if task.cancelled():
+        return "cancelled"
+    exc = task.exception()
+    if exc is None:
+        return "returned"
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # its message itself raises
+        return type(exc).__name__

@@ -53,10 +53,11 @@ class FetchStage:
     async def _loop(self) -> None:
         while True:
             item = await self.inbox.get()
-            if item.run.cancelled:
+            if item.run.stopped():
                 item.run.items_finished(1)
                 continue
-            await self._fetch(item)
+            if item.ok:  # one refused before fetching (too long, not UTF-8) is not fetched
+                await self._fetch(item)
             instrument.fetched(item)
             counters = item.run.counters
             counters.fetched += 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -46,18 +48,26 @@ _COUNTERS = tuple(f.name for f in fields(StageCounters))  # on the hot path: loo
 
 @dataclass(eq=False)
 class JobRun:
-    """One attempt at one job inside this worker: counts its items in and out."""
+    """One attempt at one unit of one job inside this worker: counts its items in and out.
+
+    ``lease_field`` and ``token`` fence every write for it (the unit's lease field and this
+    hand-out's token); past ``valid_until`` (monotonic) its lease may have lapsed: it stops.
+    """
 
     job_id: str
     pipeline: Pipeline
     options: dict[str, Any]
+    lease_field: str = ""
+    token: str = ""
     submitted: int = 0
     finished: int = 0
     cancelled: bool = False
+    lost: bool = False  # its lease is no longer surely this worker's
     error: str | None = None  # set when the job's records cannot be stored at all
     counters: StageCounters = field(default_factory=StageCounters)
     counters_written: bool = False  # some progress of this run is in the status hash
     ticks: int = 0  # progress ticks seen; the first write waits for the second
+    valid_until: float = math.inf
     _all_in: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -74,6 +84,16 @@ class JobRun:
 
     def cancel(self) -> None:
         self.cancelled = True
+
+    def lose(self) -> None:
+        """Its lease is gone: drop everything of it still in the stages."""
+        self.lost = self.cancelled = True
+
+    def stopped(self) -> bool:
+        """Whether its inputs are to be dropped: cancelled, or its lease not surely held."""
+        if not self.cancelled and time.monotonic() > self.valid_until:
+            self.lose()
+        return self.cancelled
 
     def _check_done(self) -> None:
         if self._all_in and self.finished >= self.submitted:

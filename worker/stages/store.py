@@ -16,20 +16,27 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from producer.keys import Keys
+from producer.scripts import HOLDS
 from worker import instrument
 from worker.scripts import BatchedScript, Value, refused_pairs
 from worker.stages.items import Item, JobRun
 
 log = structlog.get_logger("sluice.store", stage="store")
 
-# The records of every job in a batch in one call; each job's run under pcall, so one whose
+# The records of every unit in a batch in one call; each unit's run under pcall, so one whose
 # keys Redis refuses (say, a key of the wrong type) fails alone and the others are written.
-# KEYS: per job: results hash, blobs hash, status hash
-# ARGV: per job: how many records, then that many (index, record JSON, "1" ok | "0" failed,
-#       blob or "")
-# Returns a flat list of (job's place in KEYS from 0, error) for the jobs Redis refused.
-STORE = """
-local function store(results, blobs, status, first, last)
+# Each unit's records are written only while its token holds it (fencing: a worker whose
+# lease lapsed must not write for a unit another worker now runs, nor for an ended job).
+# KEYS: per unit: results hash, blobs hash, status hash
+# ARGV: per unit: its lease field, its token, how many records, then that many (index,
+#       record JSON, "1" ok | "0" failed, blob or "")
+# Returns a flat list of (unit's place in KEYS from 0, error) for the units Redis refused;
+# the error is "lost" for a unit its token no longer holds.
+STORE = (
+    HOLDS
+    + """
+local function store(results, blobs, status, a, first, last)
+  if not holds(status, ARGV[a], ARGV[a + 1]) then return 'lost' end
   local stored, failed = 0, 0
   for i = first, last, 4 do
     if redis.call('HSETNX', results, ARGV[i], ARGV[i + 1]) == 1 then
@@ -43,17 +50,19 @@ local function store(results, blobs, status, first, last)
 end
 local refused, a = {}, 1
 for j = 0, #KEYS / 3 - 1 do
-  local n = tonumber(ARGV[a])
-  local ok, err = pcall(store, KEYS[3 * j + 1], KEYS[3 * j + 2], KEYS[3 * j + 3],
-                        a + 1, a + 4 * n)
-  if not ok then
+  local n = tonumber(ARGV[a + 2])
+  local ok, err = pcall(store, KEYS[3 * j + 1], KEYS[3 * j + 2], KEYS[3 * j + 3], a,
+                        a + 3, a + 2 + 4 * n)
+  if not ok or err then
     refused[#refused + 1] = j
-    refused[#refused + 1] = tostring(err)
+    refused[#refused + 1] = ok and err or tostring(err)
   end
-  a = a + 1 + 4 * n
+  a = a + 3 + 4 * n
 end
 return refused
 """
+)
+LOST = "lost"
 
 WRITERS = 2
 
@@ -97,7 +106,7 @@ class StoreStage:
     async def _store(self, batch: list[Item]) -> None:
         by_run: dict[JobRun, list[Item]] = defaultdict(list)
         for item in batch:
-            if item.run.cancelled:  # a stopped job's inputs are redone or dropped, not stored
+            if item.run.stopped():  # a stopped job's inputs are redone or dropped, not stored
                 item.run.items_finished(1)
                 continue
             by_run[item.run].append(item)
@@ -139,6 +148,10 @@ class StoreStage:
         wrong type) fails only the job at fault."""
 
         def refuse(run: JobRun, error: str) -> None:
+            if error == LOST:
+                log.warning("lease lost: records not stored", job_id=run.job_id)
+                run.lose()
+                return
             log.warning("cannot store a job's records", job_id=run.job_id, error=error)
             run.error = f"cannot store results: {error}"
 
@@ -150,7 +163,7 @@ class StoreStage:
         args: list[Value] = []
         for run, items, run_args in calls:
             keys += self._keys(run)
-            args += [len(items), *run_args]
+            args += [run.lease_field, run.token, len(items), *run_args]
         result = await self._script.run(keys, args, failed)
         for index, error in refused_pairs(result):
             refuse(calls[index][0], error)

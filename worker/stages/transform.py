@@ -55,7 +55,7 @@ class TransformStage:
         while True:
             first = carry or await self.inbox.get()
             batch, carry = self._fill(first)
-            live = [item for item in batch if not item.run.cancelled]
+            live = [item for item in batch if not item.run.stopped()]
             if live:
                 await self._transform(live)
                 instrument.transformed(live)

@@ -1,0 +1,374 @@
+"""Claiming units: as many as the worker's pipeline has room for, in one Lua call.
+
+A claim first takes over units whose lease lapsed (a dead or paused worker's, or units handed
+back), oldest first, then hands out ready work from the queue in due order. A job is split
+into units the first time it is claimed; after that the queue holds only its *next* unit as
+due, re-queued behind the other due work each time a unit is handed out, so the units of a
+big job take turns with the jobs queued after it rather than running ahead of them. Held
+units are in the lease set, not the queue: a claim never reads past them, and its cost does
+not grow with the work other workers hold.
+
+Every hand-out writes a fresh token into the unit's field of the status hash; every later
+write for the unit must show that token (`worker.lifecycle.endings`, the store stage).
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+import structlog
+from redis.asyncio import Redis
+
+from producer.keys import UNIT_FIELD_PREFIX, UNIT_SEPARATOR, WAKE_TOKENS, Keys
+from producer.scripts import CHUNKED, NOW, WAKE
+from worker.lifecycle.templates import KeyTemplates
+
+log = structlog.get_logger("sluice.worker")
+
+ABORTS_KEPT_MS = 60_000  # how long a cancel stays in the abort set for workers to see
+WINDOW_MAX = 1000  # queue entries one claim looks at, at most
+
+# KEYS: queue, leases, running set, failed set, aborts, refused, wake list
+# ARGV: lease ms, room (inputs), most units, wake tokens kept, worker name, token prefix,
+#       unit size,
+#       aborts seen up to (ms), cached job ids (JSON list), result ttl s, window, then key
+#       templates (prefix, suffix): status, arq job, inputs
+# Returns {more, units, refused, aborts, now ms}: units a flat list of FIELDS values per unit
+# (id, unit, first input, end input, token, try, units, total or -1, envelope or false,
+# started at (s), run, counted, due ms, records stored); refused a flat list of (id, error)
+# for the jobs failed at the claim; aborts a flat list of (id, ms) cancelled since ARGV[8];
+# more = 1 when it stopped at the room or the unit limit with due work maybe left.
+CLAIM = (
+    NOW
+    + CHUNKED
+    + WAKE
+    + """
+local now = now_ms()
+local lease_ms, room, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now_s, worker, token_prefix = now / 1000, ARGV[5], ARGV[6]
+local unit_size, window = tonumber(ARGV[7]), tonumber(ARGV[11])
+local cached = {}
+for _, id in ipairs(cjson.decode(ARGV[9])) do cached[id] = true end
+local t = {}
+for i = 12, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
+local function key(n, id) return t[n][1] .. id .. t[n][2] end
+local STATUS, ENVELOPE, INPUTS = 1, 2, 3
+
+local out, refused, leased, leaving, started, handled = {}, {}, {}, {}, {}, {}
+local taken, count, seq = 0, 0, 0
+
+local function full() return count >= most or (count > 0 and taken >= room) end
+
+local function valid_id(id)
+  return #id <= 128 and string.find(id, '^[%w_%-][%w_%.%-]*$') ~= nil
+end
+
+-- unit k of a job whose status fields are `f` (state, unit field, total, unit_size, units,
+-- started_at, run, attempts, fetch_count): a fresh token, the try counted, a lease
+local function hand_out(id, k, status, f, due, envelope)
+  local tries = 1
+  if f[2] then tries = (tonumber(string.match(f[2], ' (%d+)$')) or 0) + 1 end
+  -- held: units with a holder; a lapsed holder's unit was counted, a released one was not
+  if not f[2] or string.sub(f[2], 1, 2) == '- ' then redis.call('HINCRBY', status, 'held', 1) end
+  seq = seq + 1
+  local token = token_prefix .. seq
+  local attempts = math.max(tonumber(f[8] or '0') or 0, tries)
+  redis.call('HSET', status, 'unit:' .. k, token .. ' ' .. tries, 'attempts', attempts,
+             'worker', worker)
+  leased[#leased + 1] = now + lease_ms
+  leased[#leased + 1] = id .. '#' .. k
+  local total, size = tonumber(f[3]) or -1, tonumber(f[4])
+  local first = k * size
+  local last = first + size
+  if total >= 0 then last = math.min(total, last) end
+  if envelope == nil then
+    envelope = false
+    if not cached[id] then envelope = redis.call('GET', key(ENVELOPE, id)) or false end
+  end
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, k, first, last
+  out[n + 5], out[n + 6], out[n + 7], out[n + 8] = token, tries, tonumber(f[5]), total
+  out[n + 9], out[n + 10], out[n + 11] = envelope, f[6] or now_s, tonumber(f[7] or '1')
+  out[n + 12], out[n + 13], out[n + 14] = f[9] and 1 or 0, due, tonumber(f[10] or '0') or 0
+  taken = taken + math.max(1, last - first)
+  count = count + 1
+end
+
+local FIELDS = {'state', '', 'total', 'unit_size', 'units', 'started_at', 'run', 'attempts',
+                'fetch_count', 'stored'}
+local function read(status, k)
+  FIELDS[2] = 'unit:' .. k
+  return redis.call('HMGET', status, unpack(FIELDS))
+end
+
+-- a unit whose lease lapsed, or that was handed back: take it over
+local function take_over(member)
+  local id, k = string.match(member, '^(.*)#(%d+)$')
+  local status = id and key(STATUS, id)
+  local f = id and read(status, k)
+  if not id or f[1] ~= 'in_progress' or not f[2] then
+    redis.call('ZREM', KEYS[2], member)  -- its job ended or was reset: a stale entry
+    return
+  end
+  hand_out(id, tonumber(k), status, f, now)
+end
+
+-- the next unit of a job split already: hand it out, and queue the one after it behind the
+-- other due work (the turn of a big job's units among the jobs queued after it)
+local function next_unit(member, id, k, due)
+  leaving[#leaving + 1] = member
+  local status = key(STATUS, id)
+  local f = read(status, k)
+  if f[1] ~= 'in_progress' then return end  -- ended or cancelled: a stale entry
+  if k + 1 < (tonumber(f[5]) or 0) then
+    redis.call('ZADD', KEYS[1], now, id .. '#' .. (k + 1))
+  end
+  hand_out(id, k, status, f, due)
+end
+
+-- a job's inputs, as far as the claim can tell: the status hash (a Client wrote it), else the
+-- envelope (raw Redis commands); the worker fails the job if neither says
+local function describe(id, envelope, f)
+  local total, extra = tonumber(f[3]), {}
+  local ok, job = pcall(cjson.decode, envelope)
+  if not (ok and type(job) == 'table' and type(job.k) == 'table') then return total, extra end
+  if not total then
+    if type(job.k.inputs) == 'table' then
+      total = #job.k.inputs
+    elseif job.k.inputs == nil or job.k.inputs == cjson.null then
+      total = redis.call('LLEN', key(INPUTS, id))
+    end
+    if total then extra[#extra + 1] = 'total'; extra[#extra + 1] = total end
+  end
+  if not f[11] and type(job.et) == 'number' and job.et > 0 then
+    extra[#extra + 1] = 'enqueued_at'; extra[#extra + 1] = job.et / 1000
+  end
+  if not f[12] and type(job.k.pipeline) == 'string' then
+    extra[#extra + 1] = 'pipeline'; extra[#extra + 1] = job.k.pipeline
+  end
+  return total, extra
+end
+
+-- a job never claimed in this run: split it into units and hand out the first
+local function start(id, due)
+  leaving[#leaving + 1] = id
+  local status, envelope_key = key(STATUS, id), key(ENVELOPE, id)
+  local envelope = redis.call('GET', envelope_key)
+  local f = redis.call('HMGET', status, 'state', 'unit:0', 'total', 'unit_size', 'units',
+                       'started_at', 'run', 'attempts', 'fetch_count', 'stored',
+                       'enqueued_at', 'pipeline')
+  if not envelope or f[1] == 'cancelled' then
+    redis.call('DEL', envelope_key)  -- expired, or cancelled: dropped, as arq does
+    return
+  end
+  local total, extra = f[3] and tonumber(f[3]), {}
+  if not total or not f[11] or not f[12] then total, extra = describe(id, envelope, f) end
+  local units = math.max(1, math.ceil((total or 1) / unit_size))
+  local stored = f[10] or 0
+  redis.call('HSET', status, 'state', 'in_progress', 'started_at', now_s, 'finished_at', '',
+             'error', '', 'units', units, 'unit_size', unit_size, 'units_done', 0, 'held', 0,
+             'run', f[7] or 1, 'fetched', stored, 'transformed', stored, unpack(extra))
+  redis.call('PERSIST', status)
+  started[#started + 1] = id
+  if units > 1 then
+    local parked = {}
+    for u = 2, units - 1 do parked[#parked + 1] = '+inf'; parked[#parked + 1] = id .. '#' .. u end
+    chunked('ZADD', KEYS[1], parked)
+    redis.call('ZADD', KEYS[1], now, id .. '#1')
+    wake(KEYS[7], units - 1, tonumber(ARGV[4]))  -- idle workers: units for you
+  end
+  f[1], f[2], f[3], f[4], f[5], f[6] = 'in_progress', false, total or -1, unit_size, units, now_s
+  local sent = envelope
+  if cached[id] then sent = false end
+  hand_out(id, 0, status, f, due, sent)
+end
+
+-- a queue entry that cannot be claimed: it leaves the queue, its job goes to the failed set
+local function refuse(member, id, err)
+  leaving[#leaving + 1] = member
+  redis.call('ZADD', KEYS[4], now, id)
+  redis.call('HSET', KEYS[6], id, err)
+  redis.call('EXPIRE', KEYS[6], ARGV[10])
+  refused[#refused + 1] = id
+  refused[#refused + 1] = err
+end
+
+local function claim(member, due)
+  local id, k = string.match(member, '^(.*)#(%d+)$')
+  if id then
+    if valid_id(id) then return next_unit(member, id, tonumber(k), due) end
+  elseif valid_id(member) then
+    return start(member, due)
+  end
+  redis.call('DEL', key(ENVELOPE, id or member))
+  refuse(member, id or member, 'invalid job id: use 1-128 letters, digits, _ . - (not first .)')
+end
+
+local lapsed, due = {}, {}
+if most > 0 then
+  lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, most)
+end
+for _, member in ipairs(lapsed) do
+  if full() then break end
+  handled[member] = true
+  local ok, err = pcall(take_over, member)
+  if not ok then
+    redis.call('ZREM', KEYS[2], member)
+    refused[#refused + 1] = member
+    refused[#refused + 1] = tostring(err)
+  end
+end
+if not full() then
+  due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, window)
+end
+for i = 1, #due, 2 do
+  if full() then break end
+  if not handled[due[i]] then
+    handled[due[i]] = true
+    local ok, err = pcall(claim, due[i], tonumber(due[i + 1]))
+    if not ok then
+      -- one of its keys is unusable (a wrong type): it fails alone, into the failed set
+      refuse(due[i], string.match(due[i], '^(.*)#%d+$') or due[i], tostring(err))
+    end
+  end
+end
+chunked('ZREM', KEYS[1], leaving)
+chunked('ZADD', KEYS[2], leased)
+chunked('SADD', KEYS[3], started)
+local aborts = {}
+if redis.call('ZCARD', KEYS[5]) > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 60000)
+  aborts = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ARGV[8], '+inf', 'WITHSCORES')
+end
+local more = (most > 0 and full()) and 1 or 0
+return {more, out, refused, aborts, now}
+"""
+)
+FIELDS = 14
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One unit of one job that this worker now holds, with what the claim read of it."""
+
+    job_id: str
+    index: int  # the unit's number within its job
+    first: int  # its inputs: indexes first .. end - 1
+    end: int  # -1 when the claim could not tell the job's inputs (the job will fail)
+    token: str  # this hand-out's fencing token: every write for the unit shows it
+    tries: int  # this try of the unit, counted by the claim
+    units: int  # how many units the job has
+    total: int  # the job's inputs (-1: unknown to the claim)
+    envelope: bytes | None  # arq's job envelope (None: this worker has the job cached)
+    started_at: float  # when the job's run started (epoch s): its timeout counts from it
+    run: int  # the job's run: 1, then one more per retry or resume
+    counted: bool  # an earlier attempt wrote stage counters to the status hash
+    due_ms: int  # when the work became due (ms epoch), for the queue-wait metric
+    stored: int = 0  # the job's inputs with a record when it was claimed
+
+    @property
+    def member(self) -> str:
+        return f"{self.job_id}{UNIT_SEPARATOR}{self.index}"
+
+    @property
+    def field(self) -> str:
+        return f"{UNIT_FIELD_PREFIX}{self.index}"
+
+    @property
+    def look_up_stored(self) -> bool:
+        """Whether some of its inputs may have records already (an earlier try or run)."""
+        return self.tries > 1 or self.run > 1 or self.stored > 0
+
+    @property
+    def size(self) -> int:
+        return max(0, self.end - self.first)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What one claim call brought."""
+
+    units: list[Unit]
+    more: bool  # it stopped at the room or the unit limit: more may be due
+    aborted: list[str]  # jobs cancelled since the last claim: stop their units
+    aborts_seen_ms: int  # pass back as ``aborts_since_ms`` next time
+
+
+class Claimer:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        worker: str,
+        lease_s: float,
+        unit_inputs: int,
+        result_ttl_s: int,
+    ) -> None:
+        self.keys, self.worker = keys, worker
+        self.lease_ms = int(lease_s * 1000)
+        self.unit_inputs, self.result_ttl_s = unit_inputs, result_ttl_s
+        self._script = redis.register_script(CLAIM)
+        # tokens: a prefix no other worker has, then a number per hand-out
+        self._prefix = f"{secrets.token_hex(6)}."
+        self._batches = itertools.count()
+        self._templates = KeyTemplates(keys.job, keys.arq_job, keys.inputs).args
+
+    async def claim(
+        self, room: int, most: int, aborts_since_ms: int, cached: Iterable[str] = ()
+    ) -> Claim:
+        """Claim units until their inputs fill ``room`` (at least one unit), at most ``most``
+        units; ``cached``: jobs whose envelope this worker has parsed already."""
+        window = min(WINDOW_MAX, 2 * most + 16)
+        args = [
+            self.lease_ms, room, most, WAKE_TOKENS, self.worker,
+            f"{self._prefix}{next(self._batches)}.", self.unit_inputs, aborts_since_ms,
+            orjson.dumps(list(cached)), self.result_ttl_s, window, *self._templates,
+        ]  # fmt: skip
+        keys = [
+            self.keys.queue, self.keys.leases, self.keys.running, self.keys.failed,
+            self.keys.aborts, self.keys.refused, self.keys.wake,
+        ]  # fmt: skip
+        more, flat, refused, aborts, _now = await self._script(keys=keys, args=args)
+        for i in range(0, len(refused), 2):
+            job_id, error = _text(refused[i]), _text(refused[i + 1])
+            log.error("job cannot start, moved to the failed set", job_id=job_id, error=error)
+        units = [_unit(flat[i : i + FIELDS]) for i in range(0, len(flat), FIELDS)]
+        seen = [int(float(aborts[i + 1])) for i in range(0, len(aborts), 2)]
+        return Claim(
+            units=units,
+            more=bool(more),
+            aborted=[_text(aborts[i]) for i in range(0, len(aborts), 2)],
+            aborts_seen_ms=max(seen, default=aborts_since_ms),
+        )
+
+
+def _unit(values: list[bytes | int]) -> Unit:
+    (job_id, index, first, end, token, tries, units, total, envelope, started, run, counted,
+     due, stored) = values  # fmt: skip
+    return Unit(
+        job_id=_text(job_id),
+        index=int(index),
+        first=int(first),
+        end=int(end),
+        token=_text(token),
+        tries=int(tries),
+        units=int(units),
+        total=int(total),
+        envelope=envelope if isinstance(envelope, bytes) else None,
+        started_at=float(started),
+        run=int(run),
+        counted=bool(counted),
+        due_ms=int(float(due)),
+        stored=int(stored),
+    )
+
+
+def _text(value: object) -> str:
+    """A reply value as text; bytes that are not UTF-8 (an id written raw) are shown escaped."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)

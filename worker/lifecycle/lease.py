@@ -1,0 +1,117 @@
+"""Leases on the units this worker holds: check-and-extend, so a worker learns at once that
+a unit is no longer its own, and stops it.
+
+One script call a round renews every held unit whose token still holds it, and names the
+others: their lease lapsed and another worker took them over, or their job was cancelled,
+failed or reset. Between rounds each unit also knows locally how long its lease surely
+lasts (from the last round that renewed it): past that — a worker paused by SIGSTOP, a
+frozen VM, a partition — the stages stop the unit before anything more is fetched or
+written, whether or not the server has given it to another worker yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from producer.keys import Keys
+from producer.scripts import CHUNKED, HOLDS, NOW
+from worker.lifecycle.claim import Unit
+
+log = structlog.get_logger("sluice.lease")
+
+# KEYS: leases   ARGV: lease ms, status key prefix, suffix, then (job id, unit, token) per unit
+# Returns the places (from 0) of the units whose token no longer holds them.
+RENEW = (
+    NOW
+    + CHUNKED
+    + HOLDS
+    + """
+local expiry = now_ms() + tonumber(ARGV[1])
+local renewed, lost = {}, {}
+for i = 4, #ARGV, 3 do
+  local ok, held = pcall(holds, ARGV[2] .. ARGV[i] .. ARGV[3], 'unit:' .. ARGV[i + 1],
+                         ARGV[i + 2])
+  if ok and held then
+    renewed[#renewed + 1] = expiry
+    renewed[#renewed + 1] = ARGV[i] .. '#' .. ARGV[i + 1]
+  else
+    lost[#lost + 1] = (i - 4) / 3
+  end
+end
+chunked('ZADD', KEYS[1], renewed)
+return lost
+"""
+)
+
+
+class Holder(Protocol):
+    """What holds a unit's lease in the worker: the stages check ``valid_until`` and stop the
+    unit past it; ``lose`` stops it now."""
+
+    valid_until: float  # monotonic: the lease surely lasts until then
+
+    def lose(self) -> None: ...
+
+
+class Lease:
+    """One held unit's lease."""
+
+    __slots__ = ("holder", "unit")
+
+    def __init__(self, unit: Unit, holder: Holder) -> None:
+        self.unit, self.holder = unit, holder
+
+
+class Leases:
+    def __init__(self, redis: Redis, keys: Keys, lease_s: float) -> None:
+        self.redis, self.keys, self.lease_s = redis, keys, lease_s
+        self.held: dict[str, Lease] = {}  # unit member -> lease; the claim adds, the end drops
+        self._script = redis.register_script(RENEW)
+        prefix, _, suffix = keys.job("\x00").partition("\x00")
+        self._status = [prefix, suffix]
+
+    def hold(self, unit: Unit, holder: Holder, claimed_at: float) -> None:
+        """Hold a unit claimed by a call sent at ``claimed_at`` (monotonic)."""
+        holder.valid_until = claimed_at + self.lease_s
+        self.held[unit.member] = Lease(unit, holder)
+
+    def drop(self, unit: Unit) -> None:
+        self.held.pop(unit.member, None)
+
+    async def run(self) -> None:
+        """Renew every held lease each third of its length (at once after a pause)."""
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            await self.renew()
+
+    async def renew(self) -> None:
+        leases = list(self.held.values())
+        if not leases:
+            return
+        sent = time.monotonic()
+        args: list[str | int] = [int(self.lease_s * 1000), *self._status]
+        for lease in leases:
+            args += (lease.unit.job_id, lease.unit.index, lease.unit.token)
+        try:
+            lost = await self._script(keys=[self.keys.leases], args=args)
+        except RedisError as exc:
+            log.warning("lease renewal failed", error=str(exc), units=len(leases))
+            return
+        gone = {int(n) for n in lost}
+        for n, lease in enumerate(leases):
+            if n in gone:
+                log.warning(
+                    "lease lost: stopping the unit",
+                    job_id=lease.unit.job_id,
+                    unit=lease.unit.index,
+                )
+                self.held.pop(lease.unit.member, None)
+                lease.holder.lose()
+            else:
+                lease.holder.valid_until = sent + self.lease_s
