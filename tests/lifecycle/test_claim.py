@@ -1,0 +1,159 @@
+"""The claim script against a real server: splitting, room, turns, takeovers, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+from redis.asyncio import Redis
+
+from producer import Client, JobState
+from tests.lifecycle.support import claimer, member_scores, units_of
+from worker.lifecycle.claim import Claimer
+
+
+async def test_a_job_is_split_into_units_at_its_first_claim(client: Client, redis: Redis) -> None:
+    """250 inputs in units of 100: unit 0 is handed out, unit 1 waits due, unit 2 is parked;
+    the status says 3 units and one held."""
+    job = await client.enqueue("text-stats", [f"data:,{i}" for i in range(250)])
+    claim = await claimer(redis, client.keys).claim(room=1, most=10, aborts_since_ms=0)
+    [unit] = claim.units
+    assert (unit.job_id, unit.index, unit.first, unit.end) == (job, 0, 0, 100)
+    assert (unit.units, unit.total, unit.tries, unit.run) == (3, 250, 1, 1)
+    assert unit.envelope is not None and b'"pipeline":"text-stats"' in unit.envelope
+    queued = await member_scores(redis, client.keys.queue)
+    assert set(queued) == {f"{job}#1", f"{job}#2"}
+    assert queued[f"{job}#2"] == float("inf") and queued[f"{job}#1"] <= time.time() * 1000
+    leased = await member_scores(redis, client.keys.leases)
+    assert list(leased) == [f"{job}#0"] and leased[f"{job}#0"] > time.time() * 1000
+    status = await client.status(job)
+    assert status.state == JobState.IN_PROGRESS
+    fields = await redis.hgetall(client.keys.job(job))
+    assert (fields[b"units"], fields[b"held"]) == (b"3", b"1")
+    assert fields[b"unit:0"].startswith(unit.token.encode() + b" ")
+    stats = await client.stats()
+    assert (stats.ready_units, stats.held_units, stats.in_progress) == (2, 1, 1)
+
+
+async def test_a_claim_takes_units_until_their_inputs_fill_the_room(
+    client: Client, redis: Redis
+) -> None:
+    """Room for 150 inputs takes two units of 100 (the second passes the room), and never
+    more than ``most``; a worker with room for one input still gets one whole unit."""
+    jobs = [
+        await client.enqueue("text-stats", [f"data:,{i}"] * 100, job_id=f"j{i}") for i in range(4)
+    ]  # ids that sort in order: jobs due in the same millisecond go in id order
+    claim = await claimer(redis, client.keys).claim(room=150, most=10, aborts_since_ms=0)
+    assert [u.job_id for u in claim.units] == jobs[:2] and claim.more
+    claim = await claimer(redis, client.keys).claim(room=1000, most=1, aborts_since_ms=0)
+    assert [u.job_id for u in claim.units] == jobs[2:3]
+    claim = await claimer(redis, client.keys).claim(room=1, most=10, aborts_since_ms=0)
+    assert [(u.job_id, u.size) for u in claim.units] == [(jobs[3], 100)]
+
+
+async def test_a_big_job_takes_turns_with_the_jobs_queued_after_it(
+    client: Client, redis: Redis
+) -> None:
+    """Each hand-out queues the big job's next unit behind the work due by then: a small job
+    enqueued after that waits for one more unit of the big job, not for all of them."""
+    # ids that sort small first: due in the same millisecond, the small one goes first
+    big = await client.enqueue("text-stats", [f"data:,{i}" for i in range(500)], job_id="b-big")
+    one = claimer(redis, client.keys)
+    claims = [await one.claim(room=1, most=1, aborts_since_ms=0)]
+    await asyncio.sleep(0.005)  # the small job comes due after the big job's next unit
+    small = await client.enqueue("text-stats", ["data:,small"], job_id="a-small")
+    for _ in range(3):
+        claims.append(await one.claim(room=1, most=1, aborts_since_ms=0))
+    order = [(u.job_id, u.index) for c in claims for u in c.units]
+    assert order == [(big, 0), (big, 1), (small, 0), (big, 2)]
+
+
+async def test_a_lapsed_lease_is_taken_over_with_a_new_token(client: Client, redis: Redis) -> None:
+    """Past its lease a unit is claimed again, before queued work, with a new token and its
+    try counted; the old token no longer holds it."""
+    job = await client.enqueue("text-stats", ["data:,a", "data:,b"], job_id="a-job")
+    later = await client.enqueue("text-stats", ["data:,later"], job_id="b-later")
+    short = Claimer(redis, client.keys, "w-a", 0.05, unit_inputs=100, result_ttl_s=60)
+    [held] = (await short.claim(room=1, most=1, aborts_since_ms=0)).units
+    await asyncio.sleep(0.1)
+    taken = await claimer(redis, client.keys, "w-b").claim(room=1, most=1, aborts_since_ms=0)
+    [unit] = taken.units
+    assert (unit.job_id, unit.index, unit.tries) == (job, 0, 2) and unit.token != held.token
+    assert await redis.hget(client.keys.job(job), "worker") == b"w-b"
+    assert await redis.hget(client.keys.job(job), "attempts") == b"2"
+    assert await redis.hget(client.keys.job(job), "held") == b"1"  # one holder, not two
+    assert later in await member_scores(redis, client.keys.queue)
+
+
+async def test_bad_ids_fail_alone_at_the_claim_and_touch_no_other_job(
+    client: Client, redis: Redis
+) -> None:
+    """An id that is not UTF-8 and one that names another job's key (``victim:results``)
+    are refused into the failed set with the reason; the good job of the same claim is
+    claimed; the victim's results are untouched."""
+    keys = client.keys
+    victim = await client.enqueue("text-stats", ["data:,v"])
+    await redis.hset(keys.results(victim), "0", b"kept")
+    envelope = orjson.dumps(
+        {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats", "inputs": ["data:,x"]},
+         "et": 1}
+    )  # fmt: skip
+    bad_utf8, colliding = b"bad\xff", f"{victim}:results".encode()
+    now = int(time.time() * 1000) - 1000
+    for bad in (bad_utf8, colliding):
+        await redis.set(b"arq:job:" + bad, envelope)
+        await redis.zadd(keys.queue, {bad: now})
+    claim = await claimer(redis, keys).claim(room=10, most=10, aborts_since_ms=0)
+    assert [u.job_id for u in claim.units] == [victim]
+    failed = await redis.zrange(keys.failed, 0, -1)
+    assert set(failed) == {bad_utf8, colliding}
+    reasons = await redis.hgetall(keys.refused)
+    assert all(b"invalid job id" in reasons[bad] for bad in (bad_utf8, colliding))
+    assert await redis.hgetall(keys.results(victim)) == {b"0": b"kept"}
+    assert await redis.exists(b"arq:job:" + bad_utf8) == 0
+    assert await redis.zcard(keys.queue) == 0
+
+
+async def test_a_raw_job_gets_its_status_fields_at_the_claim(client: Client, redis: Redis) -> None:
+    """A job written with SET + ZADD has no status hash: the claim writes its pipeline,
+    total and enqueue time from the envelope."""
+    keys = client.keys
+    envelope = orjson.dumps(
+        {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats",
+         "inputs": ["data:,a", "data:,b", "data:,c"]}, "et": 1_700_000_000_000}
+    )  # fmt: skip
+    await redis.set(keys.arq_job("raw"), envelope)
+    await redis.zadd(keys.queue, {"raw": 1})
+    [unit] = (await claimer(redis, keys).claim(room=1, most=1, aborts_since_ms=0)).units
+    assert (unit.total, unit.end) == (3, 3)
+    fields = await redis.hgetall(keys.job("raw"))
+    assert (fields[b"pipeline"], fields[b"total"]) == (b"text-stats", b"3")
+    assert float(fields[b"enqueued_at"]) == 1_700_000_000.0
+
+
+async def test_a_claim_hears_of_cancelled_jobs_once(client: Client, redis: Redis) -> None:
+    """A cancel reaches every worker through the claim (even one that claims nothing), once
+    per worker: the next claim, given the last one's mark, does not repeat it."""
+    job = await client.enqueue("text-stats", ["data:,a"])
+    worker = claimer(redis, client.keys)
+    await worker.claim(room=1, most=1, aborts_since_ms=0)
+    assert await client.cancel(job)
+    heard = await worker.claim(room=0, most=0, aborts_since_ms=0)
+    assert heard.aborted == [job] and heard.units == []
+    again = await worker.claim(room=0, most=0, aborts_since_ms=heard.aborts_seen_ms)
+    assert again.aborted == []
+    assert await units_of(redis, client.keys, job) == {}
+
+
+async def test_the_envelope_is_not_sent_again_to_a_worker_that_has_it(
+    client: Client, redis: Redis
+) -> None:
+    """A worker that names a job among those it has read gets its later units without the
+    envelope."""
+    job = await client.enqueue("text-stats", [f"data:,{i}" for i in range(300)])
+    worker = claimer(redis, client.keys)
+    [first] = (await worker.claim(room=1, most=1, aborts_since_ms=0)).units
+    [second] = (await worker.claim(room=1, most=1, aborts_since_ms=0, cached=[job])).units
+    assert first.envelope is not None and second.envelope is None
+    assert (second.job_id, second.index) == (job, 1)
