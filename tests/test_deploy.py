@@ -160,20 +160,24 @@ def test_kubernetes_objects_agree_with_each_other() -> None:
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
 
-def test_keda_scales_the_deployment_on_the_queue() -> None:
-    """The ScaledObject targets the Deployment, reads this namespace's queue, one worker per
-    SLUICE_MAX_JOBS jobs, and logs in with a key the Secret holds."""
+def test_keda_scales_the_deployment_on_the_units_of_work() -> None:
+    """The ScaledObject targets the Deployment and adds this namespace's queue (units no
+    worker holds) to its lease set (units held), so that a big job of many units asks for
+    many workers; it logs in with a key the Secret holds."""
     config = settings_in(load("configmap.yaml")["data"])
     scaled, auth, secret = (
         load("keda-scaledobject.yaml"),
         load("keda-triggerauthentication.yaml"),
         load("secret.yaml"),
     )
+    keys = Keys(config.namespace)
     assert scaled["spec"]["scaleTargetRef"]["name"] == load("deployment.yaml")["metadata"]["name"]
-    [trigger] = scaled["spec"]["triggers"]
-    assert trigger["metadata"]["listName"] == Keys(config.namespace).queue
-    assert int(trigger["metadata"]["listLength"]) == config.max_jobs
-    assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    listed = {t["name"]: t["metadata"]["listName"] for t in scaled["spec"]["triggers"]}
+    assert listed == {"ready": keys.queue, "held": keys.leases}
+    modifiers = scaled["spec"]["advanced"]["scalingModifiers"]
+    assert modifiers["formula"] == "ready + held" and int(modifiers["target"]) >= 1
+    for trigger in scaled["spec"]["triggers"]:
+        assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
     [ref] = auth["spec"]["secretTargetRef"]
     assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["stringData"]
 

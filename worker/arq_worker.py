@@ -157,6 +157,7 @@ class SluiceWorker(Worker):
 
     def _start(self, unit: Unit, claimed_at: float) -> None:
         attempt = Attempt(unit, claimed_at)
+        self.life.unfed += unit.size  # now, not when its task first runs: the room shrinks
         task = self.loop.create_task(run_attempt(self.life, attempt), name=f"unit {unit.member}")
         attempt.task = task
         self.attempts[unit.member] = attempt

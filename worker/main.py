@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     embedded = EmbeddedServer(config.data_dir, config.embedded_port)
     health: HealthServer | None = None
+    status = 0
     loop = new_loop()
     try:
         if not config.redis_url:
@@ -69,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             health = HealthServer(config)
             loop.run_until_complete(health.start())
         loop.run_until_complete(wait_for_redis(config))
-        build_worker(config, health).run()
+        worker = build_worker(config, health)
+        worker.run()
+        status = worker.exit_code  # 1: a stage died; its units were handed back
     except SluiceError as exc:
         print(f"sluice-worker: {exc}", file=sys.stderr)
         return 1
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             loop.run_until_complete(health.stop())
         if not config.redis_url and not other_workers_alive(config):
             embedded.stop()
-    return 0
+    return status
 
 
 def other_workers_alive(config: WorkerConfig) -> bool:

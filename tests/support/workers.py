@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -53,13 +54,31 @@ class WorkerProcess:
                     raise RuntimeError(
                         f"worker exited with {self.process.returncode}:\n{self.log()}"
                     )
+                name = self.env.get("SLUICE_WORKER_NAME")
                 for raw in client.zrange(Keys(namespace).workers, 0, -1):
-                    if raw.decode().endswith(f":{self.pid}"):
+                    if raw.decode() == name or raw.decode().endswith(f":{self.pid}"):
                         return self
                 time.sleep(0.05)
         finally:
             client.close()
         raise TimeoutError(f"worker not ready after {timeout_s} s:\n{self.log()}")
+
+    def events(self, *names: str) -> list[dict[str, object]]:
+        """The JSON log lines of these events (SLUICE_LOG_FORMAT=json), in order."""
+        lines = []
+        for line in self.log().splitlines():
+            if line.startswith("{"):
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("event") in names:
+                    lines.append(entry)
+        return lines
+
+    def units_started(self) -> int:
+        """Unit attempts this worker started (a job's first unit logs "job started")."""
+        return len(self.events("job started", "unit started"))
 
     def signal(self, signum: signal.Signals) -> None:
         assert self.process is not None
@@ -95,6 +114,13 @@ class WorkerFactory:
         if wait:
             worker.wait_ready(str(settings.get("redis_url", self.redis_url)), self.namespace)
         return worker
+
+    def many(self, count: int, **settings: object) -> list[WorkerProcess]:
+        """Start ``count`` workers at once, then wait for each to be ready."""
+        started = [self(wait=False, **settings) for _ in range(count)]
+        for worker in started:
+            worker.wait_ready(self.redis_url, self.namespace)
+        return started
 
     def stop_all(self) -> None:
         for worker in self.started:

@@ -86,9 +86,10 @@ def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
 
 
 async def run_attempt(life: Lifecycle, attempt: Attempt) -> Outcome:
-    """Run the attempt and write its ending; its outcome (for the loop and the metrics)."""
+    """Run the attempt and write its ending; its outcome (for the loop and the metrics).
+
+    The loop counted the unit's inputs in ``life.unfed`` when it claimed the unit."""
     unit = attempt.unit
-    life.unfed += unit.size
     start = time.perf_counter()
     token = JOB_FIELDS.set({"job_id": unit.job_id, "unit": unit.index, "worker": life.name})
     pipeline = ""

@@ -13,7 +13,6 @@ and the backlog stays in Redis.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 from redis.asyncio import Redis
@@ -77,9 +76,8 @@ class Engine:
         self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # a stage that died has been reported (on_stage_died): its exception stays there
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.fetch.close()
 

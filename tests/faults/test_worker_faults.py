@@ -1,0 +1,64 @@
+"""Faults that must never stop the fleet: an id no reader can decode, a stage that dies."""
+
+from __future__ import annotations
+
+import orjson
+from redis.asyncio import Redis
+
+from producer import Client, JobState
+from producer.wire import now_ms
+from tests.expected import data_uri
+from tests.faults.conftest import poll
+from tests.support.workers import WorkerFactory
+
+
+async def test_a_job_id_that_is_not_utf8_fails_alone(
+    client: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """A raw job whose id is not UTF-8 (with a valid envelope) goes to the failed set with
+    the reason; the good jobs queued beside it run, their tries counted once; the worker
+    lives on, and so does one started after it."""
+    keys = client.keys
+    good = await client.enqueue_many("text-stats", [[data_uri(b"ok")]] * 5)
+    envelope = orjson.dumps(
+        {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats",
+         "inputs": ["data:,x"]}, "et": now_ms()}
+    )  # fmt: skip
+    bad = b"job\xff\xfe"
+    await redis.set(b"arq:job:" + bad, envelope)
+    await redis.zadd(keys.queue, {bad: now_ms() - 1000})
+    first = workers()
+    for job_id in good:
+        status = await client.wait(job_id, timeout_s=60)
+        assert (status.state, status.attempts) == (JobState.COMPLETE, 1)
+    assert await redis.zscore(keys.failed, bad) is not None
+    assert b"invalid job id" in (await redis.hget(keys.refused, bad) or b"")
+    assert first.process is not None and first.process.poll() is None
+    second = workers()
+    later = await client.enqueue("text-stats", [data_uri(b"later")])
+    assert (await client.wait(later, timeout_s=60)).state == JobState.COMPLETE
+    assert "job cannot start" in first.log() + second.log()
+
+
+async def test_a_worker_whose_stage_dies_hands_its_units_back_and_exits_1(
+    client: Client, workers: WorkerFactory
+) -> None:
+    """A bug kills the fetch stage: the worker stops claiming, hands its units back (the
+    try not counted) and exits with status 1; another worker finishes the jobs."""
+    slow = await client.enqueue(
+        "test-sleep", [data_uri(f"{i}".encode()) for i in range(20)], options={"seconds": 0.2}
+    )
+    dying = workers(pipelines="tests.sample_pipelines", pool_size=1)
+
+    async def under_way() -> bool:
+        return (await client.status(slow)).stored >= 2
+
+    await poll(under_way, 60)
+    doomed = await client.enqueue("text-stats", ["die:now", data_uri(b"fine")])
+    assert dying.wait(60) == 1
+    assert "a stage stopped" in dying.log()
+    assert (await client.status(slow)).state == JobState.QUEUED
+    assert await client.cancel(doomed)  # it would kill the next worker too
+    workers(pipelines="tests.sample_pipelines", pool_size=1)
+    done = await client.wait(slow, timeout_s=60)
+    assert (done.state, done.stored, done.attempts) == (JobState.COMPLETE, 20, 1)
