@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from producer.cli import control
+from producer.cli import jobs as listing
 from producer.cli.enqueue import (
     OptionError,
     enqueue_each,
@@ -269,7 +270,16 @@ def stats(as_json: JsonFlag = False) -> None:
     run(work)
 
 
-for command in (control.cancel, control.retry, control.failed, control.workers):
+for command in (
+    control.cancel,
+    control.retry,
+    control.failed,
+    control.workers,
+    listing.jobs,
+    listing.delete,
+    listing.purge,
+    listing.pipelines,
+):
     app.command()(command)
 
 

@@ -13,6 +13,7 @@ from rich.text import Text
 from producer.cli.render import format_seconds, format_time, state_text
 from producer.cli.runner import print_json, run
 from producer.client import Client
+from producer.models import WorkerInfo
 
 JobIdArg = Annotated[str, typer.Argument(help="The job's id, as printed by `sluice enqueue`.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -80,21 +81,26 @@ def workers(as_json: JsonFlag = False) -> None:
         live = await client.workers()
         if as_json:
             for worker in live:
-                print_json(worker)
+                print_json(worker.as_dict())
             return 0
-        table = Table(title=f"{len(live)} live worker(s)", show_edge=False)
-        table.add_column("id", no_wrap=True)
-        for column in ("host", "pid", "uptime", "last beat", "jobs", "pool", "version"):
-            table.add_column(column)
-        now = time.time()
-        for w in live:
-            table.add_row(
-                Text(w.get("id", "")), Text(w.get("host", "")), w.get("pid", ""),
-                format_seconds(now - float(w.get("started", now))),
-                f"{now - float(w.get('last_beat', now)):.0f} s ago",
-                w.get("jobs", ""), w.get("pool_size", ""), w.get("version", ""),
-            )  # fmt: skip
-        Console().print(table)
+        Console().print(render_workers(live, time.time()))
         return 0
 
     run(work)
+
+
+def render_workers(live: list[WorkerInfo], now: float) -> Table:
+    table = Table(title=f"{len(live)} live worker(s)", show_edge=False)
+    table.add_column("id", no_wrap=True)
+    for column in ("host", "pid", "uptime", "last beat", "jobs", "pool", "version"):
+        table.add_column(column)
+    for w in live:
+        uptime = None if w.started is None else now - w.started
+        beat = "-" if w.last_beat is None else f"{now - w.last_beat:.0f} s ago"
+        counts = (_shown(w.pid), format_seconds(uptime), beat, _shown(w.jobs), _shown(w.pool_size))
+        table.add_row(Text(w.id), Text(w.host), *counts, Text(w.version))
+    return table
+
+
+def _shown(value: int | None) -> str:
+    return "-" if value is None else str(value)

@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from producer.dashboard.api import EnqueueRequest
-from producer.models import JobState, QueueStats
+from producer.models import JobState, QueueStats, WorkerInfo
 
 REF = "#/components/schemas/{model}"
 READ: list[dict[str, list[str]]] = [{}, {"bearer": []}]
@@ -93,6 +93,7 @@ def _schemas() -> dict[str, Any]:
         "JobStatus": status,
         "ItemRecord": record,
         "QueueStats": QueueStats.model_json_schema(ref_template=REF),
+        "WorkerInfo": WorkerInfo.model_json_schema(ref_template=REF),
     }
 
 
@@ -153,7 +154,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/stats": {"get": _op("Queue figures", READ, _json(_ref("QueueStats"), "Stats"))},
         "/api/workers": {"get": _op("Live workers' heartbeats", READ, _json(
-            {"type": "array", "items": anything}, "Workers"))},
+            {"type": "array", "items": _ref("WorkerInfo")}, "Workers"))},
         "/api/pipelines": {"get": _op("Registered pipelines", READ, _json(anything, "Pipelines"))},
         "/api/openapi.json": {"get": _op("This description", READ, _json(anything, "OpenAPI"))},
     }  # fmt: skip
