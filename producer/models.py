@@ -5,6 +5,7 @@ Every model that crosses Redis is a pydantic model, validated on both sides.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PIPELINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 STAGES = ("fetch", "transform", "store")
+SAFE_EXTENSION = re.compile(r"^[A-Za-z0-9]{1,16}$")  # a blob's file extension
 
 
 class JobState(StrEnum):
@@ -127,6 +129,12 @@ class ItemResult(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     # file extension of the binary output stored beside the record, if any (e.g. "png")
     blob: str | None = None
+
+    def blob_name(self) -> str:
+        """The file name of its binary output, ``{index:06d}.{ext}`` (``.bin`` for an extension
+        that is not short and alphanumeric: it comes from Redis, and must never name a path)."""
+        ext = self.blob if self.blob and SAFE_EXTENSION.match(self.blob) else "bin"
+        return f"{self.index:06d}.{ext}"
 
     def as_line(self) -> dict[str, Any]:
         """The JSON shape of one line of `sluice results --json`."""

@@ -45,14 +45,22 @@ def format_time(epoch_s: float | None) -> str:
     return datetime.fromtimestamp(epoch_s).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def format_seconds(seconds: float | None) -> str:
+DURATION_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+
+
+def format_seconds(seconds: float | None, *, places: int = 2) -> str:
+    """A duration in plain units: ``12.34 s`` under a minute (``places`` decimals), then the
+    two largest units, rounded: ``1 min 52 s``, ``2 h 5 min``, ``3 d 4 h``."""
     if seconds is None:
         return "-"
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
+    if round(seconds, places) < 60:
+        return f"{seconds:.{places}f} s"
+    left, parts = round(seconds), list[str]()
+    for unit, size in DURATION_UNITS:
+        count, left = divmod(left, size)
+        if count or parts:
+            parts.append(f"{count} {unit}")
+    return " ".join(parts[:2])
 
 
 def elapsed_text(status: JobStatus, now: float | None = None) -> str:

@@ -68,6 +68,7 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": STR}
+INDEX = {"name": "index", "in": "path", "required": True, "schema": INT}
 
 
 def _schemas() -> dict[str, Any]:
@@ -132,6 +133,13 @@ def _paths() -> dict[str, Any]:
                 JOB_ID, _query("start", INT, "First input index (default 0)"),
                 _query("limit", INT, "Records per page, 1-1000 (default 100)"),
             ]),
+        },
+        "/api/jobs/{job_id}/results/{index}/blob": {
+            "get": _op("One input's binary output (e.g. a thumbnail)", READ, {
+                "description": "The bytes: an image inline with its type, anything else (or "
+                "with download=1) as an application/octet-stream attachment",
+                "content": {"application/octet-stream": {}, "image/*": {}}},
+                400, 404, params=[JOB_ID, INDEX, _query("download", INT, "1: as a download")]),
         },
         "/api/jobs/{job_id}/cancel": {
             "post": _op("Cancel a queued or running job", WRITE, changed, 403, 404, 409,
