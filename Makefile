@@ -30,6 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check producer worker tests
 	$(BIN)/ruff format --check producer worker tests
 	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # The benchmark (tests/bench/): the bench extra in the main venv, and Celery in a venv of its
 # own inside it (Celery needs redis-py >= 6.1, arq < 6). A quick run:
@@ -54,4 +55,4 @@ soak: $(STAMP)
 	$(BIN)/python -m pytest -m soak -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) .sluice .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) .sluice .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* site
