@@ -8,8 +8,15 @@ import inspect
 import pytest
 from redis.asyncio import Redis
 
-from producer import Client, ClientSettings, JobNotFound, JobState, SluiceError, SyncClient
-from producer.models import WorkerInfo
+from producer import (
+    Client,
+    ClientSettings,
+    JobNotFound,
+    JobState,
+    SluiceError,
+    SyncClient,
+    WorkerInfo,
+)
 from tests.support.workers import WorkerFactory
 
 
