@@ -17,8 +17,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m worker.demo
 
-# The suite under coverage (lines and branches, worker processes included): the figure is
-# printed, and `make test` fails below fail_under (pyproject.toml).
+# The suite under coverage (lines and branches; see [tool.coverage.run] in pyproject.toml):
+# the figure is printed, and `make test` fails below fail_under.
 test: $(STAMP)
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest -m "not soak"
