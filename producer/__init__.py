@@ -14,7 +14,16 @@ from producer.errors import (
     SluiceError,
     WaitTimeout,
 )
-from producer.models import ItemResult, JobSpec, JobState, JobStatus, QueueStats, StageTiming
+from producer.listing import JobList
+from producer.models import (
+    ItemResult,
+    JobSpec,
+    JobState,
+    JobStatus,
+    QueueStats,
+    StageTiming,
+    WorkerInfo,
+)
 from producer.settings import ClientSettings
 from producer.sync_client import SyncClient
 
@@ -25,6 +34,7 @@ __all__ = [
     "InvalidJob",
     "ItemResult",
     "JobExists",
+    "JobList",
     "JobNotFound",
     "JobSpec",
     "JobState",
@@ -36,4 +46,5 @@ __all__ = [
     "StageTiming",
     "SyncClient",
     "WaitTimeout",
+    "WorkerInfo",
 ]

@@ -1,5 +1,5 @@
-"""The async client: enqueue jobs, read their status and results, wait for them, cancel and
-retry them, and look at the queue and its workers."""
+"""The async client: enqueue jobs, read their status and results, wait for them, cancel,
+retry and delete them, and look at the queue, its jobs and its workers."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from producer.enqueue import Enqueueing
+from producer.enqueue import Enqueueing, chunks
 from producer.errors import JobNotFound, SluiceError, WaitTimeout
 from producer.inspect import read_status
 from producer.keys import WAKE_TOKENS
-from producer.models import ItemResult, JobState, JobStatus, QueueStats
+from producer.listing import JobList, list_jobs
+from producer.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
 from producer.queue_stats import WORKER_TTL_S, read_queue_stats
+from producer.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, delete_call
 from producer.scripts import CANCEL, RETRY
 from producer.wire import loads, now_ms
 
@@ -130,7 +132,7 @@ class Client(Enqueueing):
             ids = await self.redis.zrevrange(self.keys.failed, 0, limit - 1)
         return [await self.status(raw.decode()) for raw in ids]
 
-    async def workers(self) -> list[dict[str, Any]]:
+    async def workers(self) -> list[WorkerInfo]:
         """Live workers' heartbeats: id, host, pid, started, last beat, jobs, pool size."""
         now = now_ms()
         with self._reachable():
@@ -139,14 +141,64 @@ class Client(Enqueueing):
             )
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name in names:
-                    pipe.hgetall(self.keys.worker(name.decode()))
+                    pipe.hgetall(self.keys.worker(name.decode("utf-8", "replace")))
                 details = await pipe.execute()
-        return [
-            {k.decode(): v.decode("utf-8", "replace") for k, v in d.items()} for d in details if d
-        ]
+        return [WorkerInfo.from_hash(_decoded(d)) for d in details if d]
 
     async def pipelines(self) -> dict[str, Any]:
         """The pipelines live workers have registered, with their descriptions."""
         with self._reachable():
             raw = await self.redis.hgetall(self.keys.pipelines)
         return {k.decode(): loads(v) for k, v in raw.items()}
+
+    async def jobs(
+        self,
+        *,
+        state: JobState | str | None = None,
+        pipeline: str | None = None,
+        search: str | None = None,
+        max_listed: int | None = None,
+    ) -> JobList:
+        """Jobs newest first, in ``state``, of ``pipeline``, whose id contains ``search``.
+
+        Found by SCAN (see `producer.listing`), at most ``max_listed`` of them (default
+        SLUICE_DASHBOARD_MAX_LISTED) before filtering; ``truncated`` says when there were more.
+        """
+        wanted = JobState(state).value if state else None  # ValueError names a bad state
+        limit = max_listed or self.settings.dashboard_max_listed
+        with self._reachable():
+            listed = await list_jobs(self.redis, self.keys, limit)
+        chosen = listed.select(state=wanted, pipeline=pipeline, search=search)
+        return JobList(chosen, listed.truncated)
+
+    async def delete(self, job_id: str) -> None:
+        """Delete an ended job (complete, failed or cancelled) with its records and blobs.
+
+        SluiceError if it is queued or running (cancel it first), JobNotFound if there is none.
+        """
+        with self._reachable():
+            outcome = await self._script(DELETE)(**delete_call(self.keys, job_id))
+        if outcome == MISSING:
+            raise JobNotFound(f"no job {job_id}")
+        if outcome == LIVE:
+            raise SluiceError(f"job {job_id} is queued or running; cancel it before deleting it")
+
+    async def purge_failed(self) -> int:
+        """Delete every job in the failed set, with its records; the number deleted.
+
+        A member of the set that runs again meanwhile (retried) is left alone.
+        """
+        deleted, script = 0, self._script(DELETE)
+        with self._reachable():
+            async for page in chunks(self.redis.zscan_iter(self.keys.failed), PURGE_PAGE):
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for member, _ in page:
+                        job_id = member.decode("utf-8", "replace")
+                        await script(**delete_call(self.keys, job_id), client=pipe)
+                    outcomes = await pipe.execute()
+                deleted += sum(1 for outcome in outcomes if outcome == DELETED)
+        return deleted
+
+
+def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()}

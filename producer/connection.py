@@ -4,6 +4,7 @@ name the server."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import Iterator
@@ -34,6 +35,16 @@ def redact_url(url: str) -> str:
     return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
+def address_stamp(data_dir: Path) -> tuple[int, int, int] | None:
+    """What changes when the address file is written anew (a server started): cheap to read,
+    so a client can look on every use whether the embedded server has moved."""
+    try:
+        stat = os.stat(data_dir / ADDRESS_FILE)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
 def embedded_address(data_dir: Path) -> str | None:
     """The URL of a live embedded server recorded in ``data_dir``, or None."""
     path = data_dir / ADDRESS_FILE
@@ -51,12 +62,26 @@ def resolve_url(settings: ClientSettings) -> str:
         return settings.redis_url
     url = embedded_address(settings.data_dir)
     if url is None:
-        raise ServerUnavailable(
-            "no Redis server: SLUICE_REDIS_URL is unset and no embedded server is running "
-            f"in {settings.data_dir.resolve()}; start a worker (`sluice-worker`), which starts "
-            "one, or set SLUICE_REDIS_URL"
-        )
+        raise ServerUnavailable(no_server_message(settings.data_dir))
     return url
+
+
+def no_server_message(data_dir: Path) -> str:
+    """Why there is no server, and exactly how to have one: the data directory is relative to
+    the working directory, and an embedded server runs only while a worker (or more) does."""
+    where = data_dir.resolve()
+    if any(where.glob("appendonly*")):
+        return (
+            f"no Redis server: SLUICE_REDIS_URL is unset and the embedded server whose data is "
+            f"in {where} is not running (it stops with the last worker); start it, and a "
+            f"worker, with `SLUICE_DATA_DIR={where} sluice-worker`, then run this again"
+        )
+    return (
+        f"no Redis server: SLUICE_REDIS_URL is unset and no embedded server has run in {where} "
+        f"(SLUICE_DATA_DIR={data_dir}, relative to the working directory {Path.cwd()}); run "
+        "this where you started `sluice-worker`, or set SLUICE_DATA_DIR to that directory, or "
+        "SLUICE_REDIS_URL to your server"
+    )
 
 
 def tls_options(settings: ClientSettings) -> dict[str, Any]:
@@ -78,26 +103,61 @@ def connection_options(settings: ClientSettings, url: str) -> dict[str, Any]:
     return options
 
 
-def connect(settings: ClientSettings, cls: type[Redis] = Redis, **extra: Any) -> Redis:
-    """A redis-py asyncio client for these settings (connects lazily)."""
-    url = resolve_url(settings)
+def connect(
+    settings: ClientSettings, cls: type[Redis] = Redis, *, url: str | None = None, **extra: Any
+) -> Redis:
+    """A redis-py asyncio client for these settings, or this URL (connects lazily)."""
+    url = url or resolve_url(settings)
     return cls.from_pool(ReadyPool.from_url(url, **{**connection_options(settings, url), **extra}))
 
 
 class Connected:
-    """A lazily opened connection for one namespace, with the Lua scripts it has loaded."""
+    """A lazily opened connection for one namespace, with the Lua scripts it has loaded.
+
+    On the embedded server, it follows the server: when the address file is written anew
+    with another address (a restart on another port), the next use connects there.
+    """
 
     def __init__(self, settings: ClientSettings | None = None, *, redis: Redis | None = None):
         self.settings = settings or load_settings(ClientSettings)
         self.keys = Keys(self.settings.namespace)
         self._redis = redis
+        self._url: str | None = None  # where the connection we opened goes
+        self._stamp: tuple[int, int, int] | None = None  # the address file we read it from
         self._scripts: dict[str, Any] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def redis(self) -> Redis:
+        if self._url is not None and not self.settings.redis_url and self._server_moved():
+            self._retire()
         if self._redis is None:
-            self._redis = connect(self.settings)
+            self._stamp = address_stamp(self.settings.data_dir)
+            self._url = resolve_url(self.settings)
+            self._redis = connect(self.settings, url=self._url)
         return self._redis
+
+    def _server_moved(self) -> bool:
+        """Whether the embedded server's address file now names another address."""
+        stamp = address_stamp(self.settings.data_dir)
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        url = embedded_address(self.settings.data_dir)
+        return url is not None and url != self._url
+
+    def _retire(self) -> None:
+        """Drop the connection to a server that moved; closed in the background."""
+        old, self._redis, self._url = self._redis, None, None
+        self._scripts.clear()
+        if old is None:
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(old.aclose())
+        except RuntimeError:  # no loop: nothing can be awaited; its sockets are dead anyway
+            return
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def __aenter__(self) -> Self:
         return self
@@ -110,8 +170,10 @@ class Connected:
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
-            self._redis = None
+            self._redis, self._url = None, None
             self._scripts.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     def _script(self, source: str) -> Any:
         """The script, run by EVALSHA (sent whole only when Redis does not have it yet)."""
@@ -128,5 +190,9 @@ class Connected:
             raise self._unavailable(exc) from None
 
     def _unavailable(self, exc: BaseException) -> ServerUnavailable:
-        url = redact_url(resolve_url(self.settings))
+        # the server the failed call went to, not one resolved since (which may have moved)
+        try:
+            url = redact_url(self._url or resolve_url(self.settings))
+        except ServerUnavailable as gone:
+            return gone
         return ServerUnavailable(f"cannot reach Redis at {url}: {exc}")

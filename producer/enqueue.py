@@ -7,7 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from producer.bulk import BULK_JOBS, Entry, checked_jobs, entries, job_ids
 from producer.connection import Connected
@@ -30,6 +30,7 @@ CHUNK = 1000  # inputs per RPUSH when a job's inputs go to a list
 REGISTRY_CACHE_S = 5.0  # how long enqueue trusts its copy of the pipeline registry
 
 Inputs = Iterable[str] | AsyncIterable[str]
+T = TypeVar("T")
 
 
 class Enqueueing(Connected):
@@ -125,7 +126,7 @@ class Enqueueing(Connected):
     async def _write_inputs(self, job_id: str, inputs: Inputs) -> int:
         key, total = self.keys.inputs(job_id), 0
         await self.redis.delete(key)
-        async for chunk in _chunks(inputs, CHUNK):
+        async for chunk in chunks(inputs, CHUNK):
             checked = [check_input(total + i, v, self.settings) for i, v in enumerate(chunk)]
             total += len(checked)
             check_count(total, self.settings)
@@ -249,8 +250,9 @@ def _small_list(inputs: Inputs, limit: int) -> Sequence[str] | None:
     return None
 
 
-async def _chunks(inputs: Inputs, size: int) -> AsyncIterator[list[str]]:
-    chunk: list[str] = []
+async def chunks(inputs: Iterable[T] | AsyncIterable[T], size: int) -> AsyncIterator[list[T]]:
+    """The items of a sync or async iterable, ``size`` at a time (the last chunk may be short)."""
+    chunk: list[T] = []
     if isinstance(inputs, AsyncIterable):
         async for value in inputs:
             chunk.append(value)

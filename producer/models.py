@@ -5,13 +5,15 @@ Every model that crosses Redis is a pydantic model, validated on both sides.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PIPELINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 STAGES = ("fetch", "transform", "store")
+SAFE_EXTENSION = re.compile(r"^[A-Za-z0-9]{1,16}$")  # a blob's file extension
 
 
 class JobState(StrEnum):
@@ -128,6 +130,12 @@ class ItemResult(BaseModel):
     # file extension of the binary output stored beside the record, if any (e.g. "png")
     blob: str | None = None
 
+    def blob_name(self) -> str:
+        """The file name of its binary output, ``{index:06d}.{ext}`` (``.bin`` for an extension
+        that is not short and alphanumeric: it comes from Redis, and must never name a path)."""
+        ext = self.blob if self.blob and SAFE_EXTENSION.match(self.blob) else "bin"
+        return f"{self.index:06d}.{ext}"
+
     def as_line(self) -> dict[str, Any]:
         """The JSON shape of one line of `sluice results --json`."""
         line: dict[str, Any] = {"index": self.index, "input": self.input, "ok": self.ok}
@@ -168,3 +176,40 @@ class QueueStats(BaseModel):
 
     def as_dict(self) -> dict[str, int | float]:
         return self.model_dump()
+
+
+class WorkerInfo(BaseModel):
+    """A live worker, as its heartbeat describes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    """The worker's name (``SLUICE_WORKER_NAME``, default ``host:pid``)."""
+    host: str = ""
+    pid: int | None = None
+    started: float | None = None
+    """When the worker started (epoch s)."""
+    last_beat: float | None = None
+    """When it last wrote its heartbeat (epoch s)."""
+    jobs: int | None = None
+    """Jobs it runs now."""
+    pool_size: int | None = None
+    """Processes in its transform pool."""
+    version: str = ""
+    """Sluice's version in the worker."""
+
+    @classmethod
+    def from_hash(cls, fields: dict[str, str]) -> WorkerInfo:
+        """The worker from its heartbeat hash; a field that does not parse is left unset, so a
+        heartbeat written by another version (or by hand) never stops a listing."""
+        known = {name: fields[name] for name in cls.model_fields if name in fields}
+        try:
+            return cls.model_validate(known)
+        except ValidationError as exc:
+            bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+            kept = {k: v for k, v in known.items() if k not in bad}
+            return cls.model_validate({"id": fields.get("id", ""), **kept})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `sluice workers --json` and ``GET /api/workers``."""
+        return self.model_dump(mode="json")

@@ -1,15 +1,56 @@
-"""The blocking client: the async `Client` run on a private event loop, for code without one."""
+"""The blocking client: the async `Client` run on a private event loop, for code without one.
+
+Every method is `Client`'s own, wrapped by `blocking` (a coroutine) or `blocking_iter` (an
+async iterator), so the two APIs cannot drift apart; tests/test_sync_client.py checks that each
+public method of `Client` is here with the same parameters.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from producer.client import Client
-from producer.models import ItemResult, JobStatus, QueueStats
 from producer.settings import ClientSettings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def blocking(
+    method: Callable[Concatenate[Client, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[SyncClient, P], T]:
+    """``method`` of `Client`, run to its end on the sync client's loop."""
+
+    @functools.wraps(method)
+    def call(self: SyncClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._runner.run(method(self._client, *args, **kwargs))
+
+    return call
+
+
+def blocking_iter(
+    method: Callable[Concatenate[Client, P], AsyncIterator[T]],
+) -> Callable[Concatenate[SyncClient, P], Iterator[T]]:
+    """``method`` of `Client`, an async iterator, as an iterator run on the client's loop."""
+
+    @functools.wraps(method)
+    def call(self: SyncClient, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        it = method(self._client, *args, **kwargs).__aiter__()
+
+        async def step() -> T:
+            return await it.__anext__()
+
+        while True:
+            try:
+                yield self._runner.run(step())
+            except StopAsyncIteration:
+                return
+
+    return call
 
 
 class SyncClient:
@@ -38,59 +79,19 @@ class SyncClient:
         self._runner.run(self._client.close())
         self._runner.close()
 
-    def enqueue(
-        self,
-        pipeline: str,
-        inputs: Iterable[str],
-        *,
-        options: dict[str, Any] | None = None,
-        job_id: str | None = None,
-        defer_s: float = 0.0,
-    ) -> str:
-        return self._runner.run(
-            self._client.enqueue(pipeline, inputs, options=options, job_id=job_id, defer_s=defer_s)
-        )
-
-    def enqueue_many(
-        self,
-        pipeline: str,
-        jobs: Iterable[Sequence[str]],
-        *,
-        options: dict[str, Any] | None = None,
-        defer_s: float = 0.0,
-    ) -> list[str]:
-        return self._runner.run(
-            self._client.enqueue_many(pipeline, jobs, options=options, defer_s=defer_s)
-        )
-
-    def status(self, job_id: str) -> JobStatus:
-        return self._runner.run(self._client.status(job_id))
-
-    def results(
-        self, job_id: str, *, start: int = 0, limit: int | None = None
-    ) -> Iterator[ItemResult]:
-        """Records in input order, read a page at a time."""
-        it = self._client.results(job_id, start=start, limit=limit).__aiter__()
-
-        async def step() -> ItemResult:
-            return await it.__anext__()
-
-        while True:
-            try:
-                yield self._runner.run(step())
-            except StopAsyncIteration:
-                return
-
-    def blob(self, job_id: str, index: int) -> bytes | None:
-        return self._runner.run(self._client.blob(job_id, index))
-
-    def blobs(self, job_id: str, indexes: Sequence[int]) -> dict[int, bytes]:
-        return self._runner.run(self._client.blobs(job_id, indexes))
-
-    def wait(
-        self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.2
-    ) -> JobStatus:
-        return self._runner.run(self._client.wait(job_id, timeout_s=timeout_s, poll_s=poll_s))
-
-    def stats(self) -> QueueStats:
-        return self._runner.run(self._client.stats())
+    enqueue = blocking(Client.enqueue)
+    enqueue_many = blocking(Client.enqueue_many)
+    status = blocking(Client.status)
+    results = blocking_iter(Client.results)
+    blob = blocking(Client.blob)
+    blobs = blocking(Client.blobs)
+    wait = blocking(Client.wait)
+    stats = blocking(Client.stats)
+    cancel = blocking(Client.cancel)
+    retry = blocking(Client.retry)
+    failed = blocking(Client.failed)
+    workers = blocking(Client.workers)
+    pipelines = blocking(Client.pipelines)
+    jobs = blocking(Client.jobs)
+    delete = blocking(Client.delete)
+    purge_failed = blocking(Client.purge_failed)

@@ -11,9 +11,10 @@ from tests.conftest import ROOT
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    """A small demo completes, prints the stage table and the speed-up, and stops its server."""
+    """A small demo completes, prints the stage table and the speed-up, and stops its server;
+    its closing hint's commands are whole lines at 80 columns."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    env["PYTHONPATH"] = str(ROOT)
+    env.update(PYTHONPATH=str(ROOT), COLUMNS="80")
     done = subprocess.run(
         [sys.executable, "-m", "worker.demo", "--documents", "30", "--latency-ms", "20"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
@@ -22,5 +23,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "complete" in done.stdout
     assert "bottleneck" in done.stdout
     assert "speed-up" in done.stdout
+    lines = done.stdout.splitlines()
+    [results] = [line for line in lines if "sluice results" in line]
+    assert results.strip().endswith("--json | head") and len(results) <= 80  # one line, whole
+    assert "  export SLUICE_DATA_DIR=.sluice/demo" in lines
     assert not (tmp_path / ".sluice/demo/server.json").exists()
     assert any((tmp_path / ".sluice/demo").glob("appendonly*"))

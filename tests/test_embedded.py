@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+
+import redis
 
 from producer import Client, ClientSettings, JobState
 from producer.connection import embedded_address
 from tests.conftest import worker_env
+from tests.support.cli import sluice
 from tests.support.workers import WorkerProcess
+from worker.embedded import EmbeddedServer
 
 
 async def test_worker_starts_embedded_server_and_client_finds_it(tmp_path: Path) -> None:
@@ -40,3 +45,48 @@ async def asyncio_sleep(seconds: float) -> None:
     import asyncio
 
     await asyncio.sleep(seconds)
+
+
+def test_embedded_server_keeps_its_port_and_data_across_restarts(tmp_path: Path) -> None:
+    """A restart listens where the last server did, with its data; a busy port is not taken."""
+    data_dir = tmp_path / "data"
+    first = EmbeddedServer(data_dir)
+    url = first.start()
+    with redis.Redis.from_url(url) as r:
+        r.set("kept", "yes")
+        first.stop()  # with a client connected: the port may be left in TIME_WAIT
+    again = EmbeddedServer(data_dir)
+    try:
+        assert again.start() == url
+        with redis.Redis.from_url(url) as r:
+            assert r.get("kept") == b"yes"
+    finally:
+        again.stop()
+    port = int(url.rpartition(":")[2])
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        moved = EmbeddedServer(data_dir)
+        try:
+            assert moved.start() != url
+            assert embedded_address(data_dir) == moved.url
+        finally:
+            moved.stop()
+
+
+def test_no_server_says_exactly_how_to_start_one(tmp_path: Path) -> None:
+    """With no server, the CLI names the data directory in full and the command that starts
+    its server, or says the directory is relative to the working directory."""
+    data_dir = tmp_path / "data"
+    env = {"SLUICE_DATA_DIR": str(data_dir), "SLUICE_NAMESPACE": "none"}
+    never = sluice(env, "stats")
+    assert never.exit_code == 1
+    assert f"no embedded server has run in {data_dir}" in never.stderr
+    assert "relative to the working directory" in never.stderr
+    server = EmbeddedServer(data_dir)
+    server.start()
+    server.stop()  # its append-only file stays
+    stopped = sluice(env, "results", "some-job")
+    assert stopped.exit_code == 1
+    assert f"`SLUICE_DATA_DIR={data_dir} sluice-worker`" in stopped.stderr

@@ -35,8 +35,9 @@ def test_public_api_is_deliberate() -> None:
     """`from producer import ...` offers exactly the documented names."""
     assert set(producer.__all__) == {
         "Client", "ClientSettings", "ConfigError", "InvalidJob", "ItemResult", "JobExists",
-        "JobNotFound", "JobSpec", "JobState", "JobStatus", "QueueFull", "QueueStats",
+        "JobList", "JobNotFound", "JobSpec", "JobState", "JobStatus", "QueueFull", "QueueStats",
         "ServerUnavailable", "SluiceError", "StageTiming", "SyncClient", "WaitTimeout",
+        "WorkerInfo",
     }  # fmt: skip
     for name in producer.__all__:
         assert hasattr(producer, name)

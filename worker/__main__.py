@@ -2,6 +2,6 @@
 
 import sys
 
-from worker.main import main
+from worker.start import main
 
 sys.exit(main())

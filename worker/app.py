@@ -129,3 +129,22 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
 
 async def _never_called(ctx: dict[str, Any], **job: Any) -> None:
     raise RuntimeError("Sluice jobs run through worker.lifecycle, not arq's run_job")
+
+
+class _NotForArqCli(dict[str, Any]):
+    """What ``arq worker.app.WorkerSettings`` finds: arq's CLI cannot run Sluice's worker (it
+    would skip the pool, the pipeline, the embedded server and the settings), so reading
+    these settings says what to run instead, rather than a traceback."""
+
+    def items(self) -> Any:  # arq's get_kwargs reads the settings with items()
+        import sys
+
+        print(
+            "Sluice's worker is not run by arq's CLI: run `sluice-worker` (or `python -m "
+            "worker`), configured with SLUICE_* variables",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+
+
+WorkerSettings = _NotForArqCli()

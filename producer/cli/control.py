@@ -6,13 +6,15 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from producer.cli.render import format_seconds, format_time, state_text
 from producer.cli.runner import print_json, run
 from producer.client import Client
+from producer.models import JobStatus, WorkerInfo
 
 JobIdArg = Annotated[str, typer.Argument(help="The job's id, as printed by `sluice enqueue`.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -58,19 +60,23 @@ def failed(
             for job in jobs:
                 print_json(job.as_dict())
             return 0
-        table = Table(title=f"{len(jobs)} failed job(s)", show_edge=False)
-        table.add_column("job", no_wrap=True)
-        for column in ("state", "pipeline", "stored", "finished", "error"):
-            table.add_column(column)
-        for job in jobs:
-            table.add_row(
-                Text(job.job_id), state_text(job.state), Text(job.pipeline or "-"),
-                f"{job.stored}/{job.total}", format_time(job.finished_at), Text(job.error or ""),
-            )  # fmt: skip
-        Console().print(table)
+        Console().print(render_failed(jobs))
         return 0
 
     run(work)
+
+
+def render_failed(jobs: list[JobStatus]) -> Group:
+    """Each failed job as a line of facts with its error wrapped under it, indented: readable at
+    any width, where a table's columns would cut ids and times or wrap one word a line."""
+    parts: list[RenderableType] = [Text(f"{len(jobs)} failed job(s)", style="bold")]
+    for job in jobs:
+        head = Text.assemble((job.job_id, "bold"), "  ", state_text(job.state))
+        head.append(f"  {job.pipeline or '-'}  stored {job.stored:,}/{job.total:,}")
+        detail = Text(f"finished {format_time(job.finished_at)}\n")
+        detail.append(job.error or "-", style="red")
+        parts += [Text(), head, Padding(detail, (0, 0, 0, 2))]
+    return Group(*parts)
 
 
 def workers(as_json: JsonFlag = False) -> None:
@@ -80,21 +86,26 @@ def workers(as_json: JsonFlag = False) -> None:
         live = await client.workers()
         if as_json:
             for worker in live:
-                print_json(worker)
+                print_json(worker.as_dict())
             return 0
-        table = Table(title=f"{len(live)} live worker(s)", show_edge=False)
-        table.add_column("id", no_wrap=True)
-        for column in ("host", "pid", "uptime", "last beat", "jobs", "pool", "version"):
-            table.add_column(column)
-        now = time.time()
-        for w in live:
-            table.add_row(
-                Text(w.get("id", "")), Text(w.get("host", "")), w.get("pid", ""),
-                format_seconds(now - float(w.get("started", now))),
-                f"{now - float(w.get('last_beat', now)):.0f} s ago",
-                w.get("jobs", ""), w.get("pool_size", ""), w.get("version", ""),
-            )  # fmt: skip
-        Console().print(table)
+        Console().print(render_workers(live, time.time()))
         return 0
 
     run(work)
+
+
+def render_workers(live: list[WorkerInfo], now: float) -> Table:
+    table = Table(title=f"{len(live)} live worker(s)", show_edge=False)
+    table.add_column("id", no_wrap=True)
+    for column in ("host", "pid", "uptime", "last beat", "jobs", "pool", "version"):
+        table.add_column(column)
+    for w in live:
+        uptime = None if w.started is None else now - w.started
+        beat = "-" if w.last_beat is None else f"{now - w.last_beat:.0f} s ago"
+        counts = (_shown(w.pid), format_seconds(uptime), beat, _shown(w.jobs), _shown(w.pool_size))
+        table.add_row(Text(w.id), Text(w.host), *counts, Text(w.version))
+    return table
+
+
+def _shown(value: int | None) -> str:
+    return "-" if value is None else str(value)

@@ -45,14 +45,22 @@ def format_time(epoch_s: float | None) -> str:
     return datetime.fromtimestamp(epoch_s).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def format_seconds(seconds: float | None) -> str:
+DURATION_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+
+
+def format_seconds(seconds: float | None, *, places: int = 2) -> str:
+    """A duration in plain units: ``12.34 s`` under a minute (``places`` decimals), then the
+    two largest units, rounded: ``1 min 52 s``, ``2 h 5 min``, ``3 d 4 h``."""
     if seconds is None:
         return "-"
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
+    if round(seconds, places) < 60:
+        return f"{seconds:.{places}f} s"
+    left, parts = round(seconds), list[str]()
+    for unit, size in DURATION_UNITS:
+        count, left = divmod(left, size)
+        if count or parts:
+            parts.append(f"{count} {unit}")
+    return " ".join(parts[:2])
 
 
 def elapsed_text(status: JobStatus, now: float | None = None) -> str:
@@ -176,6 +184,9 @@ def render_stats(stats: QueueStats) -> Table:
 def results_table(records: Sequence[ItemResult], width: int, *, header: bool) -> Table:
     """One page of result rows; pages of the same width line up under the first's header.
 
+    Inputs and errors wrap (a long word is folded), so neither is ever cut; a result shows as
+    much as fits on its line (`sluice results --json` prints it whole).
+
     Results are printed a page at a time so a job of a million inputs never sits in memory,
     which is why the column widths are fixed rather than measured from the rows.
     """
@@ -184,13 +195,14 @@ def results_table(records: Sequence[ItemResult], width: int, *, header: bool) ->
     input_w = rest * 2 // 5
     table = Table(show_header=header, box=None, padding=(0, 1), pad_edge=False)
     table.add_column("index", justify="right", width=index_w, no_wrap=True)
-    table.add_column("input", width=input_w, no_wrap=True, overflow="ellipsis")
+    table.add_column("input", width=input_w, overflow="fold")
     table.add_column("ok", width=ok_w, no_wrap=True)
-    table.add_column("result / error", width=rest - input_w, no_wrap=True, overflow="ellipsis")
+    table.add_column("result / error", width=rest - input_w, overflow="fold")
     for record in records:
-        if record.ok:
-            ok, detail = Text("✓", style="green"), Text(dumps(record.result).decode())
-        else:
+        if record.ok:  # the whole result is in --json; a row shows its start
+            result = dumps(record.result).decode()
+            ok, detail = Text("✓", style="green"), Text(result, no_wrap=True, overflow="ellipsis")
+        else:  # an error is never cut: it wraps
             ok, detail = Text("✗", style="red"), Text(record.error or "", style="red")
         table.add_row(str(record.index), Text(record.input), ok, detail)
     return table

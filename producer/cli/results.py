@@ -7,7 +7,6 @@ inputs prints in constant memory.
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,8 +22,6 @@ from producer.wire import dumps
 
 PAGE = 500
 BLOB_PAGE = 100  # blobs read per round trip (thumbnails: a few MB at most)
-# An extension comes from Redis, which anyone may write: never let it name another directory.
-SAFE_EXTENSION = re.compile(r"^[A-Za-z0-9]{1,16}$")
 
 
 async def records(client: Client, job_id: str, *, failed_only: bool) -> AsyncIterator[ItemResult]:
@@ -70,11 +67,6 @@ async def print_table(client: Client, job_id: str, console: Console, *, failed_o
     return count
 
 
-def blob_name(record: ItemResult) -> str:
-    ext = record.blob if record.blob and SAFE_EXTENSION.match(record.blob) else "bin"
-    return f"{record.index:06d}.{ext}"
-
-
 async def write_blobs(client: Client, job_id: str, directory: Path, *, failed_only: bool) -> int:
     """Write each stored blob to ``directory`` as ``{index:06d}.{ext}``; the number written.
 
@@ -89,7 +81,7 @@ async def write_blobs(client: Client, job_id: str, directory: Path, *, failed_on
         for record in page:
             data = found.get(record.index)
             if data is not None:  # else the record names a blob never stored (or expired)
-                await asyncio.to_thread((directory / blob_name(record)).write_bytes, data)
+                await asyncio.to_thread((directory / record.blob_name()).write_bytes, data)
                 written += 1
         page.clear()
 

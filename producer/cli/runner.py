@@ -7,7 +7,7 @@ the messages already say what is wrong, so a traceback would only bury them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NoReturn
 
 import typer
@@ -53,10 +53,23 @@ def print_json(data: Any) -> None:
     typer.echo(dumps(data).decode())
 
 
+# The exit code of a command that waited for jobs to end (`enqueue --wait`, `watch`).
+DONE, NOT_COMPLETE, INPUTS_FAILED = 0, 1, 3
+
+
+def ending_code(statuses: Iterable[JobStatus]) -> int:
+    """0 every job complete with every input done, 3 every job complete but some inputs
+    failed, 1 a job that did not complete (failed, cancelled, not found or still running)."""
+    statuses = list(statuses)
+    if any(status.state != JobState.COMPLETE for status in statuses):
+        return NOT_COMPLETE
+    return INPUTS_FAILED if any(status.failed for status in statuses) else DONE
+
+
 def show_status(status: JobStatus, *, as_json: bool, console: Console) -> int:
-    """Print the status; the exit code for it: 0 complete, 1 anything else final or not."""
+    """Print the status; the exit code for it (see `ending_code`)."""
     if as_json:
         print_json(status.as_dict())
     else:
         console.print(render_status(status))
-    return 0 if status.state == JobState.COMPLETE else 1
+    return ending_code([status])

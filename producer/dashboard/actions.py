@@ -1,50 +1,13 @@
-"""The dashboard's actions beyond `Client`'s own: delete a job, retry every failed job."""
+"""The dashboard's action beyond `Client`'s own: retry every failed job."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from producer.client import Client
-from producer.errors import JobNotFound, SluiceError
+from producer.errors import SluiceError
 
 RETRY_ALL_MAX = 1000  # jobs one "retry all" re-queues at most
-
-# Delete every key of a job that has ended; a job in the queue, with units out, or in the
-# running set is refused, so a live job is never pulled from under its workers.
-# KEYS: status, inputs, results, blobs, spec, queue, failed set, running set, arq job, arq result
-# ARGV: job id    Returns 1 deleted, 0 still live, -1 no such job.
-DELETE = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if redis.call('ZSCORE', KEYS[6], ARGV[1]) or state == 'in_progress' or state == 'queued'
-   or redis.call('SISMEMBER', KEYS[8], ARGV[1]) == 1 then
-  return 0
-end
-local found = redis.call('ZREM', KEYS[7], ARGV[1])
-found = found + redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[9], KEYS[10])
-if found == 0 then return -1 end
-return 1
-"""
-
-
-async def delete_job(client: Client, job_id: str) -> None:
-    """Delete an ended job (complete, failed or cancelled) with its records and blobs.
-
-    SluiceError if it is queued or running (cancel it first), JobNotFound if there is none.
-    """
-    k = client.keys
-    keys = [
-        *k.job_keys(job_id),
-        k.queue,
-        k.failed,
-        k.running,
-        k.arq_job(job_id),
-        k.arq_result(job_id),
-    ]
-    outcome = await client.redis.eval(DELETE, len(keys), *keys, job_id)
-    if outcome == -1:
-        raise JobNotFound(f"no job {job_id}")
-    if outcome == 0:
-        raise SluiceError(f"job {job_id} is queued or running; cancel it before deleting it")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from producer.dashboard import context
-from producer.dashboard.actions import delete_job, retry_all
+from producer.dashboard.actions import retry_all
 from producer.dashboard.errors import json_error
 from producer.dashboard.listing import page_of
 from producer.errors import JobNotFound
@@ -138,7 +138,7 @@ async def retry(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
     context.listing(request).invalidate()
-    await delete_job(context.client(request), job_id)
+    await context.client(request).delete(job_id)
     return web.json_response({"job_id": job_id, "deleted": True})
 
 
@@ -162,7 +162,8 @@ async def stats(request: web.Request) -> web.Response:
 
 @routes.get("/api/workers")
 async def workers(request: web.Request) -> web.Response:
-    return web.json_response(await context.client(request).workers())
+    live = await context.client(request).workers()
+    return web.json_response([worker.as_dict() for worker in live])
 
 
 @routes.get("/api/pipelines")

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from producer.client import Client
 from producer.connection import redact_url, resolve_url
-from producer.dashboard import api, context, pages
+from producer.dashboard import api, blobs, context, pages
 from producer.dashboard.auth import Access, auth_middleware
 from producer.dashboard.errors import error_middleware
 from producer.dashboard.history import SAMPLE_S, History
@@ -54,6 +54,7 @@ def create_app(settings: ClientSettings, *, sample_s: float = SAMPLE_S) -> web.A
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_routes(api.routes)
+    app.router.add_routes(blobs.routes)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", STATIC)

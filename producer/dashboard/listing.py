@@ -1,50 +1,31 @@
-"""Listing jobs for the dashboard: find them with SCAN, read them in batches, filter and page.
+"""The dashboard's job listing: `producer.listing`'s, shared between requests and briefly cached.
 
-Sluice keeps no index of jobs, so a listing SCANs the server's keyspace for status hashes
-(``MATCH {ns}:job:* TYPE hash``, 1,000 keys a call, every namespace's keys walked) and adds the
-queue's members (jobs written with raw Redis commands have no status hash yet), then reads
-each job's status hash, queue entry and lease in pipelined batches of 500. That is O(keys on
-the server) per refresh, so refreshes are shared: one runs at a time and its snapshot serves
-every request for ``REFRESH_S``, however many browsers poll. At most
-``SLUICE_DASHBOARD_MAX_LISTED`` jobs are read; past that the snapshot says it is truncated.
-A job id ending in ``:results`` or ``:blobs`` is not listed (those are a job's record hashes).
+A listing is O(keys on the server) (see `producer.listing`), so refreshes are shared: one runs
+at a time and its snapshot serves every request for ``REFRESH_S``, however many browsers poll.
+At most ``SLUICE_DASHBOARD_MAX_LISTED`` jobs are read; past that the snapshot says it is
+truncated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from producer.client import Client
-from producer.inspect import job_state
-from producer.models import JobState, JobStatus
-from producer.wire import now_ms, status_from_hash
+from producer.listing import LISTED_STATES, JobList
+from producer.models import JobStatus
+
+__all__ = ["LISTED_STATES", "JobListing", "Snapshot", "page_of"]
 
 REFRESH_S = 2.0
-SCAN_COUNT = 1000
-BATCH = 500
-NOT_STATUS = (":results", ":blobs")  # hashes under {ns}:job: that are a job's records
-LISTED_STATES = [s for s in JobState if s != JobState.NOT_FOUND]
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class Snapshot(JobList):
     """Every listed job, newest first, as read at ``taken_at``."""
 
-    jobs: list[JobStatus]
-    truncated: bool
     taken_at: float
-
-    def counts(self) -> dict[str, int]:
-        """Jobs per state, every state present (zero when none)."""
-        found = Counter(job.state.value for job in self.jobs)
-        return {state.value: found[state.value] for state in LISTED_STATES}
-
-    def pipelines(self) -> list[str]:
-        return sorted({job.pipeline for job in self.jobs if job.pipeline})
 
     def stored_total(self) -> int:
         """Inputs stored over every listed job: its change over time is the throughput."""
@@ -52,19 +33,6 @@ class Snapshot:
 
     def finished_since(self, epoch_s: float) -> list[JobStatus]:
         return [j for j in self.jobs if j.finished_at is not None and j.finished_at >= epoch_s]
-
-    def select(
-        self, *, state: str | None = None, pipeline: str | None = None, search: str | None = None
-    ) -> list[JobStatus]:
-        """The jobs in ``state``, of ``pipeline``, whose id contains ``search`` (any case)."""
-        needle = (search or "").strip().lower()
-        return [
-            job
-            for job in self.jobs
-            if (not state or job.state.value == state)
-            and (not pipeline or job.pipeline == pipeline)
-            and (not needle or needle in job.job_id.lower())
-        ]
 
 
 class JobListing:
@@ -84,58 +52,10 @@ class JobListing:
         async with self._lock:
             current = self._snapshot
             if current is None or time.monotonic() - current.taken_at > max_age_s:
-                ids, truncated = await self._ids()
-                jobs = await self._read(ids)
-                jobs.sort(key=lambda j: (j.enqueued_at or 0.0, j.job_id), reverse=True)
-                current = Snapshot(jobs, truncated, time.monotonic())
+                listed = await self.client.jobs(max_listed=self.limit)
+                current = Snapshot(listed.jobs, listed.truncated, time.monotonic())
                 self._snapshot = current
             return current
-
-    async def _ids(self) -> tuple[list[str], bool]:
-        keys, redis = self.client.keys, self.client.redis
-        prefix = keys.job("")
-        found: dict[str, None] = {}
-        async for raw in redis.zscan_iter(keys.queue, count=SCAN_COUNT):
-            found[raw[0].decode()] = None
-            if len(found) >= self.limit:
-                return list(found), True
-        pattern = _glob_escape(prefix) + "*"
-        async for raw in redis.scan_iter(match=pattern, count=SCAN_COUNT, _type="hash"):
-            job_id = raw.decode()[len(prefix) :]
-            if job_id and not job_id.endswith(NOT_STATUS):
-                found[job_id] = None
-                if len(found) >= self.limit:
-                    return list(found), True
-        return list(found), False
-
-    async def _read(self, ids: list[str]) -> list[JobStatus]:
-        jobs: list[JobStatus] = []
-        for first in range(0, len(ids), BATCH):
-            jobs.extend(await self._read_batch(ids[first : first + BATCH]))
-        return [job for job in jobs if job.state != JobState.NOT_FOUND]
-
-    async def _read_batch(self, ids: Iterable[str]) -> list[JobStatus]:
-        """Mirrors `producer.inspect.read_status`, in one round trip for the common cases."""
-        keys, ids = self.client.keys, list(ids)
-        async with self.client.redis.pipeline(transaction=False) as pipe:
-            for job_id in ids:
-                pipe.hgetall(keys.job(job_id))
-                pipe.zscore(keys.queue, job_id)
-            raw = await pipe.execute()
-        now, out = now_ms(), []
-        for i, job_id in enumerate(ids):
-            fields = {k.decode(): v.decode("utf-8", "replace") for k, v in raw[2 * i].items()}
-            state = job_state(fields, raw[2 * i + 1], now) if fields else None
-            if state is not None:
-                out.append(status_from_hash(job_id, fields, state))
-            else:  # rare: written raw, expired unrun, or ended by arq alone
-                out.append(await self.client.status(job_id))
-        return out
-
-
-def _glob_escape(text: str) -> str:
-    """``text`` with Redis glob characters escaped, to match literally."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def page_of(items: list[JobStatus], page: int, per_page: int) -> tuple[list[JobStatus], int]:

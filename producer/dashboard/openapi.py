@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from producer.dashboard.api import EnqueueRequest
-from producer.models import JobState, QueueStats
+from producer.models import JobState, QueueStats, WorkerInfo
 
 REF = "#/components/schemas/{model}"
 READ: list[dict[str, list[str]]] = [{}, {"bearer": []}]
@@ -68,6 +68,7 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": STR}
+INDEX = {"name": "index", "in": "path", "required": True, "schema": INT}
 
 
 def _schemas() -> dict[str, Any]:
@@ -93,6 +94,7 @@ def _schemas() -> dict[str, Any]:
         "JobStatus": status,
         "ItemRecord": record,
         "QueueStats": QueueStats.model_json_schema(ref_template=REF),
+        "WorkerInfo": WorkerInfo.model_json_schema(ref_template=REF),
     }
 
 
@@ -132,6 +134,13 @@ def _paths() -> dict[str, Any]:
                 _query("limit", INT, "Records per page, 1-1000 (default 100)"),
             ]),
         },
+        "/api/jobs/{job_id}/results/{index}/blob": {
+            "get": _op("One input's binary output (e.g. a thumbnail)", READ, {
+                "description": "The bytes: an image inline with its type, anything else (or "
+                "with download=1) as an application/octet-stream attachment",
+                "content": {"application/octet-stream": {}, "image/*": {}}},
+                400, 404, params=[JOB_ID, INDEX, _query("download", INT, "1: as a download")]),
+        },
         "/api/jobs/{job_id}/cancel": {
             "post": _op("Cancel a queued or running job", WRITE, changed, 403, 404, 409,
                         params=[JOB_ID]),
@@ -153,7 +162,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/stats": {"get": _op("Queue figures", READ, _json(_ref("QueueStats"), "Stats"))},
         "/api/workers": {"get": _op("Live workers' heartbeats", READ, _json(
-            {"type": "array", "items": anything}, "Workers"))},
+            {"type": "array", "items": _ref("WorkerInfo")}, "Workers"))},
         "/api/pipelines": {"get": _op("Registered pipelines", READ, _json(anything, "Pipelines"))},
         "/api/openapi.json": {"get": _op("This description", READ, _json(anything, "OpenAPI"))},
     }  # fmt: skip

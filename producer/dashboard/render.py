@@ -14,6 +14,7 @@ from aiohttp import web
 from producer.cli.render import format_seconds, format_time
 from producer.connection import redact_url, resolve_url
 from producer.dashboard import context
+from producer.dashboard.blobs import image_type
 from producer.errors import ServerUnavailable
 from producer.models import STAGES, JobStatus
 
@@ -40,6 +41,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(when=format_time, seconds=format_seconds, ago=ago, number=number)
+    env.filters.update(previewable=lambda record: image_type(record) is not None)
     env.globals.update(STAGES=STAGES, STAGE_COUNTS=STAGE_COUNTS, poll_ms=POLL_MS)
     return env
 
@@ -49,9 +51,10 @@ def number(value: float | int | None) -> str:
 
 
 def ago(epoch_s: float | str | None) -> str:
+    """How long ago, in whole seconds: ``5 s ago``, ``1 min 52 s ago``."""
     if epoch_s in (None, ""):
         return "-"
-    return f"{format_seconds(max(0.0, time.time() - float(epoch_s or 0)))} ago"
+    return f"{format_seconds(max(0.0, time.time() - float(epoch_s or 0)), places=0)} ago"
 
 
 def stage_shares(status: JobStatus) -> dict[str, float]:

@@ -65,8 +65,9 @@ def test_failed_lists_and_retry_requeues(settings: ClientSettings, workers: Work
 
 
 def test_workers_lists_live_workers(settings: ClientSettings, workers: WorkerFactory) -> None:
-    """`sluice workers` shows each live worker's id, pid and pool size."""
+    """`sluice workers` shows each live worker's id, pid and pool size; --json typed values."""
     worker = workers(pool_size=1)
     rows = [json.loads(line) for line in sluice(settings, "workers", "--json").stdout.splitlines()]
-    assert [(r["pid"], r["pool_size"]) for r in rows] == [(str(worker.pid), "1")]
+    assert [(r["pid"], r["pool_size"], r["jobs"]) for r in rows] == [(worker.pid, 1, 0)]
+    assert isinstance(rows[0]["started"], float) and isinstance(rows[0]["last_beat"], float)
     assert str(worker.pid) in sluice(settings, "workers").stdout

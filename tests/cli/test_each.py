@@ -71,3 +71,23 @@ def test_each_wait_counts_the_endings(env: dict[str, str], workers: WorkerFactor
     )
     assert failing.exit_code == 1
     assert "2 jobs ended: 2 failed" in failing.stderr
+
+
+def test_wait_exit_code_says_when_inputs_failed(
+    env: dict[str, str], workers: WorkerFactory, tmp_path: Path
+) -> None:
+    """`--wait` exits 0 when every input was done, 3 when the job completed with failed
+    inputs (every one here: a file outside SLUICE_FILE_ROOTS), alone or with --each."""
+    workers()
+    outside = "file:///etc/hostname"  # the test worker reads files under tmp_path only
+    done = sluice(env, "enqueue", "text-stats", "data:,a", "--wait", "--json")
+    assert done.exit_code == 0, done.stderr
+    failed = sluice(env, "enqueue", "text-stats", outside, outside, "--wait", "--json")
+    assert failed.exit_code == 3, failed.stderr
+    assert (json.loads(failed.stdout)["state"], json.loads(failed.stdout)["failed"]) == (
+        "complete",
+        2,
+    )
+    each = sluice(env, "enqueue", "text-stats", "data:,b", outside, "--each", "--wait")
+    assert each.exit_code == 3
+    assert "2 jobs ended: 2 complete" in each.stderr

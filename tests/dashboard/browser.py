@@ -25,7 +25,7 @@ ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-SCREENSHOTS = Path(__file__).parent / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"  # shown in docs/dashboard.md
 
 
 def chromium_path() -> str | None:
@@ -63,7 +63,7 @@ async def launch_browser() -> AsyncIterator[Browser]:
 
 
 async def screenshot(page: Page, name: str) -> None:
-    """Save a PNG to tests/dashboard/screenshots/ when SLUICE_SCREENSHOTS=1 (for README)."""
+    """Save a PNG to docs/images/ when SLUICE_SCREENSHOTS=1 (for docs/dashboard.md)."""
     if os.environ.get("SLUICE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(exist_ok=True)
         await page.screenshot(path=SCREENSHOTS / f"{name}.png")

@@ -60,7 +60,8 @@ async def test_enqueue_status_results_stats_workers(
     assert (stats.body["workers"], stats.body["ready"]) == (1, 0)
     check_schema(stats.body, "QueueStats")
     live = await call(session, "GET", dashboard.at("/api/workers"))
-    assert [w["pid"] for w in live.body] == [str(worker.pid)]
+    assert [w["pid"] for w in live.body] == [worker.pid]
+    check_schema(live.body[0], "WorkerInfo")
     assert "text-stats" in (await call(session, "GET", dashboard.at("/api/pipelines"))).body
 
     async def listed_complete() -> bool:

@@ -1,4 +1,5 @@
-"""Real worker processes (`python -m worker`) for tests, stopped with real signals."""
+"""Real worker processes (`python -m worker`, or another command) for tests, stopped with real
+signals."""
 
 from __future__ import annotations
 
@@ -24,14 +25,13 @@ class WorkerProcess:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "worker"])
+    cwd: Path | None = None
 
     def start(self) -> WorkerProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "worker"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd
             )
         return self
 
