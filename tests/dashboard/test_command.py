@@ -16,10 +16,20 @@ from producer.settings import load_settings
 from tests.conftest import ROOT
 
 
-def test_dashboard_command_serves_until_sigterm(settings: ClientSettings) -> None:
-    """The command prints where it listens (port 0: a free one), serves the API, exits 0."""
+@pytest.mark.parametrize(
+    ("credentials", "shown"),
+    [
+        ("redis://default:pa55word-x@{host}", "redis://***@127.0.0.1"),
+        ("redis://{host}/0?username=default&password=pa55word-x", "password=***"),
+    ],
+)
+def test_dashboard_command_serves_until_sigterm(
+    settings: ClientSettings, credentials: str, shown: str
+) -> None:
+    """The command prints where it listens (port 0: a free one) and the server with its
+    credentials hidden in whatever form they were given, serves the API, exits 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    url = str(settings.redis_url).replace("redis://", "redis://default:pa55word-x@")
+    url = credentials.format(host=str(settings.redis_url).removeprefix("redis://"))
     env.update(SLUICE_REDIS_URL=url, SLUICE_NAMESPACE=settings.namespace, PYTHONPATH=str(ROOT))
     args = [sys.executable, "-m", "producer", "dashboard", "--host", "127.0.0.1", "--port", "0"]
     with subprocess.Popen(
@@ -30,7 +40,7 @@ def test_dashboard_command_serves_until_sigterm(settings: ClientSettings) -> Non
             banner = process.stdout.readline()
             match = re.search(r"http://127\.0\.0\.1:(\d+)/", banner)
             assert match, banner
-            assert "redis://***@127.0.0.1" in banner and "pa55word-x" not in banner
+            assert shown in banner and "pa55word-x" not in banner
             base = f"http://127.0.0.1:{match.group(1)}"
             with urllib.request.urlopen(base + "/api/stats", timeout=30) as reply:
                 assert reply.status == 200
