@@ -117,13 +117,6 @@ def _unauthorized(message: str) -> web.Response:
     return json_error(401, "unauthorized", message, {"WWW-Authenticate": 'Bearer realm="sluice"'})
 
 
-def safe_next(target: str | None) -> str:
-    """Where to go after logging in: a path on this site only, never another host."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
 def set_session(response: web.StreamResponse, access: Access, secure: bool) -> None:
     response.set_cookie(
         COOKIE, access.session_value(), max_age=COOKIE_MAX_AGE_S, path="/",

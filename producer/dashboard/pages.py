@@ -14,8 +14,9 @@ from aiohttp import web
 from producer.client import Client
 from producer.dashboard import context
 from producer.dashboard.api import int_query
-from producer.dashboard.auth import COOKIE, safe_next, set_session
+from producer.dashboard.auth import COOKIE, set_session
 from producer.dashboard.listing import LISTED_STATES, page_of
+from producer.dashboard.redirects import safe_next
 from producer.dashboard.render import render, stage_shares
 from producer.models import ItemResult, JobState
 
