@@ -15,6 +15,7 @@ from producer.keys import ARQ_ABORT_SET, WAKE_TOKENS
 from producer.models import ItemResult, JobState, JobStatus, QueueStats
 from producer.queue_stats import WORKER_TTL_S, read_queue_stats
 from producer.scripts import CANCEL, RETRY
+from producer.stored_ids import decode_fields, raw_key, read_statuses
 from producer.wire import loads, now_ms
 
 RESULTS_PAGE = 500  # records per HMGET when reading results
@@ -124,7 +125,7 @@ class Client(Enqueueing):
         """Jobs in the failed set, most recent first."""
         with self._reachable():
             ids = await self.redis.zrevrange(self.keys.failed, 0, limit - 1)
-        return [await self.status(raw.decode()) for raw in ids]
+            return await read_statuses(self.redis, self.keys, ids, self.status)
 
     async def workers(self) -> list[dict[str, Any]]:
         """Live workers' heartbeats: id, host, pid, started, last beat, jobs, pool size."""
@@ -134,12 +135,10 @@ class Client(Enqueueing):
                 self.keys.workers, now - WORKER_TTL_S * 1000, "+inf"
             )
             async with self.redis.pipeline(transaction=False) as pipe:
-                for name in names:
-                    pipe.hgetall(self.keys.worker(name.decode()))
+                for name in names:  # written by anyone: maybe not UTF-8
+                    pipe.hgetall(raw_key(self.keys.worker, name))
                 details = await pipe.execute()
-        return [
-            {k.decode(): v.decode("utf-8", "replace") for k, v in d.items()} for d in details if d
-        ]
+        return [decode_fields(d) for d in details if d]
 
     async def pipelines(self) -> dict[str, Any]:
         """The pipelines live workers have registered, with their descriptions."""

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from producer.dashboard import context
 from producer.dashboard.actions import delete_job, retry_all
 from producer.dashboard.errors import json_error
+from producer.dashboard.job_paths import path_job_id, path_segment
 from producer.dashboard.listing import page_of
 from producer.errors import JobNotFound
 from producer.models import JobState
@@ -68,7 +69,7 @@ async def enqueue(request: web.Request) -> web.Response:
         job.pipeline, job.inputs, options=job.options, job_id=job.job_id, defer_s=job.defer_s
     )
     context.listing(request).invalidate()
-    location = f"/api/jobs/{job_id}"
+    location = f"/api/jobs/{path_segment(job_id)}"
     return web.json_response(
         {"job_id": job_id, "status_url": location}, status=201, headers={"Location": location}
     )
@@ -93,7 +94,7 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 @routes.get("/api/jobs/{job_id}")
 async def job_status(request: web.Request) -> web.Response:
-    job_id = request.match_info["job_id"]
+    job_id = path_job_id(request)
     status = await context.client(request).status(job_id)
     if status.state == JobState.NOT_FOUND:
         raise JobNotFound(f"no job {job_id}")
@@ -102,7 +103,7 @@ async def job_status(request: web.Request) -> web.Response:
 
 @routes.get("/api/jobs/{job_id}/results")
 async def job_results(request: web.Request) -> web.Response:
-    job_id, client = request.match_info["job_id"], context.client(request)
+    job_id, client = path_job_id(request), context.client(request)
     start = int_query(request, "start", 0, 0, 10**12)
     limit = int_query(request, "limit", RESULTS_DEFAULT, 1, RESULTS_MAX)
     status = await client.status(job_id)
@@ -118,7 +119,7 @@ async def job_results(request: web.Request) -> web.Response:
 
 @routes.post("/api/jobs/{job_id}/cancel")
 async def cancel(request: web.Request) -> web.Response:
-    job_id, client = request.match_info["job_id"], context.client(request)
+    job_id, client = path_job_id(request), context.client(request)
     context.listing(request).invalidate()
     if await client.cancel(job_id):
         return web.json_response({"job_id": job_id, "state": JobState.CANCELLED.value})
@@ -128,7 +129,7 @@ async def cancel(request: web.Request) -> web.Response:
 
 @routes.post("/api/jobs/{job_id}/retry")
 async def retry(request: web.Request) -> web.Response:
-    job_id = request.match_info["job_id"]
+    job_id = path_job_id(request)
     context.listing(request).invalidate()
     await context.client(request).retry(job_id)
     return web.json_response({"job_id": job_id, "state": JobState.QUEUED.value})
@@ -136,7 +137,7 @@ async def retry(request: web.Request) -> web.Response:
 
 @routes.delete("/api/jobs/{job_id}")
 async def delete(request: web.Request) -> web.Response:
-    job_id = request.match_info["job_id"]
+    job_id = path_job_id(request)
     context.listing(request).invalidate()
     await delete_job(context.client(request), job_id)
     return web.json_response({"job_id": job_id, "deleted": True})

@@ -3,9 +3,10 @@
 Sluice keeps no index of jobs, so a listing SCANs the server's keyspace for status hashes
 (``MATCH {ns}:job:* TYPE hash``, 1,000 keys a call, every namespace's keys walked) and adds the
 queue's members (jobs written with raw Redis commands have no status hash yet), then reads
-each job's status hash, queue entry and lease in pipelined batches of 500. That is O(keys on
-the server) per refresh, so refreshes are shared: one runs at a time and its snapshot serves
-every request for ``REFRESH_S``, however many browsers poll. At most
+each job's status hash, queue entry and lease in pipelined batches of 500 (`stored_ids`: an
+id there may be anything, even bytes that are not UTF-8, and is listed all the same). That is
+O(keys on the server) per refresh, so refreshes are shared: one runs at a time and its
+snapshot serves every request for ``REFRESH_S``, however many browsers poll. At most
 ``SLUICE_DASHBOARD_MAX_LISTED`` jobs are read; past that the snapshot says it is truncated.
 A job id ending in ``:results`` or ``:blobs`` is not listed (those are a job's record hashes).
 """
@@ -15,18 +16,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from producer.client import Client
 from producer.models import JobState, JobStatus
-from producer.wire import now_ms, status_from_hash
+from producer.stored_ids import read_statuses
 
 REFRESH_S = 2.0
 SCAN_COUNT = 1000
 BATCH = 500
-NOT_STATUS = (":results", ":blobs")  # hashes under {ns}:job: that are a job's records
-FINAL = {JobState.COMPLETE.value, JobState.FAILED.value, JobState.CANCELLED.value}
+NOT_STATUS = (b":results", b":blobs")  # hashes under {ns}:job: that are a job's records
 LISTED_STATES = [s for s in JobState if s != JobState.NOT_FOUND]
 
 
@@ -91,52 +90,31 @@ class JobListing:
                 self._snapshot = current
             return current
 
-    async def _ids(self) -> tuple[list[str], bool]:
+    async def _ids(self) -> tuple[list[bytes], bool]:
+        """Stored ids as Redis holds them: bytes, which need not be UTF-8."""
         keys, redis = self.client.keys, self.client.redis
-        prefix = keys.job("")
-        found: dict[str, None] = {}
+        prefix = keys.job("").encode()
+        found: dict[bytes, None] = {}
         async for raw in redis.zscan_iter(keys.queue, count=SCAN_COUNT):
-            found[raw[0].decode()] = None
+            found[raw[0]] = None
             if len(found) >= self.limit:
                 return list(found), True
-        pattern = _glob_escape(prefix) + "*"
+        pattern = _glob_escape(keys.job("")) + "*"
         async for raw in redis.scan_iter(match=pattern, count=SCAN_COUNT, _type="hash"):
-            job_id = raw.decode()[len(prefix) :]
+            job_id = raw[len(prefix) :]
             if job_id and not job_id.endswith(NOT_STATUS):
                 found[job_id] = None
                 if len(found) >= self.limit:
                     return list(found), True
         return list(found), False
 
-    async def _read(self, ids: list[str]) -> list[JobStatus]:
+    async def _read(self, ids: list[bytes]) -> list[JobStatus]:
         jobs: list[JobStatus] = []
+        client = self.client
         for first in range(0, len(ids), BATCH):
-            jobs.extend(await self._read_batch(ids[first : first + BATCH]))
+            batch = ids[first : first + BATCH]
+            jobs.extend(await read_statuses(client.redis, client.keys, batch, client.status))
         return [job for job in jobs if job.state != JobState.NOT_FOUND]
-
-    async def _read_batch(self, ids: Iterable[str]) -> list[JobStatus]:
-        """Mirrors `producer.inspect.read_status`, in one round trip for the common cases."""
-        keys, ids = self.client.keys, list(ids)
-        async with self.client.redis.pipeline(transaction=False) as pipe:
-            for job_id in ids:
-                pipe.hgetall(keys.job(job_id))
-                pipe.zscore(keys.queue, job_id)
-                pipe.exists(keys.arq_in_progress(job_id))
-            raw = await pipe.execute()
-        now, out = now_ms(), []
-        for i, job_id in enumerate(ids):
-            fields = {k.decode(): v.decode("utf-8", "replace") for k, v in raw[3 * i].items()}
-            score, leased = raw[3 * i + 1], raw[3 * i + 2]
-            if fields.get("state") in FINAL:
-                out.append(status_from_hash(job_id, fields))
-            elif leased:
-                out.append(status_from_hash(job_id, fields, JobState.IN_PROGRESS))
-            elif score is not None and fields:
-                queued = JobState.DEFERRED if score > now else JobState.QUEUED
-                out.append(status_from_hash(job_id, fields, queued))
-            else:  # rare: written raw, expired unrun, or ended by arq alone
-                out.append(await self.client.status(job_id))
-        return out
 
 
 def _glob_escape(text: str) -> str:

@@ -15,6 +15,7 @@ from producer.client import Client
 from producer.dashboard import context
 from producer.dashboard.api import int_query
 from producer.dashboard.auth import COOKIE, set_session
+from producer.dashboard.job_paths import path_job_id
 from producer.dashboard.listing import LISTED_STATES, page_of
 from producer.dashboard.redirects import safe_next
 from producer.dashboard.render import render, stage_shares
@@ -67,7 +68,7 @@ async def jobs(request: web.Request) -> web.Response:
 
 @routes.get("/jobs/{job_id}")
 async def job(request: web.Request) -> web.Response:
-    job_id, client = request.match_info["job_id"], context.client(request)
+    job_id, client = path_job_id(request), context.client(request)
     status = await client.status(job_id)
     start = int_query(request, "start", 0, 0, 10**12)
     found = status.state != JobState.NOT_FOUND

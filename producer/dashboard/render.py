@@ -14,6 +14,7 @@ from aiohttp import web
 from producer.cli.render import format_seconds, format_time
 from producer.connection import redact_url, resolve_url
 from producer.dashboard import context
+from producer.dashboard.job_paths import actionable, path_segment
 from producer.errors import ServerUnavailable
 from producer.models import STAGES, JobStatus
 
@@ -39,7 +40,10 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=format_time, seconds=format_seconds, ago=ago, number=number)
+    env.filters.update(
+        when=format_time, seconds=format_seconds, ago=ago, number=number, segment=path_segment
+    )
+    env.tests.update(actionable=actionable)
     env.globals.update(STAGES=STAGES, STAGE_COUNTS=STAGE_COUNTS, poll_ms=POLL_MS)
     return env
 
