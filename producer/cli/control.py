@@ -8,9 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
-from producer.cli.render import format_seconds, format_time, state_text
+from producer.cli.render import format_seconds, format_time, printable, shown, state_text
 from producer.cli.runner import print_json, run
 from producer.client import Client
 
@@ -26,10 +25,10 @@ def cancel(job_id: JobIdArg) -> None:
 
     async def work(client: Client) -> int:
         if await client.cancel(job_id):
-            typer.echo(f"cancelled {job_id}")
+            typer.echo(f"cancelled {printable(job_id)}")
             return 0
         state = (await client.status(job_id)).state
-        typer.echo(f"error: job {job_id} already ended ({state})", err=True)
+        typer.echo(f"error: job {printable(job_id)} already ended ({state})", err=True)
         return 1
 
     run(work)
@@ -40,7 +39,7 @@ def retry(job_id: JobIdArg) -> None:
 
     async def work(client: Client) -> int:
         await client.retry(job_id)
-        typer.echo(f"re-queued {job_id}")
+        typer.echo(f"re-queued {printable(job_id)}")
         return 0
 
     run(work)
@@ -64,8 +63,8 @@ def failed(
             table.add_column(column)
         for job in jobs:
             table.add_row(
-                Text(job.job_id), state_text(job.state), Text(job.pipeline or "-"),
-                f"{job.stored}/{job.total}", format_time(job.finished_at), Text(job.error or ""),
+                shown(job.job_id), state_text(job.state), shown(job.pipeline or "-"),
+                f"{job.stored}/{job.total}", format_time(job.finished_at), shown(job.error or ""),
             )  # fmt: skip
         Console().print(table)
         return 0
@@ -89,10 +88,11 @@ def workers(as_json: JsonFlag = False) -> None:
         now = time.time()
         for w in live:
             table.add_row(
-                Text(w.get("id", "")), Text(w.get("host", "")), w.get("pid", ""),
+                shown(w.get("id", "")), shown(w.get("host", "")), shown(w.get("pid", "")),
                 format_seconds(now - float(w.get("started", now))),
                 f"{now - float(w.get('last_beat', now)):.0f} s ago",
-                w.get("jobs", ""), w.get("pool_size", ""), w.get("version", ""),
+                shown(w.get("jobs", "")), shown(w.get("pool_size", "")),
+                shown(w.get("version", "")),
             )  # fmt: skip
         Console().print(table)
         return 0

@@ -14,7 +14,7 @@ import typer
 from redis.exceptions import RedisError
 from rich.console import Console
 
-from producer.cli.render import render_status
+from producer.cli.render import printable, render_status
 from producer.client import Client
 from producer.errors import ConfigError, SluiceError
 from producer.models import JobState, JobStatus
@@ -23,7 +23,7 @@ from producer.wire import dumps
 
 
 def fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {printable(message, keep_newlines=True)}", err=True)
     raise typer.Exit(code)
 
 
