@@ -15,10 +15,11 @@ from producer.dashboard import context
 from producer.dashboard.actions import delete_job, retry_all
 from producer.dashboard.errors import json_error
 from producer.dashboard.job_paths import path_job_id, path_segment
+from producer.dashboard.json_body import BadBody, read_json
 from producer.dashboard.listing import page_of
 from producer.errors import JobNotFound
 from producer.models import JobState
-from producer.validation import describe
+from producer.validation import MAX_DEFER_S, describe
 
 RESULTS_DEFAULT, RESULTS_MAX = 100, 1000
 JOBS_DEFAULT, JOBS_MAX = 50, 500
@@ -38,8 +39,8 @@ class EnqueueRequest(BaseModel):
     """The pipeline's options."""
     job_id: StrictStr | None = None
     """Use this id (default: a random one)."""
-    defer_s: float = Field(default=0.0, ge=0)
-    """Do not run before this many seconds from now."""
+    defer_s: float = Field(default=0.0, ge=0, le=MAX_DEFER_S, allow_inf_nan=False)
+    """Do not run before this many seconds from now (at most a year, MAX_DEFER_S)."""
 
 
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -58,9 +59,9 @@ def int_query(request: web.Request, name: str, default: int, low: int, high: int
 @routes.post("/api/jobs")
 async def enqueue(request: web.Request) -> web.Response:
     try:
-        body = await request.json()
-    except ValueError:
-        return json_error(400, "bad_json", "the body must be a JSON object")
+        body = await read_json(request)
+    except BadBody as exc:
+        return json_error(400, "bad_json", str(exc))
     try:
         job = EnqueueRequest.model_validate(body)
     except ValidationError as exc:

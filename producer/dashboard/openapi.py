@@ -42,7 +42,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         422: "The job is invalid; nothing was enqueued",
         503: "Queue full (SLUICE_MAX_QUEUED_JOBS) or Redis unreachable; see Retry-After",
     }  # fmt: skip
-    return {str(code): _json(_ref("Error"), says[code]) for code in codes}
+    described = {str(code): _json(_ref("Error"), says[code]) for code in codes}
+    return {**described, "default": _json(_ref("Error"), "Any other error, e.g. 500")}
 
 
 def _op(
@@ -169,8 +170,10 @@ def spec() -> dict[str, Any]:
             "version": "1",
             "description": "Enqueue and steer Sluice jobs over HTTP. Writes need "
             "`Authorization: Bearer <SLUICE_DASHBOARD_TOKEN>`; reads too when "
-            "SLUICE_DASHBOARD_REQUIRE_LOGIN is set. Errors are "
-            '`{"error": code, "message": text}`.',
+            "SLUICE_DASHBOARD_REQUIRE_LOGIN is set. Every error, whatever its status and "
+            "cause (an unexpected one is a 500 `internal_error`), is the JSON object "
+            '`{"error": code, "message": text}`: `error` a stable snake_case code to act '
+            "on, `message` for people.",
         },
         "paths": _paths(),
         "components": {
