@@ -9,11 +9,11 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio.connection import parse_url
 
 from producer.errors import ConfigError
@@ -93,6 +93,12 @@ class ClientSettings(BaseSettings):
     """Require the token to view pages and read the HTTP API too, not only to act."""
     dashboard_max_listed: int = Field(default=20_000, ge=1)
     """Most jobs the dashboard's job list and state counts read (found by SCAN)."""
+    dashboard_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names the dashboard answers to besides IP addresses, ``localhost`` and the address
+    it listens on (comma-separated; ``*``: any, only behind a proxy that checks Host)."""
+    dashboard_behind_tls: bool = False
+    """The dashboard is reached over HTTPS (e.g. through a TLS-terminating proxy): its login
+    cookie is marked ``Secure``."""
 
     @field_validator("redis_url")
     @classmethod
@@ -102,6 +108,13 @@ class ClientSettings(BaseSettings):
         if value:
             check_redis_url(value)
         return value or None
+
+    @field_validator("dashboard_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
 
     @field_validator("dashboard_token")
     @classmethod

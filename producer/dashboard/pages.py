@@ -14,7 +14,7 @@ from aiohttp import web
 from producer.client import Client
 from producer.dashboard import context
 from producer.dashboard.api import int_query
-from producer.dashboard.auth import COOKIE, set_session
+from producer.dashboard.auth import client_address, end_session, set_session, throttled
 from producer.dashboard.job_paths import path_job_id
 from producer.dashboard.listing import LISTED_STATES, page_of
 from producer.dashboard.redirects import safe_next
@@ -105,21 +105,25 @@ async def login_form(request: web.Request) -> web.Response:
 
 @routes.post("/login")
 async def login(request: web.Request) -> web.Response:
+    access = context.access(request)
+    if refused := throttled(access, request):
+        return refused
     form = await request.post()
-    access, target = context.access(request), safe_next(str(form.get("next", "")))
+    target = safe_next(str(form.get("next", "")))
     if not access.token_matches(str(form.get("token", ""))):
+        access.throttle.failed(client_address(request))
         response = render(request, "login.html", next=target, wrong=True)
         response.set_status(401)
         return response
     response = web.HTTPSeeOther(target)
-    set_session(response, access, secure=request.secure)
+    set_session(response, access, request)
     raise response
 
 
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.Response:
     response = web.HTTPSeeOther("/")
-    response.del_cookie(COOKIE, path="/")
+    end_session(response, context.access(request), request)
     raise response
 
 
