@@ -16,7 +16,7 @@ from producer.models import ItemResult, JobState, JobStatus, QueueStats
 from producer.queue_stats import WORKER_TTL_S, read_queue_stats
 from producer.scripts import CANCEL, RETRY
 from producer.stored_ids import decode_fields, raw_key, read_statuses
-from producer.wire import loads, now_ms
+from producer.wire import loads, now_ms, read_number
 
 RESULTS_PAGE = 500  # records per HMGET when reading results
 
@@ -38,7 +38,7 @@ class Client(Enqueueing):
     ) -> AsyncIterator[ItemResult]:
         """Stored records in input order from index ``start``; unstored inputs are skipped."""
         with self._reachable():
-            total = int(await self.redis.hget(self.keys.job(job_id), "total") or 0)
+            total = read_number(await self.redis.hget(self.keys.job(job_id), "total"))
         end = total if limit is None else min(total, start + limit)
         for first in range(start, end, RESULTS_PAGE):
             fields = range(first, min(end, first + RESULTS_PAGE))
@@ -144,4 +144,13 @@ class Client(Enqueueing):
         """The pipelines live workers have registered, with their descriptions."""
         with self._reachable():
             raw = await self.redis.hgetall(self.keys.pipelines)
-        return {k.decode(): loads(v) for k, v in raw.items()}
+        return {name: about for name, about in map(_registered, raw.items()) if about is not None}
+
+
+def _registered(entry: tuple[bytes, bytes]) -> tuple[str, Any]:
+    """One registry entry; its description None if it is not JSON (anyone may write there)."""
+    name, raw = entry
+    try:
+        return name.decode("utf-8", "replace"), loads(raw)
+    except ValueError:
+        return name.decode("utf-8", "replace"), None

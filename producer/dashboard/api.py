@@ -18,11 +18,13 @@ from producer.dashboard.job_paths import path_job_id, path_segment
 from producer.dashboard.json_body import BadBody, read_json
 from producer.dashboard.listing import page_of
 from producer.errors import JobNotFound
-from producer.models import JobState
-from producer.validation import MAX_DEFER_S, describe
+from producer.models import PIPELINE_NAME_PATTERN, JobState
+from producer.validation import JOB_ID_PATTERN, MAX_DEFER_S, describe
 
 RESULTS_DEFAULT, RESULTS_MAX = 100, 1000
 JOBS_DEFAULT, JOBS_MAX = 50, 500
+FAILED_DEFAULT, FAILED_MAX = 100, 1000
+PAGE_MAX, START_MAX = 10**9, 10**12
 routes = web.RouteTableDef()
 
 
@@ -31,13 +33,16 @@ class EnqueueRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pipeline: StrictStr
+    # the client checks these (one set of messages); the patterns only describe them
+    pipeline: StrictStr = Field(json_schema_extra={"pattern": PIPELINE_NAME_PATTERN})
     """A pipeline the workers run, e.g. ``text-stats``."""
-    inputs: list[StrictStr]
+    inputs: list[StrictStr] = Field(json_schema_extra={"minItems": 1})
     """Input URIs (``https://``, ``file://``, ``data:``, or a scheme a pipeline module adds)."""
     options: dict[str, Any] = Field(default_factory=dict)
     """The pipeline's options."""
-    job_id: StrictStr | None = None
+    job_id: StrictStr | None = Field(
+        default=None, json_schema_extra={"pattern": JOB_ID_PATTERN.pattern}
+    )
     """Use this id (default: a random one)."""
     defer_s: float = Field(default=0.0, ge=0, le=MAX_DEFER_S, allow_inf_nan=False)
     """Do not run before this many seconds from now (at most a year, MAX_DEFER_S)."""
@@ -45,7 +50,7 @@ class EnqueueRequest(BaseModel):
 
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -86,7 +91,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         state=state, pipeline=request.query.get("pipeline"), search=request.query.get("q")
     )
     per_page = int_query(request, "per_page", JOBS_DEFAULT, 1, JOBS_MAX)
-    rows, pages = page_of(matched, int_query(request, "page", 1, 1, 10**9), per_page)
+    rows, pages = page_of(matched, int_query(request, "page", 1, 1, PAGE_MAX), per_page)
     return web.json_response({
         "jobs": [job.as_dict() for job in rows], "matched": len(matched), "pages": pages,
         "per_page": per_page, "truncated": snapshot.truncated,
@@ -105,7 +110,7 @@ async def job_status(request: web.Request) -> web.Response:
 @routes.get("/api/jobs/{job_id}/results")
 async def job_results(request: web.Request) -> web.Response:
     job_id, client = path_job_id(request), context.client(request)
-    start = int_query(request, "start", 0, 0, 10**12)
+    start = int_query(request, "start", 0, 0, START_MAX)
     limit = int_query(request, "limit", RESULTS_DEFAULT, 1, RESULTS_MAX)
     status = await client.status(job_id)
     if status.state == JobState.NOT_FOUND:
@@ -146,7 +151,7 @@ async def delete(request: web.Request) -> web.Response:
 
 @routes.get("/api/failed")
 async def failed(request: web.Request) -> web.Response:
-    limit = int_query(request, "limit", 100, 1, 1000)
+    limit = int_query(request, "limit", FAILED_DEFAULT, 1, FAILED_MAX)
     jobs = await context.client(request).failed(limit=limit)
     return web.json_response([job.as_dict() for job in jobs])
 

@@ -4,8 +4,9 @@ A browser strips tabs and newlines anywhere in a URL, leading spaces and control
 reads ``\\`` as ``/``, resolves ``.`` and ``..`` (also as ``%2e``), and takes ``//host`` as
 another host. Checking the raw text misses one of these sooner or later, so the target is
 parsed by a WHATWG URL parser (ada, the one Node.js uses) against a placeholder origin, and
-only its path, query and fragment are kept, re-serialised: what is sent back is canonical,
-starts with one ``/``, and a browser reads it as this site whatever the input was.
+only its path, query and fragment are kept, re-serialised: what is sent back is canonical
+(no space, control character or ``\\`` left), starts with one ``/``, and a browser reads it
+as this site whatever the input was.
 """
 
 from __future__ import annotations
@@ -29,4 +30,6 @@ def safe_next(target: str | None) -> str:
     # a path of "//x" (e.g. from "/a/..//x") sent back alone would name host x
     if url.origin != _ORIGIN or not path.startswith("/") or path.startswith("//"):
         return HOME
-    return path + url.search + url.hash
+    # a browser leaves a '\\' in the query or fragment as it is; sent encoded, it means the
+    # same and no reader can take it for a '/'
+    return path + (url.search + url.hash).replace("\\", "%5C")
