@@ -13,7 +13,7 @@ from aiohttp import web
 
 from producer.client import Client
 from producer.dashboard import context
-from producer.dashboard.api import int_query
+from producer.dashboard.api import PAGE_MAX, START_MAX, int_query
 from producer.dashboard.auth import client_address, end_session, set_session, throttled
 from producer.dashboard.job_paths import path_job_id
 from producer.dashboard.listing import LISTED_STATES, page_of
@@ -55,8 +55,8 @@ async def jobs(request: web.Request) -> web.Response:
     search = request.query.get("q", "").strip()
     snapshot = await context.listing(request).snapshot()
     matched = snapshot.select(state=state, pipeline=pipeline, search=search)
-    rows, pages = page_of(matched, int_query(request, "page", 1, 1, 10**9), JOBS_PER_PAGE)
-    page = min(int_query(request, "page", 1, 1, 10**9), pages)
+    rows, pages = page_of(matched, int_query(request, "page", 1, 1, PAGE_MAX), JOBS_PER_PAGE)
+    page = min(int_query(request, "page", 1, 1, PAGE_MAX), pages)
     pipelines = sorted(set(snapshot.pipelines()) | set(await context.client(request).pipelines()))
     return render(
         request, "jobs.html",
@@ -70,7 +70,7 @@ async def jobs(request: web.Request) -> web.Response:
 async def job(request: web.Request) -> web.Response:
     job_id, client = path_job_id(request), context.client(request)
     status = await client.status(job_id)
-    start = int_query(request, "start", 0, 0, 10**12)
+    start = int_query(request, "start", 0, 0, START_MAX)
     found = status.state != JobState.NOT_FOUND
     results = [r async for r in client.results(job_id, start=start, limit=RESULTS_PER_PAGE)]
     failed_items = await _failed_items(client, job_id, status.total) if status.failed else []
