@@ -17,7 +17,8 @@ from producer.models import ItemResult, JobState, JobStatus, QueueStats, WorkerI
 from producer.queue_stats import WORKER_TTL_S, read_queue_stats
 from producer.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, delete_call
 from producer.scripts import CANCEL, RETRY
-from producer.wire import loads, now_ms
+from producer.stored_ids import decode_fields, raw_key, read_statuses
+from producer.wire import loads, now_ms, read_number
 
 RESULTS_PAGE = 500  # records per HMGET when reading results
 
@@ -39,7 +40,7 @@ class Client(Enqueueing):
     ) -> AsyncIterator[ItemResult]:
         """Stored records in input order from index ``start``; unstored inputs are skipped."""
         with self._reachable():
-            total = int(await self.redis.hget(self.keys.job(job_id), "total") or 0)
+            total = read_number(await self.redis.hget(self.keys.job(job_id), "total"))
         end = total if limit is None else min(total, start + limit)
         for first in range(start, end, RESULTS_PAGE):
             fields = range(first, min(end, first + RESULTS_PAGE))
@@ -130,7 +131,7 @@ class Client(Enqueueing):
         """Jobs in the failed set, most recent first."""
         with self._reachable():
             ids = await self.redis.zrevrange(self.keys.failed, 0, limit - 1)
-        return [await self.status(raw.decode()) for raw in ids]
+            return await read_statuses(self.redis, self.keys, ids, self.status)
 
     async def workers(self) -> list[WorkerInfo]:
         """Live workers' heartbeats: id, host, pid, started, last beat, jobs, pool size."""
@@ -140,16 +141,16 @@ class Client(Enqueueing):
                 self.keys.workers, now - WORKER_TTL_S * 1000, "+inf"
             )
             async with self.redis.pipeline(transaction=False) as pipe:
-                for name in names:
-                    pipe.hgetall(self.keys.worker(name.decode("utf-8", "replace")))
+                for name in names:  # written by anyone: maybe not UTF-8
+                    pipe.hgetall(raw_key(self.keys.worker, name))
                 details = await pipe.execute()
-        return [WorkerInfo.from_hash(_decoded(d)) for d in details if d]
+        return [WorkerInfo.from_hash(decode_fields(d)) for d in details if d]
 
     async def pipelines(self) -> dict[str, Any]:
         """The pipelines live workers have registered, with their descriptions."""
         with self._reachable():
             raw = await self.redis.hgetall(self.keys.pipelines)
-        return {k.decode(): loads(v) for k, v in raw.items()}
+        return {name: about for name, about in map(_registered, raw.items()) if about is not None}
 
     async def jobs(
         self,
@@ -192,13 +193,17 @@ class Client(Enqueueing):
         with self._reachable():
             async for page in chunks(self.redis.zscan_iter(self.keys.failed), PURGE_PAGE):
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    for member, _ in page:
-                        job_id = member.decode("utf-8", "replace")
-                        await script(**delete_call(self.keys, job_id), client=pipe)
+                    for member, _ in page:  # written by anyone: maybe not UTF-8
+                        await script(**delete_call(self.keys, member), client=pipe)
                     outcomes = await pipe.execute()
                 deleted += sum(1 for outcome in outcomes if outcome == DELETED)
         return deleted
 
 
-def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:
-    return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()}
+def _registered(entry: tuple[bytes, bytes]) -> tuple[str, Any]:
+    """One registry entry; its description None if it is not JSON (anyone may write there)."""
+    name, raw = entry
+    try:
+        return name.decode("utf-8", "replace"), loads(raw)
+    except ValueError:
+        return name.decode("utf-8", "replace"), None

@@ -20,6 +20,7 @@ from producer.tracing import publish_span
 from producer.validation import (
     build_spec,
     check_count,
+    check_defer,
     check_input,
     check_job_id,
     check_payload_size,
@@ -52,6 +53,7 @@ class Enqueueing(Connected):
     ) -> str:
         """Enqueue a job and return its id. Raises InvalidJob, JobExists or QueueFull."""
         job_id = check_job_id(job_id or uuid.uuid4().hex)
+        check_defer(defer_s)
         build_spec(pipeline, None, options)  # fail fast on a bad name or options
         with self._reachable():
             await self._check_pipeline(pipeline)
@@ -73,6 +75,7 @@ class Enqueueing(Connected):
         the queue cap it waits for room as `enqueue` does; QueueFull's ``enqueued`` lists
         the ids admitted before it gave up.
         """
+        check_defer(defer_s)
         spec = build_spec(pipeline, None, options)
         checked = checked_jobs(jobs, self.settings)
         if not checked:

@@ -14,19 +14,18 @@ record hashes).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from producer.inspect import job_state, read_status
+from producer.inspect import read_status
 from producer.keys import UNIT_SEPARATOR, Keys
 from producer.models import JobState, JobStatus
-from producer.wire import now_ms, status_from_hash
+from producer.stored_ids import read_statuses
 
 SCAN_COUNT = 1000
 BATCH = 500
-NOT_STATUS = (":results", ":blobs")  # hashes under {ns}:job: that are a job's records
+NOT_STATUS = (b":results", b":blobs")  # hashes under {ns}:job: that are a job's records
 LISTED_STATES = [s for s in JobState if s != JobState.NOT_FOUND]
 
 
@@ -62,51 +61,36 @@ class JobList:
 async def list_jobs(redis: Redis, keys: Keys, limit: int) -> JobList:
     """Every job of the namespace (up to ``limit``), newest first."""
     ids, truncated = await _ids(redis, keys, limit)
+
+    async def status(job_id: str) -> JobStatus:
+        return await read_status(redis, keys, job_id)
+
     jobs: list[JobStatus] = []
     for first in range(0, len(ids), BATCH):
-        jobs.extend(await _read_batch(redis, keys, ids[first : first + BATCH]))
+        jobs.extend(await read_statuses(redis, keys, ids[first : first + BATCH], status))
     jobs = [job for job in jobs if job.state != JobState.NOT_FOUND]
     jobs.sort(key=lambda j: (j.enqueued_at or 0.0, j.job_id), reverse=True)
     return JobList(jobs, truncated)
 
 
-async def _ids(redis: Redis, keys: Keys, limit: int) -> tuple[list[str], bool]:
-    prefix = keys.job("")
-    found: dict[str, None] = {}
+async def _ids(redis: Redis, keys: Keys, limit: int) -> tuple[list[bytes], bool]:
+    """Stored ids as Redis holds them: bytes, which need not be UTF-8 (`stored_ids`)."""
+    prefix = keys.job("").encode()
+    found: dict[bytes, None] = {}
     async for raw in redis.zscan_iter(keys.queue, count=SCAN_COUNT):
-        member = raw[0].decode("utf-8", "replace")
-        if UNIT_SEPARATOR in member:  # a unit of a job found through its status hash
+        if UNIT_SEPARATOR.encode() in raw[0]:  # a unit of a job found by its status hash
             continue
-        found[member] = None
+        found[raw[0]] = None
         if len(found) >= limit:
             return list(found), True
-    pattern = _glob_escape(prefix) + "*"
+    pattern = _glob_escape(keys.job("")) + "*"
     async for raw in redis.scan_iter(match=pattern, count=SCAN_COUNT, _type="hash"):
-        job_id = raw.decode("utf-8", "replace")[len(prefix) :]
+        job_id = raw[len(prefix) :]
         if job_id and not job_id.endswith(NOT_STATUS):
             found[job_id] = None
             if len(found) >= limit:
                 return list(found), True
     return list(found), False
-
-
-async def _read_batch(redis: Redis, keys: Keys, ids: Iterable[str]) -> list[JobStatus]:
-    """Mirrors `producer.inspect.read_status`, in one round trip for the common cases."""
-    ids = list(ids)
-    async with redis.pipeline(transaction=False) as pipe:
-        for job_id in ids:
-            pipe.hgetall(keys.job(job_id))
-            pipe.zscore(keys.queue, job_id)
-        raw = await pipe.execute()
-    now, out = now_ms(), []
-    for i, job_id in enumerate(ids):
-        fields = {k.decode(): v.decode("utf-8", "replace") for k, v in raw[2 * i].items()}
-        state = job_state(fields, raw[2 * i + 1], now) if fields else None
-        if state is not None:
-            out.append(status_from_hash(job_id, fields, state))
-        else:  # rare: written raw, expired unrun, or ended by arq alone
-            out.append(await read_status(redis, keys, job_id))
-    return out
 
 
 def _glob_escape(text: str) -> str:

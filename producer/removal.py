@@ -28,9 +28,15 @@ return 1
 DELETED, LIVE, MISSING = 1, 0, -1  # what DELETE returns
 
 
-def delete_call(keys: Keys, job_id: str) -> dict[str, Any]:
-    """The keys and arguments of DELETE for one job, as a script call takes them."""
-    live = [keys.queue, keys.failed, keys.running]
-    arq = [Keys.arq_job, Keys.arq_result]
-    job_keys = [*keys.job_keys(job_id), *live, *(key(job_id) for key in arq)]
-    return {"keys": job_keys, "args": [job_id]}
+def delete_call(keys: Keys, job_id: str | bytes) -> dict[str, Any]:
+    """The keys and arguments of DELETE for one job, as a script call takes them; an id read
+    back from Redis (bytes, maybe not UTF-8) names its keys byte for byte."""
+    raw = job_id if isinstance(job_id, bytes) else job_id.encode()
+    text = raw.decode("utf-8", "surrogateescape")  # stray bytes ride through `Keys` and back
+
+    def exact(key: str) -> bytes:
+        return key.encode("utf-8", "surrogateescape")
+
+    own = [*keys.job_keys(text), Keys.arq_job(text), Keys.arq_result(text)]
+    named = [*map(exact, own[:5]), keys.queue, keys.failed, keys.running, *map(exact, own[5:])]
+    return {"keys": named, "args": [raw]}

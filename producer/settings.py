@@ -9,15 +9,33 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from redis.asyncio.connection import parse_url
 
 from producer.errors import ConfigError
 
 ENV_PREFIX = "SLUICE_"
 MiB = 1024 * 1024
+
+
+ENCODE_HINT = "percent-encode '@', '/', '?' and '#' in a user name or password (e.g. '#' as %23)"
+
+
+def check_redis_url(url: str) -> None:
+    """Refuse a URL redis-py would misread or fail on, in words that never repeat its parts."""
+    parts = urlsplit(url)
+    if "@" in parts.path + parts.query + parts.fragment:
+        raise ValueError(f"has an '@' after the host: {ENCODE_HINT}")
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        known = str(exc).startswith("Invalid value for '")  # names the parameter, not its value
+        reason = str(exc) if known else f"it cannot be read as a Redis URL; {ENCODE_HINT}"
+        raise ValueError(reason) from None
 
 
 class ClientSettings(BaseSettings):
@@ -75,13 +93,28 @@ class ClientSettings(BaseSettings):
     """Require the token to view pages and read the HTTP API too, not only to act."""
     dashboard_max_listed: int = Field(default=20_000, ge=1)
     """Most jobs the dashboard's job list and state counts read (found by SCAN)."""
+    dashboard_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names the dashboard answers to besides IP addresses, ``localhost`` and the address
+    it listens on (comma-separated; ``*``: any, only behind a proxy that checks Host)."""
+    dashboard_behind_tls: bool = False
+    """The dashboard is reached over HTTPS (e.g. through a TLS-terminating proxy): its login
+    cookie is marked ``Secure``."""
 
     @field_validator("redis_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        if value:
+            check_redis_url(value)
         return value or None
+
+    @field_validator("dashboard_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
 
     @field_validator("dashboard_token")
     @classmethod
@@ -110,16 +143,19 @@ def describe_errors(exc: ValidationError) -> str:
         name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
         got = error.get("input")
         shown = "" if isinstance(got, dict) else f" (got {_redact(name, got)!r})"
-        lines.append(f"invalid setting {name}: {error['msg']}{shown}")
+        message = error["msg"].removeprefix("Value error, ")  # pydantic's, for our ValueErrors
+        lines.append(f"invalid setting {name}: {message}{shown}")
     return "\n".join(lines)
 
 
 def _redact(name: str, value: object) -> object:
     if "TOKEN" in name:
         return "***"
-    if "URL" in name and isinstance(value, str) and "@" in value:
-        scheme, _, rest = value.partition("://")
-        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    if "URL" in name and isinstance(value, str):
+        # imported here: producer.connection imports these settings
+        from producer.connection import redact_url
+
+        return redact_url(value)
     return value
 
 

@@ -57,6 +57,22 @@ def check_payload_size(size: int, settings: ClientSettings) -> None:
         )
 
 
+# The furthest ahead a job may be deferred: a year. Further is surely a mistake (a timestamp
+# given as a delay), and the job's queue score and expiry must stay finite integers.
+MAX_DEFER_S = 365 * 86400
+
+
+def check_defer(defer_s: float) -> float:
+    """``defer_s`` if it is a number of seconds from 0 to MAX_DEFER_S, else InvalidJob."""
+    number = isinstance(defer_s, int | float) and not isinstance(defer_s, bool)
+    if not number or not 0 <= defer_s <= MAX_DEFER_S:  # NaN fails the comparison too
+        raise InvalidJob(
+            f"defer_s must be from 0 to {MAX_DEFER_S} seconds (a year, MAX_DEFER_S), "
+            f"got {defer_s!r}"
+        )
+    return defer_s
+
+
 def build_spec(pipeline: str, inputs: list[str] | None, options: Any) -> JobSpec:
     """A JobSpec, or InvalidJob listing every field that is wrong."""
     try:

@@ -11,6 +11,7 @@ The job envelope at ``arq:job:{id}`` (arq's own field names)::
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -52,11 +53,21 @@ def encode_job(spec: JobSpec, enqueue_ms: int) -> bytes:
     return dumps({"t": 1, "f": JOB_FUNCTION, "a": [], "k": kwargs, "et": enqueue_ms})
 
 
+def read_number(raw: str | bytes | None, kind: type[int] | type[float] = int) -> Any:
+    """A number read from Redis. Anyone may write there: what is not a finite number reads
+    as none (0 for a count), so one bad field never stops a reader."""
+    empty = None if kind is float else 0
+    try:
+        value = float(raw or "")
+    except ValueError:
+        return empty
+    if not math.isfinite(value):
+        return empty
+    return int(value) if kind is int else value
+
+
 def _num(fields: Mapping[str, str], name: str, kind: type[int] | type[float] = int) -> Any:
-    raw = fields.get(name)
-    if raw in (None, ""):
-        return None if kind is float else 0
-    return kind(float(raw)) if kind is int else kind(raw)
+    return read_number(fields.get(name), kind)
 
 
 def status_from_hash(

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from redis.asyncio import Redis
 
 from producer import Client, ClientSettings
@@ -17,6 +18,12 @@ from tests.support.servers import Server, valkey_binary
 from tests.support.workers import WorkerFactory
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests run a fixed number of examples with no per-example deadline: a bounded
+# budget in `make test` whatever the machine's load. HYPOTHESIS_PROFILE=deep searches longer.
+hypothesis_settings.register_profile("sluice", max_examples=60, deadline=None, database=None)
+hypothesis_settings.register_profile("deep", max_examples=2000, deadline=None, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "sluice"))
 
 
 @pytest.fixture(scope="session")

@@ -110,3 +110,15 @@ async def test_deferred_job_state(client: Client) -> None:
     job_id = await client.enqueue("text-stats", ["data:,x"], defer_s=60)
     assert (await client.status(job_id)).state == JobState.DEFERRED
     assert (await client.stats()).deferred == 1
+
+
+@pytest.mark.parametrize("defer_s", [float("inf"), float("nan"), 1e308, -1.0, 365 * 86400 + 1])
+async def test_defer_past_a_year_or_not_a_number_is_refused(
+    client: Client, redis: Redis, defer_s: float
+) -> None:
+    """enqueue and enqueue_many refuse a defer that is not 0..MAX_DEFER_S, writing nothing."""
+    with pytest.raises(InvalidJob, match="defer_s must be from 0 to 31536000 seconds"):
+        await client.enqueue("text-stats", ["data:,x"], defer_s=defer_s)
+    with pytest.raises(InvalidJob, match="MAX_DEFER_S"):
+        await client.enqueue_many("text-stats", [["data:,x"]], defer_s=defer_s)
+    assert await redis.zcard(client.keys.queue) == 0

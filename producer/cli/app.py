@@ -31,9 +31,10 @@ from producer.cli.results import show_results
 from producer.cli.runner import ending_code, fail, print_json, run, show_status
 from producer.client import Client
 from producer.connection import resolve_url
-from producer.errors import ConfigError, SluiceError
+from producer.errors import ConfigError, InvalidJob, SluiceError
 from producer.models import JobState
 from producer.settings import ClientSettings, load_settings
+from producer.validation import check_defer
 
 app = typer.Typer(
     name="sluice",
@@ -60,6 +61,13 @@ def _show_version(value: bool) -> None:
     if value:
         typer.echo(f"sluice {package_version()}")
         raise typer.Exit()
+
+
+def _defer_option(value: float) -> float:
+    try:
+        return check_defer(value)
+    except InvalidJob as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.callback()
@@ -101,7 +109,12 @@ def enqueue(
         ),
     ] = None,
     defer: Annotated[
-        float, typer.Option(min=0, metavar="SECONDS", help="Do not run before this many seconds.")
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            callback=_defer_option,
+            help="Do not run before this many seconds (at most a year).",
+        ),
     ] = 0.0,
     each: Annotated[
         bool,

@@ -11,7 +11,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from producer.cli.render import format_seconds, format_time, state_text
+from producer.cli.render import format_seconds, format_time, printable, shown, state_text
 from producer.cli.runner import print_json, run
 from producer.client import Client
 from producer.models import JobStatus, WorkerInfo
@@ -28,10 +28,10 @@ def cancel(job_id: JobIdArg) -> None:
 
     async def work(client: Client) -> int:
         if await client.cancel(job_id):
-            typer.echo(f"cancelled {job_id}")
+            typer.echo(f"cancelled {printable(job_id)}")
             return 0
         state = (await client.status(job_id)).state
-        typer.echo(f"error: job {job_id} already ended ({state})", err=True)
+        typer.echo(f"error: job {printable(job_id)} already ended ({state})", err=True)
         return 1
 
     run(work)
@@ -42,7 +42,7 @@ def retry(job_id: JobIdArg) -> None:
 
     async def work(client: Client) -> int:
         await client.retry(job_id)
-        typer.echo(f"re-queued {job_id}")
+        typer.echo(f"re-queued {printable(job_id)}")
         return 0
 
     run(work)
@@ -71,10 +71,10 @@ def render_failed(jobs: list[JobStatus]) -> Group:
     any width, where a table's columns would cut ids and times or wrap one word a line."""
     parts: list[RenderableType] = [Text(f"{len(jobs)} failed job(s)", style="bold")]
     for job in jobs:
-        head = Text.assemble((job.job_id, "bold"), "  ", state_text(job.state))
-        head.append(f"  {job.pipeline or '-'}  stored {job.stored:,}/{job.total:,}")
+        head = Text.assemble(shown(job.job_id, "bold"), "  ", state_text(job.state))
+        head.append(f"  {printable(job.pipeline or '-')}  stored {job.stored:,}/{job.total:,}")
         detail = Text(f"finished {format_time(job.finished_at)}\n")
-        detail.append(job.error or "-", style="red")
+        detail.append(printable(job.error or "-", keep_newlines=True), style="red")
         parts += [Text(), head, Padding(detail, (0, 0, 0, 2))]
     return Group(*parts)
 
@@ -103,7 +103,7 @@ def render_workers(live: list[WorkerInfo], now: float) -> Table:
         uptime = None if w.started is None else now - w.started
         beat = "-" if w.last_beat is None else f"{now - w.last_beat:.0f} s ago"
         counts = (_shown(w.pid), format_seconds(uptime), beat, _shown(w.jobs), _shown(w.pool_size))
-        table.add_row(Text(w.id), Text(w.host), *counts, Text(w.version))
+        table.add_row(shown(w.id), shown(w.host), *counts, shown(w.version))
     return table
 
 

@@ -2,8 +2,10 @@
 
 `sluice status`, `sluice watch` and `sluice enqueue --wait` share these, and so can any
 script that wants the same view: ``console.print(render_status(await watch(...)))``.
-Every value read from Redis is wrapped in `Text`, so a ``[`` in an input or an error
-message is shown as written instead of being taken for rich markup.
+Every value read from Redis or given by the user goes through `shown`: wrapped in `Text`, so
+a ``[`` in an input or an error message is shown as written instead of being taken for rich
+markup, and with every character a terminal would act on (escape sequences, carriage
+returns, bidirectional overrides) written out as an escape by `printable`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,24 @@ STATE_STYLES = {
     JobState.NOT_FOUND: "bold red",
 }
 COUNTS = ("fetched", "transformed", "stored")
+# Characters a terminal acts on instead of showing: C0 and C1 controls and DEL (escape
+# sequences start with ESC or CSI), line and paragraph separators, and the bidirectional
+# marks and overrides that reorder what is shown ("Trojan Source").
+CONTROLS = [*range(0x20), *range(0x7F, 0xA0), *range(0x200E, 0x2010), 0x2028, 0x2029]
+CONTROLS += [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+ESCAPES = {c: ascii(chr(c))[1:-1] for c in CONTROLS}  # "\x1b", "\n", "\u202e"
+ESCAPES_BUT_NEWLINE = {c: e for c, e in ESCAPES.items() if c != ord("\n")}
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with every character a terminal would act on written as its escape: what
+    every human renderer shows of a value it did not write itself (never ``--json``)."""
+    return text.translate(ESCAPES_BUT_NEWLINE if keep_newlines else ESCAPES)
+
+
+def shown(value: object, style: str = "") -> Text:
+    """A value from Redis or the user as rich Text: never markup, never a terminal control."""
+    return Text(printable(str(value)), style=style)
 
 
 def state_text(state: JobState) -> Text:
@@ -77,22 +97,22 @@ def render_status(status: JobStatus, now: float | None = None) -> RenderableType
     info = Table.grid(padding=(0, 2))
     info.add_column(style="bold")
     info.add_column()
-    info.add_row("job", Text(status.job_id))
+    info.add_row("job", shown(status.job_id))
     info.add_row("state", state_text(status.state))
     if status.state == JobState.NOT_FOUND:
         # nothing else is known; an empty table of zeros would suggest otherwise
         return info
     counts = ", ".join(f"{name} {getattr(status, name):,}" for name in COUNTS)
     failed = Text(f"{status.failed:,}", style="red" if status.failed else "")
-    info.add_row("pipeline", Text(status.pipeline or "-"))
+    info.add_row("pipeline", shown(status.pipeline or "-"))
     info.add_row("inputs", Text(f"{status.total:,} total: {counts}"))
     info.add_row("failed", failed)
     if status.error:
-        info.add_row("error", Text(status.error, style="red"))
+        info.add_row("error", shown(status.error, style="red"))
     if status.attempts:
         info.add_row("attempts", Text(str(status.attempts)))
     if status.worker:
-        info.add_row("worker", Text(status.worker))
+        info.add_row("worker", shown(status.worker))
     info.add_row("enqueued", format_time(status.enqueued_at))
     info.add_row("started", format_time(status.started_at))
     info.add_row("finished", format_time(status.finished_at))
@@ -116,7 +136,7 @@ def render_stages(status: JobStatus) -> Table:
             continue
         mark = Text("◀ bottleneck", style="bold yellow") if name == bottleneck else Text()
         table.add_row(
-            Text(name),
+            shown(name),
             f"{timing.count:,}",
             f"{timing.total_s:.3f}",
             f"{timing.mean_s:.6f}",  # items often take well under a millisecond
@@ -128,9 +148,9 @@ def render_stages(status: JobStatus) -> Table:
 def render_progress(status: JobStatus, now: float | None = None) -> RenderableType:
     """One bar per stage count out of the job's total, under a line with state and failures."""
     head = Text.assemble(
-        (status.job_id, "bold"),
+        shown(status.job_id, "bold"),
         "  ",
-        (status.pipeline or "", "cyan"),
+        shown(status.pipeline or "", "cyan"),
         "  ",
         state_text(status.state),
         "  ",
@@ -200,9 +220,9 @@ def results_table(records: Sequence[ItemResult], width: int, *, header: bool) ->
     table.add_column("result / error", width=rest - input_w, overflow="fold")
     for record in records:
         if record.ok:  # the whole result is in --json; a row shows its start
-            result = dumps(record.result).decode()
+            result = printable(dumps(record.result).decode())
             ok, detail = Text("✓", style="green"), Text(result, no_wrap=True, overflow="ellipsis")
         else:  # an error is never cut: it wraps
-            ok, detail = Text("✗", style="red"), Text(record.error or "", style="red")
-        table.add_row(str(record.index), Text(record.input), ok, detail)
+            ok, detail = Text("✗", style="red"), shown(record.error or "", style="red")
+        table.add_row(str(record.index), shown(record.input), ok, detail)
     return table

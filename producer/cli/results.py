@@ -12,9 +12,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from rich.console import Console
-from rich.text import Text
 
-from producer.cli.render import results_table
+from producer.cli.render import results_table, shown
 from producer.client import Client
 from producer.errors import JobNotFound
 from producer.models import ItemResult, JobState
@@ -103,7 +102,7 @@ async def show_results(
         if as_json:
             sys.stdout.write(dumps({"written": written, "output": str(output)}).decode() + "\n")
         else:
-            Console().print(Text(f"wrote {written} files to {output}"))
+            Console().print(shown(f"wrote {written} files to {output}"))
     elif as_json:
         await print_json_lines(client, job_id, failed_only=failed_only)
     else:

@@ -1,7 +1,8 @@
 """Running one CLI command: load settings, open a client, turn errors into exit codes.
 
 A bad setting exits 2 and any Sluice error 1, each as ``error: <message>`` on stderr:
-the messages already say what is wrong, so a traceback would only bury them.
+the messages already say what is wrong, so a traceback would only bury them. Ctrl-C exits
+130 at once, after the command's own cleanups.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import typer
 from redis.exceptions import RedisError
 from rich.console import Console
 
-from producer.cli.render import render_status
+from producer.cli.render import printable, render_status
 from producer.client import Client
 from producer.errors import ConfigError, SluiceError
 from producer.models import JobState, JobStatus
 from producer.settings import ClientSettings, load_settings
 from producer.wire import dumps
 
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+
 
 def fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {printable(message, keep_newlines=True)}", err=True)
     raise typer.Exit(code)
 
 
@@ -40,6 +43,10 @@ def run(work: Callable[[Client], Awaitable[int]]) -> NoReturn:
 
     try:
         code = asyncio.run(with_client())
+    except KeyboardInterrupt:
+        # asyncio.run cancelled the command's task first, so its cleanups ran (a job whose
+        # inputs were half streamed to Redis is removed); the reader thread is a daemon
+        fail("interrupted", INTERRUPTED)
     except SluiceError as exc:
         fail(str(exc), 1)
     except RedisError as exc:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from producer.client import Client
 from producer.errors import SluiceError
+from producer.stored_ids import is_valid_id, shown_id
 
 RETRY_ALL_MAX = 1000  # jobs one "retry all" re-queues at most
 
@@ -26,7 +27,10 @@ async def retry_all(client: Client, limit: int = RETRY_ALL_MAX) -> RetryAll:
     outcome = RetryAll()
     ids = await client.redis.zrevrange(client.keys.failed, 0, limit - 1)
     for raw in ids:
-        job_id = raw.decode()
+        job_id = shown_id(raw)
+        if not is_valid_id(job_id):  # written raw: no action can name it
+            outcome.errors[job_id] = "not a valid job id; remove it with Redis commands"
+            continue
         try:
             await client.retry(job_id)
         except SluiceError as exc:

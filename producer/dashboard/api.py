@@ -14,13 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from producer.dashboard import context
 from producer.dashboard.actions import retry_all
 from producer.dashboard.errors import json_error
+from producer.dashboard.job_paths import path_job_id, path_segment
+from producer.dashboard.json_body import BadBody, read_json
 from producer.dashboard.listing import page_of
 from producer.errors import JobNotFound
-from producer.models import JobState
-from producer.validation import describe
+from producer.models import PIPELINE_NAME_PATTERN, JobState
+from producer.validation import JOB_ID_PATTERN, MAX_DEFER_S, describe
 
 RESULTS_DEFAULT, RESULTS_MAX = 100, 1000
 JOBS_DEFAULT, JOBS_MAX = 50, 500
+FAILED_DEFAULT, FAILED_MAX = 100, 1000
+PAGE_MAX, START_MAX = 10**9, 10**12
 routes = web.RouteTableDef()
 
 
@@ -29,21 +33,24 @@ class EnqueueRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pipeline: StrictStr
+    # the client checks these (one set of messages); the patterns only describe them
+    pipeline: StrictStr = Field(json_schema_extra={"pattern": PIPELINE_NAME_PATTERN})
     """A pipeline the workers run, e.g. ``text-stats``."""
-    inputs: list[StrictStr]
+    inputs: list[StrictStr] = Field(json_schema_extra={"minItems": 1})
     """Input URIs (``https://``, ``file://``, ``data:``, or a scheme a pipeline module adds)."""
     options: dict[str, Any] = Field(default_factory=dict)
     """The pipeline's options."""
-    job_id: StrictStr | None = None
+    job_id: StrictStr | None = Field(
+        default=None, json_schema_extra={"pattern": JOB_ID_PATTERN.pattern}
+    )
     """Use this id (default: a random one)."""
-    defer_s: float = Field(default=0.0, ge=0)
-    """Do not run before this many seconds from now."""
+    defer_s: float = Field(default=0.0, ge=0, le=MAX_DEFER_S, allow_inf_nan=False)
+    """Do not run before this many seconds from now (at most a year, MAX_DEFER_S)."""
 
 
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -57,9 +64,9 @@ def int_query(request: web.Request, name: str, default: int, low: int, high: int
 @routes.post("/api/jobs")
 async def enqueue(request: web.Request) -> web.Response:
     try:
-        body = await request.json()
-    except ValueError:
-        return json_error(400, "bad_json", "the body must be a JSON object")
+        body = await read_json(request)
+    except BadBody as exc:
+        return json_error(400, "bad_json", str(exc))
     try:
         job = EnqueueRequest.model_validate(body)
     except ValidationError as exc:
@@ -68,7 +75,7 @@ async def enqueue(request: web.Request) -> web.Response:
         job.pipeline, job.inputs, options=job.options, job_id=job.job_id, defer_s=job.defer_s
     )
     context.listing(request).invalidate()
-    location = f"/api/jobs/{job_id}"
+    location = f"/api/jobs/{path_segment(job_id)}"
     return web.json_response(
         {"job_id": job_id, "status_url": location}, status=201, headers={"Location": location}
     )
@@ -84,7 +91,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         state=state, pipeline=request.query.get("pipeline"), search=request.query.get("q")
     )
     per_page = int_query(request, "per_page", JOBS_DEFAULT, 1, JOBS_MAX)
-    rows, pages = page_of(matched, int_query(request, "page", 1, 1, 10**9), per_page)
+    rows, pages = page_of(matched, int_query(request, "page", 1, 1, PAGE_MAX), per_page)
     return web.json_response({
         "jobs": [job.as_dict() for job in rows], "matched": len(matched), "pages": pages,
         "per_page": per_page, "truncated": snapshot.truncated,
@@ -93,7 +100,7 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 @routes.get("/api/jobs/{job_id}")
 async def job_status(request: web.Request) -> web.Response:
-    job_id = request.match_info["job_id"]
+    job_id = path_job_id(request)
     status = await context.client(request).status(job_id)
     if status.state == JobState.NOT_FOUND:
         raise JobNotFound(f"no job {job_id}")
@@ -102,8 +109,8 @@ async def job_status(request: web.Request) -> web.Response:
 
 @routes.get("/api/jobs/{job_id}/results")
 async def job_results(request: web.Request) -> web.Response:
-    job_id, client = request.match_info["job_id"], context.client(request)
-    start = int_query(request, "start", 0, 0, 10**12)
+    job_id, client = path_job_id(request), context.client(request)
+    start = int_query(request, "start", 0, 0, START_MAX)
     limit = int_query(request, "limit", RESULTS_DEFAULT, 1, RESULTS_MAX)
     status = await client.status(job_id)
     if status.state == JobState.NOT_FOUND:
@@ -118,7 +125,7 @@ async def job_results(request: web.Request) -> web.Response:
 
 @routes.post("/api/jobs/{job_id}/cancel")
 async def cancel(request: web.Request) -> web.Response:
-    job_id, client = request.match_info["job_id"], context.client(request)
+    job_id, client = path_job_id(request), context.client(request)
     context.listing(request).invalidate()
     if await client.cancel(job_id):
         return web.json_response({"job_id": job_id, "state": JobState.CANCELLED.value})
@@ -128,7 +135,7 @@ async def cancel(request: web.Request) -> web.Response:
 
 @routes.post("/api/jobs/{job_id}/retry")
 async def retry(request: web.Request) -> web.Response:
-    job_id = request.match_info["job_id"]
+    job_id = path_job_id(request)
     context.listing(request).invalidate()
     await context.client(request).retry(job_id)
     return web.json_response({"job_id": job_id, "state": JobState.QUEUED.value})
@@ -136,7 +143,7 @@ async def retry(request: web.Request) -> web.Response:
 
 @routes.delete("/api/jobs/{job_id}")
 async def delete(request: web.Request) -> web.Response:
-    job_id = request.match_info["job_id"]
+    job_id = path_job_id(request)
     context.listing(request).invalidate()
     await context.client(request).delete(job_id)
     return web.json_response({"job_id": job_id, "deleted": True})
@@ -144,7 +151,7 @@ async def delete(request: web.Request) -> web.Response:
 
 @routes.get("/api/failed")
 async def failed(request: web.Request) -> web.Response:
-    limit = int_query(request, "limit", 100, 1, 1000)
+    limit = int_query(request, "limit", FAILED_DEFAULT, 1, FAILED_MAX)
     jobs = await context.client(request).failed(limit=limit)
     return web.json_response([job.as_dict() for job in jobs])
 

@@ -16,6 +16,7 @@ from producer.dashboard import api, blobs, context, pages
 from producer.dashboard.auth import Access, auth_middleware
 from producer.dashboard.errors import error_middleware
 from producer.dashboard.history import SAMPLE_S, History
+from producer.dashboard.hosts import HostCheck, host_middleware
 from producer.dashboard.listing import JobListing
 from producer.dashboard.openapi import spec
 from producer.dashboard.render import headers_middleware
@@ -29,12 +30,22 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(spec())
 
 
-def create_app(settings: ClientSettings, *, sample_s: float = SAMPLE_S) -> web.Application:
-    """The dashboard and API for these settings; opens its Client when the app starts."""
+def create_app(
+    settings: ClientSettings, *, sample_s: float = SAMPLE_S, host: str | None = None
+) -> web.Application:
+    """The dashboard and API for these settings, listening on ``host`` (default
+    SLUICE_DASHBOARD_HOST); opens its Client when the app starts."""
     access = Access.from_settings(settings)
+    hosts = HostCheck.from_settings(settings, host or settings.dashboard_host)
     app = web.Application(
-        # the outermost first: errors become answers after auth and headers had their say
-        middlewares=[headers_middleware, error_middleware, auth_middleware(access)],
+        # the outermost first: a foreign Host is refused before anything is done; errors
+        # become answers after auth and headers had their say
+        middlewares=[
+            host_middleware(hosts),
+            headers_middleware,
+            error_middleware,
+            auth_middleware(access),
+        ],
         client_max_size=settings.max_payload_bytes + BODY_SLACK,
     )
     app[context.SETTINGS] = settings
@@ -62,7 +73,7 @@ def create_app(settings: ClientSettings, *, sample_s: float = SAMPLE_S) -> web.A
 
 
 async def _serve(settings: ClientSettings, host: str, port: int) -> None:
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    runner = web.AppRunner(create_app(settings, host=host), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -7,22 +7,25 @@
   ``Authorization: Bearer <token>``, or the login cookie that ``/login`` sets together with
   the header ``X-Requested-With: sluice`` (a cross-site form cannot send that header, and the
   cookie is ``SameSite=Strict`` besides).
-- The cookie holds an HMAC of the token, never the token; changing the token logs everyone
-  out. Tokens are compared in constant time.
+- The cookie holds a random session id (`sessions`), never the token; logging out forgets
+  it. It is ``Secure`` when the request came over TLS or ``SLUICE_DASHBOARD_BEHIND_TLS`` says
+  the dashboard is reached over HTTPS. Tokens are compared in constant time, and wrong ones
+  are counted per client address (`throttle`): past the limit, 429.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from producer.dashboard.errors import is_api, json_error
+from producer.dashboard.sessions import Sessions
+from producer.dashboard.throttle import LoginThrottle
 from producer.settings import ClientSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -36,11 +39,14 @@ OPEN_PATHS = {"/login", "/logout"}  # reachable without the token, to get or dro
 
 @dataclass(frozen=True)
 class Access:
-    """The dashboard's access rules, from settings."""
+    """The dashboard's access rules, from settings, with its sessions and failed logins."""
 
     token: str | None
     read_only: bool
     require_login: bool
+    behind_tls: bool = False
+    sessions: Sessions = field(default_factory=lambda: Sessions(COOKIE_MAX_AGE_S))
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @classmethod
     def from_settings(cls, settings: ClientSettings) -> Access:
@@ -49,17 +55,12 @@ class Access:
             token=secret.get_secret_value() if secret is not None else None,
             read_only=settings.dashboard_read_only,
             require_login=settings.dashboard_require_login,
+            behind_tls=settings.dashboard_behind_tls,
         )
 
     @property
     def actions_enabled(self) -> bool:
         return self.token is not None and not self.read_only
-
-    def session_value(self) -> str:
-        assert self.token is not None
-        return hmac.new(
-            self.token.encode(), b"sluice-dashboard-session", hashlib.sha256
-        ).hexdigest()
 
     def token_matches(self, given: str) -> bool:
         return self.token is not None and hmac.compare_digest(given.encode(), self.token.encode())
@@ -69,8 +70,7 @@ class Access:
         return scheme.lower() == "bearer" and self.token_matches(given.strip())
 
     def cookie_ok(self, request: web.Request) -> bool:
-        given = request.cookies.get(COOKIE, "")
-        return self.token is not None and hmac.compare_digest(given, self.session_value())
+        return self.token is not None and self.sessions.valid(request.cookies.get(COOKIE, ""))
 
     def logged_in(self, request: web.Request) -> bool:
         return self.bearer_ok(request) or self.cookie_ok(request)
@@ -90,6 +90,29 @@ class Access:
             return None
         return 401, "unauthorized", "this needs the token: Authorization: Bearer <token>"
 
+    def wrong_bearer(self, request: web.Request) -> bool:
+        """Whether the request tried a bearer token that is not the token (counted)."""
+        if "Authorization" not in request.headers or self.bearer_ok(request):
+            return False
+        self.throttle.failed(client_address(request))
+        return True
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def throttled(access: Access, request: web.Request) -> web.Response | None:
+    """429 while this client has had too many wrong tokens lately, else None."""
+    wait_s = access.throttle.retry_after_s(client_address(request))
+    if wait_s is None:
+        return None
+    message = f"too many wrong tokens from this address; try again in {wait_s} s"
+    headers = {"Retry-After": str(wait_s)}
+    if is_api(request):
+        return json_error(429, "too_many_attempts", message, headers)
+    return web.Response(status=429, text=message, headers=headers)
+
 
 def auth_middleware(access: Access) -> Middleware:
     """Refuse reads without a login (when required) and every action without the token."""
@@ -98,6 +121,9 @@ def auth_middleware(access: Access) -> Middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in OPEN_PATHS or request.path.startswith("/static/"):
             return await handler(request)
+        if "Authorization" in request.headers and (refused := throttled(access, request)):
+            return refused
+        access.wrong_bearer(request)
         if request.method in SAFE_METHODS:
             if access.can_read(request):
                 return await handler(request)
@@ -117,15 +143,20 @@ def _unauthorized(message: str) -> web.Response:
     return json_error(401, "unauthorized", message, {"WWW-Authenticate": 'Bearer realm="sluice"'})
 
 
-def safe_next(target: str | None) -> str:
-    """Where to go after logging in: a path on this site only, never another host."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
-def set_session(response: web.StreamResponse, access: Access, secure: bool) -> None:
+def set_session(response: web.StreamResponse, access: Access, request: web.Request) -> None:
+    """Open a session and give its id to the browser in the login cookie."""
     response.set_cookie(
-        COOKIE, access.session_value(), max_age=COOKIE_MAX_AGE_S, path="/",
-        httponly=True, samesite="Strict", secure=secure,
-    )  # fmt: skip
+        COOKIE,
+        access.sessions.open(),
+        max_age=COOKIE_MAX_AGE_S,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure or access.behind_tls,
+    )
+
+
+def end_session(response: web.StreamResponse, access: Access, request: web.Request) -> None:
+    """Forget the request's session, so its cookie is worthless even if kept, and drop it."""
+    access.sessions.close(request.cookies.get(COOKIE, ""))
+    response.del_cookie(COOKIE, path="/")

@@ -1,8 +1,11 @@
 """Errors as HTTP answers: a JSON body ``{"error": code, "message": ...}`` for the API, a page
-for the dashboard. Sluice's own errors map to the status a client can act on."""
+for the dashboard. Sluice's own errors map to the status a client can act on; any other
+exception is a 500 of the same shape (``internal_error``), logged here with its traceback,
+so no API answer is ever plain text."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -18,6 +21,7 @@ from producer.errors import (
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger("sluice.dashboard")
 RETRY_AFTER_S = 5  # what a 503 suggests a client waits before trying again
 
 # most specific first: the first isinstance match wins
@@ -70,3 +74,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = exc.reason.lower().replace(" ", "_")
         kept = {k: exc.headers[k] for k in ("Allow", "WWW-Authenticate") if k in exc.headers}
         return json_error(exc.status, code, exc.text or exc.reason, kept)
+    except Exception as exc:
+        log.exception("unexpected error answering %s %s", request.method, request.path)
+        message = f"unexpected {type(exc).__name__}; the dashboard's log has the details"
+        if is_api(request):
+            return json_error(500, "internal_error", message)
+        return web.Response(status=500, text=f"internal_error: {message}")

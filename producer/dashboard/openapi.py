@@ -9,8 +9,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from producer.dashboard import api
 from producer.dashboard.api import EnqueueRequest
 from producer.models import JobState, QueueStats, WorkerInfo
+from producer.validation import JOB_ID_PATTERN
 
 REF = "#/components/schemas/{model}"
 READ: list[dict[str, list[str]]] = [{}, {"bearer": []}]
@@ -39,10 +41,13 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "Bad request (malformed JSON or query)", 401: "The token is missing or wrong",
         403: "Read-only mode, or no token set", 404: "No such job",
         409: "The job's state does not allow this", 413: "Body over SLUICE_MAX_PAYLOAD_BYTES",
-        422: "The job is invalid; nothing was enqueued",
+        421: "The Host is not one this dashboard answers to (SLUICE_DASHBOARD_ALLOWED_HOSTS)",
+        422: "The job, or the job id in the path, is invalid; nothing was done",
+        429: "Too many wrong tokens from this address lately; see Retry-After",
         503: "Queue full (SLUICE_MAX_QUEUED_JOBS) or Redis unreachable; see Retry-After",
     }  # fmt: skip
-    return {str(code): _json(_ref("Error"), says[code]) for code in codes}
+    described = {str(code): _json(_ref("Error"), says[code]) for code in codes}
+    return {**described, "default": _json(_ref("Error"), "Any other error, e.g. 500")}
 
 
 def _op(
@@ -53,7 +58,7 @@ def _op(
     op: dict[str, Any] = {
         "summary": summary,
         "security": security,
-        "responses": {str(ok_code): ok, **_errors(*(401, *errors))},
+        "responses": {str(ok_code): ok, **_errors(*sorted({401, 421, 429, *errors}))},
     }
     if params:
         op["parameters"] = params
@@ -67,8 +72,14 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
             "description": description}  # fmt: skip
 
 
-JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": STR}
-INDEX = {"name": "index", "in": "path", "required": True, "schema": INT}
+def _int(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+# the id grammar; "." and ".." are no path segment, whatever a grammar allows
+JOB_ID_SCHEMA = {"type": "string", "pattern": JOB_ID_PATTERN.pattern, "not": {"enum": [".", ".."]}}
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": JOB_ID_SCHEMA}
+INDEX = {"name": "index", "in": "path", "required": True, "schema": _int(0, 10**9)}
 
 
 def _schemas() -> dict[str, Any]:
@@ -116,22 +127,25 @@ def _paths() -> dict[str, Any]:
                         "Enqueued"), 400, 403, 409, 413, 422, 503,
                         body=_ref("EnqueueRequest"), ok_code=201),
             "get": _op("List jobs (filter by state, pipeline, id)", READ, listing, 400, params=[
-                _query("state", {"enum": [s.value for s in JobState]}, "Only this state"),
+                _query("state", {"enum": ["", *[s.value for s in JobState]]},
+                       "Only this state (empty: any)"),
                 _query("pipeline", STR, "Only this pipeline"),
                 _query("q", STR, "Job id contains this (any case)"),
-                _query("page", INT, "Page, from 1"), _query("per_page", INT, "1-500"),
+                _query("page", _int(1, api.PAGE_MAX), "Page, from 1"),
+                _query("per_page", _int(1, api.JOBS_MAX), f"1-{api.JOBS_MAX}"),
             ]),
         },
         "/api/jobs/{job_id}": {
-            "get": _op("A job's status", READ, status, 404, params=[JOB_ID]),
+            "get": _op("A job's status", READ, status, 404, 422, params=[JOB_ID]),
             "delete": _op("Delete an ended job and its records", WRITE,
                           _json(_obj({"job_id": STR, "deleted": {"type": "boolean"}}),
-                                "Deleted"), 403, 404, 409, params=[JOB_ID]),
+                                "Deleted"), 403, 404, 409, 422, params=[JOB_ID]),
         },
         "/api/jobs/{job_id}/results": {
-            "get": _op("A job's records, paged", READ, results, 400, 404, params=[
-                JOB_ID, _query("start", INT, "First input index (default 0)"),
-                _query("limit", INT, "Records per page, 1-1000 (default 100)"),
+            "get": _op("A job's records, paged", READ, results, 400, 404, 422, params=[
+                JOB_ID, _query("start", _int(0, api.START_MAX), "First input index (default 0)"),
+                _query("limit", _int(1, api.RESULTS_MAX),
+                       f"Records per page, 1-{api.RESULTS_MAX} (default {api.RESULTS_DEFAULT})"),
             ]),
         },
         "/api/jobs/{job_id}/results/{index}/blob": {
@@ -139,20 +153,22 @@ def _paths() -> dict[str, Any]:
                 "description": "The bytes: an image inline with its type, anything else (or "
                 "with download=1) as an application/octet-stream attachment",
                 "content": {"application/octet-stream": {}, "image/*": {}}},
-                400, 404, params=[JOB_ID, INDEX, _query("download", INT, "1: as a download")]),
+                400, 404, 422,
+                params=[JOB_ID, INDEX, _query("download", _int(0, 1), "1: as a download")]),
         },
         "/api/jobs/{job_id}/cancel": {
-            "post": _op("Cancel a queued or running job", WRITE, changed, 403, 404, 409,
+            "post": _op("Cancel a queued or running job", WRITE, changed, 403, 404, 409, 422,
                         params=[JOB_ID]),
         },
         "/api/jobs/{job_id}/retry": {
             "post": _op("Re-queue a failed or cancelled job", WRITE, changed, 403, 404, 409,
-                        params=[JOB_ID]),
+                        422, params=[JOB_ID]),
         },
         "/api/failed": {
             "get": _op("The failed set, most recent first", READ, _json(
                 {"type": "array", "items": _ref("JobStatus")}, "Failed jobs"), 400,
-                params=[_query("limit", INT, "1-1000 (default 100)")]),
+                params=[_query("limit", _int(1, api.FAILED_MAX),
+                               f"1-{api.FAILED_MAX} (default {api.FAILED_DEFAULT})")]),
         },
         "/api/failed/retry": {
             "post": _op("Re-queue every failed job (up to 1,000)", WRITE, _json(_obj({
@@ -178,8 +194,10 @@ def spec() -> dict[str, Any]:
             "version": "1",
             "description": "Enqueue and steer Sluice jobs over HTTP. Writes need "
             "`Authorization: Bearer <SLUICE_DASHBOARD_TOKEN>`; reads too when "
-            "SLUICE_DASHBOARD_REQUIRE_LOGIN is set. Errors are "
-            '`{"error": code, "message": text}`.',
+            "SLUICE_DASHBOARD_REQUIRE_LOGIN is set. Every error, whatever its status and "
+            "cause (an unexpected one is a 500 `internal_error`), is the JSON object "
+            '`{"error": code, "message": text}`: `error` a stable snake_case code to act '
+            "on, `message` for people.",
         },
         "paths": _paths(),
         "components": {

@@ -13,9 +13,11 @@ from aiohttp import web
 
 from producer.client import Client
 from producer.dashboard import context
-from producer.dashboard.api import int_query
-from producer.dashboard.auth import COOKIE, safe_next, set_session
+from producer.dashboard.api import PAGE_MAX, START_MAX, int_query
+from producer.dashboard.auth import client_address, end_session, set_session, throttled
+from producer.dashboard.job_paths import path_job_id
 from producer.dashboard.listing import LISTED_STATES, page_of
+from producer.dashboard.redirects import safe_next
 from producer.dashboard.render import render, stage_shares
 from producer.models import ItemResult, JobState
 
@@ -53,8 +55,8 @@ async def jobs(request: web.Request) -> web.Response:
     search = request.query.get("q", "").strip()
     snapshot = await context.listing(request).snapshot()
     matched = snapshot.select(state=state, pipeline=pipeline, search=search)
-    rows, pages = page_of(matched, int_query(request, "page", 1, 1, 10**9), JOBS_PER_PAGE)
-    page = min(int_query(request, "page", 1, 1, 10**9), pages)
+    rows, pages = page_of(matched, int_query(request, "page", 1, 1, PAGE_MAX), JOBS_PER_PAGE)
+    page = min(int_query(request, "page", 1, 1, PAGE_MAX), pages)
     pipelines = sorted(set(snapshot.pipelines()) | set(await context.client(request).pipelines()))
     return render(
         request, "jobs.html",
@@ -66,9 +68,9 @@ async def jobs(request: web.Request) -> web.Response:
 
 @routes.get("/jobs/{job_id}")
 async def job(request: web.Request) -> web.Response:
-    job_id, client = request.match_info["job_id"], context.client(request)
+    job_id, client = path_job_id(request), context.client(request)
     status = await client.status(job_id)
-    start = int_query(request, "start", 0, 0, 10**12)
+    start = int_query(request, "start", 0, 0, START_MAX)
     found = status.state != JobState.NOT_FOUND
     results = [r async for r in client.results(job_id, start=start, limit=RESULTS_PER_PAGE)]
     failed_items = await _failed_items(client, job_id, status.total) if status.failed else []
@@ -103,21 +105,25 @@ async def login_form(request: web.Request) -> web.Response:
 
 @routes.post("/login")
 async def login(request: web.Request) -> web.Response:
+    access = context.access(request)
+    if refused := throttled(access, request):
+        return refused
     form = await request.post()
-    access, target = context.access(request), safe_next(str(form.get("next", "")))
+    target = safe_next(str(form.get("next", "")))
     if not access.token_matches(str(form.get("token", ""))):
+        access.throttle.failed(client_address(request))
         response = render(request, "login.html", next=target, wrong=True)
         response.set_status(401)
         return response
     response = web.HTTPSeeOther(target)
-    set_session(response, access, secure=request.secure)
+    set_session(response, access, request)
     raise response
 
 
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.Response:
     response = web.HTTPSeeOther("/")
-    response.del_cookie(COOKIE, path="/")
+    end_session(response, context.access(request), request)
     raise response
 
 

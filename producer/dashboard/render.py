@@ -15,6 +15,7 @@ from producer.cli.render import format_seconds, format_time
 from producer.connection import redact_url, resolve_url
 from producer.dashboard import context
 from producer.dashboard.blobs import image_type
+from producer.dashboard.job_paths import actionable, path_segment
 from producer.errors import ServerUnavailable
 from producer.models import STAGES, JobStatus
 
@@ -40,8 +41,11 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=format_time, seconds=format_seconds, ago=ago, number=number)
+    env.filters.update(
+        when=format_time, seconds=format_seconds, ago=ago, number=number, segment=path_segment
+    )
     env.filters.update(previewable=lambda record: image_type(record) is not None)
+    env.tests.update(actionable=actionable)
     env.globals.update(STAGES=STAGES, STAGE_COUNTS=STAGE_COUNTS, poll_ms=POLL_MS)
     return env
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -12,7 +13,9 @@ from aiohttp import web
 from producer import ClientSettings
 from producer.dashboard.app import create_app
 from tests.dashboard.browser import launch_browser
+from tests.dashboard.process import DashboardProcess, dashboard_process
 from tests.dashboard.support import TOKEN, Dashboard
+from tests.support.servers import Server
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -49,6 +52,17 @@ async def start_dashboard(settings: ClientSettings) -> AsyncIterator[StartDashbo
 async def dashboard(start_dashboard: StartDashboard) -> Dashboard:
     """A dashboard with the token set, actions on."""
     return await start_dashboard()
+
+
+@pytest.fixture(scope="module")
+def served(server: Server) -> Iterator[DashboardProcess]:
+    """A real `sluice dashboard` process for the module, writes enabled (`TOKEN`), in a
+    namespace of its own: for tests that call it from synchronous code (property tests)."""
+    namespace = f"served{uuid.uuid4().hex[:8]}"
+    with dashboard_process(
+        redis_url=server.url, namespace=namespace, dashboard_token=TOKEN
+    ) as running:
+        yield running
 
 
 @pytest.fixture

@@ -2,44 +2,34 @@
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 
 from producer import ClientSettings, ConfigError
 from producer.settings import load_settings
-from tests.conftest import ROOT
+from tests.dashboard.process import dashboard_process
 
 
-def test_dashboard_command_serves_until_sigterm(settings: ClientSettings) -> None:
-    """The command prints where it listens (port 0: a free one), serves the API, exits 0."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    url = str(settings.redis_url).replace("redis://", "redis://default:pa55word-x@")
-    env.update(SLUICE_REDIS_URL=url, SLUICE_NAMESPACE=settings.namespace, PYTHONPATH=str(ROOT))
-    args = [sys.executable, "-m", "producer", "dashboard", "--host", "127.0.0.1", "--port", "0"]
-    with subprocess.Popen(
-        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as process:
-        try:
-            assert process.stdout is not None
-            banner = process.stdout.readline()
-            match = re.search(r"http://127\.0\.0\.1:(\d+)/", banner)
-            assert match, banner
-            assert "redis://***@127.0.0.1" in banner and "pa55word-x" not in banner
-            base = f"http://127.0.0.1:{match.group(1)}"
-            with urllib.request.urlopen(base + "/api/stats", timeout=30) as reply:
-                assert reply.status == 200
-                assert b'"workers": 0' in reply.read()
-        finally:
-            process.send_signal(signal.SIGTERM)
-            code = process.wait(30)
-            assert process.stderr is not None
-            errors = process.stderr.read()
+@pytest.mark.parametrize(
+    ("credentials", "shown"),
+    [
+        ("redis://default:pa55word-x@{host}", "redis://***@127.0.0.1"),
+        ("redis://{host}/0?username=default&password=pa55word-x", "password=***"),
+    ],
+)
+def test_dashboard_command_serves_until_sigterm(
+    settings: ClientSettings, credentials: str, shown: str
+) -> None:
+    """The command prints where it listens (port 0: a free one) and the server with its
+    credentials hidden in whatever form they were given, serves the API, exits 0."""
+    url = credentials.format(host=str(settings.redis_url).removeprefix("redis://"))
+    with dashboard_process(redis_url=url, namespace=settings.namespace) as board:
+        assert shown in board.banner and "pa55word-x" not in board.banner
+        with urllib.request.urlopen(board.url + "/api/stats", timeout=30) as reply:
+            assert reply.status == 200
+            assert b'"workers": 0' in reply.read()
+        code, errors = board.stop()
     assert code == 0, errors
 
 

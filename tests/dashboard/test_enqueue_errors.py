@@ -14,6 +14,9 @@ from tests.dashboard.support import TOKEN, Dashboard, call, namespace_keys
 from tests.support.workers import WorkerFactory
 
 GOOD = {"pipeline": "text-stats", "inputs": ["data:,x"]}
+NESTED: list[Any] = []
+for _ in range(100):
+    NESTED = [NESTED]
 
 
 @pytest.mark.parametrize(
@@ -33,6 +36,12 @@ GOOD = {"pipeline": "text-stats", "inputs": ["data:,x"]}
         ({**GOOD, "defer_s": -1}, 422, "defer_s: Input should be greater than or equal to 0"),
         ({**GOOD, "options": "fast"}, 422, "options: Input should be a valid dictionary"),
         ({**GOOD, "priority": 1}, 422, "priority: Extra inputs are not permitted"),
+        ({**GOOD, "defer_s": 1e308}, 422, "defer_s: Input should be less than or equal to"),
+        (b'{"pipeline": "text-stats", "inputs": ["data:,x"], "defer_s": Infinity}', 400, "JSON"),
+        (b'{"pipeline": "text-stats", "inputs": ["data:,x"], "defer_s": NaN}', 400, "JSON"),
+        (b'{"pipeline": "text-stats", "inputs": ["\\ud800"]}', 400, "JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, 400, "not valid JSON"),
+        ({**GOOD, "options": {"a": NESTED}}, 400, "deeper than 64 levels"),
     ],
 )
 async def test_invalid_job_is_refused(

@@ -1,0 +1,26 @@
+"""`sluice failed` lists jobs whatever their stored ids hold, even bytes that are not UTF-8."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from producer.keys import Keys
+from producer.wire import now_ms
+from tests.support.cli import sluice
+
+
+def test_failed_lists_ids_that_are_not_utf8(
+    env: dict[str, str], rdb: redis.Redis, keys: Keys
+) -> None:
+    """A failed job written raw with a non-UTF-8 id is listed as \\xNN, in a table and JSON."""
+    raw = b"raw-\xff-job"
+    rdb.hset(keys.job("").encode() + raw, mapping={"state": "failed", "error": "boom"})
+    rdb.zadd(keys.failed, {raw: now_ms()})
+    table = sluice(env, "failed")
+    assert table.exit_code == 0, table.stderr
+    assert "raw-\\xff-job" in table.stdout and "boom" in table.stdout
+    lines = sluice(env, "failed", "--json")
+    assert lines.exit_code == 0, lines.stderr
+    assert json.loads(lines.stdout)["job_id"] == "raw-\\xff-job"
