@@ -62,3 +62,40 @@ async def test_a_worker_whose_stage_dies_hands_its_units_back_and_exits_1(
     workers(pipelines="tests.sample_pipelines", pool_size=1)
     done = await client.wait(slow, timeout_s=60)
     assert (done.state, done.stored, done.attempts) == (JobState.COMPLETE, 20, 1)
+
+
+async def test_a_raw_job_meets_the_enqueue_limits_in_the_worker(
+    client: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """A job written raw never met the enqueue checks: the worker applies them. An input
+    over SLUICE_MAX_INPUT_CHARS, one with no scheme and one that is not UTF-8 (in a chunked
+    job's inputs list) each fail alone, naming why; the good inputs are stored; a job with
+    more inputs than SLUICE_MAX_INPUTS_PER_JOB fails as a whole."""
+    keys = client.keys
+    long_input = "data:," + "x" * 300
+    await redis.rpush(
+        keys.inputs("raw-limits"), long_input, "no-scheme", b"data:,\xff\xfe", "data:,ok"
+    )
+    envelope = orjson.dumps(
+        {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats", "inputs": None},
+         "et": now_ms()}
+    )  # fmt: skip
+    await redis.set(keys.arq_job("raw-limits"), envelope)
+    many = orjson.dumps(
+        {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats",
+         "inputs": ["data:,a"] * 6}, "et": now_ms()}
+    )  # fmt: skip
+    await redis.set(keys.arq_job("raw-many"), many)
+    await redis.zadd(keys.queue, {"raw-limits": now_ms(), "raw-many": now_ms()})
+    workers(max_input_chars=100, max_inputs_per_job=5)
+    status = await client.wait("raw-limits", timeout_s=60)
+    assert (status.state, status.total, status.stored, status.failed) == (
+        JobState.COMPLETE, 4, 4, 3,
+    )  # fmt: skip
+    errors = {r.index: r.error async for r in client.results("raw-limits") if not r.ok}
+    assert "over the limit of 100 (SLUICE_MAX_INPUT_CHARS)" in (errors[0] or "")
+    assert "no URI scheme" in (errors[1] or "")
+    assert errors[2] == "input is not valid UTF-8"
+    too_many = await client.wait("raw-many", timeout_s=60)
+    assert too_many.state == JobState.FAILED
+    assert "SLUICE_MAX_INPUTS_PER_JOB" in (too_many.error or "")
