@@ -53,19 +53,30 @@ class JobSpec(BaseModel):
 
 
 class StageTiming(BaseModel):
-    """Time spent in one stage, summed over the items that went through it."""
+    """Time spent in one stage, summed over the items that went through it, and the stage's
+    capacity while the job ran: its slots (fetches in flight, pool processes, store writers)
+    times the seconds the job's units ran, summed over the workers that ran them."""
 
     model_config = ConfigDict(frozen=True)
 
     count: int = 0
     total_s: float = 0.0
+    slot_s: float = 0.0
 
     @property
     def mean_s(self) -> float:
         return self.total_s / self.count if self.count else 0.0
 
-    def as_dict(self) -> dict[str, float | int]:
-        return {"count": self.count, "total_s": self.total_s, "mean_s": self.mean_s}
+    @property
+    def utilisation(self) -> float | None:
+        """How busy the stage's slots were with this job, 0..1 (None: capacity not known)."""
+        return min(1.0, self.total_s / self.slot_s) if self.slot_s else None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "count": self.count, "total_s": self.total_s, "mean_s": self.mean_s,
+            "utilisation": self.utilisation,
+        }  # fmt: skip
 
 
 class JobStatus(BaseModel):
@@ -102,9 +113,17 @@ class JobStatus(BaseModel):
 
     @property
     def bottleneck(self) -> str | None:
-        """The stage that took the most time, summed over items; None before any item."""
-        busy = {name: t.total_s for name, t in self.stages.items() if t.count}
-        return max(busy, key=lambda name: busy[name]) if busy else None
+        """The stage whose capacity was the busiest: 64 fetches in flight at half their
+        capacity are less of a limit than 2 pool processes at 90% of theirs, however much
+        more time the fetches add up to. (A job whose capacities are not known — written by
+        an older worker — falls back to the stage with the most time.) None before any
+        input has left a stage."""
+        ran = {name: t for name, t in self.stages.items() if t.count}
+        if not ran:
+            return None
+        if all(t.utilisation is not None for t in ran.values()):
+            return max(ran, key=lambda name: ran[name].utilisation or 0.0)
+        return max(ran, key=lambda name: ran[name].total_s)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `sluice status --json`."""

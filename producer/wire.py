@@ -76,7 +76,9 @@ def status_from_hash(
     """Build a `JobStatus` from the status hash ``{ns}:job:{id}`` (decoded to str)."""
     stages = {
         stage: StageTiming(
-            count=_num(fields, f"{stage}_count"), total_s=_num(fields, f"{stage}_s", float) or 0.0
+            count=_num(fields, f"{stage}_count"),
+            total_s=_num(fields, f"{stage}_s", float) or 0.0,
+            slot_s=_num(fields, f"{stage}_slot_s", float) or 0.0,
         )
         for stage in STAGES
     }

@@ -80,6 +80,8 @@ class ProgressWriter:
                 await written.wait()
 
     async def flush(self, runs: list[JobRun]) -> None:
+        for run in runs:
+            run.account()
         pending = [(run, run.counters.take()) for run in runs if run.counters]
         if not pending:
             return

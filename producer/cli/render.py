@@ -121,12 +121,14 @@ def render_status(status: JobStatus, now: float | None = None) -> RenderableType
 
 
 def render_stages(status: JobStatus) -> Table:
-    """Count, total and mean seconds per stage; the stage that took longest is marked."""
+    """Count, total and mean seconds per stage, and how busy each stage's capacity was; the
+    busiest is marked as the bottleneck."""
     table = Table(title="stage timings", title_justify="left", title_style="bold")
     table.add_column("stage")
     table.add_column("count", justify="right")
     table.add_column("total s", justify="right")
     table.add_column("mean s", justify="right")
+    table.add_column("busy", justify="right")  # of the stage's capacity: names the bottleneck
     table.add_column("")
     bottleneck = status.bottleneck
     names = [*STAGES, *(name for name in status.stages if name not in STAGES)]
@@ -140,6 +142,7 @@ def render_stages(status: JobStatus) -> Table:
             f"{timing.count:,}",
             f"{timing.total_s:.3f}",
             f"{timing.mean_s:.6f}",  # items often take well under a millisecond
+            "-" if timing.utilisation is None else f"{timing.utilisation:.0%}",
             mark,
         )
     return table

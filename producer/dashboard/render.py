@@ -62,7 +62,10 @@ def ago(epoch_s: float | str | None) -> str:
 
 
 def stage_shares(status: JobStatus) -> dict[str, float]:
-    """Each stage's share of the time spent in all stages, 0..1."""
+    """How busy each stage's capacity was with the job, 0..1 (`StageTiming.utilisation`);
+    for a job whose capacities are not known, each stage's share of the time in stages."""
+    if all(t.utilisation is not None for t in status.stages.values() if t.count):
+        return {name: t.utilisation or 0.0 for name, t in status.stages.items()}
     busy = {name: t.total_s for name, t in status.stages.items()}
     total = sum(busy.values())
     return {name: (s / total if total else 0.0) for name, s in busy.items()}

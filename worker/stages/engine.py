@@ -13,6 +13,7 @@ and the backlog stays in Redis.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from redis.asyncio import Redis
@@ -26,6 +27,7 @@ from worker.settings import WorkerConfig
 from worker.stages.budget import ByteBudget
 from worker.stages.fetch import FetchStage, build_fetchers
 from worker.stages.items import Item, JobRun, StageCounters
+from worker.stages.store import WRITERS as STORE_WRITERS
 from worker.stages.store import StoreStage
 from worker.stages.transform import TransformStage
 
@@ -36,6 +38,7 @@ class Engine:
         self.transform_queue: asyncio.Queue[Item] = asyncio.Queue(config.transform_queue_bound)
         self.store_queue: asyncio.Queue[Item] = asyncio.Queue(config.store_queue_size)
         self.budget = ByteBudget(config.max_inflight_bytes)
+        self.pool = pool
         self.fetch = FetchStage(
             build_fetchers(REGISTRY.fetchers, config),
             config,
@@ -82,6 +85,8 @@ class Engine:
         await self.fetch.close()
 
     def begin(self, run: JobRun) -> None:
+        run.slots = (self.fetch.workers, self.pool.size, STORE_WRITERS)
+        run.accounted_at = time.monotonic()
         self.progress.runs.add(run)
 
     async def end(self, run: JobRun) -> None:
@@ -94,6 +99,7 @@ class Engine:
         any progress write of it still on the wire has landed)."""
         self.progress.runs.discard(run)
         await self.progress.settled(run)
+        run.account()
         return run.counters.take()
 
     async def submit(self, item: Item) -> None:

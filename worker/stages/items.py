@@ -23,6 +23,10 @@ class StageCounters:
     transform_s: float = 0.0
     store_count: int = 0
     store_s: float = 0.0
+    # each stage's capacity while the run went: its slots × seconds (see `JobRun.account`)
+    fetch_slot_s: float = 0.0
+    transform_slot_s: float = 0.0
+    store_slot_s: float = 0.0
 
     def take(self) -> StageCounters:
         """Return the pending deltas and reset them."""
@@ -68,8 +72,22 @@ class JobRun:
     counters_written: bool = False  # some progress of this run is in the status hash
     ticks: int = 0  # progress ticks seen; the first write waits for the second
     valid_until: float = math.inf
+    # the stages' slots (fetches in flight, pool processes, store writers), set by the
+    # engine; the capacity they gave this run is counted up to ``accounted_at`` (monotonic)
+    slots: tuple[int, int, int] = (0, 0, 0)
+    accounted_at: float = 0.0
     _all_in: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def account(self) -> None:
+        """Add the stages' capacity since the last call to the counters: the utilisation
+        that names a job's bottleneck is the time its inputs spent in a stage over this."""
+        now = time.monotonic()
+        elapsed, self.accounted_at = now - self.accounted_at, now
+        fetch, transform, store = self.slots
+        self.counters.fetch_slot_s += fetch * elapsed
+        self.counters.transform_slot_s += transform * elapsed
+        self.counters.store_slot_s += store * elapsed
 
     def item_submitted(self) -> None:
         self.submitted += 1
