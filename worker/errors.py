@@ -1,4 +1,5 @@
-"""Errors of the worker side; all derive from `producer.errors.SluiceError`.
+"""Errors of the worker side, all derived from `producer.errors.SluiceError`, and how any
+exception becomes the message stored in an input's record.
 
 SluiceError
 ├── ItemError            one input failed; its record carries the message
@@ -9,7 +10,11 @@ SluiceError
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from producer.errors import SluiceError
+
+MAX_MESSAGE_CHARS = 2000  # an error in a record is read by people: keep it to a screenful
 
 
 class ItemError(SluiceError):
@@ -26,3 +31,46 @@ class TransformError(ItemError):
 
 class JobFailed(SluiceError):
     """A job cannot run at all; it is marked failed with this message and not retried."""
+
+
+def message_of(exc: BaseException) -> str:
+    """``exc``'s message as a record can hold it, whatever the exception does: its str(), else
+    its repr(), else a placeholder; valid UTF-8 and at most MAX_MESSAGE_CHARS. Never raises:
+    an exception's ``__str__`` is other people's code, and may raise, loop on itself, return
+    a str subclass that cannot be pickled or text that cannot be encoded."""
+    text = _plain(str, exc)
+    if text is None:
+        text = _plain(repr, exc)
+    return f"<unprintable {type_name(exc)}>" if text is None else text
+
+
+def described(exc: BaseException) -> str:
+    """``Type: message``, as an unexpected exception is shown in a record."""
+    message = message_of(exc)
+    return f"{type_name(exc)}: {message}" if message else type_name(exc)
+
+
+def type_name(exc: BaseException) -> str:
+    name = _plain(lambda e: type(e).__name__, exc)
+    return name or "Exception"
+
+
+def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
+
+
+def _plain(show: Callable[[BaseException], object], exc: BaseException) -> str | None:
+    """What ``show(exc)`` gives as a plain, clipped, encodable str; None if it fails."""
+    try:
+        shown = show(exc)
+        if not isinstance(shown, str):
+            return None
+        # str.__str__ makes a str subclass (whose class the parent may not know) a plain str
+        text = clip(str.__str__(shown))
+        # lone surrogates (say, from bytes decoded with surrogateescape) cannot be stored
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    except Exception:
+        return None
