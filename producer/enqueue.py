@@ -50,7 +50,7 @@ class Enqueueing(Connected):
         defer_s: float = 0.0,
     ) -> str:
         """Enqueue a job and return its id. Raises InvalidJob, JobExists or QueueFull."""
-        job_id = check_job_id(job_id or uuid.uuid4().hex)
+        job_id = check_job_id(uuid.uuid4().hex if job_id is None else job_id)
         build_spec(pipeline, None, options)  # fail fast on a bad name or options
         with self._reachable():
             await self._check_pipeline(pipeline)

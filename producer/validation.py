@@ -11,14 +11,25 @@ from producer.errors import InvalidJob
 from producer.models import JobSpec
 from producer.settings import ClientSettings
 
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+# No ':' (an id must never name another job's key: `{ns}:job:X:results` is job X's results,
+# not job "X:results"'s status), nor '/', '#', '{', '}', spaces or controls (ids sit in URL
+# paths and log lines); not starting with '.' (no "." or ".." path segments).
+JOB_ID_GRAMMAR = r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}"
+JOB_ID_PATTERN = re.compile(rf"^{JOB_ID_GRAMMAR}$")
+_JOB_ID = re.compile(JOB_ID_GRAMMAR)  # used with fullmatch: '$' also matches before a "\n"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_SHOWN_CHARS = 80
 
 
-def check_job_id(job_id: str) -> str:
-    if not JOB_ID_PATTERN.match(job_id):
+def check_job_id(job_id: object) -> str:
+    """The job id, or InvalidJob stating the grammar ids follow."""
+    if not isinstance(job_id, str):
+        raise InvalidJob(f"invalid job id: must be a string, got {type(job_id).__name__}")
+    if not _JOB_ID.fullmatch(job_id):
+        shown = job_id if len(job_id) <= _SHOWN_CHARS else f"{job_id[:_SHOWN_CHARS]}…"
         raise InvalidJob(
-            f"invalid job id {job_id!r}: use 1-128 letters, digits, '_', '.', ':' or '-'"
+            f"invalid job id {shown!r}: use 1-128 letters, digits, '_', '-' or '.', not "
+            f"starting with '.' (the pattern {JOB_ID_PATTERN.pattern}; no ':', '/' or spaces)"
         )
     return job_id
 

@@ -1,7 +1,8 @@
 """Running one CLI command: load settings, open a client, turn errors into exit codes.
 
-A bad setting exits 2 and any Sluice error 1, each as ``error: <message>`` on stderr:
-the messages already say what is wrong, so a traceback would only bury them.
+A bad setting or a job refused as invalid (what the user typed) exits 2, any other Sluice
+error 1, each as ``error: <message>`` on stderr: the messages already say what is wrong, so
+a traceback would only bury them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.console import Console
 
 from producer.cli.render import render_status
 from producer.client import Client
-from producer.errors import ConfigError, SluiceError
+from producer.errors import ConfigError, InvalidJob, SluiceError
 from producer.models import JobState, JobStatus
 from producer.settings import ClientSettings, load_settings
 from producer.wire import dumps
@@ -40,6 +41,8 @@ def run(work: Callable[[Client], Awaitable[int]]) -> NoReturn:
 
     try:
         code = asyncio.run(with_client())
+    except InvalidJob as exc:  # a usage error: the pipeline, input, option or id given
+        fail(str(exc), 2)
     except SluiceError as exc:
         fail(str(exc), 1)
     except RedisError as exc:

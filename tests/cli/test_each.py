@@ -38,7 +38,7 @@ def test_each_bad_line_names_it_and_reports_what_was_queued(
     path = tmp_path / "inputs.txt"
     path.write_text("\n".join(lines))
     result = sluice(env, "enqueue", "text-stats", "-f", str(path), "--each")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "error: input 2500: 'no-scheme' has no URI scheme" in result.stderr
     printed = result.stdout.split()
     assert len(printed) == 2000 == rdb.zcard(keys.queue)
@@ -53,7 +53,7 @@ def test_each_with_a_job_id_is_a_usage_error(env: dict[str, str]) -> None:
 
 def test_each_without_inputs_is_refused(env: dict[str, str], rdb: redis.Redis, keys: Keys) -> None:
     result = sluice(env, "enqueue", "text-stats", "--each")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "error: no inputs" in result.stderr
 
 
