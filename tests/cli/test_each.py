@@ -59,15 +59,15 @@ def test_each_without_inputs_is_refused(env: dict[str, str], rdb: redis.Redis, k
 
 def test_each_wait_counts_the_endings(env: dict[str, str], workers: WorkerFactory) -> None:
     """With --wait, every job is waited for; exit 1 unless all completed."""
-    workers()
+    workers(pipelines="tests.sample_pipelines", job_timeout_s=1)
     args = ["enqueue", "text-stats", "data:,a", "data:,b", "--each", "--wait", "--json"]
     result = sluice(env, *args)
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
     assert len(out["job_ids"]) == 2 and out["states"] == {"complete": 2}
-    # a bad option fails each job alone, at the worker
+    # jobs that outlast SLUICE_JOB_TIMEOUT_S fail, each alone, at the worker
     failing = sluice(
-        env, "enqueue", "thumbnail", "data:,a", "data:,b", "-o", "width=0", "--each", "--wait"
+        env, "enqueue", "test-sleep", "data:,a", "data:,b", "-o", "seconds=30", "--each", "--wait"
     )
     assert failing.exit_code == 1
     assert "2 jobs ended: 2 failed" in failing.stderr

@@ -82,6 +82,26 @@ async def test_unknown_pipeline_is_refused(
     assert await redis.zcard(client.keys.queue) == 0
 
 
+async def test_bad_options_are_refused(
+    dashboard: Dashboard,
+    session: aiohttp.ClientSession,
+    workers: WorkerFactory,
+    redis: Redis,
+    client: Client,
+) -> None:
+    """Once a worker has registered its pipelines, options their schema refuses get 422
+    naming the option; nothing is queued."""
+    workers()
+    body = {**GOOD, "pipeline": "thumbnail", "options": {"format": "TIFF", "widht": 9}}
+    reply = await call(session, "POST", dashboard.at("/api/jobs"), token=TOKEN, json=body)
+    assert (reply.status, reply.body["error"]) == (422, "invalid_job")
+    assert reply.body["message"].startswith(
+        "invalid options for pipeline 'thumbnail': format: 'TIFF' is not one of ['PNG',"
+    )
+    assert "; widht: unknown option (known: format, height, width)" in reply.body["message"]
+    assert await redis.zcard(client.keys.queue) == 0
+
+
 async def test_duplicate_id_409_and_full_queue_503(
     start_dashboard: StartDashboard, session: aiohttp.ClientSession, redis: Redis, client: Client
 ) -> None:
