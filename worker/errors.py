@@ -6,6 +6,11 @@ SluiceError
 │   ├── FetchError       the input could not be fetched (bad URI, 404, timeout, too large)
 │   └── TransformError   the transform raised, crashed, or returned something unstorable
 └── JobFailed            a job cannot run at all (unknown pipeline, malformed payload)
+
+Pipeline authors may raise them from a transform or a fetcher: any ItemError fails that
+input with its message as written (other exceptions are shown as ``Type: message``);
+JobFailed fails the input the same way and marks its whole job to fail with the message
+(`worker.stages.items.JobRun.fatal`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ MAX_MESSAGE_CHARS = 2000  # an error in a record is read by people: keep it to a
 
 
 class ItemError(SluiceError):
-    """One input failed; the job goes on with its other inputs."""
+    """One input failed; the job goes on with its other inputs. Raised from a transform or a
+    fetcher, the input's record holds the message as written, without the type."""
 
 
 class FetchError(ItemError):
@@ -30,7 +36,9 @@ class TransformError(ItemError):
 
 
 class JobFailed(SluiceError):
-    """A job cannot run at all; it is marked failed with this message and not retried."""
+    """A job cannot run at all; it is marked failed with this message and not retried.
+    Raised from a transform or a fetcher, it fails that input with the message and marks the
+    whole job to fail with it."""
 
 
 def message_of(exc: BaseException) -> str:
