@@ -12,6 +12,7 @@ the worker.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -67,17 +68,34 @@ def _compile(described: bytes) -> Validator | None:
     schema = entry.get("options") if isinstance(entry, dict) else None
     if not isinstance(schema, dict) or not schema:
         return None
-    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
     from referencing import Registry
 
+    validator = _validator_class()
     try:
-        Draft202012Validator.check_schema(schema)
+        validator.check_schema(schema)
     except SchemaError:
         return None
     # an empty registry: jsonschema's default fetches a remote $ref with urlopen, and a
     # schema read from Redis must never make the producer fetch a URL
-    return Draft202012Validator(schema, registry=Registry())
+    return validator(schema, registry=Registry())
+
+
+@functools.cache
+def _validator_class() -> type[Validator]:
+    """JSON Schema 2020-12, except that an "integer" is an int: JSON Schema counts 1.0 as
+    one, a strict pydantic model does not, and a job must not be queued only for the worker
+    to refuse its options."""
+    from jsonschema import Draft202012Validator, validators
+
+    def is_integer(checker: object, instance: object) -> bool:
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    types = Draft202012Validator.TYPE_CHECKER.redefine("integer", is_integer)
+    # types-jsonschema leaves extend() unannotated; it returns a validator class
+    extend: Any = validators.extend
+    extended: type[Validator] = extend(Draft202012Validator, type_checker=types)
+    return extended
 
 
 def describe_problems(validator: Validator, options: Mapping[str, Any]) -> list[str]:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from redis.asyncio import Redis
 
 from producer import Client, ClientSettings
@@ -17,6 +18,13 @@ from tests.support.servers import Server, valkey_binary
 from tests.support.workers import WorkerFactory
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property-based tests run in `make test` on a bounded budget: a fixed number of examples each
+# (a few seconds a test on the shared 2-core machine), no per-example deadline (a noisy machine
+# must not fail them). HYPOTHESIS_PROFILE=deep searches much longer, for a session of its own.
+hypothesis_settings.register_profile("sluice", max_examples=300, deadline=None)
+hypothesis_settings.register_profile("deep", max_examples=20_000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "sluice"))
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,28 @@ GOOD = {"pipeline": "text-stats", "inputs": ["data:,x"]}
         ({**GOOD, "defer_s": -1}, 422, "defer_s: Input should be greater than or equal to 0"),
         ({**GOOD, "options": "fast"}, 422, "options: Input should be a valid dictionary"),
         ({**GOOD, "priority": 1}, 422, "priority: Extra inputs are not permitted"),
+        # what JSON readers take but cannot carry on: refused, not a 500 from the encoder
+        (
+            b'{"pipeline": "text-stats", "inputs": ["data:,x"], "options": {"a": NaN}}',
+            422,
+            "options.a: nan is not a JSON number",
+        ),
+        (
+            b'{"pipeline": "text-stats", "inputs": ["data:,x"], "options": {"a": 1e999}}',
+            422,
+            "options.a: inf is not a JSON number",
+        ),
+        (
+            b'{"pipeline": "text-stats", "inputs": ["data:,x"], "options": {"a": ["\\ud800"]}}',
+            422,
+            "options.a[0]: text with a lone surrogate",
+        ),
+        (
+            b'{"pipeline": "text-stats", "inputs": ["data:,\\udcff"]}',
+            422,
+            "input 0: is not valid text (it holds a lone surrogate)",
+        ),
+        ({**GOOD, "options": {"n": 2**70}}, 422, "options.n: 1180591620717411303424 is past 64"),
     ],
 )
 async def test_invalid_job_is_refused(
