@@ -81,6 +81,7 @@ RAISES: dict[str, Callable[[], BaseException]] = {
     "exit": lambda: SystemExit(4),
     "interrupt": KeyboardInterrupt,
     "item-error": lambda: ItemError("the page is a login form"),
+    "bare-item-error": TransformError,
     "transform-error": lambda: TransformError("no faces found"),
     "fetch-error": lambda: FetchError("stale link"),
     "job-failed": lambda: JobFailed("the licence for this job has expired"),

@@ -52,6 +52,12 @@ def message_of(exc: BaseException) -> str:
     return f"<unprintable {type_name(exc)}>" if text is None else text
 
 
+def reason_of(exc: BaseException) -> str:
+    """The message of an error a pipeline raised on purpose (ItemError, JobFailed) as written,
+    or its type's name when it has none."""
+    return message_of(exc) or type_name(exc)
+
+
 def described(exc: BaseException) -> str:
     """``Type: message``, as an unexpected exception is shown in a record."""
     message = message_of(exc)

@@ -17,7 +17,14 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 
-from worker.errors import ItemError, JobFailed, TransformError, described, message_of
+from worker.errors import (
+    ItemError,
+    JobFailed,
+    TransformError,
+    described,
+    message_of,
+    reason_of,
+)
 from worker.registry import REGISTRY, Output, load_modules
 
 # an input's bytes: sent as a PickleBuffer, received as a view of shared memory or as bytes
@@ -107,9 +114,9 @@ def _run_one(transform: Any, data: bytes, options: Mapping[str, Any]) -> Outcome
     try:
         returned = transform(data, options)
     except JobFailed as exc:
-        return Outcome(False, message_of(exc), None, None, _since(start), job_failed=True)
+        return Outcome(False, reason_of(exc), None, None, _since(start), job_failed=True)
     except ItemError as exc:  # the author's own message for this input
-        return Outcome(False, message_of(exc), None, None, _since(start))
+        return Outcome(False, reason_of(exc), None, None, _since(start))
     except BaseException as exc:  # SIGINT is ignored here: sys.exit() or a raise is a bug
         return Outcome(False, described(exc), None, None, _since(start))
     try:

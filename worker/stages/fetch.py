@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import structlog
 
 from worker import instrument
-from worker.errors import FetchError, ItemError, JobFailed, described, message_of
+from worker.errors import FetchError, ItemError, JobFailed, described, reason_of
 from worker.registry import Fetcher, FetcherFactory
 from worker.settings import WorkerConfig
 from worker.stages.budget import ByteBudget
@@ -78,9 +78,9 @@ class FetchStage:
         try:
             item.data = await self._bytes_of(item.uri)
         except JobFailed as exc:  # from a user's fetcher: the whole job is to fail
-            self._fail_job(item, message_of(exc))
+            self._fail_job(item, reason_of(exc))
         except ItemError as exc:
-            item.fail(message_of(exc))
+            item.fail(reason_of(exc))
         except asyncio.CancelledError as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
