@@ -14,6 +14,7 @@ from producer.connection import Connected
 from producer.errors import InvalidJob, JobExists, QueueFull
 from producer.keys import ARQ_JOB_PREFIX, WAKE_TOKENS
 from producer.models import JobSpec
+from producer.options import PipelineRegistry
 from producer.scripts import ENQUEUE, ENQUEUE_MANY
 from producer.settings import ClientSettings
 from producer.tracing import publish_span
@@ -39,7 +40,7 @@ class Enqueueing(Connected):
 
     def __init__(self, settings: ClientSettings | None = None, **kwargs: Any) -> None:
         super().__init__(settings, **kwargs)
-        self._known: list[str] = []
+        self._registry = PipelineRegistry({})
         self._known_until = 0.0
 
     async def enqueue(
@@ -52,11 +53,11 @@ class Enqueueing(Connected):
         defer_s: float = 0.0,
     ) -> str:
         """Enqueue a job and return its id. Raises InvalidJob, JobExists or QueueFull."""
-        job_id = check_job_id(job_id or uuid.uuid4().hex)
+        job_id = check_job_id(uuid.uuid4().hex if job_id is None else job_id)
         check_defer(defer_s)
         build_spec(pipeline, None, options)  # fail fast on a bad name or options
         with self._reachable():
-            await self._check_pipeline(pipeline)
+            await self._check_pipeline(pipeline, options)
             return await self._enqueue(pipeline, inputs, options, job_id, defer_s)
 
     async def enqueue_many(
@@ -82,7 +83,7 @@ class Enqueueing(Connected):
             return []
         ids = list(job_ids(len(checked)))
         with self._reachable():
-            await self._check_pipeline(pipeline)
+            await self._check_pipeline(pipeline, options)
             with publish_span(self.keys.queue, ids, pipeline) as carrier:
                 if carrier:
                     spec = spec.model_copy(update={"trace": carrier})
@@ -113,18 +114,16 @@ class Enqueueing(Connected):
             raise
         return job_id
 
-    async def _check_pipeline(self, pipeline: str) -> None:
-        """Refuse a pipeline no worker has registered (when any worker has registered).
+    async def _check_pipeline(self, pipeline: str, options: dict[str, Any] | None) -> None:
+        """Refuse a pipeline no worker has registered, or options its schema refuses (once any
+        worker has registered; before that the worker checks them when it runs the job).
 
         The registry is read at most every few seconds, not on every enqueue.
         """
         if time.monotonic() > self._known_until:
-            known = await self.redis.hkeys(self.keys.pipelines)
-            self._known = sorted(k.decode() for k in known)
+            self._registry = PipelineRegistry(await self.redis.hgetall(self.keys.pipelines))
             self._known_until = time.monotonic() + REGISTRY_CACHE_S
-        names = self._known
-        if names and pipeline not in names:
-            raise InvalidJob(f"unknown pipeline {pipeline!r}; registered: {', '.join(names)}")
+        self._registry.check(pipeline, options)
 
     async def _write_inputs(self, job_id: str, inputs: Inputs) -> int:
         key, total = self.keys.inputs(job_id), 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -11,14 +12,28 @@ from producer.errors import InvalidJob
 from producer.models import JobSpec
 from producer.settings import ClientSettings
 
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+# No ':' (an id must never name another job's key: `{ns}:job:X:results` is job X's results,
+# not job "X:results"'s status), nor '/', '#', '{', '}', spaces or controls (ids sit in URL
+# paths and log lines); not starting with '.' (no "." or ".." path segments).
+JOB_ID_GRAMMAR = r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}"
+JOB_ID_PATTERN = re.compile(rf"^{JOB_ID_GRAMMAR}$")
+_JOB_ID = re.compile(JOB_ID_GRAMMAR)  # used with fullmatch: '$' also matches before a "\n"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_SHOWN_CHARS = 80
+# JSON nesting options may use: the encoder stops at 254 levels, and the envelope adds its own
+MAX_OPTIONS_DEPTH = 200
+_JSON_INTEGERS = range(-(2**63), 2**64)  # what the encoder writes as an integer
 
 
-def check_job_id(job_id: str) -> str:
-    if not JOB_ID_PATTERN.match(job_id):
+def check_job_id(job_id: object) -> str:
+    """The job id, or InvalidJob stating the grammar ids follow."""
+    if not isinstance(job_id, str):
+        raise InvalidJob(f"invalid job id: must be a string, got {type(job_id).__name__}")
+    if not _JOB_ID.fullmatch(job_id):
+        shown = job_id if len(job_id) <= _SHOWN_CHARS else f"{job_id[:_SHOWN_CHARS]}…"
         raise InvalidJob(
-            f"invalid job id {job_id!r}: use 1-128 letters, digits, '_', '.', ':' or '-'"
+            f"invalid job id {shown!r}: use 1-128 letters, digits, '_', '-' or '.', not "
+            f"starting with '.' (the pattern {JOB_ID_PATTERN.pattern}; no ':', '/' or spaces)"
         )
     return job_id
 
@@ -34,6 +49,8 @@ def check_input(index: int, value: object, settings: ClientSettings) -> str:
             f"input {index}: is {len(value)} characters, over the limit of "
             f"{settings.max_input_chars} (SLUICE_MAX_INPUT_CHARS)"
         )
+    if not value.isascii() and not _encodable(value):
+        raise InvalidJob(f"input {index}: is not valid text (it holds a lone surrogate)")
     if not _SCHEME.match(value):
         raise InvalidJob(
             f"input {index}: {value[:80]!r} has no URI scheme (expected e.g. https://, "
@@ -76,9 +93,54 @@ def check_defer(defer_s: float) -> float:
 def build_spec(pipeline: str, inputs: list[str] | None, options: Any) -> JobSpec:
     """A JobSpec, or InvalidJob listing every field that is wrong."""
     try:
-        return JobSpec(pipeline=pipeline, inputs=inputs, options=options or {})
+        spec = JobSpec(pipeline=pipeline, inputs=inputs, options=options or {})
     except ValidationError as exc:
         raise InvalidJob(describe(exc)) from None
+    check_json(spec.options, "options")
+    return spec
+
+
+def check_json(value: object, where: str) -> None:
+    """InvalidJob naming the first part of ``value`` that JSON cannot carry as it is (NaN,
+    bytes, a set, a lone surrogate, an integer past 64 bits, a key that is not text, too deep):
+    the worker must get exactly the options that were given, never an encoder's guess."""
+    stack: list[tuple[str, object, int]] = [(where, value, 0)]
+    while stack:
+        path, item, depth = stack.pop()
+        if depth > MAX_OPTIONS_DEPTH:
+            raise InvalidJob(f"{path}: nested deeper than {MAX_OPTIONS_DEPTH} levels")
+        problem = _json_problem(item)
+        if problem is not None:
+            shown = path if len(path) <= _SHOWN_CHARS else f"{path[:_SHOWN_CHARS]}…"
+            raise InvalidJob(f"{shown}: {problem}")
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    raise InvalidJob(f"{path}: key {key!r} is not text")
+                stack.append((f"{path}.{key}", inner, depth + 1))
+        elif isinstance(item, list | tuple):
+            stack += [(f"{path}[{i}]", inner, depth + 1) for i, inner in enumerate(item)]
+
+
+def _json_problem(item: object) -> str | None:
+    """Why ``item`` itself (not what it holds) is not a JSON value, or None."""
+    if item is None or isinstance(item, bool | dict | list | tuple):
+        return None
+    if isinstance(item, str):
+        return None if item.isascii() or _encodable(item) else "text with a lone surrogate"
+    if isinstance(item, int):
+        return None if item in _JSON_INTEGERS else f"{item} is past 64 bits"
+    if isinstance(item, float):
+        return None if math.isfinite(item) else f"{item} is not a JSON number"
+    return f"{type(item).__name__} is not a JSON value"
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def describe(exc: ValidationError) -> str:

@@ -67,13 +67,25 @@ def read_number(raw: str | bytes | None, kind: type[int] | type[float] = int) ->
 
 
 def _num(fields: Mapping[str, str], name: str, kind: type[int] | type[float] = int) -> Any:
+    """A number of the status hash; unset, or not a number (written by another tool), is 0
+    for a count and None for a time."""
     return read_number(fields.get(name), kind)
+
+
+def _state(fields: Mapping[str, str]) -> JobState:
+    """The hash's own state; one it does not know reads as queued, as a missing one does
+    (readers pass the state they found in arq's keys unless the hash's is final)."""
+    try:
+        return JobState(fields.get("state") or JobState.QUEUED)
+    except ValueError:
+        return JobState.QUEUED
 
 
 def status_from_hash(
     job_id: str, fields: Mapping[str, str], state: JobState | None = None
 ) -> JobStatus:
-    """Build a `JobStatus` from the status hash ``{ns}:job:{id}`` (decoded to str)."""
+    """Build a `JobStatus` from the status hash ``{ns}:job:{id}`` (decoded to str); whatever
+    the hash holds, never an error."""
     stages = {
         stage: StageTiming(
             count=_num(fields, f"{stage}_count"),
@@ -84,7 +96,7 @@ def status_from_hash(
     }
     return JobStatus(
         job_id=job_id,
-        state=state or JobState(fields.get("state", JobState.QUEUED)),
+        state=state or _state(fields),
         pipeline=fields.get("pipeline") or None,
         total=_num(fields, "total"),
         fetched=_num(fields, "fetched"),

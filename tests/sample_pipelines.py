@@ -62,22 +62,3 @@ class EchoFetcher:
 @fetcher("echo")
 def echo_fetcher(config: object) -> EchoFetcher:
     return EchoFetcher()
-
-
-class StageBug(BaseException):
-    """Not an Exception: what no guard around one input catches (a bug, not bad input)."""
-
-
-class DyingFetcher:
-    """``die:`` raises StageBug from inside the fetch stage: the stage task dies."""
-
-    async def fetch(self, uri: str, max_bytes: int) -> bytes:
-        raise StageBug(uri)
-
-    async def close(self) -> None:
-        return None
-
-
-@fetcher("die")
-def dying_fetcher(config: object) -> DyingFetcher:
-    return DyingFetcher()

@@ -40,6 +40,30 @@ async def test_bad_jobs_are_refused_at_enqueue(
     assert await redis.zcard(client.keys.queue) == 0
 
 
+GRAMMAR = r"\^\[A-Za-z0-9_-\]\[A-Za-z0-9_\.-\]\{0,127\}\$"
+
+
+BAD_IDS = ["victim:results", "a/b", "x/../../failed", ".hidden", "", "a" * 129, "x\n"]
+BAD_IDS += ["sp ace", "{tag}", "a#b", "é", "\x1b[31m"]
+
+
+@pytest.mark.parametrize("job_id", BAD_IDS)
+async def test_job_ids_outside_the_grammar_are_refused(
+    client: Client, redis: Redis, job_id: str
+) -> None:
+    """An id that could name another job's key or leave its URL path segment is refused,
+    with the grammar in the message; nothing is written."""
+    with pytest.raises(InvalidJob, match=rf"invalid job id .*{GRAMMAR}"):
+        await client.enqueue("text-stats", ["data:,x"], job_id=job_id)
+    assert await redis.keys(f"{client.keys.namespace}:*") == []
+
+
+async def test_job_ids_inside_the_grammar_are_kept(client: Client) -> None:
+    """Ids of every allowed character, up to 128 of them, are used as given."""
+    for job_id in ["-", "_a.b-C9", "a" * 128, "v2.results"]:
+        assert await client.enqueue("text-stats", ["data:,x"], job_id=job_id) == job_id
+
+
 async def test_limits_are_enforced(settings: ClientSettings, redis: Redis) -> None:
     """Too many inputs and an oversize payload are refused, naming the setting."""
     small = with_limits(settings, max_inputs_per_job=3, max_payload_bytes=2048)
@@ -90,6 +114,12 @@ async def test_queue_full_waits_for_room(settings: ClientSettings, workers: Work
         second = await client.enqueue("text-stats", ["data:,2"])
         assert (await client.wait(first, timeout_s=60)).state == JobState.COMPLETE
         assert (await client.wait(second, timeout_s=60)).state == JobState.COMPLETE
+
+
+def test_sync_client_refuses_ids_outside_the_grammar(settings: ClientSettings) -> None:
+    """The blocking client checks ids the same way."""
+    with SyncClient(settings) as client, pytest.raises(InvalidJob, match=GRAMMAR):
+        client.enqueue("text-stats", ["data:,x"], job_id="v2:results")
 
 
 def test_sync_client(settings: ClientSettings, workers: WorkerFactory) -> None:

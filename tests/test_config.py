@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,11 @@ import pytest
 
 from tests.conftest import worker_env
 from tests.support.servers import Server
+from worker.settings import WorkerConfig, allow_entry_problem, root_problem
+
+ALLOW = "invalid setting SLUICE_FETCH_ALLOW:"
+NOT_ALLOWED = "is not a CIDR network, IP address or host name"
+ROOTS = "invalid setting SLUICE_FILE_ROOTS:"
 
 
 @pytest.mark.parametrize(
@@ -21,6 +27,16 @@ from tests.support.servers import Server
         ("SLUICE_LOG_FORMAT", "xml", "invalid setting SLUICE_LOG_FORMAT"),
         ("SLUICE_POOL_SIZ", "2", "unknown setting SLUICE_POOL_SIZ; did you mean SLUICE_POOL_SIZE?"),
         ("SLUICE_PIPELINES", "no_such_module", "cannot import 'no_such_module'"),
+        ("SLUICE_FETCH_ALLOW", "10.0.0.0/33", f"{ALLOW} '10.0.0.0/33' {NOT_ALLOWED}: "),
+        ("SLUICE_FETCH_ALLOW", "127.0.0.0/8,*", f"{ALLOW} '*' {NOT_ALLOWED} ("),
+        ("SLUICE_FETCH_ALLOW", "*.example.com", f"{ALLOW} '*.example.com' {NOT_ALLOWED} ("),
+        (
+            "SLUICE_FETCH_ALLOW",
+            "files.internal:8080",
+            f"{ALLOW} 'files.internal:8080' {NOT_ALLOWED}",
+        ),
+        ("SLUICE_FETCH_ALLOW", "10.0.0.256", f"{ALLOW} '10.0.0.256' {NOT_ALLOWED}"),
+        ("SLUICE_FILE_ROOTS", "/nonexistent", f"{ROOTS} '/nonexistent' does not exist"),
     ],
 )
 def test_bad_setting_stops_worker(
@@ -60,3 +76,35 @@ def test_dotenv_file_is_read(server: Server, tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "invalid setting SLUICE_POOL_SIZE" in done.stderr
     assert "-3" in done.stderr
+
+
+def test_a_file_root_that_is_a_file_stops_worker(server: Server, tmp_path: Path) -> None:
+    """A root that is a file, not a directory, is refused at start-up, naming it."""
+    env = worker_env(server.url, "cfg", tmp_path)
+    (tmp_path / "a-file").write_text("x")
+    env["SLUICE_FILE_ROOTS"] = f"{tmp_path},{tmp_path / 'a-file'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "worker"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert f"{ROOTS} '{tmp_path / 'a-file'}' is not a directory" in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every directory")
+def test_an_unreadable_file_root_is_refused(tmp_path: Path) -> None:
+    """A root this user cannot list is refused, naming it."""
+    root = tmp_path / "locked"
+    root.mkdir(mode=0)
+    assert root_problem(str(root)) == f"{str(root)!r} cannot be read by this user"
+
+
+GOOD_ALLOW = ["127.0.0.0/8", "10.0.0.1", "[::1]", "fd00::/8", "localhost", "files.internal"]
+GOOD_ALLOW += ["files-server", "minio_1", "example.com."]
+
+
+@pytest.mark.parametrize("entry", GOOD_ALLOW)
+def test_good_fetch_allow_entries_pass(entry: str, tmp_path: Path) -> None:
+    """Networks, addresses and host names (single labels, '_', a trailing dot) are kept."""
+    assert allow_entry_problem(entry) is None
+    config = WorkerConfig(_env_file=None, fetch_allow=[entry], file_roots=[str(tmp_path)])
+    assert config.fetch_allow == [entry]

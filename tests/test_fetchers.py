@@ -339,11 +339,25 @@ async def test_file_reads_under_a_root(tree: Path, name: str, body: bytes) -> No
     assert await file_fetch(f"file://{tree}/root/{name}", [tree / "root"]) == body
 
 
-@pytest.mark.parametrize("path", ["other/secret", "root/../other/secret", "root/escape"])
-async def test_file_outside_the_roots_is_refused(tree: Path, path: str) -> None:
-    """A path outside every root, directly, by '..' or through a symlink, is refused."""
-    with pytest.raises(FetchError, match="file access is limited to SLUICE_FILE_ROOTS"):
-        await file_fetch(f"file://{tree}/{path}", [tree / "root"])
+OUTSIDE = ["other/secret", "other/missing", "other/missing/deeper", "root/../other/secret"]
+OUTSIDE += ["root/../other/missing", "root/escape", "root/dangling", "root/out/secret"]
+OUTSIDE += ["root/out/missing", "root/loop", "nowhere/at/all"]
+
+
+@pytest.mark.parametrize("path", OUTSIDE)
+async def test_file_outside_the_roots_gets_one_refusal(tree: Path, path: str) -> None:
+    """Every path outside the roots, directly, by '..' or through a symlink, existing or not,
+    gets the same refusal, naming only the path asked for (never where a symlink leads)."""
+    root = tree / "root"
+    (root / "dangling").symlink_to(tree / "other" / "missing")
+    (root / "out").symlink_to(tree / "other")
+    (root / "loop").symlink_to(tree / "other" / "loop")
+    (tree / "other" / "loop").symlink_to(root / "loop")
+    with pytest.raises(FetchError) as refused:
+        await file_fetch(f"file://{tree}/{path}", [root])
+    assert str(refused.value) == (
+        f"refused: {tree}/{path} is outside every root; file access is limited to SLUICE_FILE_ROOTS"
+    )
 
 
 async def test_a_directory_swapped_for_a_symlink_after_the_check_is_refused(tree: Path) -> None:
@@ -397,6 +411,12 @@ async def test_file_problems_name_the_path(tree: Path) -> None:
     os.mkfifo(root / "fifo")
     with pytest.raises(FetchError, match=f"no such file: {root}/missing"):
         await file_fetch(f"file://{root}/missing", [root])
+    (root / "sub").mkdir()
+    (root / "to-sub").symlink_to(root / "sub")
+    with pytest.raises(FetchError, match=f"no such file: {root}/to-sub/missing"):
+        await file_fetch(f"file://{root}/to-sub/missing", [root])
+    with pytest.raises(FetchError, match=f"cannot read {root}/a.*: embedded null byte"):
+        await file_fetch(f"file://{root}/a%00.txt", [root])
     for name in ("", "fifo"):  # a FIFO must fail at once, not block the thread
         with pytest.raises(FetchError, match=f"cannot read {root}/?{name}: not a regular file"):
             await file_fetch(f"file://{root}/{name}", [root])

@@ -160,10 +160,9 @@ def test_thumbnail_refuses_bad_images(data: bytes, message: str) -> None:
 def test_thumbnail_through_the_pool_child() -> None:
     """In a pool process the thumbnail's blob and extension ride beside its JSON result."""
     good, bad = run_batch("thumbnail", THUMB, [image_bytes((512, 512)), b"junk"])
-    ok, payload, blob, ext, _ = good
-    assert ok and ext == "png" and blob is not None
-    assert isinstance(payload, bytes) and orjson.loads(payload)["width"] == 256
-    assert not bad[0] and str(bad[1]).startswith("ValueError: cannot decode image")
+    assert good.ok and good.extension == "png" and good.blob is not None
+    assert isinstance(good.value, bytes) and orjson.loads(good.value)["width"] == 256
+    assert not bad.ok and str(bad.value).startswith("ValueError: cannot decode image")
 
 
 @pytest.mark.parametrize(

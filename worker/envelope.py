@@ -13,6 +13,7 @@ from producer.keys import JOB_FUNCTION
 from producer.wire import loads
 
 MALFORMED = "__malformed__"
+_MAX_COUNT = 2**63 - 1  # a try count or a time in ms that JSON writers and Redis all take
 
 
 # What a pickle starts with from protocol 2 on: PROTO, then the protocol number. arq pickles
@@ -27,6 +28,9 @@ PICKLED = (
 
 
 def load_envelope(raw: bytes) -> dict[str, Any]:
+    """The envelope's fields as the worker reads them, each of the type it expects: ``f`` a
+    str, ``a`` a list, ``k`` a dict, ``t`` and ``et`` ints (1 and 0 when missing or out of
+    range). Whatever ``raw`` holds: a job that cannot be read carries the reason in ``k``."""
     if raw[:2] in PICKLE_PROTOCOLS:
         return _malformed(PICKLED)
     try:
@@ -35,18 +39,26 @@ def load_envelope(raw: bytes) -> dict[str, Any]:
         return _malformed(f"job payload is not valid JSON: {exc}")
     if not isinstance(data, dict):
         return _malformed(f"job payload must be a JSON object, got {type(data).__name__}")
-    if "t" in data and "et" in data and "s" in data:
-        return data  # an arq result envelope, read back by arq itself
     kwargs = data.get("k")
     if not isinstance(kwargs, dict):
         return _malformed("job payload needs an object 'k' with the job (pipeline, inputs)")
-    return {
-        "f": data.get("f", JOB_FUNCTION),
-        "a": data.get("a") if isinstance(data.get("a"), list) else [],
+    function = data.get("f", JOB_FUNCTION)
+    if not isinstance(function, str):
+        return _malformed(f"job payload's 'f' must be a string, got {type(function).__name__}")
+    envelope = {
+        "f": function,
+        "a": data["a"] if isinstance(data.get("a"), list) else [],
         "k": kwargs,
-        "t": data.get("t") if isinstance(data.get("t"), int) else 1,
-        "et": data.get("et") if isinstance(data.get("et"), int) else 0,
+        "t": _count(data.get("t"), 1),
+        "et": _count(data.get("et"), 0),
     }
+    if "s" in data:  # an arq result envelope, read back by arq itself: its other fields too
+        return {**data, **envelope}
+    return envelope
+
+
+def _count(value: object, default: int) -> int:
+    return value if type(value) is int and 0 <= value <= _MAX_COUNT else default
 
 
 def _malformed(reason: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from worker import metrics
-from worker.errors import TransformError
+from worker.errors import TransformError, described
 from worker.pool_child import Outcome, init, run_batch
 from worker.process_pool import ProcessDied, ProcessExecutor, TaskTimedOut
 
@@ -72,7 +72,8 @@ class TransformPool:
     async def run(
         self, pipeline: str, options: Mapping[str, Any], payloads: Sequence[bytes]
     ) -> list[Outcome]:
-        """Transform a batch in a pool process; TransformError if the process died or timed out."""
+        """Transform a batch in a pool process; TransformError if the call failed: its process
+        died or timed out, or the call itself could not be made or answered."""
         assert self._executor is not None, "pool not started"
         loop = asyncio.get_running_loop()
         self.calls_in_flight += 1
@@ -87,6 +88,8 @@ class TransformPool:
             raise TransformError(
                 f"transform timed out after {exc.timeout_s:g} s and its process was killed"
             ) from None
+        except Exception as exc:  # arguments or an answer that cannot cross, or a bug
+            raise TransformError(f"transform call failed: {described(exc)}") from None
         finally:
             self.calls_in_flight -= 1
 

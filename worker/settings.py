@@ -6,17 +6,22 @@ An unknown ``SLUICE_*`` variable or a bad value stops start-up with a message na
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from producer.errors import ConfigError
 from producer.settings import ClientSettings, load_settings, unknown_env_settings
 
 MiB = 1024 * 1024
+# one label of a host name; '_' too, as container and cluster-internal names use it
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
 
 def _split(value: object) -> object:
@@ -69,9 +74,10 @@ class WorkerConfig(ClientSettings):
     """Largest body fetched for one input; a bigger one fails that input."""
     fetch_allow: CommaList = Field(default_factory=list)
     """Host names (exact, no wildcards) and CIDR networks the HTTP fetcher may reach besides
-    public addresses."""
+    public addresses; an entry that is neither stops start-up."""
     file_roots: CommaList = Field(default_factory=list)
-    """Directories ``file://`` inputs may read from (empty: the file scheme is refused)."""
+    """Directories ``file://`` inputs may read from (empty: the file scheme is refused); each
+    must be a readable directory at start-up."""
     transform_timeout_s: float = Field(default=300.0, gt=0)
     """Longest one input's transform may run; past it its process is killed and the input fails."""
     transform_attempts: int = Field(default=2, ge=1, le=10)
@@ -125,6 +131,16 @@ class WorkerConfig(ClientSettings):
                     data[key] = _split(data[key])
         return data
 
+    @field_validator("fetch_allow")
+    @classmethod
+    def _allow_entries(cls, entries: list[str]) -> list[str]:
+        return _each_fine(entries, allow_entry_problem)
+
+    @field_validator("file_roots")
+    @classmethod
+    def _roots_are_readable_directories(cls, roots: list[str]) -> list[str]:
+        return _each_fine(roots, root_problem)
+
     @property
     def file_root_paths(self) -> list[Path]:
         return [Path(p).resolve() for p in self.file_roots]
@@ -136,6 +152,50 @@ class WorkerConfig(ClientSettings):
     @property
     def transform_queue_bound(self) -> int:
         return self.transform_queue_size or 2 * self.pool_inflight * self.transform_batch_items
+
+
+def _each_fine(values: list[str], problem_of: Callable[[str], str | None]) -> list[str]:
+    """``values``, or ValueError saying what is wrong with the first bad one."""
+    for value in values:
+        problem = problem_of(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return values
+
+
+def allow_entry_problem(entry: str) -> str | None:
+    """What is wrong with an entry of SLUICE_FETCH_ALLOW, or None: it must be a CIDR network,
+    an IP address, or a host name (exact: no wildcards, no port)."""
+    bare = entry.strip("[]")
+    labels = bare.rstrip(".").split(".")
+    if "/" in bare or ":" in bare or all(label.isdigit() for label in labels):
+        try:
+            ipaddress.ip_network(bare, strict=False)
+        except ValueError as exc:
+            return f"{entry!r} is not a CIDR network, IP address or host name: {exc}"
+        return None
+    if len(bare) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return None
+    return (
+        f"{entry!r} is not a CIDR network, IP address or host name (a host name is letters, "
+        "digits, '-' and '_' in labels joined by '.'; no wildcards, no port)"
+    )
+
+
+def root_problem(root: str) -> str | None:
+    """What is wrong with an entry of SLUICE_FILE_ROOTS, or None: it must be a directory this
+    user can list and read."""
+    try:
+        real = Path(root).resolve(strict=True)
+    except FileNotFoundError:
+        return f"{root!r} does not exist"
+    except (OSError, RuntimeError) as exc:
+        return f"{root!r} cannot be reached: {getattr(exc, 'strerror', None) or exc}"
+    if not real.is_dir():
+        return f"{root!r} is not a directory"
+    if not os.access(real, os.R_OK | os.X_OK):
+        return f"{root!r} cannot be read by this user"
+    return None
 
 
 def load_worker_config(**overrides: object) -> WorkerConfig:

@@ -1,8 +1,8 @@
 """Running one CLI command: load settings, open a client, turn errors into exit codes.
 
-A bad setting exits 2 and any Sluice error 1, each as ``error: <message>`` on stderr:
-the messages already say what is wrong, so a traceback would only bury them. Ctrl-C exits
-130 at once, after the command's own cleanups.
+A bad setting or a job refused as invalid (what the user typed) exits 2, any other Sluice
+error 1, each as ``error: <message>`` on stderr: the messages already say what is wrong, so
+a traceback would only bury them. Ctrl-C exits 130 at once, after the command's own cleanups.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rich.console import Console
 
 from producer.cli.render import printable, render_status
 from producer.client import Client
-from producer.errors import ConfigError, SluiceError
+from producer.errors import ConfigError, InvalidJob, SluiceError
 from producer.models import JobState, JobStatus
 from producer.settings import ClientSettings, load_settings
 from producer.wire import dumps
@@ -47,6 +47,8 @@ def run(work: Callable[[Client], Awaitable[int]]) -> NoReturn:
         # asyncio.run cancelled the command's task first, so its cleanups ran (a job whose
         # inputs were half streamed to Redis is removed); the reader thread is a daemon
         fail("interrupted", INTERRUPTED)
+    except InvalidJob as exc:  # a usage error: the pipeline, input, option or id given
+        fail(str(exc), 2)
     except SluiceError as exc:
         fail(str(exc), 1)
     except RedisError as exc:

@@ -152,14 +152,16 @@ def test_enqueue_from_a_missing_file_is_a_usage_error(env: dict[str, str], tmp_p
         (["text-stats", "no-scheme"], "input 0: 'no-scheme' has no URI scheme"),
         (["text-stats"], "at least one input"),
         (["text-stats", "data:,x", "--job-id", "bad id!"], "invalid job id"),
+        (["text-stats", "data:,x", "--job-id", "v2:results"], "invalid job id 'v2:results'"),
     ],
 )
-def test_enqueue_refusals_exit_1_with_the_message(
+def test_enqueue_refusals_exit_2_with_the_message(
     env: dict[str, str], rdb: redis.Redis, keys: Keys, args: list[str], message: str
 ) -> None:
-    """A refused job prints `error: <why>` on stderr, no traceback, exits 1, queues nothing."""
+    """A refused job is a usage error: `error: <why>` on stderr, no traceback, exit 2, nothing
+    queued."""
     result = sluice(env, "enqueue", *args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert "Traceback" not in result.output
     assert rdb.zcard(keys.queue) == 0
@@ -174,7 +176,7 @@ def test_enqueue_bad_line_deep_in_a_file_is_refused(
     path = tmp_path / "inputs.txt"
     path.write_text("\n".join(lines))
     result = sluice(env, "enqueue", "text-stats", "-f", str(path))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "error: input 2500: 'no-scheme'" in result.stderr
     assert rdb.zcard(keys.queue) == 0
 

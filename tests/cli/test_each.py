@@ -38,7 +38,7 @@ def test_each_bad_line_names_it_and_reports_what_was_queued(
     path = tmp_path / "inputs.txt"
     path.write_text("\n".join(lines))
     result = sluice(env, "enqueue", "text-stats", "-f", str(path), "--each")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "error: input 2500: 'no-scheme' has no URI scheme" in result.stderr
     printed = result.stdout.split()
     assert len(printed) == 2000 == rdb.zcard(keys.queue)
@@ -53,21 +53,21 @@ def test_each_with_a_job_id_is_a_usage_error(env: dict[str, str]) -> None:
 
 def test_each_without_inputs_is_refused(env: dict[str, str], rdb: redis.Redis, keys: Keys) -> None:
     result = sluice(env, "enqueue", "text-stats", "--each")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "error: no inputs" in result.stderr
 
 
 def test_each_wait_counts_the_endings(env: dict[str, str], workers: WorkerFactory) -> None:
     """With --wait, every job is waited for; exit 1 unless all completed."""
-    workers()
+    workers(pipelines="tests.sample_pipelines", job_timeout_s=1)
     args = ["enqueue", "text-stats", "data:,a", "data:,b", "--each", "--wait", "--json"]
     result = sluice(env, *args)
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
     assert len(out["job_ids"]) == 2 and out["states"] == {"complete": 2}
-    # a bad option fails each job alone, at the worker
+    # jobs that outlast SLUICE_JOB_TIMEOUT_S fail, each alone, at the worker
     failing = sluice(
-        env, "enqueue", "thumbnail", "data:,a", "data:,b", "-o", "width=0", "--each", "--wait"
+        env, "enqueue", "test-sleep", "data:,a", "data:,b", "-o", "seconds=30", "--each", "--wait"
     )
     assert failing.exit_code == 1
     assert "2 jobs ended: 2 failed" in failing.stderr

@@ -33,6 +33,9 @@ for _ in range(100):
         ({**GOOD, "inputs": ["data:,a", "data:,b", "data:,c"]}, 422, "SLUICE_MAX_INPUTS_PER_JOB"),
         ({**GOOD, "inputs": ["data:," + "x" * 300]}, 422, "SLUICE_MAX_INPUT_CHARS"),
         ({**GOOD, "job_id": "no spaces allowed"}, 422, "invalid job id"),
+        ({**GOOD, "job_id": "victim:results"}, 422, "invalid job id 'victim:results'"),
+        ({**GOOD, "job_id": "x/../../failed"}, 422, "no ':', '/' or spaces"),
+        ({**GOOD, "job_id": ""}, 422, "invalid job id ''"),
         ({**GOOD, "defer_s": -1}, 422, "defer_s: Input should be greater than or equal to 0"),
         ({**GOOD, "options": "fast"}, 422, "options: Input should be a valid dictionary"),
         ({**GOOD, "priority": 1}, 422, "priority: Extra inputs are not permitted"),
@@ -42,6 +45,9 @@ for _ in range(100):
         (b'{"pipeline": "text-stats", "inputs": ["\\ud800"]}', 400, "JSON"),
         (b"[" * 100_000 + b"]" * 100_000, 400, "not valid JSON"),
         ({**GOOD, "options": {"a": NESTED}}, 400, "deeper than 64 levels"),
+        # what JSON readers take but cannot carry on (NaN, infinities, lone surrogates) is
+        # refused by the strict parser above (400); an integer past 64 bits is read as a
+        # float, as JavaScript reads it (Client.enqueue refuses one: tests/test_fuzz_options)
     ],
 )
 async def test_invalid_job_is_refused(
@@ -85,6 +91,26 @@ async def test_unknown_pipeline_is_refused(
     reply = await call(session, "POST", dashboard.at("/api/jobs"), token=TOKEN, json=body)
     assert (reply.status, reply.body["error"]) == (422, "invalid_job")
     assert "unknown pipeline 'no-such-pipeline'; registered:" in reply.body["message"]
+    assert await redis.zcard(client.keys.queue) == 0
+
+
+async def test_bad_options_are_refused(
+    dashboard: Dashboard,
+    session: aiohttp.ClientSession,
+    workers: WorkerFactory,
+    redis: Redis,
+    client: Client,
+) -> None:
+    """Once a worker has registered its pipelines, options their schema refuses get 422
+    naming the option; nothing is queued."""
+    workers()
+    body = {**GOOD, "pipeline": "thumbnail", "options": {"format": "TIFF", "widht": 9}}
+    reply = await call(session, "POST", dashboard.at("/api/jobs"), token=TOKEN, json=body)
+    assert (reply.status, reply.body["error"]) == (422, "invalid_job")
+    assert reply.body["message"].startswith(
+        "invalid options for pipeline 'thumbnail': format: 'TIFF' is not one of ['PNG',"
+    )
+    assert "; widht: unknown option (known: format, height, width)" in reply.body["message"]
     assert await redis.zcard(client.keys.queue) == 0
 
 

@@ -43,18 +43,19 @@ async def test_a_job_id_that_is_not_utf8_fails_alone(
 async def test_a_worker_whose_stage_dies_hands_its_units_back_and_exits_1(
     client: Client, workers: WorkerFactory
 ) -> None:
-    """A bug kills the fetch stage: the worker stops claiming, hands its units back (the
-    try not counted) and exits with status 1; another worker finishes the jobs."""
+    """A bug kills the store stage (planted by tests/sabotage.py): the worker stops
+    claiming, hands its units back (the try not counted) and exits with status 1; another
+    worker finishes the jobs."""
     slow = await client.enqueue(
         "test-sleep", [data_uri(f"{i}".encode()) for i in range(20)], options={"seconds": 0.2}
     )
-    dying = workers(pipelines="tests.sample_pipelines", pool_size=1)
+    dying = workers(pipelines="tests.sample_pipelines,tests.sabotage", pool_size=1)
 
     async def under_way() -> bool:
         return (await client.status(slow)).stored >= 2
 
     await poll(under_way, 60)
-    doomed = await client.enqueue("text-stats", ["die:now", data_uri(b"fine")])
+    doomed = await client.enqueue("text-stats", ["data:,die", data_uri(b"fine")])
     assert dying.wait(60) == 1
     assert "a stage stopped" in dying.log()
     assert (await client.status(slow)).state == JobState.QUEUED

@@ -1,4 +1,9 @@
-"""The file fetcher: ``file:///abs/path``, readable only under the roots of SLUICE_FILE_ROOTS."""
+"""The file fetcher: ``file:///abs/path``, readable only under the roots of SLUICE_FILE_ROOTS.
+
+Everything outside the roots gets one refusal, whether it exists or not and wherever a
+symlink points: the answers must not tell what is on the machine beyond the roots. Inside
+them, a missing file is "no such file".
+"""
 
 from __future__ import annotations
 
@@ -46,29 +51,46 @@ class FileFetcher:
         return await asyncio.to_thread(self._read, path, max_bytes)
 
     def _read(self, path: Path, max_bytes: int) -> bytes:
-        try:
-            real = path.resolve(strict=True)  # symlinks resolved before the roots are checked
-        except FileNotFoundError:
-            raise FetchError(f"no such file: {path}") from None
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise FetchError(f"cannot read {path}: {_reason(exc)}") from None
-        if not any(real.is_relative_to(root) for root in self.roots):
-            where = "" if real == path else f" (it resolves to {real})"
-            raise FetchError(f"refused: {path} is outside every root{where}; {LIMITED}")
+        real = self._locate(path)
         try:
             fd = os.open(real, _OPEN_FLAGS)
         except OSError as exc:
             raise FetchError(f"cannot read {path}: {_reason(exc)}") from None
         try:
             opened = opened_path(fd)
-            if opened is not None and not any(opened.is_relative_to(r) for r in self.roots):
+            if opened is not None and not self._inside(opened):
                 # a directory on the way was swapped for a symlink after the check above
-                raise FetchError(f"refused: {path} opened {opened}, outside every root; {LIMITED}")
+                raise _refused(path)
             return _read_fd(fd, path, max_bytes)
         except OSError as exc:
             raise FetchError(f"cannot read {path}: {_reason(exc)}") from None
         finally:
             os.close(fd)
+
+    def _locate(self, path: Path) -> Path:
+        """The real path of an input under a root, or FetchError. Where the path leads is
+        judged before whether it exists: symlinks are followed as far as they exist, so a
+        missing file behind a symlink out of the roots is refused, not "not found"."""
+        try:
+            leads_to = path.resolve(strict=False)
+        except ValueError as exc:  # a NUL byte: no file has such a name
+            raise FetchError(f"cannot read {path}: {exc}") from None
+        except (OSError, RuntimeError):  # a symlink loop
+            raise _refused(path) from None
+        if not self._inside(leads_to):
+            raise _refused(path)
+        try:
+            real = path.resolve(strict=True)
+        except FileNotFoundError:
+            raise FetchError(f"no such file: {path}") from None
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise FetchError(f"cannot read {path}: {_reason(exc)}") from None
+        if not self._inside(real):  # a symlink changed since the first look
+            raise _refused(path)
+        return real
+
+    def _inside(self, real: Path) -> bool:
+        return any(real.is_relative_to(root) for root in self.roots)
 
     async def close(self) -> None:
         return None
@@ -100,6 +122,12 @@ def _read_fd(fd: int, path: Path, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise FetchError(f"file {path} is over the limit of {max_bytes} bytes")
     return data
+
+
+def _refused(path: Path) -> FetchError:
+    """The one refusal for every path outside the roots: it names the path asked for, never
+    where it leads, and says the same whether anything is there or not."""
+    return FetchError(f"refused: {path} is outside every root; {LIMITED}")
 
 
 def _reason(exc: BaseException) -> str:

@@ -190,7 +190,7 @@ async def _feed(life: Lifecycle, attempt: Attempt, run: JobRun, job: Job, timeou
     async with engine.deadlines.limit(timeout_s):
         inputs = unit_inputs(life.redis, life.keys, job, unit, life.config)
         async for index, uri, error in inputs:
-            if life.draining.is_set() or run.stopped():
+            if life.draining.is_set() or run.stopped() or run.fatal is not None:
                 cut_short = True
                 break
             item = Item(run, index, uri)
@@ -202,6 +202,8 @@ async def _feed(life: Lifecycle, attempt: Attempt, run: JobRun, job: Job, timeou
             life.fed.set()
         run.all_submitted()
         await run.done.wait()
+    if run.fatal is not None:  # a transform or fetcher raised JobFailed: the job fails
+        raise JobFailed(run.fatal)
     if run.error:
         raise JobError(run.error)
     return cut_short

@@ -8,13 +8,21 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from worker.registry import pipeline
 
 WORD = re.compile(r"\w+")
 TOP_TERMS = 10
 
 
-@pipeline("text-stats")
+class TextStatsOptions(BaseModel):
+    """text-stats takes no options: any given is a mistake (a misspelling, another pipeline's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@pipeline("text-stats", options=TextStatsOptions)
 def text_stats(data: bytes, options: Mapping[str, Any]) -> dict[str, Any]:
     """Byte count, SHA-256, word counts and the 10 most common words of UTF-8 text."""
     matches = Counter(WORD.findall(data.decode("utf-8", errors="replace")))

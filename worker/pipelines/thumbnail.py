@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -14,6 +14,12 @@ from worker.registry import Output, pipeline
 
 MAX_SIDE = 4096
 Format = Literal["PNG", "JPEG", "WEBP", "GIF"]
+FormatName = Literal["PNG", "JPEG", "JPG", "WEBP", "GIF", "png", "jpeg", "jpg", "webp", "gif"]
+_SPELLINGS: dict[str, Format] = {
+    name: canonical
+    for canonical in get_args(Format)
+    for name in (canonical, canonical.lower(), *(("JPG", "jpg") if canonical == "JPEG" else ()))
+}
 
 # Modes each format stores as they are; anything else is converted first.
 _STORABLE: dict[str, frozenset[str]] = {
@@ -49,16 +55,14 @@ class ThumbnailOptions(BaseModel):
     """Widest the thumbnail may be, in pixels."""
     height: int = Field(default=256, ge=1, le=MAX_SIDE, strict=True)
     """Tallest the thumbnail may be, in pixels."""
-    format: Format = "PNG"
-    """Output format: PNG, JPEG, WEBP or GIF."""
+    format: FormatName = "PNG"
+    """Output format: PNG, JPEG (or JPG), WEBP or GIF, in upper or lower case."""
 
-    @field_validator("format", mode="before")
+    @field_validator("format")
     @classmethod
-    def _upper(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.strip().upper()
-            return "JPEG" if value == "JPG" else value
-        return value
+    def _canonical(cls, value: FormatName) -> Format:
+        # the schema lists every spelling accepted, so enqueue refuses exactly what this does
+        return _SPELLINGS[value]
 
 
 @pipeline("thumbnail", options=ThumbnailOptions)

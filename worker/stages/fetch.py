@@ -1,4 +1,8 @@
-"""Stage 1: fetch each input's bytes, many at once, by URI scheme."""
+"""Stage 1: fetch each input's bytes, many at once, by URI scheme.
+
+Fetchers may be the user's own: whatever one raises or returns for an input, that input
+fails with the reason and the stage goes on.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from collections.abc import Mapping
 import structlog
 
 from worker import instrument
-from worker.errors import FetchError
+from worker.errors import FetchError, ItemError, JobFailed, described, reason_of
 from worker.registry import Fetcher, FetcherFactory
 from worker.settings import WorkerConfig
 from worker.stages.budget import ByteBudget
@@ -72,25 +76,48 @@ class FetchStage:
 
     async def _fetch(self, item: Item) -> None:
         start = time.perf_counter()
-        scheme = item.uri.partition(":")[0].lower()
-        fetcher = self.fetchers.get(scheme)
         try:
-            if fetcher is None:
-                known = ", ".join(sorted(self.fetchers))
-                raise FetchError(f"no fetcher for scheme {scheme!r}; known schemes: {known}")
-            item.data = await fetcher.fetch(item.uri, self.max_bytes)
-        except FetchError as exc:
-            item.fail(str(exc))
-        except Exception as exc:  # a bug in a user's fetcher fails the item, not the worker
-            log.warning(
-                "fetcher raised",
-                job_id=item.run.job_id,
-                pipeline=item.run.pipeline.name,
-                uri=item.uri,
-                error=repr(exc),
-            )
-            item.fail(f"fetch failed: {type(exc).__name__}: {exc}")
+            item.data = await self._bytes_of(item.uri)
+        except JobFailed as exc:  # from a user's fetcher: the whole job is to fail
+            self._fail_job(item, reason_of(exc))
+        except ItemError as exc:
+            item.fail(reason_of(exc))
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the stage is stopping
+            self._fetcher_raised(item, exc)  # a fetcher's own CancelledError
+        except BaseException as exc:  # a user's fetcher, even one calling sys.exit()
+            self._fetcher_raised(item, exc)
         item.fetch_s = time.perf_counter() - start
+
+    async def _bytes_of(self, uri: str) -> bytes:
+        scheme = uri.partition(":")[0].lower()
+        fetcher = self.fetchers.get(scheme)
+        if fetcher is None:
+            known = ", ".join(sorted(self.fetchers))
+            raise FetchError(f"no fetcher for scheme {scheme!r}; known schemes: {known}")
+        data = await fetcher.fetch(uri, self.max_bytes)
+        if type(data) is not bytes:  # a user's fetcher may return anything
+            if not issubclass(type(data), bytes | bytearray | memoryview):
+                raise FetchError(f"fetcher returned {type(data).__name__}, expected bytes")
+            data = bytes(memoryview(data))
+        if len(data) > self.max_bytes:
+            raise FetchError(
+                f"fetcher returned {len(data)} bytes, over the limit of {self.max_bytes} bytes"
+            )
+        return data
+
+    def _fetcher_raised(self, item: Item, exc: BaseException) -> None:
+        """A bug in a user's fetcher fails the item, not the worker."""
+        error = described(exc)
+        log.warning("fetcher raised", **item.log_fields(), error=error)
+        item.fail(f"fetch failed: {error}")
+
+    @staticmethod
+    def _fail_job(item: Item, message: str) -> None:
+        if item.fail_job(message):
+            log.warning("fetcher failed the job", **item.log_fields(), error=message)
 
     async def close(self) -> None:
         for fetcher in {id(f): f for f in self.fetchers.values()}.values():

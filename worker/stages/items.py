@@ -68,6 +68,9 @@ class JobRun:
     cancelled: bool = False
     lost: bool = False  # its lease is no longer surely this worker's
     error: str | None = None  # set when the job's records cannot be stored at all
+    # set by the first input whose transform or fetcher raised JobFailed: the job is to fail
+    # with this message (its inputs' records are still written until the job is stopped)
+    fatal: str | None = None
     counters: StageCounters = field(default_factory=StageCounters)
     counters_written: bool = False  # some progress of this run is in the status hash
     ticks: int = 0  # progress ticks seen; the first write waits for the second
@@ -139,3 +142,16 @@ class Item:
         self.ok = False
         self.error = message
         self.data = None
+
+    def log_fields(self) -> dict[str, str | int]:
+        """What names this input in a log line (never its URI, which may hold a secret)."""
+        return {"job_id": self.run.job_id, "pipeline": self.run.pipeline.name, "index": self.index}
+
+    def fail_job(self, message: str) -> bool:
+        """Fail this input and mark its job to fail with it (its transform or fetcher raised
+        JobFailed); True for the first input of the job to do so."""
+        first = self.run.fatal is None
+        if first:
+            self.run.fatal = message
+        self.fail(message)
+        return first

@@ -1,7 +1,8 @@
 """Stage 2: send fetched bytes to the process pool, small inputs batched into one call.
 
 In-flight pool calls are bounded by the number of dispatchers (pool size × a small factor),
-so the pool stays busy while its queue never grows past that.
+so the pool stays busy while its queue never grows past that. Nothing an input's transform
+does stops a dispatcher: its input fails with the reason, and the dispatcher goes on.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import structlog
 
 from worker import instrument
-from worker.errors import TransformError
+from worker.errors import TransformError, described
 from worker.pool import TransformPool
 from worker.pool_child import Outcome
 from worker.settings import WorkerConfig
@@ -57,13 +58,30 @@ class TransformStage:
             batch, carry = self._fill(first)
             live = [item for item in batch if not item.run.stopped()]
             if live:
-                await self._transform(live)
-                instrument.transformed(live)
+                await self._guarded(live)
             for item in batch:
                 await self.budget.release(item.held_bytes)
                 item.held_bytes = 0
                 item.run.counters.transformed += 1
                 await self.to_store.put(item)
+
+    async def _guarded(self, batch: list[Item]) -> None:
+        """Transform a batch; should anything go wrong on the way (a bug: the pool answers
+        every input), its inputs without a result fail, and the dispatcher goes on."""
+        try:
+            await self._transform(batch)
+            instrument.transformed(batch)
+        except Exception as exc:
+            run = batch[0].run
+            log.exception(
+                "transform stage error",
+                job_id=run.job_id,
+                pipeline=run.pipeline.name,
+                inputs=len(batch),
+            )
+            for item in batch:
+                if item.ok and item.result_json is None:
+                    item.fail(f"transform failed: {described(exc)}")
 
     def _fill(self, first: Item) -> tuple[list[Item], Item | None]:
         """Take more waiting items that share the pipeline and options, without waiting.
@@ -123,22 +141,32 @@ class TransformStage:
         self._learn(run.pipeline.name, batch)
 
     def _apply(self, item: Item, outcome: Outcome) -> None:
-        ok, payload, blob, ext, elapsed_s = outcome
-        item.transform_s = elapsed_s
+        item.transform_s = outcome.elapsed_s
         item.data = None
-        if not ok:
-            item.fail(str(payload))
+        if not outcome.ok:
+            message = str(outcome.value)
+            if not outcome.job_failed:
+                item.fail(message)
+            elif item.fail_job(message):
+                log.warning("transform failed the job", **item.log_fields(), error=message)
             return
-        assert isinstance(payload, bytes)
-        size = len(payload) + len(blob or b"")
+        assert isinstance(outcome.value, bytes)
+        size = len(outcome.value) + len(outcome.blob or b"")
         if size > self.max_result_bytes:
             item.fail(
                 f"result is {size} bytes, over the limit of {self.max_result_bytes} "
                 "(SLUICE_MAX_RESULT_BYTES)"
             )
             return
-        item.result_json, item.blob, item.blob_ext = payload, blob, ext
+        item.result_json, item.blob, item.blob_ext = outcome.value, outcome.blob, outcome.extension
 
 
 def _same_work(a: JobRun, b: JobRun) -> bool:
-    return a is b or (a.pipeline is b.pipeline and a.options == b.options)
+    if a is b:
+        return True
+    if a.pipeline is not b.pipeline:
+        return False
+    try:
+        return bool(a.options == b.options)
+    except Exception:  # options that cannot be compared (a custom type's __eq__): alone
+        return False
