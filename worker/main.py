@@ -13,7 +13,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, RedisError
 
-from producer.connection import connect, redact_url, resolve_url
+from producer.connection import connect, resolve_url, server_label
 from producer.errors import ConfigError, ServerUnavailable, SluiceError
 from producer.keys import Keys
 from producer.wire import now_ms
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     health: HealthServer | None = None
     loop = new_loop()
     try:
-        if not config.redis_url:
+        if config.embedded:
             url = embedded.start()
             log.info(
                 "embedded server", url=url, data_dir=str(config.data_dir), owner=embedded.owner
@@ -76,13 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if health is not None:
             loop.run_until_complete(health.stop())
-        if not config.redis_url and not other_workers_alive(config):
+        if config.embedded and not other_workers_alive(config):
             embedded.stop()
     return 0
 
 
 def other_workers_alive(config: WorkerConfig) -> bool:
-    """Whether any other worker still beats on this server (then it must keep running)."""
+    """Whether any other worker still beats on the embedded server (then it must keep
+    running)."""
     try:
         client = redis.Redis.from_url(resolve_url(config), socket_connect_timeout=1)
         try:
@@ -108,7 +109,7 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 async def wait_for_redis(config: WorkerConfig) -> None:
     """Block until Redis answers, retrying with backoff and saying so, instead of crashing."""
-    url = redact_url(resolve_url(config))
+    url = server_label(config)
     delay, start = 0.2, time.monotonic()
     client: Redis = connect(config)
     try:

@@ -17,6 +17,7 @@ import contextlib
 
 from redis.asyncio import Redis
 
+from producer.failover import ReplicaWait
 from producer.keys import Keys
 from worker.deadlines import Deadlines
 from worker.pool import TransformPool
@@ -47,7 +48,9 @@ class Engine:
         self.transform = TransformStage(
             pool, config, self.transform_queue, self.store_queue, self.budget
         )
-        self.store = StoreStage(redis, keys, self.store_queue, config.store_batch_size)
+        self.store = StoreStage(
+            redis, keys, self.store_queue, config.store_batch_size, ReplicaWait.of(config, keys)
+        )
         self.progress = ProgressWriter(redis, keys)
         self.deadlines = Deadlines()  # the jobs' timeouts, which cut their feeding short
         self._tasks: list[asyncio.Task[None]] = []
