@@ -16,9 +16,9 @@ with it whatever no replica had.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import (
@@ -31,8 +31,11 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from producer.backoff import Backoff
 from producer.keys import Keys
 from producer.settings import ClientSettings
+
+T = TypeVar("T")
 
 # READONLY: a replica (perhaps the primary of a moment ago); MASTERDOWN: a replica cut off
 # from its primary; NOREPLICAS: a primary without the replicas min-replicas-to-write asks
@@ -159,3 +162,36 @@ async def _evalsha(
         raise reply
     wait.check(acked)
     return reply
+
+
+class Tries:
+    """Tries of one producer operation through a failover: each failure that another try may
+    mend is followed by a pause (doubling), and past ``timeout_s`` by ``unavailable(exc)``."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        timeout_s: float,
+        unavailable: Callable[[BaseException], Exception],
+    ) -> None:
+        self.redis, self.unavailable = redis, unavailable
+        self.backoff = Backoff(timeout_s, first_s=0.05, max_s=1.0)
+
+    async def again(self, exc: BaseException) -> None:
+        """After a failed try: re-raise ``exc`` if another cannot help, else pause (finding
+        the primary afresh if it is in doubt) or, past the deadline, raise ``unavailable``."""
+        if not retryable(exc):
+            raise exc
+        if primary_in_doubt(exc):
+            await forget_primary(self.redis)
+        if self.backoff.expired():
+            raise self.unavailable(exc) from None
+        await self.backoff.pause()
+
+    async def read(self, make: Callable[[], Awaitable[T]]) -> T:
+        """A read, or a write safe to repeat, tried until it works or the deadline passes."""
+        while True:
+            try:
+                return await make()
+            except (RedisError, OSError) as exc:
+                await self.again(exc)
