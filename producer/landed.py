@@ -28,16 +28,20 @@ async def job_landed(
     enqueued_s: float,
     wait: ReplicaWait | None,
 ) -> bool:
-    """Whether the job that exists under ``job_id`` is the one this enqueue wrote."""
+    """Whether the job that exists under ``job_id`` is the one this enqueue wrote: its
+    envelope is this one; or, the envelope gone (the job ended), its status has this
+    enqueue's time; or has no enqueue time at all (a worker ran the job from an earlier try
+    that reached a primary lost since, and wrote its status on the new one)."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(keys.arq_job(job_id))
         pipe.hget(keys.job(job_id), "enqueued_at")
         if wait is not None:
             wait.queue(pipe)
         stored, at, *waited = await pipe.execute()
-    # the envelope goes when the job ends; its status keeps the enqueue time for as long
-    # (redis-py sends a float as its repr)
-    mine = bool(stored == envelope if stored is not None else at == repr(enqueued_s).encode())
+    if stored is not None:
+        mine = bool(stored == envelope)
+    else:  # redis-py sends a float as its repr
+        mine = at is None or at == repr(enqueued_s).encode()
     if mine and wait is not None:
         wait.check(waited[-1])
     return mine

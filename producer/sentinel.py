@@ -20,6 +20,7 @@ import weakref
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.exceptions import RedisError
@@ -32,7 +33,7 @@ log = structlog.get_logger("sluice.sentinel")
 
 SENTINEL_TIMEOUT_S = 5.0  # a sentinel that does not answer within this is skipped
 SWITCH_CHANNEL = "+switch-master"  # "<name> <old ip> <old port> <new ip> <new port>"
-LISTEN_POLL_S = 1.0
+STOP_LISTENING_S = 1.0
 
 
 class SentinelReadyPool(ReadyCheckout, SentinelConnectionPool):  # type: ignore[misc]
@@ -64,8 +65,9 @@ class SentinelReadyPool(ReadyCheckout, SentinelConnectionPool):  # type: ignore[
         # closing the pool: stop listening, and close the sentinels' connections too
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            # it reads with no timeout, so it stops at once; bounded all the same, since an
+            # asyncio.timeout inside redis-py could swallow the cancellation (Python 3.11)
+            await asyncio.wait({self._listener}, timeout=STOP_LISTENING_S)
             self._listener = None
         for sentinel in self.sentinel_manager.sentinels:
             await sentinel.connection_pool.disconnect()
@@ -76,15 +78,17 @@ class SentinelReadyPool(ReadyCheckout, SentinelConnectionPool):  # type: ignore[
         while True:
             for sentinel in list(self.sentinel_manager.sentinels):
                 with contextlib.suppress(RedisError, OSError):  # gone: try the next one
-                    await self._follow(sentinel)
+                    await self._follow(sentinel.connection_pool.connection_kwargs)
             await backoff.pause()
 
-    async def _follow(self, sentinel: Any) -> None:
-        async with sentinel.pubsub() as pubsub:
+    async def _follow(self, sentinel: dict[str, Any]) -> None:
+        """Listen on one sentinel, on a connection of its own without a read timeout: the
+        channel is silent between failovers (and a timeout could swallow a cancellation)."""
+        options = {**sentinel, "socket_timeout": None, "socket_keepalive": True}
+        async with Redis(**options) as client, client.pubsub() as pubsub:
             await pubsub.subscribe(SWITCH_CHANNEL)
-            while True:
-                message = await pubsub.get_message(True, timeout=LISTEN_POLL_S)
-                if message is not None:
+            async for message in pubsub.listen():
+                if message["type"] == "message":
                     await self.switched(message["data"])
 
     async def switched(self, data: bytes | str) -> None:
