@@ -10,20 +10,30 @@ group has settled, so nothing a demoted primary still held is counted.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from aiohttp import web
 
-from producer import Client, ClientSettings, JobState, ServerUnavailable
+from producer import Client, ClientSettings, JobState, ServerUnavailable, SyncClient
+from producer.dashboard.app import create_app
 from producer.keys import Keys
 from tests.conftest import worker_env
 from tests.expected import data_uri
 from tests.faults.conftest import poll
+from tests.support.scrape import get, scrape
 from tests.support.sentinel import MASTER_NAME, SentinelGroup, sentinel_unavailable_reason
-from tests.support.servers import Server
-from tests.support.workers import WorkerFactory
+from tests.support.servers import Server, free_port
+from tests.support.workers import WorkerFactory, WorkerProcess
 
 pytestmark = pytest.mark.skipif(
     sentinel_unavailable_reason() is not None, reason=str(sentinel_unavailable_reason())
@@ -213,3 +223,116 @@ async def test_writes_leave_a_demoted_primary_at_the_switch(
 def new_value(server: Server, key: str) -> bytes:
     with redis.Redis(port=server.port) as direct:
         return direct.get(key) or b"0"
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+async def test_every_part_finds_the_primary_through_the_sentinels(
+    settled: SentinelGroup, client: Client, sentinel_workers: WorkerFactory, tmp_path: Path
+) -> None:
+    """A worker, the async and sync clients, the CLI, `--check`, the worker's metrics and the
+    dashboard all reach the primary given only the sentinels."""
+    port = free_port()
+    sentinel_workers(metrics_port=port)
+    job_id = await client.enqueue("text-stats", ["data:,a b c"])
+    assert (await client.wait(job_id, timeout_s=30)).state == JobState.COMPLETE
+
+    def sync_round_trip() -> JobState:
+        with SyncClient(client.settings) as sync:
+            return sync.wait(sync.enqueue("text-stats", ["data:,d"]), timeout_s=30).state
+
+    assert await asyncio.to_thread(sync_round_trip) == JobState.COMPLETE
+    env = sentinel_env(settled, client.settings.namespace, tmp_path)
+    stats = await asyncio.to_thread(run, env, "-m", "producer", "stats", "--json")
+    assert stats.returncode == 0 and json.loads(stats.stdout)["workers"] == 1, stats.stderr
+    checked = await asyncio.to_thread(run, env, "-m", "worker", "--check")
+    assert checked.returncode == 0, checked.stderr
+    assert (await get(port, "/readyz"))[0] == 200
+    assert (await scrape(port))["sluice_workers_live{}"] == 1
+    runner = web.AppRunner(create_app(client.settings, sample_s=0.5), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        status, body = await get(runner.addresses[0][1], "/api/stats")
+        assert status == 200 and json.loads(body)["workers"] == 1, body
+    finally:
+        await runner.cleanup()
+
+
+SOAK_JOBS = 4
+SOAK_INPUTS = 1500
+SOAK_S = float(os.environ.get("SLUICE_SOAK_S", "150"))
+SOAK_FAILOVER_EVERY_S = 20.0
+SOAK_KILL_EVERY_S = 4.0
+
+
+async def fail_over(group: SentinelGroup, how: str) -> None:
+    """One failover, by SENTINEL FAILOVER or by SIGKILL of the primary (restarted later as a
+    replica), after the last one has settled."""
+    await asyncio.to_thread(group.wait_settled)
+    if how == "command":
+        group.failover()
+        return
+    victim = group.kill_primary()
+    await asyncio.to_thread(group.wait_for_new_primary, victim)
+    await asyncio.to_thread(group.restart_as_replica, victim)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(SOAK_S + 300)
+async def test_soak_through_failovers_loses_nothing(
+    settled: SentinelGroup, client: Client, sentinel_workers: WorkerFactory
+) -> None:
+    """Jobs of many inputs while workers are SIGKILLed every few seconds and the primary
+    fails over every twenty (SENTINEL FAILOVER and SIGKILL in turn): every input of every
+    job ends with exactly one record on the primary, and every enqueue that returned an id
+    ran."""
+    settings = {**WORKER_SETTINGS, "max_tries": 1000}  # kills are not the jobs' fault
+    live: list[WorkerProcess] = [sentinel_workers(**settings) for _ in range(3)]
+    jobs = [
+        await client.enqueue(
+            "test-sleep",
+            [data_uri(f"job{j} input{i}".encode()) for i in range(SOAK_INPUTS)],
+            options={"seconds": 0.01},
+        )
+        for j in range(SOAK_JOBS)
+    ]
+    stop = asyncio.Event()
+    enqueuing = asyncio.create_task(enqueue_through(client, stop))
+    rng, kills, failovers = random.Random(1), 0, 0
+    start = last_failover = time.monotonic()
+    while time.monotonic() - start < SOAK_S:
+        if all([await status_of(client, j) == JobState.COMPLETE for j in jobs]):
+            break
+        await asyncio.sleep(SOAK_KILL_EVERY_S)
+        victim = live.pop(rng.randrange(len(live)))
+        victim.signal(signal.SIGKILL)
+        victim.wait()
+        kills += 1
+        live.append(sentinel_workers(**settings, wait=False))
+        if time.monotonic() - last_failover > SOAK_FAILOVER_EVERY_S:
+            await fail_over(settled, ("command", "kill")[failovers % 2])
+            failovers += 1
+            last_failover = time.monotonic()
+
+    async def all_complete() -> bool:
+        return all([await status_of(client, j) == JobState.COMPLETE for j in jobs])
+
+    await poll(all_complete, 300, step_s=0.5)
+    stop.set()
+    outcomes = await enqueuing
+    for job_id in jobs:
+        check_on_primary(settled, client.keys, job_id, SOAK_INPUTS)
+    enqueued = [o for o in outcomes if isinstance(o, str)]
+    for each in enqueued:
+        assert (await client.wait(each, timeout_s=120)).state == JobState.COMPLETE
+    print(
+        f"\nsentinel soak: {SOAK_JOBS} jobs × {SOAK_INPUTS} inputs, exactly one record each;"
+        f" workers SIGKILLed {kills}×; failovers {failovers}; enqueues during the run"
+        f" {len(enqueued)} done, {len(outcomes) - len(enqueued)} ServerUnavailable"
+    )
+    assert failovers >= 2 and kills >= 3
