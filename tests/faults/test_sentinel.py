@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from tests.faults.conftest import poll
 from tests.support.scrape import get, scrape
 from tests.support.sentinel import MASTER_NAME, SentinelGroup, sentinel_unavailable_reason
 from tests.support.servers import Server, free_port
+from tests.support.soak import kill_one, sleepy_jobs
 from tests.support.workers import WorkerFactory, WorkerProcess
 
 pytestmark = pytest.mark.skipif(
@@ -293,14 +293,7 @@ async def test_soak_through_failovers_loses_nothing(
     ran."""
     settings = {**WORKER_SETTINGS, "max_tries": 1000}  # kills are not the jobs' fault
     live: list[WorkerProcess] = [sentinel_workers(**settings) for _ in range(3)]
-    jobs = [
-        await client.enqueue(
-            "test-sleep",
-            [data_uri(f"job{j} input{i}".encode()) for i in range(SOAK_INPUTS)],
-            options={"seconds": 0.01},
-        )
-        for j in range(SOAK_JOBS)
-    ]
+    jobs = await sleepy_jobs(client, SOAK_JOBS, SOAK_INPUTS, 0.01)
     stop = asyncio.Event()
     enqueuing = asyncio.create_task(enqueue_through(client, stop))
     rng, kills, failovers = random.Random(1), 0, 0
@@ -309,9 +302,7 @@ async def test_soak_through_failovers_loses_nothing(
         if all([await status_of(client, j) == JobState.COMPLETE for j in jobs]):
             break
         await asyncio.sleep(SOAK_KILL_EVERY_S)
-        victim = live.pop(rng.randrange(len(live)))
-        victim.signal(signal.SIGKILL)
-        victim.wait()
+        kill_one(live, rng)
         kills += 1
         live.append(sentinel_workers(**settings, wait=False))
         if time.monotonic() - last_failover > SOAK_FAILOVER_EVERY_S:
