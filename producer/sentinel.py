@@ -77,14 +77,16 @@ class SentinelReadyPool(ReadyCheckout, SentinelConnectionPool):  # type: ignore[
         backoff = Backoff(None, first_s=0.1, max_s=5.0)
         while True:
             for sentinel in list(self.sentinel_manager.sentinels):
+                where = sentinel.connection_pool.connection_kwargs
                 with contextlib.suppress(RedisError, OSError):  # gone: try the next one
-                    await self._follow(sentinel.connection_pool.connection_kwargs)
+                    await self._follow(where["host"], where["port"])
             await backoff.pause()
 
-    async def _follow(self, sentinel: dict[str, Any]) -> None:
+    async def _follow(self, host: str, port: int) -> None:
         """Listen on one sentinel, on a connection of its own without a read timeout: the
         channel is silent between failovers (and a timeout could swallow a cancellation)."""
-        options = {**sentinel, "socket_timeout": None, "socket_keepalive": True}
+        options = {**self.sentinel_manager.sentinel_kwargs, "host": host, "port": port}
+        options.update(socket_timeout=None, socket_keepalive=True)
         async with Redis(**options) as client, client.pubsub() as pubsub:
             await pubsub.subscribe(SWITCH_CHANNEL)
             async for message in pubsub.listen():

@@ -26,13 +26,20 @@ from aiohttp import web
 from producer import Client, ClientSettings, JobState, ServerUnavailable, SyncClient
 from producer.dashboard.app import create_app
 from producer.keys import Keys
+from producer.settings import load_settings
 from tests.conftest import worker_env
 from tests.expected import data_uri
 from tests.faults.conftest import poll
 from tests.support.scrape import get, scrape
-from tests.support.sentinel import MASTER_NAME, SentinelGroup, sentinel_unavailable_reason
+from tests.support.sentinel import (
+    MASTER_NAME,
+    Secured,
+    SentinelGroup,
+    sentinel_unavailable_reason,
+)
 from tests.support.servers import Server, free_port
 from tests.support.soak import kill_one, sleepy_jobs
+from tests.support.tls import make_certificates, tls_unavailable_reason
 from tests.support.workers import WorkerFactory, WorkerProcess
 
 pytestmark = pytest.mark.skipif(
@@ -327,3 +334,47 @@ async def test_soak_through_failovers_loses_nothing(
         f" {len(enqueued)} done, {len(outcomes) - len(enqueued)} ServerUnavailable"
     )
     assert failovers >= 2 and kills >= 3
+
+
+@pytest.mark.skipif(tls_unavailable_reason() is not None, reason=str(tls_unavailable_reason()))
+async def test_tls_sentinels_and_servers_with_passwords(
+    tmp_path_factory: pytest.TempPathFactory, namespace: str, tmp_path: Path
+) -> None:
+    """Sentinels and data servers on TLS only, each with a password: a worker and a client
+    given the CA and both passwords run a job, and no password reaches the worker's log."""
+    secured = Secured(make_certificates(tmp_path_factory.mktemp("certs")))
+    group = SentinelGroup(tmp_path_factory.mktemp("tls-sentinel"), secured).start()
+    env = sentinel_env(group, namespace, tmp_path) | {
+        "SLUICE_REDIS_TLS": "true",
+        "SLUICE_REDIS_SENTINEL_TLS": "true",
+        "SLUICE_REDIS_CA_FILE": str(secured.certs / "ca.crt"),
+        "SLUICE_REDIS_PASSWORD": secured.password,
+        "SLUICE_REDIS_SENTINEL_PASSWORD": secured.sentinel_password,
+    }
+    worker = WorkerProcess(env=env, log_path=tmp_path / "worker.log").start()
+    fields = {k.removeprefix("SLUICE_").lower(): v for k, v in env.items() if "SLUICE_" in k}
+    settings = load_settings(ClientSettings, _env_file=None, **fields)
+    try:
+        async with Client(settings) as client:
+            job_id = await client.enqueue("text-stats", ["data:,over%20tls"])
+            status = await client.wait(job_id, timeout_s=60)
+            assert (status.state, status.stored) == (JobState.COMPLETE, 1)
+
+            async def both_listen() -> bool:  # for +switch-master, over TLS too
+                return await asyncio.to_thread(switch_listeners, group) >= 2
+
+            await poll(both_listen, 10)
+    finally:
+        worker.stop()
+        group.stop()
+    assert "worker ready" in worker.log()
+    assert secured.password not in worker.log() and secured.sentinel_password not in worker.log()
+
+
+def switch_listeners(group: SentinelGroup) -> int:
+    """Connections subscribed on the sentinels (theirs to each other are on the servers)."""
+    total = 0
+    for sentinel in group.sentinels:
+        with sentinel.client() as client:
+            total += sum(1 for each in client.client_list() if each.get("sub") == "1")
+    return total

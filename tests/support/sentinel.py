@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -45,25 +46,69 @@ DATA_ARGS = ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
              "--repl-ping-replica-period", "1"]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Secured:
+    """TLS for every connection (``certs`` from tests.support.tls: a CA and a certificate for
+    DNS:localhost, so everything is named localhost) and passwords for the data servers and
+    the sentinels."""
+
+    certs: Path
+    password: str = "data-pw-7"
+    sentinel_password: str = "sentinel-pw-7"
+
+    def tls_lines(self, port: int) -> list[str]:
+        c = self.certs
+        return [
+            "port 0", f"tls-port {port}", f"tls-cert-file {c / 'server.crt'}",
+            f"tls-key-file {c / 'server.key'}", f"tls-ca-cert-file {c / 'ca.crt'}",
+            "tls-auth-clients optional", "tls-replication yes",
+        ]  # fmt: skip
+
+    def server_args(self, port: int) -> list[str]:
+        args = []
+        for line in self.tls_lines(port):  # the same settings as command-line arguments
+            name, value = line.split(" ", 1)
+            args += [f"--{name}", value]
+        return [*args, "--requirepass", self.password, "--masterauth", self.password,
+                "--replica-announce-ip", "localhost"]  # fmt: skip
+
+    def sentinel_lines(self, port: int) -> list[str]:
+        return [
+            *self.tls_lines(port), f"requirepass {self.sentinel_password}",
+            f"sentinel sentinel-pass {self.sentinel_password}",
+            "sentinel resolve-hostnames yes", "sentinel announce-hostnames yes",
+            f"sentinel auth-pass {MASTER_NAME} {self.password}",
+        ]  # fmt: skip
+
+    def client_options(self, password: str) -> dict[str, object]:
+        return {
+            "host": "localhost", "ssl": True, "ssl_ca_certs": str(self.certs / "ca.crt"),
+            "password": password,
+        }  # fmt: skip
+
+
 @dataclass
 class SentinelProcess:
     """One redis-sentinel on a free loopback port, its config file in its own directory."""
 
     directory: Path
+    secured: Secured | None = None
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self, primary_port: int) -> SentinelProcess:
+    def start(self, host: str, primary_port: int) -> SentinelProcess:
         self.directory.mkdir(parents=True, exist_ok=True)
         config = self.directory / "sentinel.conf"
-        config.write_text(
-            f"port {self.port}\nbind 127.0.0.1\ndaemonize no\ndir {self.directory}\n"
-            f"logfile {self.directory / 'sentinel.log'}\n"
-            f"sentinel monitor {MASTER_NAME} 127.0.0.1 {primary_port} {QUORUM}\n"
-            f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
-            f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}\n"
-            f"sentinel parallel-syncs {MASTER_NAME} 1\n"
-        )
+        lines = [
+            f"port {self.port}", "bind 127.0.0.1", "daemonize no", f"dir {self.directory}",
+            f"logfile {self.directory / 'sentinel.log'}",
+            *(self.secured.sentinel_lines(self.port) if self.secured else []),
+            f"sentinel monitor {MASTER_NAME} {host} {primary_port} {QUORUM}",
+            f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}",
+            f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}",
+            f"sentinel parallel-syncs {MASTER_NAME} 1",
+        ]  # fmt: skip
+        config.write_text("\n".join(lines) + "\n")
         binary = sentinel_binary()
         assert binary is not None
         self.process = subprocess.Popen(
@@ -72,7 +117,10 @@ class SentinelProcess:
         return self
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=2, decode_responses=True)
+        options = (
+            self.secured.client_options(self.secured.sentinel_password) if self.secured else {}
+        )
+        return redis.Redis(port=self.port, socket_timeout=2, decode_responses=True, **options)
 
     def stop(self) -> None:
         terminate(self.process)
@@ -84,28 +132,48 @@ class SentinelGroup:
     """A primary, a replica and three sentinels watching them, all on loopback."""
 
     directory: Path
+    secured: Secured | None = None
     servers: list[Server] = field(default_factory=list)
     sentinels: list[SentinelProcess] = field(default_factory=list)
 
     @property
+    def host(self) -> str:
+        """The name every server and sentinel goes by (localhost when certificates say so)."""
+        return "localhost" if self.secured else "127.0.0.1"
+
+    @property
     def addresses(self) -> str:
         """The sentinels as SLUICE_REDIS_SENTINELS wants them."""
-        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return ",".join(f"{self.host}:{s.port}" for s in self.sentinels)
 
     def start(self) -> SentinelGroup:
-        binary = redis_server_binary()
-        assert binary is not None
-        primary = Server(binary, self.directory / "data-0", extra_args=list(DATA_ARGS))
+        primary = self._server("data-0")
         self.servers = [primary.start()]
-        replica = Server(binary, self.directory / "data-1", extra_args=list(DATA_ARGS))
-        replica.extra_args += ["--replicaof", "127.0.0.1", str(primary.port)]
+        replica = self._server("data-1", replica_of=primary)
         self.servers.append(replica.start())
         self.sentinels = [
-            SentinelProcess(self.directory / f"sentinel-{n}").start(primary.port)
+            SentinelProcess(self.directory / f"sentinel-{n}", self.secured).start(
+                self.host, primary.port
+            )
             for n in range(SENTINELS)
         ]
         self.wait_settled()
         return self
+
+    def _server(self, name: str, port: int = 0, replica_of: Server | None = None) -> Server:
+        binary = redis_server_binary()
+        assert binary is not None
+        server = Server(binary, self.directory / name, port=port or free_port())
+        self._configure(server, replica_of)
+        return server
+
+    def _configure(self, server: Server, replica_of: Server | None) -> None:
+        server.extra_args = list(DATA_ARGS)
+        if self.secured:
+            server.extra_args += self.secured.server_args(server.port)
+            server.client_options = self.secured.client_options(self.secured.password)
+        if replica_of is not None:
+            server.extra_args += ["--replicaof", self.host, str(replica_of.port)]
 
     def stop(self) -> None:
         for sentinel in self.sentinels:
@@ -142,7 +210,7 @@ class SentinelGroup:
         """Start a killed server again, as a replica of the primary the sentinels name now."""
         primary = self.primary()
         assert primary is not server, "the sentinels still name the killed server"
-        server.extra_args = [*DATA_ARGS, "--replicaof", "127.0.0.1", str(primary.port)]
+        self._configure(server, replica_of=primary)
         server.start()
 
     def wait_for_new_primary(self, old: Server, timeout_s: float = 30.0) -> Server:
@@ -181,7 +249,8 @@ class SentinelGroup:
                 live = [r for r in replicas if not (r["is_sdown"] or r["is_odown"])]
                 if [r["port"] for r in live] != [replica.port]:
                     return False
-            with redis.Redis(port=replica.port, socket_timeout=2) as client:
+            options: dict[str, Any] = {"socket_timeout": 2, **replica.client_options}
+            with redis.Redis(port=replica.port, **options) as client:
                 info = client.info("replication")
         except redis.RedisError:
             return False
