@@ -116,6 +116,7 @@ async def wait_for_redis(config: WorkerConfig) -> None:
         while True:
             try:
                 await client.ping()
+                await _warn_if_few_replicas(client, config)
                 return
             except AuthenticationError:
                 raise ServerUnavailable(f"Redis at {url} refused the credentials") from None
@@ -135,6 +136,23 @@ async def wait_for_redis(config: WorkerConfig) -> None:
                 delay = min(delay * 2, REDIS_WAIT_MAX_S)
     finally:
         await client.aclose()
+
+
+async def _warn_if_few_replicas(client: Redis, config: WorkerConfig) -> None:
+    """Say so at start when the primary has fewer replicas than stores will wait for: until
+    they are there, no batch of records counts as stored."""
+    if not config.redis_wait_replicas:
+        return
+    try:
+        replicas = int((await client.info("replication")).get("connected_slaves", 0))
+    except (RedisError, OSError, ValueError):  # a managed service may not answer INFO
+        return
+    if replicas < config.redis_wait_replicas:
+        log.warning(
+            "fewer replicas than SLUICE_REDIS_WAIT_REPLICAS: stores wait until there are enough",
+            replicas=replicas,
+            wait_replicas=config.redis_wait_replicas,
+        )
 
 
 def _is_tls_verify_error(exc: BaseException) -> bool:

@@ -183,3 +183,11 @@ async def test_stored_records_wait_for_the_replica(
         assert (status.state, status.stored) == (JobState.COMPLETE, 3)
     with redis.Redis(port=replica.port) as on_replica:
         assert on_replica.hlen(client.keys.results(job_id)) == 3
+
+
+def test_worker_says_at_start_it_lacks_the_replicas_it_waits_for(
+    primary: Server, workers: WorkerFactory
+) -> None:
+    """A worker told to wait for a replica the primary does not have says so at start."""
+    worker = workers(redis_url=primary.url, redis_wait_replicas=1)
+    assert "fewer replicas than SLUICE_REDIS_WAIT_REPLICAS" in worker.log()
