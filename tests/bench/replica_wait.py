@@ -9,6 +9,10 @@ embedded Valkey), then, for each round, with WAIT off and on in turn: one produc
 `Client.enqueue` calls one after another (enqueues/s), and one real worker running
 ``--jobs`` one-input jobs queued with `enqueue_many` (jobs/s from the first enqueue to the
 last job's end). Prints the median of each.
+
+Measured on the 2-core development VM (redis-server 7.0, shared and noisy), WAIT off → on:
+tiny jobs/s 2,608 → 2,054 (10,000 jobs, 3 rounds) and 3,175 → 2,579 (3,000 jobs, 5 rounds);
+enqueues/s 2,908 → 2,647 and 3,140 → 2,557.
 """
 
 from __future__ import annotations
