@@ -201,37 +201,6 @@ async def test_primary_killed_mid_job_loses_nothing(
     await switch_mid_job(settled, client, sentinel_workers, "kill")
 
 
-async def test_writes_leave_a_demoted_primary_at_the_switch(
-    settled: SentinelGroup, namespace: str
-) -> None:
-    """After SENTINEL FAILOVER a client writes to the new primary as soon as the sentinels
-    switch, while the old one, not yet reconfigured, would still take (and later lose) them."""
-    settings = ClientSettings(
-        redis_sentinels=settled.addresses, redis_master_name=MASTER_NAME, _env_file=None
-    )
-    async with Client(settings) as client:
-        key = f"{namespace}:probe"
-        await client.redis.set(key, 0)  # a connection to the old primary, kept in the pool
-        old = settled.primary()
-        settled.failover()
-        new = await asyncio.to_thread(settled.wait_for_new_primary, old)
-
-        async def reaches_new() -> bool:
-            try:
-                await client.redis.incr(key)
-            except redis.RedisError:  # the connection the switch closed
-                return False
-            return bool(int(new_value(new, key)))
-
-        await poll(reaches_new, 5)
-        assert old.role() == "master"  # the old primary still took writes: not demoted yet
-
-
-def new_value(server: Server, key: str) -> bytes:
-    with redis.Redis(port=server.port) as direct:
-        return direct.get(key) or b"0"
-
-
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, *args], env=env, capture_output=True, text=True, timeout=60
@@ -268,6 +237,37 @@ async def test_every_part_finds_the_primary_through_the_sentinels(
         assert status == 200 and json.loads(body)["workers"] == 1, body
     finally:
         await runner.cleanup()
+
+
+async def test_writes_leave_a_demoted_primary_at_the_switch(
+    settled: SentinelGroup, namespace: str
+) -> None:
+    """After SENTINEL FAILOVER a client writes to the new primary as soon as the sentinels
+    switch, while the old one, not yet reconfigured, would still take (and later lose) them."""
+    settings = ClientSettings(
+        redis_sentinels=settled.addresses, redis_master_name=MASTER_NAME, _env_file=None
+    )
+    async with Client(settings) as client:
+        key = f"{namespace}:probe"
+        await client.redis.set(key, 0)  # a connection to the old primary, kept in the pool
+        old = settled.primary()
+        settled.failover()
+        new = await asyncio.to_thread(settled.wait_for_new_primary, old)
+
+        async def reaches_new() -> bool:
+            try:
+                await client.redis.incr(key)
+            except redis.RedisError:  # the connection the switch closed
+                return False
+            return bool(int(new_value(new, key)))
+
+        await poll(reaches_new, 5)
+        assert old.role() == "master"  # the old primary still took writes: not demoted yet
+
+
+def new_value(server: Server, key: str) -> bytes:
+    with redis.Redis(port=server.port) as direct:
+        return direct.get(key) or b"0"
 
 
 SOAK_JOBS = 4
