@@ -1,6 +1,6 @@
-"""Finding and connecting to Redis: the configured URL, or the embedded server's address
-file; and `Connected`, what a client holds: the connection, its scripts, and errors that
-name the server."""
+"""Finding and connecting to Redis: the sentinels (`producer.sentinel`), the configured URL,
+or the embedded server's address file; and `Connected`, what a client holds: the
+connection, its scripts, and errors that name the server."""
 
 from __future__ import annotations
 
@@ -14,13 +14,16 @@ from typing import Any, Self
 from urllib.parse import unquote_plus
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from producer.errors import ServerUnavailable
+from producer.failover import is_failover_error
 from producer.keys import Keys
 from producer.redis_pool import ReadyPool
+from producer.sentinel import sentinel_label, sentinel_pool
 from producer.settings import ClientSettings, load_settings
 
 # Written by the worker that started the embedded server, read by everyone else.
@@ -97,7 +100,8 @@ def embedded_address(data_dir: Path) -> str | None:
 
 
 def resolve_url(settings: ClientSettings) -> str:
-    """The Redis URL to use: SLUICE_REDIS_URL, else the embedded server's."""
+    """The Redis URL to use: SLUICE_REDIS_URL, else the embedded server's (not for Sentinel:
+    see `connection_pool`)."""
     if settings.redis_url:
         return settings.redis_url
     url = embedded_address(settings.data_dir)
@@ -125,7 +129,7 @@ def no_server_message(data_dir: Path) -> str:
 
 
 def tls_options(settings: ClientSettings) -> dict[str, Any]:
-    """redis-py keyword arguments for a rediss:// connection."""
+    """redis-py keyword arguments for a TLS connection (rediss://, or with Sentinel)."""
     return {
         "ssl_ca_certs": str(settings.redis_ca_file) if settings.redis_ca_file else None,
         "ssl_certfile": str(settings.redis_cert_file) if settings.redis_cert_file else None,
@@ -135,20 +139,44 @@ def tls_options(settings: ClientSettings) -> dict[str, Any]:
     }
 
 
-def connection_options(settings: ClientSettings, url: str) -> dict[str, Any]:
-    """redis-py keyword arguments for this URL: timeouts, and TLS for rediss://."""
+def connection_options(settings: ClientSettings, url: str | None = None) -> dict[str, Any]:
+    """redis-py keyword arguments for connections to the data servers: timeouts, the user and
+    password when set apart from the URL, and TLS for rediss://."""
     options: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
-    if url.startswith("rediss://"):
+    if settings.redis_username:
+        options["username"] = settings.redis_username
+    if settings.redis_password:
+        options["password"] = settings.redis_password.get_secret_value()
+    if url is not None and url.startswith("rediss://"):
         options.update(tls_options(settings))
     return options
+
+
+def connection_pool(
+    settings: ClientSettings, *, url: str | None = None, **extra: Any
+) -> ConnectionPool:
+    """The connection pool for these settings (connects lazily): to the primary the sentinels
+    name, or to the one server of the URL (``url``, else SLUICE_REDIS_URL, else the embedded
+    server's)."""
+    if settings.redis_sentinels:
+        options = {**connection_options(settings), **extra}
+        return sentinel_pool(settings, options, tls_options(settings))
+    url = url or resolve_url(settings)
+    return ReadyPool.from_url(url, **{**connection_options(settings, url), **extra})
 
 
 def connect(
     settings: ClientSettings, cls: type[Redis] = Redis, *, url: str | None = None, **extra: Any
 ) -> Redis:
     """A redis-py asyncio client for these settings, or this URL (connects lazily)."""
-    url = url or resolve_url(settings)
-    return cls.from_pool(ReadyPool.from_url(url, **{**connection_options(settings, url), **extra}))
+    return cls.from_pool(connection_pool(settings, url=url, **extra))
+
+
+def server_label(settings: ClientSettings) -> str:
+    """The server as logs, errors and the dashboard name it, never with a password."""
+    if settings.redis_sentinels:
+        return sentinel_label(settings)
+    return redact_url(resolve_url(settings))
 
 
 class Connected:
@@ -169,11 +197,13 @@ class Connected:
 
     @property
     def redis(self) -> Redis:
-        if self._url is not None and not self.settings.redis_url and self._server_moved():
+        embedded = self.settings.embedded
+        if embedded and self._url is not None and self._server_moved():
             self._retire()
         if self._redis is None:
-            self._stamp = address_stamp(self.settings.data_dir)
-            self._url = resolve_url(self.settings)
+            if embedded:  # follow the address file: a restarted server may have moved
+                self._stamp = address_stamp(self.settings.data_dir)
+                self._url = resolve_url(self.settings)
             self._redis = connect(self.settings, url=self._url)
         return self._redis
 
@@ -223,16 +253,21 @@ class Connected:
 
     @contextlib.contextmanager
     def _reachable(self) -> Iterator[None]:
-        """Turn a connection failure into ServerUnavailable naming the (redacted) server."""
+        """Turn a connection failure, or a server that is not the primary (a failover under
+        way), into ServerUnavailable naming the server (without its password)."""
         try:
             yield
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise self._unavailable(exc) from None
+        except ResponseError as exc:
+            if not is_failover_error(exc):
+                raise
             raise self._unavailable(exc) from None
 
     def _unavailable(self, exc: BaseException) -> ServerUnavailable:
         # the server the failed call went to, not one resolved since (which may have moved)
         try:
-            url = redact_url(self._url or resolve_url(self.settings))
+            where = server_label(self.settings) if not self._url else redact_url(self._url)
         except ServerUnavailable as gone:
             return gone
-        return ServerUnavailable(f"cannot reach Redis at {url}: {exc}")
+        return ServerUnavailable(f"cannot reach Redis at {where}: {exc}")

@@ -1,5 +1,11 @@
 """Enqueueing: one job (`enqueue`) or many (`enqueue_many`), checked before anything is
-written, admitted under the queue cap in one atomic step per job or per chunk of jobs."""
+written, admitted under the queue cap in one atomic step per job or per chunk of jobs.
+
+A lost connection or a failover does not fail an enqueue: it is tried again, on the primary
+found afresh, for up to SLUICE_ENQUEUE_TIMEOUT_S, and then raises ServerUnavailable. A write
+whose earlier try may have landed checks first (`producer.landed`), so nothing is written
+twice and a job that did land is not refused as a duplicate of itself.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,15 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from redis.exceptions import RedisError
+
+from producer.backoff import Backoff
 from producer.bulk import BULK_JOBS, Entry, checked_jobs, entries, job_ids
 from producer.connection import Connected
 from producer.errors import InvalidJob, JobExists, QueueFull
+from producer.failover import ReplicaWait, Tries, run_script
 from producer.keys import ARQ_JOB_PREFIX, WAKE_TOKENS
+from producer.landed import admitted_before, job_landed, push_chunk
 from producer.models import JobSpec
 from producer.options import PipelineRegistry
 from producer.scripts import ENQUEUE, ENQUEUE_MANY
@@ -42,6 +53,7 @@ class Enqueueing(Connected):
         super().__init__(settings, **kwargs)
         self._registry = PipelineRegistry({})
         self._known_until = 0.0
+        self._wait = ReplicaWait.of(self.settings, self.keys)
 
     async def enqueue(
         self,
@@ -56,9 +68,10 @@ class Enqueueing(Connected):
         job_id = check_job_id(uuid.uuid4().hex if job_id is None else job_id)
         check_defer(defer_s)
         build_spec(pipeline, None, options)  # fail fast on a bad name or options
+        tries = self._tries()
         with self._reachable():
-            await self._check_pipeline(pipeline, options)
-            return await self._enqueue(pipeline, inputs, options, job_id, defer_s)
+            await self._check_pipeline(pipeline, options, tries)
+            return await self._enqueue(pipeline, inputs, options, job_id, defer_s, tries)
 
     async def enqueue_many(
         self,
@@ -83,7 +96,7 @@ class Enqueueing(Connected):
             return []
         ids = list(job_ids(len(checked)))
         with self._reachable():
-            await self._check_pipeline(pipeline, options)
+            await self._check_pipeline(pipeline, options, self._tries())
             with publish_span(self.keys.queue, ids, pipeline) as carrier:
                 if carrier:
                     spec = spec.model_copy(update={"trace": carrier})
@@ -93,62 +106,87 @@ class Enqueueing(Connected):
         return ids
 
     async def _enqueue(
-        self, pipeline: str, inputs: Inputs, options: Any, job_id: str, defer_s: float
+        self, pipeline: str, inputs: Inputs, options: Any, job_id: str, defer_s: float, tries: Tries
     ) -> str:
         inline = _small_list(inputs, self.settings.inline_inputs_max)
         if inline is not None:
             checked = [check_input(i, v, self.settings) for i, v in enumerate(inline)]
             check_count(len(checked), self.settings)
             spec, total = build_spec(pipeline, checked, options), len(checked)
-            await self._admit(job_id, spec, total, defer_s)
+            await self._admit(job_id, spec, total, defer_s, tries)
             return job_id
-        if await self.redis.exists(self.keys.job(job_id), self.keys.arq_job(job_id)):
+        job, arq_job = self.keys.job(job_id), self.keys.arq_job(job_id)
+        if await tries.read(lambda: self.redis.exists(job, arq_job)):
             raise JobExists(f"job {job_id} already exists")
-        await self._wait_for_room()
+        await self._wait_for_room(tries)
         try:
-            total = await self._write_inputs(job_id, inputs)
-            await self._admit(job_id, build_spec(pipeline, None, options), total, defer_s)
+            total = await self._write_inputs(job_id, inputs, tries)
+            spec = build_spec(pipeline, None, options)
+            await self._admit(job_id, spec, total, defer_s, tries)
         except BaseException:
             # a refused job leaves no inputs behind
             await asyncio.shield(self.redis.delete(self.keys.inputs(job_id)))
             raise
         return job_id
 
-    async def _check_pipeline(self, pipeline: str, options: dict[str, Any] | None) -> None:
+    def _tries(self) -> Tries:
+        """Tries of one enqueue through a failover, for up to SLUICE_ENQUEUE_TIMEOUT_S."""
+        return Tries(self.redis, self.settings.enqueue_timeout_s, self._unavailable)
+
+    async def _check_pipeline(
+        self, pipeline: str, options: dict[str, Any] | None, tries: Tries
+    ) -> None:
         """Refuse a pipeline no worker has registered, or options its schema refuses (once any
         worker has registered; before that the worker checks them when it runs the job).
 
         The registry is read at most every few seconds, not on every enqueue.
         """
         if time.monotonic() > self._known_until:
-            self._registry = PipelineRegistry(await self.redis.hgetall(self.keys.pipelines))
+            registered = await tries.read(lambda: self.redis.hgetall(self.keys.pipelines))
+            self._registry = PipelineRegistry(registered)
             self._known_until = time.monotonic() + REGISTRY_CACHE_S
         self._registry.check(pipeline, options)
 
-    async def _write_inputs(self, job_id: str, inputs: Inputs) -> int:
+    async def _write_inputs(self, job_id: str, inputs: Inputs, tries: Tries) -> int:
         key, total = self.keys.inputs(job_id), 0
-        await self.redis.delete(key)
+        await tries.read(lambda: self.redis.delete(key))
         async for chunk in chunks(inputs, CHUNK):
             checked = [check_input(total + i, v, self.settings) for i, v in enumerate(chunk)]
+            check_count(total + len(checked), self.settings)
+            await self._push(key, checked, total, tries)
             total += len(checked)
-            check_count(total, self.settings)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.rpush(key, *checked)
-                pipe.expire(key, self.settings.job_expires_s)
-                await pipe.execute()
         if total == 0:
             raise InvalidJob("a job needs at least one input")
         return total
 
-    async def _admit(self, job_id: str, spec: Any, total: int, defer_s: float) -> None:
+    async def _push(self, key: str, chunk: list[str], before: int, tries: Tries) -> None:
+        in_doubt = False
+        while True:
+            try:
+                ttl_s = self.settings.job_expires_s
+                return await push_chunk(self.redis, key, chunk, before, ttl_s, self._wait, in_doubt)
+            except (RedisError, OSError) as exc:
+                in_doubt = True
+                await tries.again(exc)
+
+    async def _admit(
+        self, job_id: str, spec: Any, total: int, defer_s: float, tries: Tries
+    ) -> None:
         if total == 0:
             raise InvalidJob("a job needs at least one input")
         with publish_span(self.keys.queue, [job_id], spec.pipeline) as carrier:
             if carrier:
                 spec = spec.model_copy(update={"trace": carrier})
-            await self._write_job(job_id, spec, total, defer_s)
+            await self._write_job(job_id, spec, total, defer_s, tries)
 
-    async def _write_job(self, job_id: str, spec: Any, total: int, defer_s: float) -> None:
+    async def _run(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        """One of the producer's scripts, followed by a WAIT with SLUICE_REDIS_WAIT_REPLICAS."""
+        sha = self._script(source).sha
+        return await run_script(self.redis, sha, source, keys, args, self._wait)
+
+    async def _write_job(
+        self, job_id: str, spec: Any, total: int, defer_s: float, tries: Tries
+    ) -> None:
         enqueued = now_ms()
         envelope = encode_job(spec, enqueued)
         check_payload_size(len(envelope), self.settings)
@@ -163,32 +201,32 @@ class Enqueueing(Connected):
             self.keys.wake,
         ]
         wake = 0 if defer_s > 0 else WAKE_TOKENS
-        room = self._room()
+        args = [
+            job_id, envelope, score, expires_ms, self.settings.max_queued_jobs, enqueued / 1000,
+            spec.pipeline, total, self.settings.job_expires_s, wake,
+        ]  # fmt: skip
+        room, in_doubt = self._room(), False
         while True:
-            args = [
-                job_id,
-                envelope,
-                score,
-                expires_ms,
-                self.settings.max_queued_jobs,
-                enqueued / 1000,
-                spec.pipeline,
-                total,
-                self.settings.job_expires_s,
-                wake,
-            ]
-            outcome = await self._script(ENQUEUE)(keys=keys, args=args)
+            try:
+                outcome = await self._run(ENQUEUE, keys, args)
+                if outcome == -1 and in_doubt:  # perhaps it is our own earlier try
+                    mine = await job_landed(
+                        self.redis, self.keys, job_id, envelope, enqueued / 1000, self._wait
+                    )
+                    outcome = 1 if mine else -1
+            except (RedisError, OSError) as exc:
+                in_doubt = True
+                await tries.again(exc)
+                continue
             if outcome == 1:
                 return
             if outcome == -1:
                 raise JobExists(f"job {job_id} already exists")
             await room.wait()
 
-    async def _wait_for_room(self) -> None:
-        room = self._room()
-        while self.settings.max_queued_jobs and (
-            await self.redis.zcard(self.keys.queue) >= self.settings.max_queued_jobs
-        ):
+    async def _wait_for_room(self, tries: Tries) -> None:
+        room, cap = self._room(), self.settings.max_queued_jobs
+        while cap and await tries.read(lambda: self.redis.zcard(self.keys.queue)) >= cap:
             await room.wait()
 
     async def _write_many(
@@ -208,14 +246,25 @@ class Enqueueing(Connected):
         def full() -> QueueFull:
             return self._full([e.job_id for e in batch[:done]])
 
-        room = _Backoff(s.enqueue_timeout_s, full)
+        room, tries, in_doubt = _Backoff(s.enqueue_timeout_s, full), self._tries(), False
         while done < len(batch):
             chunk = batch[done : done + BULK_JOBS]
             args = common + [v for e in chunk for v in (e.job_id, e.envelope, e.total)]
-            admitted = int(await self._script(ENQUEUE_MANY)(keys=keys, args=args))
-            done += admitted
+            try:
+                admitted = (
+                    await admitted_before(self.redis, self.keys, chunk, self._wait)
+                    if in_doubt
+                    else 0
+                )
+                if not admitted:
+                    admitted = int(await self._run(ENQUEUE_MANY, keys, args))
+            except (RedisError, OSError) as exc:
+                in_doubt = True
+                await tries.again(exc)
+                continue
+            done, in_doubt = done + admitted, False
             if admitted:
-                room = _Backoff(s.enqueue_timeout_s, full)
+                room, tries = _Backoff(s.enqueue_timeout_s, full), self._tries()
             else:
                 await room.wait()
 
@@ -235,14 +284,13 @@ class _Backoff:
     """Waiting for room under the queue cap: doubling pauses, until the enqueue timeout."""
 
     def __init__(self, timeout_s: float, full: Callable[[], QueueFull]) -> None:
-        self.deadline, self.delay, self.full = time.monotonic() + timeout_s, 0.05, full
+        self.backoff, self.full = Backoff(timeout_s, first_s=0.05, max_s=1.0), full
 
     async def wait(self) -> None:
         """Pause before the next try; QueueFull once the timeout would pass."""
-        if time.monotonic() + self.delay > self.deadline:
+        if self.backoff.expired():
             raise self.full()
-        await asyncio.sleep(self.delay)
-        self.delay = min(self.delay * 2, 1.0)
+        await self.backoff.pause()
 
 
 def _small_list(inputs: Inputs, limit: int) -> Sequence[str] | None:

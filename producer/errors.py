@@ -2,7 +2,7 @@
 
 SluiceError
 ├── ConfigError          a setting has a bad value; the message names it
-├── ServerUnavailable    no Redis server could be reached
+├── ServerUnavailable    no Redis server could be reached (by enqueue: within its timeout)
 ├── InvalidJob           a job was refused at enqueue; the message says what is wrong
 ├── JobExists            a job with that id is already queued, running or kept
 ├── JobNotFound          no job with that id
@@ -22,7 +22,8 @@ class ConfigError(SluiceError):
 
 
 class ServerUnavailable(SluiceError):
-    """No Redis server could be reached."""
+    """No Redis server could be reached, or none would act as the primary (a failover);
+    `enqueue` raises it once SLUICE_ENQUEUE_TIMEOUT_S has passed trying."""
 
 
 class InvalidJob(SluiceError):

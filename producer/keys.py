@@ -29,6 +29,8 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
     {ns}:wake                    list        a token per job made ready, so an idle worker
                                              starts at once (kept to WAKE_TOKENS)
     {ns}:worker:{wid}            hash        a worker's heartbeat details
+    {ns}:wait-mark               string      a counter bumped before each WAIT for replicas
+                                             (SLUICE_REDIS_WAIT_REPLICAS; producer.failover)
 """
 
 from __future__ import annotations
@@ -102,6 +104,10 @@ class Keys:
     @property
     def wake(self) -> str:
         return f"{self.namespace}:wake"
+
+    @property
+    def wait_mark(self) -> str:
+        return f"{self.namespace}:wait-mark"
 
     def worker(self, worker_id: str) -> str:
         return f"{self.namespace}:worker:{worker_id}"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio.connection import parse_url
 
@@ -38,6 +38,14 @@ def check_redis_url(url: str) -> None:
         raise ValueError(reason) from None
 
 
+def split_commas(value: object) -> object:
+    """A comma-separated setting as a list of its non-empty parts (other values unchanged)."""
+    return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
 class ClientSettings(BaseSettings):
     """What a producer (client or CLI) needs to know."""
 
@@ -50,7 +58,8 @@ class ClientSettings(BaseSettings):
     )
 
     redis_url: str | None = None
-    """Redis URL (``redis://``, ``rediss://`` or ``unix://``). Unset: use the embedded server."""
+    """Redis URL (``redis://``, ``rediss://`` or ``unix://``). Unset (and no
+    SLUICE_REDIS_SENTINELS): use the embedded server."""
     redis_ca_file: Path | None = None
     """CA bundle to verify a ``rediss://`` server with (default: the system's)."""
     redis_cert_file: Path | None = None
@@ -59,6 +68,29 @@ class ClientSettings(BaseSettings):
     """Private key of the client certificate."""
     redis_check_hostname: bool = True
     """Check the TLS server's certificate matches its host name."""
+    redis_sentinels: CommaList = Field(default_factory=list)
+    """Sentinels that name the primary, ``host:port,host:port``; set, the primary is found
+    through them and found again after a failover (SLUICE_REDIS_URL must then be unset)."""
+    redis_master_name: str | None = None
+    """The name the sentinels watch the primary by (their ``sentinel monitor NAME``); needed
+    with SLUICE_REDIS_SENTINELS."""
+    redis_username: str | None = None
+    """ACL user for the data servers (with a URL, this or the URL's user, not both)."""
+    redis_password: SecretStr | None = None
+    """Password for the data servers (with a URL, this or the URL's password, not both)."""
+    redis_tls: bool = False
+    """TLS to the data servers the sentinels name (with a URL, say ``rediss://`` instead)."""
+    redis_sentinel_username: str | None = None
+    """ACL user for the sentinels, if they require one."""
+    redis_sentinel_password: SecretStr | None = None
+    """Password for the sentinels (their ``requirepass``), if they require one."""
+    redis_sentinel_tls: bool = False
+    """TLS to the sentinels (checked with SLUICE_REDIS_CA_FILE, as the data servers are)."""
+    redis_wait_replicas: int = Field(default=0, ge=0, le=100)
+    """Replicas that must confirm each enqueue and each batch of stored records (Redis
+    WAIT) before it counts as done; writes are retried until they do (0: do not wait)."""
+    redis_wait_timeout_ms: int = Field(default=1000, ge=1)
+    """How long one WAIT for SLUICE_REDIS_WAIT_REPLICAS lasts before the write is tried again."""
     namespace: str = Field(default="sluice", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     """Prefix of every Sluice key and of the queue name. Job ids stay unique across namespaces
     sharing one server (arq's own keys are not namespaced)."""
@@ -93,7 +125,7 @@ class ClientSettings(BaseSettings):
     """Require the token to view pages and read the HTTP API too, not only to act."""
     dashboard_max_listed: int = Field(default=20_000, ge=1)
     """Most jobs the dashboard's job list and state counts read (found by SCAN)."""
-    dashboard_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    dashboard_allowed_hosts: CommaList = Field(default_factory=list)
     """Host names the dashboard answers to besides IP addresses, ``localhost`` and the address
     it listens on (comma-separated; ``*``: any, only behind a proxy that checks Host)."""
     dashboard_behind_tls: bool = False
@@ -103,6 +135,11 @@ class ClientSettings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and "sentinel" in value.partition("://")[0]:
+            raise ValueError(
+                "Sentinel is set with SLUICE_REDIS_SENTINELS and SLUICE_REDIS_MASTER_NAME, "
+                "not a URL"
+            )
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         if value:
@@ -112,9 +149,73 @@ class ClientSettings(BaseSettings):
     @field_validator("dashboard_allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [name.strip() for name in value.split(",") if name.strip()]
+        return split_commas(value)
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: object) -> object:
+        return split_commas(value)
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _check_sentinels(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        for address in value:
+            sentinel_address(address)  # ValueError names the bad one
+        if value and info.data.get("redis_url"):
+            raise ValueError(
+                "set SLUICE_REDIS_URL (one server) or SLUICE_REDIS_SENTINELS (the sentinels "
+                "that name the primary), not both"
+            )
         return value
+
+    @field_validator("redis_master_name")
+    @classmethod
+    def _check_master_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and not info.data.get("redis_sentinels", True):
+            raise ValueError("only used with SLUICE_REDIS_SENTINELS, which is unset")
+        if not value and info.data.get("redis_sentinels"):
+            raise ValueError(
+                "needed with SLUICE_REDIS_SENTINELS: the name the sentinels watch the primary by"
+            )
+        return value or None
+
+    @field_validator("redis_password")
+    @classmethod
+    def _check_password(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        _check_credential(info, urlsplit(info.data.get("redis_url") or "").password is not None)
+        return value
+
+    @field_validator("redis_username")
+    @classmethod
+    def _check_username(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value:
+            _check_credential(info, bool(urlsplit(info.data.get("redis_url") or "").username))
+        return value or None
+
+    @field_validator("redis_tls")
+    @classmethod
+    def _check_tls(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("redis_url"):
+            raise ValueError("with SLUICE_REDIS_URL, say TLS with a rediss:// URL")
+        return value
+
+    @field_validator("redis_sentinel_username", "redis_sentinel_password", "redis_sentinel_tls")
+    @classmethod
+    def _only_with_sentinels(cls, value: Any, info: ValidationInfo) -> Any:
+        if value and not info.data.get("redis_sentinels", True):
+            raise ValueError("only used with SLUICE_REDIS_SENTINELS, which is unset")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """Neither a URL nor sentinels are set: use the embedded server."""
+        return not self.redis_url and not self.redis_sentinels
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        return [sentinel_address(address) for address in self.redis_sentinels]
 
     @field_validator("dashboard_token")
     @classmethod
@@ -124,6 +225,26 @@ class ClientSettings(BaseSettings):
         if len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters")
         return value
+
+
+def _check_credential(info: ValidationInfo, in_url: bool) -> None:
+    """A data server's user or password is given once, and only where there is a server."""
+    if in_url:
+        raise ValueError("SLUICE_REDIS_URL has it already: give it in one place")
+    if not info.data.get("redis_url") and not info.data.get("redis_sentinels", True):
+        raise ValueError(
+            "no server to use it with (the embedded server has no password): set "
+            "SLUICE_REDIS_URL or SLUICE_REDIS_SENTINELS"
+        )
+
+
+def sentinel_address(address: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for an IPv6 address) as (host, port), or ValueError."""
+    host, _, port = address.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{address!r} is not host:port (e.g. 10.0.0.5:26379)")
+    return host, int(port)
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -142,14 +263,14 @@ def describe_errors(exc: ValidationError) -> str:
     for error in exc.errors():
         name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
         got = error.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {_redact(name, got)!r})"
+        shown = "" if got is None or isinstance(got, dict) else f" (got {_redact(name, got)!r})"
         message = error["msg"].removeprefix("Value error, ")  # pydantic's, for our ValueErrors
         lines.append(f"invalid setting {name}: {message}{shown}")
     return "\n".join(lines)
 
 
 def _redact(name: str, value: object) -> object:
-    if "TOKEN" in name:
+    if "TOKEN" in name or "PASSWORD" in name:
         return "***"
     if "URL" in name and isinstance(value, str):
         # imported here: producer.connection imports these settings

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from producer import ClientSettings, ConfigError
+from producer.settings import load_settings
 from tests.conftest import worker_env
 from tests.support.servers import Server
 from worker.settings import WorkerConfig, allow_entry_problem, root_problem
@@ -37,6 +39,8 @@ ROOTS = "invalid setting SLUICE_FILE_ROOTS:"
         ),
         ("SLUICE_FETCH_ALLOW", "10.0.0.256", f"{ALLOW} '10.0.0.256' {NOT_ALLOWED}"),
         ("SLUICE_FILE_ROOTS", "/nonexistent", f"{ROOTS} '/nonexistent' does not exist"),
+        ("SLUICE_REDIS_SENTINELS", "127.0.0.1:26379", "invalid setting SLUICE_REDIS_SENTINELS"),
+        ("SLUICE_REDIS_MASTER_NAME", "mymaster", "invalid setting SLUICE_REDIS_MASTER_NAME"),
     ],
 )
 def test_bad_setting_stops_worker(
@@ -108,3 +112,41 @@ def test_good_fetch_allow_entries_pass(entry: str, tmp_path: Path) -> None:
     assert allow_entry_problem(entry) is None
     config = WorkerConfig(_env_file=None, fetch_allow=[entry], file_roots=[str(tmp_path)])
     assert config.fetch_allow == [entry]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"redis_sentinels": "10.0.0.5:26379"}, "SLUICE_REDIS_MASTER_NAME: .*needed with"),
+        ({"redis_sentinels": "10.0.0.5", "redis_master_name": "m"}, "SENTINELS: .*not host:port"),
+        ({"redis_sentinels": "h:0", "redis_master_name": "m"}, "SENTINELS: .*not host:port"),
+        (
+            {"redis_url": "redis://h", "redis_sentinels": "h:26379", "redis_master_name": "m"},
+            "SLUICE_REDIS_SENTINELS: .*not both",
+        ),
+        ({"redis_url": "redis+sentinel://h:26379/m"}, "SLUICE_REDIS_URL: .*SLUICE_REDIS_SENTINELS"),
+        ({"redis_master_name": "m"}, "SLUICE_REDIS_MASTER_NAME: .*only used with"),
+        ({"redis_sentinel_password": "pw-x"}, "SLUICE_REDIS_SENTINEL_PASSWORD: .*only used with"),
+        ({"redis_url": "redis://h", "redis_tls": "true"}, "SLUICE_REDIS_TLS: .*rediss://"),
+        ({"redis_url": "redis://:pw-x@h", "redis_password": "pw-y"}, "PASSWORD: .*one place"),
+        ({"redis_password": "pw-x"}, "SLUICE_REDIS_PASSWORD: .*no server to use it with"),
+        ({"redis_wait_replicas": "-1"}, "SLUICE_REDIS_WAIT_REPLICAS"),
+    ],
+)
+def test_bad_redis_settings_are_named(values: dict[str, str], message: str) -> None:
+    """Each inconsistent Redis or Sentinel setting is refused naming it; no password shows."""
+    with pytest.raises(ConfigError, match=message) as err:
+        load_settings(ClientSettings, _env_file=None, **values)
+    assert "pw-x" not in str(err.value) and "pw-y" not in str(err.value)
+
+
+def test_sentinel_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sentinel addresses (IPv6 too) and credentials come from SLUICE_* variables."""
+    monkeypatch.setenv("SLUICE_REDIS_SENTINELS", "10.0.0.5:26379, [::1]:26380")
+    monkeypatch.setenv("SLUICE_REDIS_MASTER_NAME", "mymaster")
+    monkeypatch.setenv("SLUICE_REDIS_SENTINEL_PASSWORD", "pw-x")
+    settings = load_settings(ClientSettings, _env_file=None)
+    assert settings.sentinel_addresses == [("10.0.0.5", 26379), ("::1", 26380)]
+    assert not settings.embedded
+    assert settings.redis_sentinel_password is not None
+    assert settings.redis_sentinel_password.get_secret_value() == "pw-x"

@@ -10,9 +10,8 @@ import structlog
 from arq.connections import ArqRedis
 from arq.worker import func
 
-from producer.connection import connection_options, resolve_url
+from producer.connection import connection_pool
 from producer.keys import JOB_FUNCTION, Keys
-from producer.redis_pool import ReadyPool
 from producer.tracing import tracing_on
 from producer.wire import dumps
 from worker.arq_worker import SluiceWorker
@@ -33,10 +32,8 @@ log = structlog.get_logger("sluice.worker")
 
 
 def arq_redis(config: WorkerConfig) -> ArqRedis:
-    url = resolve_url(config)
-    pool = ReadyPool.from_url(url, **connection_options(config, url))
     return ArqRedis(
-        pool,
+        connection_pool(config),
         job_serializer=dumps,
         job_deserializer=load_envelope,
         default_queue_name=Keys(config.namespace).queue,

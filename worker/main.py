@@ -13,7 +13,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, RedisError
 
-from producer.connection import connect, redact_url, resolve_url
+from producer.connection import connect, resolve_url, server_label
 from producer.errors import ConfigError, ServerUnavailable, SluiceError
 from producer.keys import Keys
 from producer.wire import now_ms
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     loop = new_loop()
     try:
-        if not config.redis_url:
+        if config.embedded:
             url = embedded.start()
             log.info(
                 "embedded server", url=url, data_dir=str(config.data_dir), owner=embedded.owner
@@ -79,13 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if health is not None:
             loop.run_until_complete(health.stop())
-        if not config.redis_url and not other_workers_alive(config):
+        if config.embedded and not other_workers_alive(config):
             embedded.stop()
     return status
 
 
 def other_workers_alive(config: WorkerConfig) -> bool:
-    """Whether any other worker still beats on this server (then it must keep running)."""
+    """Whether any other worker still beats on the embedded server (then it must keep
+    running)."""
     try:
         client = redis.Redis.from_url(resolve_url(config), socket_connect_timeout=1)
         try:
@@ -111,13 +112,14 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 async def wait_for_redis(config: WorkerConfig) -> None:
     """Block until Redis answers, retrying with backoff and saying so, instead of crashing."""
-    url = redact_url(resolve_url(config))
+    url = server_label(config)
     delay, start = 0.2, time.monotonic()
     client: Redis = connect(config)
     try:
         while True:
             try:
                 await client.ping()
+                await _warn_if_few_replicas(client, config)
                 return
             except AuthenticationError:
                 raise ServerUnavailable(f"Redis at {url} refused the credentials") from None
@@ -137,6 +139,23 @@ async def wait_for_redis(config: WorkerConfig) -> None:
                 delay = min(delay * 2, REDIS_WAIT_MAX_S)
     finally:
         await client.aclose()
+
+
+async def _warn_if_few_replicas(client: Redis, config: WorkerConfig) -> None:
+    """Say so at start when the primary has fewer replicas than stores will wait for: until
+    they are there, no batch of records counts as stored."""
+    if not config.redis_wait_replicas:
+        return
+    try:
+        replicas = int((await client.info("replication")).get("connected_slaves", 0))
+    except (RedisError, OSError, ValueError):  # a managed service may not answer INFO
+        return
+    if replicas < config.redis_wait_replicas:
+        log.warning(
+            "fewer replicas than SLUICE_REDIS_WAIT_REPLICAS: stores wait until there are enough",
+            replicas=replicas,
+            wait_replicas=config.redis_wait_replicas,
+        )
 
 
 def _is_tls_verify_error(exc: BaseException) -> bool:

@@ -15,6 +15,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from producer.failover import failover_code
 from producer.keys import Keys
 from producer.scripts import HOLDS
 from worker.scripts import refused_pairs
@@ -104,7 +105,11 @@ class ProgressWriter:
             log.warning("progress write failed", error=str(exc))
         else:
             for n, error in refused:
-                refuse(pending[n][0], error)
+                run, delta = pending[n]
+                if failover_code(error):  # a replica refused it: the next tick writes it
+                    run.counters.add(delta)
+                else:
+                    refuse(run, error)
         finally:
             self._writing.remove(writing)
             writing[1].set()

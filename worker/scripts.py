@@ -1,22 +1,36 @@
 """One Lua script call that carries a batch of entries, written without losing any.
 
 The store stage and the job endings both write this way: one EVALSHA per batch, the script
-loaded when Redis lacks it (first use, or a restart emptied its script cache), a lost
-connection retried with backoff until it works, loading included. The scripts run each
-entry under pcall, so an entry Redis refuses fails alone (`refused_pairs`).
+loaded when Redis lacks it (first use, a restart or a new primary emptied its script cache),
+a lost connection or a failover retried with backoff until it works, loading included. The
+scripts run each entry under pcall, so an entry Redis refuses fails alone (`refused_pairs`);
+their reply is the flat list of (place, error) pairs of the refused ones.
+
+Every retry is safe: records are HSETNX, endings fenced. A call that a replica refused
+(a primary demoted under it: every entry refused READONLY) is retried like a lost one, on
+the primary found afresh (`producer.failover`). With SLUICE_REDIS_WAIT_REPLICAS, the store's
+call is not done until that many replicas confirm it, and is retried until they do.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
+
+from producer.backoff import Backoff
+from producer.failover import (
+    ReplicaWait,
+    check_refusals,
+    forget_primary,
+    is_failover_error,
+    primary_in_doubt,
+    run_script,
+)
 
 log = structlog.get_logger("sluice.worker")
 
@@ -26,8 +40,10 @@ Value = str | int | float | bytes
 
 
 class BatchedScript:
-    def __init__(self, redis: Redis, source: str, what: str) -> None:
-        self.redis, self.source, self.what = redis, source, what
+    def __init__(
+        self, redis: Redis, source: str, what: str, wait: ReplicaWait | None = None
+    ) -> None:
+        self.redis, self.source, self.what, self.wait = redis, source, what, wait
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
     async def run(
@@ -40,27 +56,26 @@ class BatchedScript:
         """Run the script once; what it returned, or None if Redis refused the call (after
         ``on_error(exc)``) or stayed unreachable past ``give_up_after_s`` (None: never give
         up)."""
-        delay = 0.1
-        deadline = None if give_up_after_s is None else time.monotonic() + give_up_after_s
-        missing = False
+        backoff = Backoff(give_up_after_s, first_s=0.1, max_s=RETRY_MAX_S)
         while True:
             try:
-                if missing:
-                    await self.redis.script_load(self.source)
-                    missing = False
-                return await self.redis.evalsha(self.sha, len(keys), *keys, *args)
-            except NoScriptError:
-                missing = True
+                result = await run_script(self.redis, self.sha, self.source, keys, args, self.wait)
+                check_refusals(result)
+                return result
             except ResponseError as exc:
-                on_error(exc)
-                return None
-            except RedisError as exc:
-                if deadline is not None and time.monotonic() + delay > deadline:
-                    log.error(f"{self.what} failed, giving up", error=str(exc))
+                if not is_failover_error(exc):
+                    on_error(exc)
                     return None
-                log.warning(f"{self.what} failed, retrying", error=str(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+                error: RedisError = exc
+            except RedisError as exc:
+                error = exc
+            if primary_in_doubt(error):
+                await forget_primary(self.redis)
+            if backoff.expired():
+                log.error(f"{self.what} failed, giving up", error=str(error))
+                return None
+            log.warning(f"{self.what} failed, retrying", error=str(error), retry_in_s=backoff.delay)
+            await backoff.pause()
 
 
 def refused_pairs(flat: Sequence[Any] | None) -> list[tuple[int, str]]:

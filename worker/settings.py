@@ -11,24 +11,23 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from producer.errors import ConfigError
-from producer.settings import ClientSettings, load_settings, unknown_env_settings
+from producer.settings import (
+    ClientSettings,
+    CommaList,
+    load_settings,
+    split_commas,
+    unknown_env_settings,
+)
 
 MiB = 1024 * 1024
 # one label of a host name; '_' too, as container and cluster-internal names use it
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
-
-
-def _split(value: object) -> object:
-    return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
-
-
-CommaList = Annotated[list[str], NoDecode]
 
 
 class WorkerConfig(ClientSettings):
@@ -128,7 +127,7 @@ class WorkerConfig(ClientSettings):
         if isinstance(data, dict):
             for key in ("pipelines", "fetch_allow", "file_roots"):
                 if key in data:
-                    data[key] = _split(data[key])
+                    data[key] = split_commas(data[key])
         return data
 
     @field_validator("fetch_allow")

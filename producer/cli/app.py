@@ -30,7 +30,7 @@ from producer.cli.render import render_stats, watch
 from producer.cli.results import show_results
 from producer.cli.runner import ending_code, fail, print_json, run, show_status
 from producer.client import Client
-from producer.connection import resolve_url
+from producer.connection import server_label
 from producer.errors import ConfigError, InvalidJob, SluiceError
 from producer.models import JobState
 from producer.settings import ClientSettings, load_settings
@@ -312,7 +312,7 @@ def dashboard(
     """Serve the web dashboard and the HTTP API until Ctrl-C (needs the dashboard extra)."""
     try:
         settings = load_settings(ClientSettings)
-        resolve_url(settings)  # no server: say so now, not at the first page
+        server_label(settings)  # no server: say so now, not at the first page
     except ConfigError as exc:
         fail(str(exc), 2)
     except SluiceError as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from producer.client import Client
-from producer.connection import redact_url, resolve_url
+from producer.connection import server_label
 from producer.dashboard import api, blobs, context, pages
 from producer.dashboard.auth import Access, auth_middleware
 from producer.dashboard.errors import error_middleware
@@ -80,7 +80,7 @@ async def _serve(settings: ClientSettings, host: str, port: int) -> None:
         await site.start()
         bound = runner.addresses[0]
         shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        redis = redact_url(resolve_url(settings))
+        redis = server_label(settings)
         print(
             f"Sluice dashboard on http://{shown}:{bound[1]}/ (API: /api, namespace "
             f"{settings.namespace}, Redis {redis}); Ctrl-C stops it",

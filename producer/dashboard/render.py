@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 
 from producer.cli.render import format_seconds, format_time
-from producer.connection import redact_url, resolve_url
+from producer.connection import server_label
 from producer.dashboard import context
 from producer.dashboard.blobs import image_type
 from producer.dashboard.job_paths import actionable, path_segment
@@ -72,9 +72,10 @@ def stage_shares(status: JobStatus) -> dict[str, float]:
 
 
 def redis_address(request: web.Request) -> str:
-    """The Redis URL with any password hidden: the only way the server is ever shown."""
+    """The Redis URL with any password hidden (or the sentinels): the only way the server is
+    ever shown."""
     try:
-        return redact_url(resolve_url(context.settings(request)))
+        return server_label(context.settings(request))
     except ServerUnavailable:
         return "(no server found)"
 

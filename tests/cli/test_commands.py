@@ -416,8 +416,13 @@ def test_bad_setting_exits_2_naming_it(env: dict[str, str]) -> None:
 
 
 def test_unreachable_server_is_an_error_not_a_traceback(env: dict[str, str]) -> None:
-    """With no server at the URL, each command says so and exits 1."""
-    down = {**env, "SLUICE_REDIS_URL": f"redis://127.0.0.1:{free_port()}"}
+    """With no server at the URL, each command says so and exits 1 (enqueue after trying for
+    SLUICE_ENQUEUE_TIMEOUT_S)."""
+    down = {
+        **env,
+        "SLUICE_REDIS_URL": f"redis://127.0.0.1:{free_port()}",
+        "SLUICE_ENQUEUE_TIMEOUT_S": "0.3",
+    }
     for args in (["stats"], ["status", "x"], ["results", "x"], ["enqueue", "text-stats", "data:,"]):
         result = sluice(down, *args)
         assert result.exit_code == 1, args

@@ -66,8 +66,11 @@ async def test_worker_waits_for_redis_at_start(
 
 
 async def test_producer_facing_down_redis_gets_clear_error(settings: ClientSettings) -> None:
-    """Enqueue and status against a closed port raise ServerUnavailable naming the server."""
-    down = settings.model_copy(update={"redis_url": f"redis://:secret@127.0.0.1:{free_port()}"})
+    """Enqueue (once its timeout is over) and status against a closed port raise
+    ServerUnavailable naming the server."""
+    down = settings.model_copy(
+        update={"redis_url": f"redis://:secret@127.0.0.1:{free_port()}", "enqueue_timeout_s": 0.3}
+    )
     async with Client(down) as client:
         with pytest.raises(
             ServerUnavailable, match="cannot reach Redis at redis://\\*\\*\\*@"

@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import time
 
 import pytest
 
 from producer import Client, ClientSettings, JobState
-from tests.expected import data_uri
 from tests.support.servers import Server
+from tests.support.soak import kill_one, sleepy_jobs
 from tests.support.workers import WorkerFactory, WorkerProcess
 
 JOBS = 6
@@ -45,22 +44,13 @@ async def test_soak_kills_and_restart_lose_nothing(
     rng = random.Random(1)
     kills = 0
     async with Client(own) as client:
-        jobs = [
-            await client.enqueue(
-                "test-sleep",
-                [data_uri(f"job{j}-item{i}".encode()) for i in range(INPUTS_PER_JOB)],
-                options={"seconds": 0.02},
-            )
-            for j in range(JOBS)
-        ]
+        jobs = await sleepy_jobs(client, JOBS, INPUTS_PER_JOB, 0.02)
         start, restarted = time.monotonic(), False
         while time.monotonic() - start < DURATION_S:
             if all([(await client.status(j)).state.is_final for j in jobs]):
                 break
             await asyncio.sleep(KILL_EVERY_S)
-            victim = live.pop(rng.randrange(len(live)))
-            victim.signal(signal.SIGKILL)
-            victim.wait()
+            kill_one(live, rng)
             kills += 1
             if not restarted and kills == 3:
                 private_server.stop()

@@ -86,8 +86,36 @@ class Server:
         terminate(self.process)
         self.process = None
 
+    def role(self) -> str:
+        """'master' or 'slave', as the server says (INFO replication)."""
+        client = redis.Redis(port=self.port, socket_timeout=2, **self.client_options)
+        try:
+            return str(client.info("replication")["role"])
+        finally:
+            client.close()
+
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+
+def replica_of(primary: Server, data_dir: Path, timeout_s: float = 10.0) -> Server:
+    """A server of the same kind replicating ``primary``, started, with its link up."""
+    with redis.Redis(port=primary.port, **primary.client_options) as client:
+        client.config_set("repl-diskless-sync-delay", 0)  # sync now, not in 5 s
+    replica = Server(
+        primary.binary, data_dir, extra_args=["--replicaof", "127.0.0.1", str(primary.port)]
+    )
+    replica.start(timeout_s)
+    deadline = time.monotonic() + timeout_s
+    client = redis.Redis(port=replica.port, socket_timeout=2)
+    try:
+        while client.info("replication").get("master_link_status") != "up":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replica not linked: {replica.log_tail()}")
+            time.sleep(0.05)
+    finally:
+        client.close()
+    return replica

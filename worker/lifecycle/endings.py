@@ -31,7 +31,7 @@ from redis.exceptions import ResponseError
 from producer.keys import Keys
 from producer.scripts import ARQ_RESULT, CLEAR_UNITS, HOLDS, KEEP_SPEC, NOW
 from worker.lifecycle.templates import KeyTemplates
-from worker.scripts import BatchedScript, Value
+from worker.scripts import BatchedScript, Value, refused_pairs
 
 log = structlog.get_logger("sluice.worker")
 
@@ -49,8 +49,9 @@ BATCH = 32
 # An ending: [mode, job id, unit, token, delay ms, undo try 0/1, set counters 0/1, fields,
 #            counters]; fields and counters are flat name/value lists; fields are written
 #            when the job ends (its error and pipeline when it fails).
-# Returns one code per ending: "ok" (unit done, job goes on), "complete", "resumed", "failed",
-# "released", "lost" (not the unit's token: nothing written), or the error Redis raised.
+# Returns a flat list of (place from 0, code) for every ending: "ok" (unit done, job goes on),
+# "complete", "resumed", "failed", "released", "lost" (not the unit's token: nothing
+# written), or the error Redis raised (a replica's READONLY makes the whole call run again).
 END = (
     NOW
     + CLEAR_UNITS
@@ -169,7 +170,8 @@ end
 local codes = {}
 for i, e in ipairs(cjson.decode(ARGV[1])) do
   local ok, code = pcall(apply, e)
-  codes[i] = ok and code or tostring(code)
+  codes[#codes + 1] = i - 1
+  codes[#codes + 1] = ok and code or tostring(code)
 end
 chunked('ZREM', KEYS[2], leaving)
 chunked('ZADD', KEYS[2], released)
@@ -255,13 +257,9 @@ class Endings:
             entries, self.ttl_s * 1000, self.ttl_s, self.most_runs, self.keys.queue,
             *self._templates,
         ]  # fmt: skip
-        codes = await self._script.run(self._keys, args, refused, give_up_after_s)
+        codes = dict(
+            refused_pairs(await self._script.run(self._keys, args, refused, give_up_after_s))
+        )
         for n, ending in enumerate(endings):
-            code = _text(codes[n]) if codes else "unwritten"
-            if ending.done.done():
-                continue
-            ending.done.set_result(code)
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+            if not ending.done.done():
+                ending.done.set_result(codes.get(n, "unwritten"))

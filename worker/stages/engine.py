@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
+from producer.failover import ReplicaWait
 from producer.keys import Keys
 from worker.lifecycle.deadlines import Deadlines
 from worker.pool import TransformPool
@@ -50,7 +51,9 @@ class Engine:
         self.transform = TransformStage(
             pool, config, self.transform_queue, self.store_queue, self.budget
         )
-        self.store = StoreStage(redis, keys, self.store_queue, config.store_batch_size)
+        self.store = StoreStage(
+            redis, keys, self.store_queue, config.store_batch_size, ReplicaWait.of(config, keys)
+        )
         self.progress = ProgressWriter(redis, keys)
         self.deadlines = Deadlines()  # the jobs' timeouts, which cut their feeding short
         # told (stage, error) when a stage task ends by itself: the worker cannot go on

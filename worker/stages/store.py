@@ -15,6 +15,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from producer.failover import ReplicaWait
 from producer.keys import Keys
 from producer.scripts import HOLDS
 from worker import instrument
@@ -85,10 +86,17 @@ def encode_record(item: Item) -> bytes:
 
 
 class StoreStage:
-    def __init__(self, redis: Redis, keys: Keys, inbox: asyncio.Queue[Item], batch_size: int):
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        inbox: asyncio.Queue[Item],
+        batch_size: int,
+        wait: ReplicaWait | None = None,  # SLUICE_REDIS_WAIT_REPLICAS: done once replicas have it
+    ):
         self.redis, self.keys, self.inbox = redis, keys, inbox
         self.batch_size = batch_size
-        self._script = BatchedScript(redis, STORE, "store")
+        self._script = BatchedScript(redis, STORE, "store", wait)
 
     async def run(self) -> None:
         """Two writers, so one batch is built while the other is on the wire."""
