@@ -16,7 +16,7 @@ from producer.listing import JobList, list_jobs
 from producer.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
 from producer.queue_stats import WORKER_TTL_S, read_queue_stats
 from producer.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, delete_call
-from producer.scripts import CANCEL, RETRY
+from producer.scripts import CANCEL, RETRY, RETRY_INPUTS
 from producer.stored_ids import decode_fields, raw_key, read_statuses
 from producer.wire import loads, now_ms, read_number
 
@@ -102,8 +102,14 @@ class Client(Enqueueing):
             raise JobNotFound(f"no job {job_id}")
         return False
 
-    async def retry(self, job_id: str) -> None:
-        """Re-enqueue a failed or cancelled job; inputs already stored are not redone."""
+    async def retry(self, job_id: str, *, failed_inputs: bool = False) -> int | None:
+        """Re-enqueue a failed or cancelled job; inputs already stored are not redone.
+
+        With ``failed_inputs``, run a *complete* job again for the inputs whose record is an
+        error: those records are dropped, the good ones kept; returns how many go again.
+        """
+        if failed_inputs:
+            return await self._retry_inputs(job_id)
         k = self.keys
         keys = [
             k.job(job_id), k.spec(job_id), k.queue, k.arq_job(job_id), k.arq_result(job_id),
@@ -114,7 +120,7 @@ class Client(Enqueueing):
         with self._reachable():
             outcome = await self._script(RETRY)(keys=keys, args=args)
         if outcome == 1:
-            return
+            return None
         status = await self.status(job_id)
         if status.state == JobState.NOT_FOUND:
             raise JobNotFound(f"no job {job_id}")
@@ -126,6 +132,34 @@ class Client(Enqueueing):
             f"job {job_id} cannot be retried: no copy of the job was kept (its envelope had "
             "expired, or was never written)"
         )
+
+    async def _retry_inputs(self, job_id: str) -> int:
+        k = self.keys
+        failed: list[int] = []
+        with self._reachable():
+            async for index, raw in self.redis.hscan_iter(k.results(job_id), count=1000):
+                if b'"ok":false' in raw:  # checked again, record by record, by the script
+                    failed.append(int(index))
+        keys = [
+            k.job(job_id), k.spec(job_id), k.queue, k.arq_job(job_id), k.arq_result(job_id),
+            k.leases, k.results(job_id), k.blobs(job_id), k.wake,
+        ]  # fmt: skip
+        expires_ms = self.settings.job_expires_s * 1000
+        args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS, *failed]
+        with self._reachable():
+            outcome = int(await self._script(RETRY_INPUTS)(keys=keys, args=args))
+        if outcome > 0:
+            return outcome
+        status = await self.status(job_id)
+        if status.state == JobState.NOT_FOUND:
+            raise JobNotFound(f"no job {job_id}")
+        if outcome == -1:
+            raise SluiceError(
+                f"job {job_id} is {status.state}; only a complete job has failed inputs to retry"
+            )
+        if outcome == -2 and status.failed:
+            raise SluiceError(f"job {job_id} cannot be retried: no copy of the job was kept")
+        raise SluiceError(f"job {job_id} has no failed inputs to retry")
 
     async def failed(self, *, limit: int = 100) -> list[JobStatus]:
         """Jobs in the failed set, most recent first."""

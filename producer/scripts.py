@@ -225,3 +225,43 @@ wake(KEYS[9], 1, tonumber(ARGV[5]))
 return 1
 """
 )
+
+# Run a complete job again for its failed inputs only: their records (and blobs) go, the
+# good ones stay, and the next run (``run`` + 1) looks up what is stored, so it redoes only
+# those. The caller names the failed inputs it read; each is checked again here (a record
+# that is not a failure is left alone).
+# KEYS: status hash, spec, queue, arq job, arq result, leases, results, blobs, wake list
+# ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept, then input indexes
+# Returns how many records were dropped (the job re-queued if > 0); 0: none of them is a
+# failure; -1 the job is not complete; -2 no copy of the job was kept.
+RETRY_INPUTS = (
+    CLEAR_UNITS
+    + WAKE
+    + """
+if redis.call('HGET', KEYS[1], 'state') ~= 'complete' then return -1 end
+local spec = redis.call('GET', KEYS[2])
+if not spec then return -2 end
+local dropped = {}
+for i = 6, #ARGV do
+  local record = redis.call('HGET', KEYS[7], ARGV[i])
+  local ok, parsed = pcall(cjson.decode, record or '')
+  if ok and type(parsed) == 'table' and parsed.ok == false then dropped[#dropped + 1] = ARGV[i] end
+end
+if #dropped == 0 then return 0 end
+chunked('HDEL', KEYS[7], dropped)
+chunked('HDEL', KEYS[8], dropped)
+clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
+redis.call('SET', KEYS[4], spec, 'PX', ARGV[3])
+redis.call('DEL', KEYS[2], KEYS[5])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
+redis.call('HINCRBY', KEYS[1], 'stored', -#dropped)
+redis.call('HINCRBY', KEYS[1], 'failed', -#dropped)
+redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', 'run', run + 1,
+           'units_done', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[7], ARGV[4])
+wake(KEYS[9], 1, tonumber(ARGV[5]))
+return #dropped
+"""
+)

@@ -37,12 +37,24 @@ def cancel(job_id: JobIdArg) -> None:
     run(work)
 
 
-def retry(job_id: JobIdArg) -> None:
+def retry(
+    job_id: JobIdArg,
+    failed_inputs: Annotated[
+        bool,
+        typer.Option(
+            "--failed-inputs",
+            help="Run a complete job again for its failed inputs only, keeping the good records.",
+        ),
+    ] = False,
+) -> None:
     """Put a failed or cancelled job back in the queue; stored inputs are not redone."""
 
     async def work(client: Client) -> int:
-        await client.retry(job_id)
-        typer.echo(f"re-queued {printable(job_id)}")
+        again = await client.retry(job_id, failed_inputs=failed_inputs)
+        if again is None:
+            typer.echo(f"re-queued {printable(job_id)}")
+        else:
+            typer.echo(f"re-queued {printable(job_id)} for its {again} failed input(s)")
         return 0
 
     run(work)

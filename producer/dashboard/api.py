@@ -136,9 +136,13 @@ async def cancel(request: web.Request) -> web.Response:
 @routes.post("/api/jobs/{job_id}/retry")
 async def retry(request: web.Request) -> web.Response:
     job_id = path_job_id(request)
+    failed_inputs = bool(int_query(request, "failed_inputs", 0, 0, 1))
     context.listing(request).invalidate()
-    await context.client(request).retry(job_id)
-    return web.json_response({"job_id": job_id, "state": JobState.QUEUED.value})
+    again = await context.client(request).retry(job_id, failed_inputs=failed_inputs)
+    answer: dict[str, object] = {"job_id": job_id, "state": JobState.QUEUED.value}
+    if again is not None:
+        answer["inputs"] = again
+    return web.json_response(answer)
 
 
 @routes.delete("/api/jobs/{job_id}")

@@ -161,8 +161,12 @@ def _paths() -> dict[str, Any]:
                         params=[JOB_ID]),
         },
         "/api/jobs/{job_id}/retry": {
-            "post": _op("Re-queue a failed or cancelled job", WRITE, changed, 403, 404, 409,
-                        422, params=[JOB_ID]),
+            "post": _op("Re-queue a failed or cancelled job; with failed_inputs=1, run a "
+                        "complete job again for its failed inputs only", WRITE, changed, 400,
+                        403, 404, 409, 422, params=[JOB_ID, _query(
+                            "failed_inputs", _int(0, 1),
+                            "1: a complete job, for its failed inputs only (keeps the good "
+                            "records)")]),
         },
         "/api/failed": {
             "get": _op("The failed set, most recent first", READ, _json(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from redis.asyncio import Redis
 
-from producer import Client, JobState
+from producer import Client, JobState, SluiceError
 from tests.expected import data_uri
 from tests.faults.conftest import poll
 from tests.support.workers import WorkerFactory
@@ -87,3 +90,36 @@ async def test_timed_out_job_fails_then_retry_resumes(
     await client.retry(job_id)
     done = await client.wait(job_id, timeout_s=60)
     assert (done.state, done.stored, done.failed) == (JobState.COMPLETE, 40, 0)
+
+
+async def test_retry_of_failed_inputs_keeps_the_good_records(
+    client: Client, redis: Redis, workers: WorkerFactory, tmp_path: Path
+) -> None:
+    """`retry --failed-inputs` runs a complete job again for the inputs whose record is an
+    error: the good records stay (their inputs are not fetched again), the failed ones are
+    redone — here they succeed, their files having appeared since."""
+    good = tmp_path / "good.txt"
+    good.write_text("here already")
+    late = [tmp_path / f"late-{i}.txt" for i in range(2)]
+    inputs = [good.as_uri(), *(path.as_uri() for path in late)]
+    workers(file_roots=str(tmp_path))
+    job_id = await client.enqueue("text-stats", inputs)
+    first = await client.wait(job_id, timeout_s=60)
+    assert (first.state, first.stored, first.failed) == (JobState.COMPLETE, 3, 2)
+    kept = await redis.hget(client.keys.results(job_id), "0")
+    for path in late:
+        path.write_text("arrived late")
+    good.write_text("changed: a refetch would show")
+    assert await client.retry(job_id, failed_inputs=True) == 2
+    again = await client.wait(job_id, timeout_s=60)
+    assert (again.state, again.stored, again.failed) == (JobState.COMPLETE, 3, 0)
+    assert await redis.hget(client.keys.results(job_id), "0") == kept
+    with pytest.raises(SluiceError, match="no failed inputs"):
+        await client.retry(job_id, failed_inputs=True)
+
+
+async def test_retry_of_failed_inputs_is_refused_for_a_job_not_complete(client: Client) -> None:
+    """Only a complete job has failed inputs to run again; a queued one says so."""
+    job_id = await client.enqueue("text-stats", ["data:,x"])
+    with pytest.raises(SluiceError, match="only a complete job"):
+        await client.retry(job_id, failed_inputs=True)

@@ -85,10 +85,16 @@ local function with_counters(status, counters, plain, fields)
   return out
 end
 
--- the job is over: its final fields, arq's keys, every key's TTL
+-- the job is over: its final fields, arq's keys, every key's TTL; a complete job with failed
+-- inputs keeps its envelope as the spec (a rename, not a copy), for retrying those inputs
 local function close(id, status, state, fields, result)
   redis.call('HSET', status, 'state', state, 'finished_at', now / 1000, unpack(fields))
-  redis.call('DEL', key(ENVELOPE, id))
+  local failed = state == 'complete' and tonumber(redis.call('HGET', status, 'failed') or '0')
+  if failed and failed > 0 then
+    redis.pcall('RENAME', key(ENVELOPE, id), key(SPEC, id))  -- an error if none: nothing kept
+  else
+    redis.call('DEL', key(ENVELOPE, id))
+  end
   redis.call('SET', key(RESULT, id), result, 'PX', ARGV[2])
   ended[#ended + 1] = id
   for _, n in ipairs({STATUS, RESULTS, BLOBS, INPUTS, SPEC}) do
