@@ -126,6 +126,7 @@ async def _measure(system: System, result: RunResult, limits: Limits) -> bool:
     cpu_before, infra_before = tree_cpu(pids), tree_cpu(system.ctx.infra_pids)
     harness_before, busy_before = time.process_time(), machine_busy_s()
     calls_before = await command_calls(system.ctx.redis)
+    polls_before = system.poll_commands
     start = time.monotonic()
     submit = asyncio.create_task(system.submit())
     try:
@@ -144,8 +145,9 @@ async def _measure(system: System, result: RunResult, limits: Limits) -> bool:
         for name, n in sorted(calls.items(), key=lambda kv: -kv[1])
         if n > calls_before.get(name, 0)
     }
-    # less the harness's own: one poll per progress entry, and the two INFO calls
-    result.redis_calls = sum(result.redis_commands.values()) - len(progress) - 2
+    # less the harness's own: its polls' commands, and the two INFO calls
+    polls = system.poll_commands - polls_before
+    result.redis_calls = sum(result.redis_commands.values()) - polls - 2
     end = progress[-1][0]
     result.completed = progress[-1][1]
     result.measured_s = end - start

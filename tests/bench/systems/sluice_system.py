@@ -99,8 +99,17 @@ class SluiceSystem(System):
         if self.workload.sluice_one_job:
             if not self.job_ids:
                 return 0
+            self.poll_commands += 1
             return int(await redis.hget(keys.job(self.job_ids[0]), "stored") or 0)
-        return self.enqueued - int(await redis.zcard(keys.queue))  # a job leaves it when done
+        # A one-input job is one unit: it leaves the queue when a worker claims it and the
+        # lease set when it ends. Read in this order, a claim between the two reads makes the
+        # count low for one poll, never high.
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(keys.queue)
+            pipe.zcard(keys.leases)
+            waiting, held = await pipe.execute()
+        self.poll_commands += 2
+        return self.enqueued - int(waiting) - int(held)
 
     async def failures(self) -> int:
         """Inputs that failed, plus jobs that did not complete."""
