@@ -159,6 +159,8 @@ class Managed:
         if self.alive():
             self.process.kill()
         self.process.wait()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
 
 
 def python_module(module: str, *args: str) -> list[str]:
