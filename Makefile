@@ -35,6 +35,8 @@ lint: $(STAMP)
 # The benchmark (tests/bench/): the bench extra in the main venv, and Celery in a venv of its
 # own inside it (Celery needs redis-py >= 6.1, arq < 6). A quick run:
 #   make bench BENCH_ARGS="--scale 0.05"      (see python -m tests.bench --help)
+# Sluice on 1, 2 and 4 workers (docs/performance.md, "Scale-out"):
+#   make bench BENCH_ARGS="--workloads scale-out,tiny --systems sluice,sluicex2,sluicex4"
 BENCH_ARGS  ?=
 CELERY_VENV ?= $(VENV)/celery
 

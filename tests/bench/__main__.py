@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import shutil
 import statistics
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ from tests.support.servers import Server, valkey_binary
 
 HERE = Path(__file__).resolve().parent
 BUSY_LOAD = 0.5  # load average past which the machine is said to be busy
-console = Console()
+# in a file or a pipe, wide enough for every column (rich's width there is 80)
+console = Console(width=None if sys.stdout.isatty() else 110)
 
 
 def parse_args() -> argparse.Namespace:
@@ -39,7 +41,9 @@ def parse_args() -> argparse.Namespace:
         "--scale", type=float, default=1.0, help="input counts × this (1.0: the issue's)"
     )
     p.add_argument(
-        "--workloads", default="all", help=f"comma-separated: {', '.join(workloads.WORKLOADS)}"
+        "--workloads",
+        default="all",
+        help=f"comma-separated: {', '.join([*workloads.WORKLOADS, *workloads.GROUPS])}",
     )
     p.add_argument(
         "--systems", default="all", help=f"comma-separated: {', '.join(systems.SYSTEMS)}"
@@ -48,7 +52,8 @@ def parse_args() -> argparse.Namespace:
         "--fetch-concurrency",
         type=int,
         default=64,
-        help="fetches in flight for the async systems, and in the physical limit",
+        help="fetches in flight for the async systems (per worker), and in the physical limit "
+        "(workloads that set their own keep it)",
     )
     p.add_argument("--poll-delay", type=float, default=0.05, help="arq's and Sluice's poll delay")
     p.add_argument(
@@ -150,12 +155,15 @@ async def run_workload(
     ]  # fmt: skip
     console.print(f"[bold]{workload.name}[/]: {count:,} inputs")
     runs: dict[str, list[RunResult]] = {name: [] for name in chosen}
+    fetches = workload.fetches(args.fetch_concurrency)
+    fleets = sorted({systems.SYSTEMS[name].workers for name in chosen})
     for round_ in range(max(1, args.repeat)):
-        limit = _limit(workload, count, args.fetch_concurrency) if workload.has_limit else None
+        limits = _limits(workload, count, fetches, fleets) if workload.has_limit else {}
         for name in chosen:
             done = runs[name]
             if done and (done[0].partial or done[0].error):
                 continue  # each repeat would take the whole budget again
+            limit = limits.get(systems.SYSTEMS[name].workers)
             result = await _run(bench, workload, name, uris, limit, f"{run_id}-{round_}")
             done.append(result)
     results = [median_run(done) for done in runs.values() if done]
@@ -163,15 +171,24 @@ async def run_workload(
     return results
 
 
-def _limit(workload: workloads.Workload, count: int, fetches: int) -> Calibrated:
+def _limits(
+    workload: workloads.Workload, count: int, fetches: int, fleets: list[int]
+) -> dict[int, Calibrated]:
+    """The limit for each number of worker processes (each with ``fetches`` in flight)."""
     n_cores = cores()
     cal = calibrate(workload, count, n_cores)
-    limit = workloads.limit_s(workload, count, cal.parallel_s, n_cores, fetches)
+    limits = {
+        n: Calibrated(workloads.limit_s(workload, count, cal.parallel_s, n_cores, n * fetches), cal)
+        for n in fleets
+    }
+    said = ", ".join(f"{c.limit_s:.2f} s on {n} worker{'s' * (n > 1)}" for n, c in limits.items())
+    if list(limits) == [1]:
+        said = f"{limits[1].limit_s:.2f} s"
     console.print(
         f"  transform CPU {cal.alone_s:.2f} s alone, {cal.parallel_s:.2f} s with "
-        f"{n_cores} cores busy (×{cal.parallel_slowdown:.2f}); limit {limit:.2f} s"
+        f"{n_cores} cores busy (×{cal.parallel_slowdown:.2f}); limit {said}"
     )
-    return Calibrated(limit, cal)
+    return limits
 
 
 @dataclass(frozen=True)
@@ -189,11 +206,13 @@ async def _run(
     tag: str,
 ) -> RunResult:
     args, redis = bench.args, bench.redis
+    slug = name.replace("×", "x")  # a namespace is ASCII
     ctx = systems.Context(
-        redis=redis, redis_url=bench.url, namespace=f"bench{tag}-{workload.name}-{name}",
-        cores=cores(), fetch_concurrency=args.fetch_concurrency, poll_delay_s=args.poll_delay,
-        log_dir=args.work_dir, infra_pids=bench.infra_pids, celery_python=args.celery_python,
-        celery_concurrency=args.celery_concurrency, sluice_env=sluice_env(args.sluice_env),
+        redis=redis, redis_url=bench.url, namespace=f"bench{tag}-{workload.name}-{slug}",
+        cores=cores(), fetch_concurrency=workload.fetches(args.fetch_concurrency),
+        poll_delay_s=args.poll_delay, log_dir=args.work_dir, infra_pids=bench.infra_pids,
+        celery_python=args.celery_python, celery_concurrency=args.celery_concurrency,
+        sluice_env=sluice_env(args.sluice_env), pool_size=workload.pool_size,
     )  # fmt: skip
     limits = Limits(
         limit.limit_s if limit else None, workload.checkpoint_count(args.scale),

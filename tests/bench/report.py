@@ -14,14 +14,15 @@ from rich.table import Table
 
 from tests.bench.measure import MB
 from tests.bench.runner import RunResult
-from tests.bench.systems import BASELINES
+from tests.bench.systems import BASELINES, SYSTEMS
 from tests.bench.workloads import WORKLOADS
 
 NOISY_SHARE = 0.10  # other work's share of the machine past which a run is flagged
 SHORT = {"sequential": "seq", "arq-inline": "inline", "arq-pool": "pool", "celery": "celery"}
 COLOURS = {
     "sequential": "#9e9e9e", "arq-inline": "#ffb74d", "arq-pool": "#f57c00",
-    "arq-noop": "#ffe0b2", "celery": "#7986cb", "sluice": "#2e7d32",
+    "arq-noop": "#ffe0b2", "celery": "#7986cb", "sluice": "#2e7d32", "sluice×2": "#43a047",
+    "sluice×4": "#81c784",
 }  # fmt: skip
 
 
@@ -30,7 +31,7 @@ def speedup(results: Sequence[RunResult], run: RunResult, baseline: str) -> str:
     if base is None or run.error or run.system == baseline or not run.wall_s:
         return ""
     ratio = base.wall_s / run.wall_s
-    style = "bold green" if run.system == "sluice" and ratio >= 1 else ""
+    style = "bold green" if is_sluice(run) and ratio >= 1 else ""
     text = f"{ratio:.1f}×" if ratio < 100 else f"{ratio:.0f}×"
     return f"[{style}]{text}[/]" if style else text
 
@@ -61,41 +62,68 @@ def notes(results: Sequence[RunResult], run: RunResult) -> str:
         parts.append(f"{run.throughput / noop.throughput:.2f}× arq no-op")
     if run.checkpoint:
         parts.append(f"peak RSS {run.peak_rss_checkpoint / MB:.0f} MB at {run.checkpoint:,}")
-    if run.redis_calls:
-        parts.append(f"{run.redis_calls / run.completed:.1f} Redis commands per input")
+    units = run.extra.get("units_per_worker") or []
+    if len(units) > 1:
+        shares = "/".join(f"{n / sum(units):.0%}" for n in units) if sum(units) else "-"
+        parts.append(f"units per worker {'/'.join(map(str, units))} ({shares})")
     stages = run.extra.get("stages") or {}
     if stages.get("sluice_elapsed_s"):
         parts.append(f"job {stages['sluice_elapsed_s']:.2f} s by its status")
     return "; ".join(parts)
 
 
+def is_sluice(run: RunResult) -> bool:
+    return run.system.startswith("sluice")
+
+
+def median_limit(runs: Sequence[RunResult]) -> float | None:
+    """The median of the runs' rounds' limits (calibrated before every round)."""
+    limits = sorted(
+        r["limit_s"] for run in runs for r in run.extra.get("repeats", []) if r["limit_s"]
+    )
+    return limits[len(limits) // 2] if limits else None
+
+
 def table(workload: str, results: Sequence[RunResult], scale: float) -> Table:
     spec = WORKLOADS[workload]
     count = results[0].inputs if results else spec.count(scale)
-    unit = "jobs/s" if workload == "tiny" else "in/s"
-    limits = sorted(
-        r["limit_s"] for run in results for r in run.extra.get("repeats", []) if r["limit_s"]
-    )
+    # systems of several workers have limits of their own: a column, not one in the title
+    by_run = spec.has_limit and len({SYSTEMS[r.system].workers for r in results}) > 1
     title = f"{workload}: {count:,} inputs, {spec.description}"
-    if limits:  # calibrated before every round; each run's efficiency uses its round's
-        title += f" — physical limit {limits[len(limits) // 2]:.2f} s (median)"
+    limit = median_limit(results)
+    if limit is not None and not by_run:  # each run's efficiency uses its round's limit
+        title += f" — physical limit {limit:.2f} s (median)"
+    per = "job" if workload == "tiny" else "in"
+    headers = ["system", "wall s", f"{per}/s", *(f"×{SHORT[b]}" for b in BASELINES), "RSS MB"]
+    headers += [f"cmd/{per}", f"Redis ms/{per}", "limit s", "eff."]
+    rows = [row(results, run, by_run) for run in results]
+    # only the columns some run has a figure in (no baseline ran, or no limit applies)
+    shown = [i for i in range(len(headers)) if i == 0 or any(r[i] for r in rows)]
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
     t.add_column("system", no_wrap=True, min_width=10)
-    headers = ("wall s", unit, *(f"×{SHORT[b]}" for b in BASELINES), "RSS MB", "eff.")
-    for name in headers:
-        t.add_column(name, justify="right")
-    for run in results:
-        eff = "" if run.efficiency is None else f"{run.efficiency:.2f}"
-        failed = bool(run.error)
-        t.add_row(
-            run.system,
-            "" if failed else f"{run.wall_s:.2f}" + ("*" if run.partial else ""),
-            "" if failed else f"{run.throughput:,.0f}",
-            *(speedup(results, run, b) for b in BASELINES),
-            f"{run.peak_rss / MB:.0f}" if run.peak_rss else "",
-            f"[bold]{eff}[/]" if run.system == "sluice" else eff,
-        )
+    for i in shown[1:]:
+        t.add_column(headers[i], justify="right")
+    for cells in rows:
+        t.add_row(*(cells[i] for i in shown))
     return t
+
+
+def row(results: Sequence[RunResult], run: RunResult, by_run: bool) -> list[str]:
+    """One run's cells, a column for every header of `table`."""
+    failed = bool(run.error)
+    own_limit = median_limit([run]) if by_run else None
+    eff = "" if run.efficiency is None else f"{run.efficiency:.2f}"
+    return [
+        run.system,
+        "" if failed else f"{run.wall_s:.2f}" + ("*" if run.partial else ""),
+        "" if failed else f"{run.throughput:,.0f}",
+        *(speedup(results, run, b) for b in BASELINES),
+        f"{run.peak_rss / MB:.0f}" if run.peak_rss else "",
+        f"{run.redis_calls_per_input:.1f}" if run.redis_calls_per_input else "",
+        f"{run.redis_cpu_ms_per_input:.3f}" if run.redis_cpu_ms_per_input else "",
+        "" if own_limit is None else f"{own_limit:.2f}",
+        f"[bold]{eff}[/]" if eff and is_sluice(run) else eff,
+    ]
 
 
 def print_workload(
@@ -103,9 +131,10 @@ def print_workload(
 ) -> None:
     console.print(table(workload, results, scale))
     console.print(
-        "  [dim]×X: speed-up over baseline X; RSS: peak, worker and its children; "
-        "eff.: limit / wall time (median over the runs, each against its round's limit); "
-        "*: cut short by the budget, extrapolated[/]"
+        "  [dim]×X: speed-up over baseline X; RSS: peak, worker(s) and children; cmd, Redis "
+        "ms: commands the Redis server ran and CPU it used (INFO), per input or job; eff.: "
+        "limit / wall time (median over the runs, each against its round's limit); *: cut "
+        "short by the budget, extrapolated[/]"
     )
     for run in results:
         extra = notes(results, run)

@@ -48,6 +48,10 @@ class RunResult:
     others_share: float = 0.0  # that, as a share of the machine's cores × wall time
     redis_calls: int = 0  # commands the server ran during the run, less the harness's polls
     redis_commands: dict[str, int] = field(default_factory=dict)  # by command
+    redis_cpu_s: float = 0.0  # the server's own CPU (INFO cpu: user + sys) during the run
+    # the two per input finished (per job for tiny, whose jobs have one input each)
+    redis_calls_per_input: float = 0.0
+    redis_cpu_ms_per_input: float = 0.0
     limit_s: float | None = None
     efficiency: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -88,10 +92,22 @@ async def run_one(
     return result
 
 
-async def command_calls(redis: Any) -> dict[str, int]:
-    """Commands the server has run so far, by name (INFO commandstats)."""
-    stats = await redis.info("commandstats")
-    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+@dataclass(frozen=True)
+class ServerCounts:
+    """What the Redis server says it has done so far, read in one INFO call."""
+
+    calls: dict[str, int]  # commands run, by name (INFO commandstats)
+    cpu_s: float  # CPU it has used, user + system, all its threads (INFO cpu)
+
+
+async def server_counts(redis: Any) -> ServerCounts:
+    info = await redis.info("commandstats", "cpu")
+    calls = {
+        name.removeprefix("cmdstat_"): int(v["calls"])
+        for name, v in info.items()
+        if name.startswith("cmdstat_")
+    }
+    return ServerCounts(calls, float(info["used_cpu_user"]) + float(info["used_cpu_sys"]))
 
 
 async def _poll(
@@ -125,11 +141,13 @@ async def _measure(system: System, result: RunResult, limits: Limits) -> bool:
     sampler = RssSampler(pids, limits.sample_s).start()
     cpu_before, infra_before = tree_cpu(pids), tree_cpu(system.ctx.infra_pids)
     harness_before, busy_before = time.process_time(), machine_busy_s()
-    calls_before = await command_calls(system.ctx.redis)
+    server_before = await server_counts(system.ctx.redis)
+    polls_before = system.poll_commands
     start = time.monotonic()
     submit = asyncio.create_task(system.submit())
     try:
         progress = await _poll(system, result, limits, submit, start)
+        server_after = await server_counts(system.ctx.redis)
     finally:
         if not submit.done():
             submit.cancel()
@@ -138,16 +156,9 @@ async def _measure(system: System, result: RunResult, limits: Limits) -> bool:
         result.cpu_harness_s = time.process_time() - harness_before
         busy = machine_busy_s() - busy_before
         sampler.stop()
-    calls = await command_calls(system.ctx.redis)
-    result.redis_commands = {
-        name: n - calls_before.get(name, 0)
-        for name, n in sorted(calls.items(), key=lambda kv: -kv[1])
-        if n > calls_before.get(name, 0)
-    }
-    # less the harness's own: one poll per progress entry, and the two INFO calls
-    result.redis_calls = sum(result.redis_commands.values()) - len(progress) - 2
     end = progress[-1][0]
     result.completed = progress[-1][1]
+    _server_load(result, server_before, server_after, system.poll_commands - polls_before)
     result.measured_s = end - start
     result.throughput = result.completed / result.measured_s if result.measured_s else 0.0
     result.wall_s = total / result.throughput if result.throughput else float("inf")
@@ -167,3 +178,19 @@ async def _measure(system: System, result: RunResult, limits: Limits) -> bool:
         result.limit_s = limits.limit_s
         result.efficiency = limits.limit_s / result.wall_s if result.wall_s else None
     return not result.partial
+
+
+def _server_load(result: RunResult, before: ServerCounts, after: ServerCounts, polls: int) -> None:
+    """The Redis server's commands and CPU during the run, less the harness's own commands
+    (``polls`` sent by its polls, and the INFO calls); in total and per input finished. The
+    CPU keeps the harness's share: ~30 µs per poll, ~1% of a tiny run's."""
+    result.redis_commands = {
+        name: n - before.calls.get(name, 0)
+        for name, n in sorted(after.calls.items(), key=lambda kv: -kv[1])
+        if n > before.calls.get(name, 0)
+    }
+    result.redis_calls = sum(result.redis_commands.values()) - polls - 2
+    result.redis_cpu_s = after.cpu_s - before.cpu_s
+    if result.completed:
+        result.redis_calls_per_input = result.redis_calls / result.completed
+        result.redis_cpu_ms_per_input = 1000 * result.redis_cpu_s / result.completed

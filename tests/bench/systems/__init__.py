@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.bench.systems.arq_system import ArqInline, ArqNoop, ArqPool
 from tests.bench.systems.base import Context, System
 from tests.bench.systems.celery_system import CelerySystem
 from tests.bench.systems.sequential import Sequential
-from tests.bench.systems.sluice_system import SluiceSystem
+from tests.bench.systems.sluice_system import SluiceSystem, SluiceX2, SluiceX4
 
-SYSTEMS: dict[str, type[System]] = {
-    cls.name: cls for cls in (Sequential, ArqInline, ArqPool, ArqNoop, CelerySystem, SluiceSystem)
-}
+ALL = (Sequential, ArqInline, ArqPool, ArqNoop, CelerySystem, SluiceSystem, SluiceX2, SluiceX4)
+SYSTEMS: dict[str, type[System]] = {cls.name: cls for cls in ALL}
 BASELINES = ("sequential", "arq-inline", "arq-pool", "celery")
-ONLY_FOR = {"arq-noop": ("tiny",)}  # systems that run only some workloads
+# systems that run only some workloads: Sluice's fleets on the scale-out ones, and on tiny
+# for Redis's cost per job with several workers claiming
+FLEET_WORKLOADS = ("tiny", "scale-backlog", "scale-big")
+ONLY_FOR = {"arq-noop": ("tiny",), "sluice×2": FLEET_WORKLOADS, "sluice×4": FLEET_WORKLOADS}
+FLEET_NAME = re.compile(r"sluice[x*](\d+)")  # sluicex4 or sluice*4: easier to type than ×
 
 __all__ = ["BASELINES", "ONLY_FOR", "SYSTEMS", "Context", "System"]
 
@@ -21,7 +26,8 @@ def resolve(names: str) -> list[str]:
     """System names from a comma-separated list ("all" for every one)."""
     if names.strip() == "all":
         return list(SYSTEMS)
-    chosen = [name.strip() for name in names.split(",") if name.strip()]
+    chosen = [FLEET_NAME.sub(r"sluice×\1", name.strip()) for name in names.split(",")]
+    chosen = [name for name in chosen if name]
     for name in chosen:
         if name not in SYSTEMS:
             raise SystemExit(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")

@@ -93,6 +93,7 @@ class ArqNoop(ArqSystem):
 
     async def done(self) -> int:
         # a job leaves arq's queue when it finishes
+        self.poll_commands += 1
         return self.enqueued - int(await self.ctx.redis.zcard(self.queue))
 
     async def failures(self) -> int:

@@ -38,24 +38,27 @@ class Context:
     redis_url: str
     namespace: str  # fresh for every (workload, system) run
     cores: int
-    fetch_concurrency: int
+    fetch_concurrency: int  # per worker process
     poll_delay_s: float
     log_dir: Path
     infra_pids: list[int] = field(default_factory=list)  # the Redis and HTTP servers
     celery_python: Path | None = None
     celery_concurrency: int = 0  # 0: cores
     sluice_env: dict[str, str] = field(default_factory=dict)
+    pool_size: int = 0  # Sluice's pool processes per worker (0: one per core)
 
 
 class System(abc.ABC):
     """One system under test, for one workload."""
 
     name: ClassVar[str]
+    workers: ClassVar[int] = 1  # worker processes sharing the work (the limit's fetches × this)
 
     def __init__(self, ctx: Context, workload: Workload, uris: list[str]) -> None:
         self.ctx, self.workload, self.uris = ctx, workload, uris
         self.results_key = f"{ctx.namespace}:results"
         self.processes: list[Managed] = []  # those whose exit during a run is an error
+        self.poll_commands = 0  # Redis commands ``done`` has sent (not the system's load)
 
     @abc.abstractmethod
     def given(self) -> str:
@@ -75,6 +78,7 @@ class System(abc.ABC):
 
     async def done(self) -> int:
         """Inputs finished so far."""
+        self.poll_commands += 1
         return int(await self.ctx.redis.hlen(self.results_key))
 
     async def failures(self) -> int:
@@ -155,6 +159,8 @@ class Managed:
         if self.alive():
             self.process.kill()
         self.process.wait()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
 
 
 def python_module(module: str, *args: str) -> list[str]:

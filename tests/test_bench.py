@@ -1,0 +1,67 @@
+"""The benchmark's own measuring (tests/bench/): what it counts as done, on a real server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from producer import Client
+from producer.keys import Keys
+from tests.bench import workloads
+from tests.bench.http_server import HttpServer
+from tests.bench.runner import Limits, run_one
+from tests.bench.systems import Context
+from tests.bench.systems.sluice_system import SluiceSystem, SluiceX2
+from tests.bench.workloads import WORKLOADS
+from tests.support.servers import Server
+from worker.lifecycle.claim import Claimer
+
+
+def bench_context(redis: Redis, server: Server, namespace: str, tmp_path: Path) -> Context:
+    return Context(
+        redis=redis, redis_url=server.url, namespace=namespace, cores=2, fetch_concurrency=8,
+        poll_delay_s=0.05, log_dir=tmp_path,
+    )  # fmt: skip
+
+
+async def test_tiny_jobs_claimed_but_not_ended_are_not_done(
+    redis: Redis, server: Server, client: Client, namespace: str, tmp_path: Path
+) -> None:
+    """Sluice's tiny-job count leaves out jobs a worker holds and has not ended."""
+    tiny = WORKLOADS["tiny"]
+    ctx = bench_context(redis, server, namespace, tmp_path)
+    system = SluiceSystem(ctx, tiny, tiny.uris(20, ""))
+    system.client = client
+    system.job_ids = []
+    await system.submit()
+    assert await system.done() == 0
+    claimer = Claimer(redis, Keys(namespace), "bench-test", 30, 100, 60)
+    claim = await claimer.claim(room=100, most=100, aborts_since_ms=0)
+    assert len(claim.units) == 20
+    assert await redis.zcard(Keys(namespace).queue) == 0
+    assert await system.done() == 0
+
+
+async def test_a_fleet_run_reports_each_workers_units_and_the_servers_cost(
+    redis: Redis, server: Server, namespace: str, tmp_path: Path
+) -> None:
+    """A scale-out run on two worker processes finishes every input and reports the units
+    each worker finished, the limit for both workers' fetches, and Redis's commands and CPU."""
+    backlog = WORKLOADS["scale-backlog"]
+    http = HttpServer(tmp_path / "http.log", 0).start()
+    try:
+        uris = backlog.uris(32, http.base)  # 8 jobs of 4 inputs: 8 units
+        ctx = bench_context(redis, server, namespace, tmp_path)
+        ctx.fetch_concurrency, ctx.pool_size = backlog.fetches(64), backlog.pool_size
+        limit = workloads.limit_s(backlog, len(uris), 0.0, 2, SluiceX2.workers * 8)
+        limits = Limits(limit, checkpoint=0, budget_s=60, sample_s=0.1)
+        result = await run_one(SluiceX2, ctx, backlog, uris, limits)
+    finally:
+        http.stop()
+    assert result.error is None
+    assert (result.completed, result.failed, result.partial) == (32, 0, False)
+    units = result.extra["units_per_worker"]
+    assert len(units) == 2 and sum(units) == 8, units
+    assert result.limit_s == 0.2 * 32 / 16 and result.efficiency is not None
+    assert result.redis_calls_per_input > 0 and result.redis_cpu_ms_per_input > 0
