@@ -53,7 +53,10 @@ local cap = tonumber(ARGV[5])
 if cap > 0 and redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
 admit(KEYS[1], KEYS[2], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7],
       ARGV[8], ARGV[9])
-if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('EXPIRE', KEYS[5], ARGV[9]) end
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('EXPIRE', KEYS[5], ARGV[9])
+  redis.call('HSET', KEYS[4], 'inputs_list', 1)  -- the ending sets its TTL when this is set
+end
 wake(KEYS[6], 1, tonumber(ARGV[10]))
 return 1
 """
@@ -103,13 +106,16 @@ end
 # hand-out, and cancel, failure and retry delete the field. So a write that shows an older
 # token (from a worker paused past its lease, partitioned, or late) is refused whatever the
 # clocks say, and since the state must be in_progress too, none lands on a job that ended.
-# Returns whether ``token`` holds the unit, and the field's value (for its try count).
+# ``holds`` reads the two fields and says whether ``token`` holds the unit (and the field's
+# value, for its try count); ``held_by`` is the rule itself, for a script that read them.
 HOLDS = """
+local function held_by(state, field, token)
+  return state == 'in_progress' and field ~= false and field ~= nil
+         and string.sub(field, 1, #token + 1) == token .. ' '
+end
 local function holds(status, field, token)
   local f = redis.call('HMGET', status, 'state', field)
-  local held = f[1] == 'in_progress' and f[2] ~= false
-               and string.sub(f[2], 1, #token + 1) == token .. ' '
-  return held, f[2]
+  return held_by(f[1], f[2], token), f[2]
 end
 """
 
@@ -147,8 +153,8 @@ end
 # arq's result envelope of a job that ended, for arq's own clients (`Job.result()`): JSON as
 # everything else, built by hand so that its empty args stay a list. ``now`` is in ms.
 ARQ_RESULT = """
-local function arq_result(id, status, ok, state, extra, queue, now)
-  local f = redis.call('HMGET', status, 'attempts', 'enqueued_at', 'started_at', 'total')
+local function arq_result(id, f, ok, state, extra, queue, now)
+  -- f: the status hash's attempts, enqueued_at, started_at, total
   local r = {state = state, total = tonumber(f[4]) or 0}
   for k, v in pairs(extra) do r[k] = v end
   local function ms(s) return string.format('%d', math.floor((tonumber(s) or 0) * 1000)) end
@@ -181,7 +187,8 @@ keep_spec(KEYS[3], KEYS[7])
 redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', ARGV[2], 'error', 'cancelled')
 redis.call('DEL', KEYS[3])
 local now = now_ms()
-redis.call('SET', KEYS[11], arq_result(ARGV[1], KEYS[1], false, 'cancelled', {}, KEYS[2], now),
+local f = redis.call('HMGET', KEYS[1], 'attempts', 'enqueued_at', 'started_at', 'total')
+redis.call('SET', KEYS[11], arq_result(ARGV[1], f, false, 'cancelled', {}, KEYS[2], now),
            'EX', ARGV[3])
 redis.call('ZADD', KEYS[4], now, ARGV[1])
 redis.call('SREM', KEYS[5], ARGV[1])

@@ -123,3 +123,28 @@ async def test_retry_of_failed_inputs_is_refused_for_a_job_not_complete(client: 
     job_id = await client.enqueue("text-stats", ["data:,x"])
     with pytest.raises(SluiceError, match="only a complete job"):
         await client.retry(job_id, failed_inputs=True)
+
+
+async def test_a_cancelled_job_retries_from_its_stored_records(
+    client: Client, workers: WorkerFactory
+) -> None:
+    """Cancel keeps the job (its envelope, as the spec), so `retry` of a cancelled job runs
+    it again, doing only the inputs that have no record (issue #19: it failed with
+    "payload was malformed")."""
+    slow = {"fetch_concurrency": 2, "transform_queue_size": 2, "transform_batch_items": 1}
+    workers(pipelines="tests.sample_pipelines", pool_size=1, **slow)
+    job_id = await client.enqueue(
+        "test-sleep", [data_uri(f"{i}".encode()) for i in range(30)], options={"seconds": 0.05}
+    )
+
+    async def some_stored() -> bool:
+        return (await client.status(job_id)).stored >= 3
+
+    await poll(some_stored, 30)
+    assert await client.cancel(job_id)
+    cancelled = await client.status(job_id)
+    assert cancelled.state == JobState.CANCELLED and cancelled.stored < 30
+    await client.retry(job_id)
+    done = await client.wait(job_id, timeout_s=60)
+    assert (done.state, done.stored, done.failed) == (JobState.COMPLETE, 30, 0)
+    assert done.error is None

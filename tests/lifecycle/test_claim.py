@@ -149,11 +149,14 @@ async def test_a_claim_hears_of_cancelled_jobs_once(client: Client, redis: Redis
 async def test_the_envelope_is_not_sent_again_to_a_worker_that_has_it(
     client: Client, redis: Redis
 ) -> None:
-    """A worker that names a job among those it has read gets its later units without the
-    envelope."""
+    """A worker that names a job (and the run of it) among those it has read gets its later
+    units without the envelope; one that read another run gets it."""
     job = await client.enqueue("text-stats", [f"data:,{i}" for i in range(300)])
     worker = claimer(redis, client.keys)
     [first] = (await worker.claim(room=1, most=1, aborts_since_ms=0)).units
-    [second] = (await worker.claim(room=1, most=1, aborts_since_ms=0, cached=[job])).units
+    [second] = (await worker.claim(room=1, most=1, aborts_since_ms=0, cached={job: 1})).units
     assert first.envelope is not None and second.envelope is None
     assert (second.job_id, second.index) == (job, 1)
+    # a worker that read an earlier run (before a retry) is sent the envelope again
+    [third] = (await worker.claim(room=1, most=1, aborts_since_ms=0, cached={job: 0})).units
+    assert third.envelope is not None and third.index == 2

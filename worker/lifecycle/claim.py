@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -35,7 +35,8 @@ WINDOW_MAX = 1000  # queue entries one claim looks at, at most
 # KEYS: queue, leases, running set, failed set, aborts, refused, wake list
 # ARGV: lease ms, room (inputs), most units, wake tokens kept, worker name, token prefix,
 #       unit size,
-#       aborts seen up to (ms), cached job ids (JSON list), result ttl s, window, then key
+#       aborts seen up to (ms), cached jobs (JSON object: id -> run read), result ttl s,
+#       window, then key
 #       templates (prefix, suffix): status, arq job, inputs
 # Returns {more, units, refused, aborts, now ms}: units a flat list of FIELDS values per unit
 # (id, unit, first input, end input, token, try, units, total or -1, envelope or false,
@@ -51,8 +52,7 @@ local now = now_ms()
 local lease_ms, room, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now_s, worker, token_prefix = now / 1000, ARGV[5], ARGV[6]
 local unit_size, window = tonumber(ARGV[7]), tonumber(ARGV[11])
-local cached = {}
-for _, id in ipairs(cjson.decode(ARGV[9])) do cached[id] = true end
+local cached = cjson.decode(ARGV[9])  -- job id -> the run of it this worker has read
 local t = {}
 for i = 12, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
@@ -68,17 +68,24 @@ local function valid_id(id)
 end
 
 -- unit k of a job whose status fields are `f` (state, unit field, total, unit_size, units,
--- started_at, run, attempts, fetch_count): a fresh token, the try counted, a lease
-local function hand_out(id, k, status, f, due, envelope)
+-- started_at, run, attempts, fetch_count, stored, held): a fresh token, the try counted, a
+-- lease; written in one HSET with ``writes`` (the fields of a job starting)
+local function hand_out(id, k, status, f, due, envelope, writes)
   local tries = 1
   if f[2] then tries = (tonumber(string.match(f[2], ' (%d+)$')) or 0) + 1 end
   -- held: units with a holder; a lapsed holder's unit was counted, a released one was not
-  if not f[2] or string.sub(f[2], 1, 2) == '- ' then redis.call('HINCRBY', status, 'held', 1) end
+  local held = tonumber(f[11]) or 0
+  if not f[2] or string.sub(f[2], 1, 2) == '- ' then held = held + 1 end
   seq = seq + 1
   local token = token_prefix .. seq
   local attempts = math.max(tonumber(f[8] or '0') or 0, tries)
-  redis.call('HSET', status, 'unit:' .. k, token .. ' ' .. tries, 'attempts', attempts,
-             'worker', worker)
+  writes = writes or {}
+  local w = #writes
+  writes[w + 1], writes[w + 2] = 'unit:' .. k, token .. ' ' .. tries
+  writes[w + 3], writes[w + 4] = 'attempts', attempts
+  writes[w + 5], writes[w + 6] = 'worker', worker
+  writes[w + 7], writes[w + 8] = 'held', held
+  redis.call('HSET', status, unpack(writes))
   leased[#leased + 1] = now + lease_ms
   leased[#leased + 1] = id .. '#' .. k
   local total, size = tonumber(f[3]) or -1, tonumber(f[4])
@@ -87,7 +94,9 @@ local function hand_out(id, k, status, f, due, envelope)
   if total >= 0 then last = math.min(total, last) end
   if envelope == nil then
     envelope = false
-    if not cached[id] then envelope = redis.call('GET', key(ENVELOPE, id)) or false end
+    if cached[id] ~= tonumber(f[7] or '1') then
+      envelope = redis.call('GET', key(ENVELOPE, id)) or false
+    end
   end
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, k, first, last
@@ -99,7 +108,7 @@ local function hand_out(id, k, status, f, due, envelope)
 end
 
 local FIELDS = {'state', '', 'total', 'unit_size', 'units', 'started_at', 'run', 'attempts',
-                'fetch_count', 'stored'}
+                'fetch_count', 'stored', 'held'}
 local function read(status, k)
   FIELDS[2] = 'unit:' .. k
   return redis.call('HMGET', status, unpack(FIELDS))
@@ -133,7 +142,8 @@ end
 -- a job's inputs, as far as the claim can tell: the status hash (a Client wrote it), else the
 -- envelope (raw Redis commands); the worker fails the job if neither says
 local function describe(id, envelope, f)
-  local total, extra = tonumber(f[3]), {}
+  -- written without a Client (raw commands, arq's client): its ending writes arq's result
+  local total, extra = tonumber(f[3]), {'foreign', 1}
   local ok, job = pcall(cjson.decode, envelope)
   if not (ok and type(job) == 'table' and type(job.k) == 'table') then return total, extra end
   if not total then
@@ -141,6 +151,7 @@ local function describe(id, envelope, f)
       total = #job.k.inputs
     elseif job.k.inputs == nil or job.k.inputs == cjson.null then
       total = redis.call('LLEN', key(INPUTS, id))
+      extra[#extra + 1] = 'inputs_list'; extra[#extra + 1] = 1
     end
     if total then extra[#extra + 1] = 'total'; extra[#extra + 1] = total end
   end
@@ -169,9 +180,10 @@ local function start(id, due)
   if not total or not f[11] or not f[12] then total, extra = describe(id, envelope, f) end
   local units = math.max(1, math.ceil((total or 1) / unit_size))
   local stored = f[10] or 0
-  redis.call('HSET', status, 'state', 'in_progress', 'started_at', now_s, 'finished_at', '',
-             'error', '', 'units', units, 'unit_size', unit_size, 'units_done', 0, 'held', 0,
-             'run', f[7] or 1, 'fetched', stored, 'transformed', stored, unpack(extra))
+  local writes = {'state', 'in_progress', 'started_at', now_s, 'finished_at', '', 'error', '',
+                  'units', units, 'unit_size', unit_size, 'units_done', 0, 'run', f[7] or 1,
+                  'fetched', stored, 'transformed', stored}
+  for i = 1, #extra do writes[#writes + 1] = extra[i] end
   redis.call('PERSIST', status)
   started[#started + 1] = id
   if units > 1 then
@@ -181,10 +193,12 @@ local function start(id, due)
     redis.call('ZADD', KEYS[1], now, id .. '#1')
     wake(KEYS[7], units - 1, tonumber(ARGV[4]))  -- idle workers: units for you
   end
-  f[1], f[2], f[3], f[4], f[5], f[6] = 'in_progress', false, total or -1, unit_size, units, now_s
+  -- the unit's view of the job as it starts: a new run, no unit held yet
+  local g = {'in_progress', false, total or -1, unit_size, units, now_s, f[7] or 1, f[8],
+             f[9], f[10], 0}
   local sent = envelope
-  if cached[id] then sent = false end
-  hand_out(id, 0, status, f, due, sent)
+  if cached[id] == tonumber(g[7]) then sent = false end
+  hand_out(id, 0, status, g, due, sent, writes)
 end
 
 -- a queue entry that cannot be claimed: it leaves the queue, its job goes to the failed set
@@ -318,15 +332,16 @@ class Claimer:
         self._templates = KeyTemplates(keys.job, keys.arq_job, keys.inputs).args
 
     async def claim(
-        self, room: int, most: int, aborts_since_ms: int, cached: Iterable[str] = ()
+        self, room: int, most: int, aborts_since_ms: int, cached: Mapping[str, int] | None = None
     ) -> Claim:
         """Claim units until their inputs fill ``room`` (at least one unit), at most ``most``
-        units; ``cached``: jobs whose envelope this worker has parsed already."""
+        units; ``cached``: the jobs whose envelope this worker has read, with the run it read
+        (a later run — a retry — is sent again)."""
         window = min(WINDOW_MAX, 2 * most + 16)
         args = [
             self.lease_ms, room, most, WAKE_TOKENS, self.worker,
             f"{self._prefix}{next(self._batches)}.", self.unit_inputs, aborts_since_ms,
-            orjson.dumps(list(cached)), self.result_ttl_s, window, *self._templates,
+            orjson.dumps(dict(cached or {})), self.result_ttl_s, window, *self._templates,
         ]  # fmt: skip
         keys = [
             self.keys.queue, self.keys.leases, self.keys.running, self.keys.failed,

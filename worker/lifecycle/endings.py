@@ -67,6 +67,18 @@ local STATUS, ENVELOPE, RESULT, RESULTS, BLOBS, INPUTS, SPEC = 1, 2, 3, 4, 5, 6,
 local most_runs = tonumber(ARGV[4])
 local released, leaving, ended = {}, {}, {}
 
+-- everything an ending needs of the status hash, in one read (the unit's field is 2nd)
+local READ = {'state', '', 'units_done', 'units', 'held', 'total', 'run', 'failed', 'blobs',
+              'inputs_list', 'attempts', 'enqueued_at', 'started_at', 'foreign'}
+local function read(status, k)
+  READ[2] = 'unit:' .. k
+  local f = redis.call('HMGET', status, unpack(READ))
+  return {state = f[1], unit = f[2], done = tonumber(f[3]) or 0, units = tonumber(f[4]) or 1,
+          held = tonumber(f[5]) or 1, total = tonumber(f[6]) or 0, run = tonumber(f[7]) or 1,
+          failed = tonumber(f[8]) or 0, blobs = f[9], inputs = f[10],
+          arq = {f[11], f[12], f[13], f[6]}, foreign = f[14]}
+end
+
 -- the counters added to what the hash holds (one HMGET, not an HINCRBYFLOAT each), then
 -- the fields, which win where both name one
 local function with_counters(status, counters, plain, fields)
@@ -85,77 +97,86 @@ local function with_counters(status, counters, plain, fields)
   return out
 end
 
--- the job is over: its final fields, arq's keys, every key's TTL; a complete job with failed
--- inputs keeps its envelope as the spec (a rename, not a copy), for retrying those inputs
-local function close(id, status, state, fields, result)
+local function append(list, more)
+  for i = 1, #more do list[#list + 1] = more[i] end
+  return list
+end
+
+-- the job is over: one write of its state and final fields, arq's keys, and the TTL of each
+-- of its keys that exists; a complete job with failed inputs keeps its envelope as the spec
+-- (a rename, not a copy), for retrying those inputs. arq's result is written for a job
+-- enqueued without a Client (raw commands, arq's client), which may be waited for by arq.
+local function close(id, status, f, state, fields, result, spec_kept)
   redis.call('HSET', status, 'state', state, 'finished_at', now / 1000, unpack(fields))
-  local failed = state == 'complete' and tonumber(redis.call('HGET', status, 'failed') or '0')
-  if failed and failed > 0 then
-    redis.pcall('RENAME', key(ENVELOPE, id), key(SPEC, id))  -- an error if none: nothing kept
+  if state == 'complete' and f.failed > 0 then
+    spec_kept = redis.pcall('RENAME', key(ENVELOPE, id), key(SPEC, id)).ok ~= nil
   else
     redis.call('DEL', key(ENVELOPE, id))
   end
-  redis.call('SET', key(RESULT, id), result, 'PX', ARGV[2])
+  if f.foreign then redis.call('SET', key(RESULT, id), result(), 'PX', ARGV[2]) end
   ended[#ended + 1] = id
-  for _, n in ipairs({STATUS, RESULTS, BLOBS, INPUTS, SPEC}) do
-    redis.call('EXPIRE', key(n, id), ARGV[3])
-  end
+  local expiring = {STATUS, RESULTS}
+  if f.blobs then expiring[#expiring + 1] = BLOBS end
+  if f.inputs then expiring[#expiring + 1] = INPUTS end
+  if spec_kept then expiring[#expiring + 1] = SPEC end
+  for _, n in ipairs(expiring) do redis.call('EXPIRE', key(n, id), ARGV[3]) end
 end
 
-local function fail(id, status, fields)
+local function fail(id, status, f, fields)
   local err = ''
   for i = 1, #fields, 2 do if fields[i] == 'error' then err = fields[i + 1] end end
   clear_units(KEYS[1], KEYS[2], status, id)
   keep_spec(key(ENVELOPE, id), key(SPEC, id))
-  local result = arq_result(id, status, false, 'failed', {error = err}, ARGV[5], now)
-  close(id, status, 'failed', fields, result)
+  local function result()
+    return arq_result(id, f.arq, false, 'failed', {error = err}, ARGV[5], now)
+  end
+  close(id, status, f, 'failed', fields, result, true)
   redis.call('ZADD', KEYS[4], now, id)
   return 'failed'
 end
 
 -- the job's last unit is done: complete if every input has its record, else run again for
 -- the missing ones, or fail once the runs are spent
-local function finish(id, status, fields)
-  local f = redis.call('HMGET', status, 'total', 'run')
-  local total, run = tonumber(f[1]) or 0, tonumber(f[2]) or 1
+local function finish(id, status, f, fields)
   local have = redis.call('HLEN', key(RESULTS, id))
-  if have >= total then
-    fields[#fields + 1] = 'fetched'; fields[#fields + 1] = total
-    fields[#fields + 1] = 'transformed'; fields[#fields + 1] = total
-    local result = arq_result(id, status, true, 'complete', {}, ARGV[5], now)
-    close(id, status, 'complete', fields, result)
+  if have >= f.total then
+    local function result() return arq_result(id, f.arq, true, 'complete', {}, ARGV[5], now) end
+    -- every input left every stage: the counts say so, whatever the counters added
+    local final = append(fields, {'fetched', f.total, 'transformed', f.total})
+    close(id, status, f, 'complete', final, result, false)
     return 'complete'
   end
-  local missing = total - have
-  if run >= most_runs then
-    return fail(id, status, {'error', missing .. ' of ' .. total .. ' inputs have no record ' ..
-      'after ' .. run .. ' runs (their records were lost from Redis)'})
+  redis.call('HSET', status, unpack(fields))
+  local missing = f.total - have
+  if f.run >= most_runs then
+    return fail(id, status, f, {'error', missing .. ' of ' .. f.total .. ' inputs have no ' ..
+      'record after ' .. f.run .. ' runs (their records were lost from Redis)'})
   end
   clear_units(KEYS[1], KEYS[2], status, id)
-  redis.call('HSET', status, 'state', 'queued', 'run', run + 1, 'units_done', 0,
-             'stored', have, 'error', missing .. ' of ' .. total .. ' inputs had no record ' ..
-             'when the job ended: running again for them')
+  redis.call('HSET', status, 'state', 'queued', 'run', f.run + 1, 'units_done', 0,
+             'stored', have, 'error', missing .. ' of ' .. f.total .. ' inputs had no ' ..
+             'record when the job ended: running again for them')
   redis.call('ZADD', KEYS[1], now, id)
   ended[#ended + 1] = id
   return 'resumed'
 end
 
-local function done(e, id, status, member)
+local function done(e, id, status, member, f)
   leaving[#leaving + 1] = member
   redis.call('HDEL', status, 'unit:' .. e[3])
-  local f = redis.call('HMGET', status, 'units_done', 'units')
-  local count = (tonumber(f[1]) or 0) + 1
-  redis.call('HINCRBY', status, 'held', -1)
-  local fields = with_counters(status, e[9], e[7], {'units_done', count})
-  redis.call('HSET', status, unpack(fields))
-  if count < (tonumber(f[2]) or 1) then return 'ok' end
-  return finish(id, status, e[8])
+  local count = f.done + 1
+  local fields = with_counters(status, e[9], e[7], {'units_done', count, 'held', f.held - 1})
+  if count < f.units then
+    redis.call('HSET', status, unpack(fields))
+    return 'ok'
+  end
+  return finish(id, status, f, append(fields, e[8]))
 end
 
-local function release(e, id, status, member, unit)
-  local tries = (tonumber(string.match(unit, ' (%d+)$')) or 1) - e[6]
-  redis.call('HINCRBY', status, 'held', -1)
-  local fields = with_counters(status, e[9], 0, {'unit:' .. e[3], '- ' .. tries})
+local function release(e, status, member, f)
+  local tries = (tonumber(string.match(f.unit, ' (%d+)$')) or 1) - e[6]
+  local fields = with_counters(status, e[9], 0, {'unit:' .. e[3], '- ' .. tries,
+                                                 'held', f.held - 1})
   redis.call('HSET', status, unpack(fields))
   released[#released + 1] = now + e[5]
   released[#released + 1] = member
@@ -165,12 +186,12 @@ end
 local function apply(e)
   local mode, id = e[1], e[2]
   local status = key(STATUS, id)
+  local f = read(status, e[3])
+  if not held_by(f.state, f.unit, e[4]) then return 'lost' end
   local member = id .. '#' .. e[3]
-  local held, unit = holds(status, 'unit:' .. e[3], e[4])
-  if not held then return 'lost' end
-  if mode == 'done' then return done(e, id, status, member) end
-  if mode == 'release' then return release(e, id, status, member, unit) end
-  return fail(id, status, e[8])
+  if mode == 'done' then return done(e, id, status, member, f) end
+  if mode == 'release' then return release(e, status, member, f) end
+  return fail(id, status, f, e[8])
 end
 
 local codes = {}

@@ -48,9 +48,9 @@ class Jobs:
         self.config = config
         self._kept: OrderedDict[str, Job] = OrderedDict()
 
-    def cached(self) -> list[str]:
-        """The jobs whose envelope the claim need not send."""
-        return list(self._kept)
+    def cached(self) -> dict[str, int]:
+        """The jobs whose envelope the claim need not send, with the run this worker read."""
+        return {job_id: job.run for job_id, job in self._kept.items()}
 
     def get(self, unit: Unit) -> Job:
         """The unit's job, checked; JobFailed says why it cannot run."""

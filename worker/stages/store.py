@@ -38,14 +38,19 @@ STORE = (
     + """
 local function store(results, blobs, status, a, first, last)
   if not holds(status, ARGV[a], ARGV[a + 1]) then return 'lost' end
-  local stored, failed = 0, 0
+  local stored, failed, blob = 0, 0, false
   for i = first, last, 4 do
     if redis.call('HSETNX', results, ARGV[i], ARGV[i + 1]) == 1 then
       stored = stored + 1
       if ARGV[i + 2] == '0' then failed = failed + 1 end
-      if ARGV[i + 3] ~= '' then redis.call('HSET', blobs, ARGV[i], ARGV[i + 3]) end
+      if ARGV[i + 3] ~= '' then
+        redis.call('HSET', blobs, ARGV[i], ARGV[i + 3])
+        blob = true
+      end
     end
   end
+  -- the ending sets a TTL on the blobs hash only when the job has one
+  if blob then redis.call('HSET', status, 'blobs', 1) end
   if stored > 0 then redis.call('HINCRBY', status, 'stored', stored) end
   if failed > 0 then redis.call('HINCRBY', status, 'failed', failed) end
 end
