@@ -141,9 +141,12 @@ end
 
 -- a job's inputs, as far as the claim can tell: the status hash (a Client wrote it), else the
 -- envelope (raw Redis commands); the worker fails the job if neither says
+-- a job's inputs, as far as the claim can tell: the status hash (a Client wrote it), else the
+-- envelope (raw Redis commands); the worker fails the job if neither says. ``f`` is what
+-- `start` read: state, total, run, attempts, fetch_count, stored, enqueued_at, pipeline
 local function describe(id, envelope, f)
   -- written without a Client (raw commands, arq's client): its ending writes arq's result
-  local total, extra = tonumber(f[3]), {'foreign', 1}
+  local total, extra = tonumber(f[2]), {'foreign', 1}
   local ok, job = pcall(cjson.decode, envelope)
   if not (ok and type(job) == 'table' and type(job.k) == 'table') then return total, extra end
   if not total then
@@ -155,10 +158,10 @@ local function describe(id, envelope, f)
     end
     if total then extra[#extra + 1] = 'total'; extra[#extra + 1] = total end
   end
-  if not f[11] and type(job.et) == 'number' and job.et > 0 then
+  if not f[7] and type(job.et) == 'number' and job.et > 0 then
     extra[#extra + 1] = 'enqueued_at'; extra[#extra + 1] = job.et / 1000
   end
-  if not f[12] and type(job.k.pipeline) == 'string' then
+  if not f[8] and type(job.k.pipeline) == 'string' then
     extra[#extra + 1] = 'pipeline'; extra[#extra + 1] = job.k.pipeline
   end
   return total, extra
@@ -169,20 +172,23 @@ local function start(id, due)
   leaving[#leaving + 1] = id
   local status, envelope_key = key(STATUS, id), key(ENVELOPE, id)
   local envelope = redis.call('GET', envelope_key)
-  local f = redis.call('HMGET', status, 'state', 'unit:0', 'total', 'unit_size', 'units',
-                       'started_at', 'run', 'attempts', 'fetch_count', 'stored',
-                       'enqueued_at', 'pipeline')
+  local f = redis.call('HMGET', status, 'state', 'total', 'run', 'attempts', 'fetch_count',
+                       'stored', 'enqueued_at', 'pipeline')
   if not envelope or f[1] == 'cancelled' then
     redis.call('DEL', envelope_key)  -- expired, or cancelled: dropped, as arq does
     return
   end
-  local total, extra = f[3] and tonumber(f[3]), {}
-  if not total or not f[11] or not f[12] then total, extra = describe(id, envelope, f) end
+  local total, extra = tonumber(f[2]), {}
+  if not total or not f[7] or not f[8] then total, extra = describe(id, envelope, f) end
   local units = math.max(1, math.ceil((total or 1) / unit_size))
-  local stored = f[10] or 0
-  local writes = {'state', 'in_progress', 'started_at', now_s, 'finished_at', '', 'error', '',
-                  'units', units, 'unit_size', unit_size, 'units_done', 0, 'run', f[7] or 1,
-                  'fetched', stored, 'transformed', stored}
+  local writes = {'state', 'in_progress', 'started_at', now_s, 'units', units,
+                  'unit_size', unit_size}
+  if f[3] then  -- a run after a retry or a resume: what the last one left is reset
+    local stored = f[6] or 0
+    local again = {'finished_at', '', 'error', '', 'units_done', 0, 'run', f[3],
+                   'fetched', stored, 'transformed', stored}
+    for i = 1, #again do writes[#writes + 1] = again[i] end
+  end
   for i = 1, #extra do writes[#writes + 1] = extra[i] end
   redis.call('PERSIST', status)
   started[#started + 1] = id
@@ -194,8 +200,8 @@ local function start(id, due)
     wake(KEYS[7], units - 1, tonumber(ARGV[4]))  -- idle workers: units for you
   end
   -- the unit's view of the job as it starts: a new run, no unit held yet
-  local g = {'in_progress', false, total or -1, unit_size, units, now_s, f[7] or 1, f[8],
-             f[9], f[10], 0}
+  local g = {'in_progress', false, total or -1, unit_size, units, now_s, f[3] or 1, f[4],
+             f[5], f[6], 0}
   local sent = envelope
   if cached[id] == tonumber(g[7]) then sent = false end
   hand_out(id, 0, status, g, due, sent, writes)
