@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from producer import Client, JobState
-from producer.models import JobStatus, StageTiming
+from producer.contract.models import JobStatus, StageTiming
 from tests.support.http_server import HttpServer
 from tests.support.workers import WorkerFactory
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from producer import ClientSettings, ConfigError
-from producer.settings import load_settings
+from producer.contract.settings import load_settings
 from tests.conftest import worker_env
 from tests.support.servers import Server
 from worker.settings import WorkerConfig, allow_entry_problem, root_problem

@@ -8,7 +8,7 @@ from pathlib import Path
 import redis
 
 from producer import Client, ClientSettings, JobState
-from producer.connection import embedded_address
+from producer.redis.connection import embedded_address
 from tests.conftest import worker_env
 from tests.support.cli import sluice
 from tests.support.workers import WorkerProcess

@@ -8,7 +8,7 @@ import sys
 import arq.constants
 
 import producer
-from producer import keys
+from producer.contract import keys
 
 
 def test_producer_does_not_import_the_worker() -> None:

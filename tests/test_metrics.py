@@ -10,9 +10,9 @@ from prometheus_client import Counter, Histogram
 from redis.asyncio import Redis
 
 from producer import Client, JobState
-from producer.keys import Keys
-from producer.models import QueueStats
-from producer.wire import now_ms
+from producer.contract.keys import Keys
+from producer.contract.models import QueueStats
+from producer.contract.wire import now_ms
 from tests.expected import data_uri
 from tests.support.http_server import HttpServer
 from tests.support.scrape import Samples, key, scrape, wait_until

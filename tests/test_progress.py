@@ -9,7 +9,7 @@ import time
 from redis.asyncio import Redis
 
 from producer import Client, JobState
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from tests.expected import data_uri
 from tests.support.latency_proxy import LatencyProxy
 from tests.support.workers import WorkerFactory

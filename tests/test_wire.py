@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from producer import Client, JobState
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from tests.expected import text_stats
 from tests.support.workers import WorkerFactory
 

@@ -10,12 +10,12 @@ import structlog
 from arq.connections import ArqRedis
 from arq.worker import func
 
-from producer.connection import connection_pool
-from producer.keys import JOB_FUNCTION, Keys
-from producer.tracing import tracing_on
-from producer.wire import dumps
+from producer.contract.envelope import load_envelope
+from producer.contract.keys import JOB_FUNCTION, Keys
+from producer.contract.tracing import tracing_on
+from producer.contract.wire import dumps
+from producer.redis.connection import connection_pool
 from worker.arq_worker import SluiceWorker
-from worker.envelope import load_envelope
 from worker.health_server import HealthServer
 from worker.heartbeat import Heartbeat, worker_name
 from worker.lifecycle.attempt import Lifecycle

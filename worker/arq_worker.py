@@ -31,7 +31,7 @@ import structlog
 from arq import Worker
 from redis.exceptions import RedisError
 
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from worker.lifecycle.attempt import Attempt, Lifecycle, run_attempt
 from worker.lifecycle.claim import Claimer, Unit
 from worker.lifecycle.outcome import Outcome

@@ -19,10 +19,10 @@ import sys
 import redis
 from redis.asyncio import Redis
 
-from producer.connection import connect
-from producer.errors import SluiceError
-from producer.keys import Keys
-from producer.wire import now_ms
+from producer.contract.errors import SluiceError
+from producer.contract.keys import Keys
+from producer.contract.wire import now_ms
+from producer.redis.connection import connect
 from worker.heartbeat import INTERVAL_S
 from worker.settings import WorkerConfig
 

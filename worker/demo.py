@@ -25,8 +25,8 @@ from rich.table import Table
 
 from producer import Client, ClientSettings, JobStatus
 from producer.cli.render import render_status, watch
-from producer.connection import embedded_address
-from producer.wire import dumps
+from producer.contract.wire import dumps
+from producer.redis.connection import embedded_address
 from worker.pipelines.text_stats import text_stats
 
 DOCUMENTS = 240

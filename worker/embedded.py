@@ -22,8 +22,8 @@ from pathlib import Path
 import orjson
 import redis
 
-from producer.connection import ADDRESS_FILE, embedded_address
-from producer.errors import ServerUnavailable
+from producer.contract.errors import ServerUnavailable
+from producer.redis.connection import ADDRESS_FILE, embedded_address
 
 START_TIMEOUT_S = 15.0
 PORT_FILE = "server.port"  # the port last used, kept after the server stops

@@ -23,10 +23,10 @@ from prometheus_client.exposition import choose_encoder
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from producer.connection import connect
-from producer.errors import SluiceError
-from producer.keys import Keys
-from producer.queue_stats import read_queue_stats
+from producer.contract.errors import SluiceError
+from producer.contract.keys import Keys
+from producer.contract.queue_stats import read_queue_stats
+from producer.redis.connection import connect
 from worker import metrics
 from worker.heartbeat import sluice_version
 from worker.pool import TransformPool

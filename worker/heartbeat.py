@@ -13,8 +13,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from producer.keys import Keys
-from producer.wire import dumps, now_ms
+from producer.contract.keys import Keys
+from producer.contract.wire import dumps, now_ms
 from worker.registry import REGISTRY
 
 INTERVAL_S = 5.0

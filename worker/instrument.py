@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from prometheus_client import Counter, Histogram
 
-from producer.wire import now_ms
+from producer.contract.wire import now_ms
 from worker import metrics
 from worker.registry import REGISTRY
 from worker.stages.items import Item

@@ -13,10 +13,10 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, RedisError
 
-from producer.connection import connect, resolve_url, server_label
-from producer.errors import ConfigError, ServerUnavailable, SluiceError
-from producer.keys import Keys
-from producer.wire import now_ms
+from producer.contract.errors import ConfigError, ServerUnavailable, SluiceError
+from producer.contract.keys import Keys
+from producer.contract.wire import now_ms
+from producer.redis.connection import connect, resolve_url, server_label
 from worker.app import build_worker
 from worker.check import run_check
 from worker.embedded import EmbeddedServer

@@ -28,7 +28,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from producer.models import QueueStats
+from producer.contract.models import QueueStats
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: noise
 REGISTRY = CollectorRegistry()

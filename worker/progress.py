@@ -4,7 +4,8 @@ Counting happens in memory on the hot path; one script call per tick carries it 
 so `sluice watch` sees every stage move without a Redis call per item. A run is first
 written at its second tick: a job over sooner (most small jobs) has its counters written
 once, with its ending, and never costs a progress write. Each unit's counts are added only
-while its token holds it (`producer.scripts.HOLDS`): a worker that lost a unit adds nothing.
+while its token holds it (`producer.contract.scripts.HOLDS`): a worker that lost a unit adds
+nothing.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from producer.failover import failover_code
-from producer.keys import Keys
-from producer.scripts import HOLDS
-from worker.scripts import refused_pairs
+from producer.contract.keys import Keys
+from producer.contract.scripts import HOLDS
+from producer.redis.failover import failover_code
+from producer.redis.scripts import refused_pairs
 from worker.stages.items import JobRun
 from worker.stages.store import LOST
 

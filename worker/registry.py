@@ -19,8 +19,8 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from producer.errors import ConfigError
-from producer.models import PIPELINE_NAME_PATTERN
+from producer.contract.errors import ConfigError
+from producer.contract.models import PIPELINE_NAME_PATTERN
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from producer.errors import ConfigError
-from producer.settings import (
+from producer.contract.errors import ConfigError
+from producer.contract.settings import (
     ClientSettings,
     CommaList,
     load_settings,

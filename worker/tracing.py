@@ -8,13 +8,7 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from producer.tracing import SYSTEM, tracing_on
-
-try:
-    from opentelemetry import propagate, trace
-except ImportError:  # the extra is not installed
-    trace = None  # type: ignore[assignment]
-    propagate = None  # type: ignore[assignment]
+from producer.contract.tracing import SYSTEM, propagate, trace, tracing_on
 
 
 @contextlib.contextmanager

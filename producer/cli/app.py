@@ -29,12 +29,12 @@ from producer.cli.enqueue import (
 from producer.cli.render import render_stats, watch
 from producer.cli.results import show_results
 from producer.cli.runner import ending_code, fail, print_json, run, show_status
-from producer.client import Client
-from producer.connection import server_label
-from producer.errors import ConfigError, InvalidJob, SluiceError
-from producer.models import JobState
-from producer.settings import ClientSettings, load_settings
-from producer.validation import check_defer
+from producer.client.client import Client
+from producer.contract.errors import ConfigError, InvalidJob, SluiceError
+from producer.contract.models import JobState
+from producer.contract.settings import ClientSettings, load_settings
+from producer.contract.validation import check_defer
+from producer.redis.connection import server_label
 
 app = typer.Typer(
     name="sluice",

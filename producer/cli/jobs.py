@@ -12,11 +12,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from producer.cli.render import format_time, state_text
+from producer.cli.render import state_text
 from producer.cli.runner import print_json, run
-from producer.client import Client
-from producer.listing import LISTED_STATES
-from producer.models import JobStatus
+from producer.client.client import Client
+from producer.client.display import format_time
+from producer.client.listing import LISTED_STATES
+from producer.contract.models import JobStatus
 
 JobIdArg = Annotated[str, typer.Argument(help="The job's id, as printed by `sluice enqueue`.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

@@ -16,11 +16,11 @@ from redis.exceptions import RedisError
 from rich.console import Console
 
 from producer.cli.render import printable, render_status
-from producer.client import Client
-from producer.errors import ConfigError, InvalidJob, SluiceError
-from producer.models import JobState, JobStatus
-from producer.settings import ClientSettings, load_settings
-from producer.wire import dumps
+from producer.client.client import Client
+from producer.contract.errors import ConfigError, InvalidJob, SluiceError
+from producer.contract.models import JobState, JobStatus
+from producer.contract.settings import ClientSettings, load_settings
+from producer.contract.wire import dumps
 
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 

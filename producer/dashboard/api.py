@@ -11,15 +11,15 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
+from producer.contract.errors import JobNotFound
+from producer.contract.models import PIPELINE_NAME_PATTERN, JobState
+from producer.contract.validation import JOB_ID_PATTERN, MAX_DEFER_S, describe
 from producer.dashboard import context
 from producer.dashboard.actions import retry_all
 from producer.dashboard.errors import json_error
 from producer.dashboard.job_paths import path_job_id, path_segment
 from producer.dashboard.json_body import BadBody, read_json
 from producer.dashboard.listing import page_of
-from producer.errors import JobNotFound
-from producer.models import PIPELINE_NAME_PATTERN, JobState
-from producer.validation import JOB_ID_PATTERN, MAX_DEFER_S, describe
 
 RESULTS_DEFAULT, RESULTS_MAX = 100, 1000
 JOBS_DEFAULT, JOBS_MAX = 50, 500

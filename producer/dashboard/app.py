@@ -10,8 +10,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from producer.client import Client
-from producer.connection import server_label
+from producer.client.client import Client
+from producer.contract.settings import ClientSettings
 from producer.dashboard import api, blobs, context, pages
 from producer.dashboard.auth import Access, auth_middleware
 from producer.dashboard.errors import error_middleware
@@ -20,7 +20,7 @@ from producer.dashboard.hosts import HostCheck, host_middleware
 from producer.dashboard.listing import JobListing
 from producer.dashboard.openapi import spec
 from producer.dashboard.render import headers_middleware
-from producer.settings import ClientSettings
+from producer.redis.connection import server_label
 
 STATIC = Path(__file__).parent / "static"
 BODY_SLACK = 64 * 1024  # JSON around the job envelope: keys, quotes, escapes

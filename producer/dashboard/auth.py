@@ -23,10 +23,10 @@ from urllib.parse import quote
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from producer.contract.settings import ClientSettings
 from producer.dashboard.errors import is_api, json_error
 from producer.dashboard.sessions import Sessions
 from producer.dashboard.throttle import LoginThrottle
-from producer.settings import ClientSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 COOKIE = "sluice_session"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from producer.client import Client
+from producer.client.client import Client
+from producer.contract.settings import ClientSettings
 from producer.dashboard.auth import Access
 from producer.dashboard.history import History
 from producer.dashboard.listing import JobListing
-from producer.settings import ClientSettings
 
 SETTINGS = web.AppKey("settings", ClientSettings)
 ACCESS = web.AppKey("access", Access)

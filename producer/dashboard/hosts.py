@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from producer.contract.settings import ClientSettings
 from producer.dashboard.errors import is_api, json_error
-from producer.settings import ClientSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ANY = "*"

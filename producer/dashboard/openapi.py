@@ -9,10 +9,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from producer.contract.models import JobState, QueueStats, WorkerInfo
+from producer.contract.validation import JOB_ID_PATTERN
 from producer.dashboard import api
 from producer.dashboard.api import EnqueueRequest
-from producer.models import JobState, QueueStats, WorkerInfo
-from producer.validation import JOB_ID_PATTERN
 
 REF = "#/components/schemas/{model}"
 READ: list[dict[str, list[str]]] = [{}, {"bearer": []}]

@@ -11,7 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from producer.client import Client
+from producer.client.client import Client
+from producer.contract.models import ItemResult, JobState
 from producer.dashboard import context
 from producer.dashboard.api import PAGE_MAX, START_MAX, int_query
 from producer.dashboard.auth import client_address, end_session, set_session, throttled
@@ -19,7 +20,6 @@ from producer.dashboard.job_paths import path_job_id
 from producer.dashboard.listing import LISTED_STATES, page_of
 from producer.dashboard.redirects import safe_next
 from producer.dashboard.render import render, stage_shares
-from producer.models import ItemResult, JobState
 
 routes = web.RouteTableDef()
 JOBS_PER_PAGE = 50

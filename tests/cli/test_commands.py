@@ -18,8 +18,8 @@ import redis
 
 from producer import JobState
 from producer.cli.enqueue import parse_options, stream_inputs
-from producer.keys import Keys
-from producer.wire import dumps
+from producer.contract.keys import Keys
+from producer.contract.wire import dumps
 from tests.conftest import ROOT
 from tests.expected import data_uri, text_stats
 from tests.support.cli import envelope, sluice

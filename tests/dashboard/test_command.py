@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 
 from producer import ClientSettings, ConfigError
-from producer.settings import load_settings
+from producer.contract.settings import load_settings
 from tests.dashboard.process import dashboard_process
 
 

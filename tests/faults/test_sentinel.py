@@ -24,9 +24,9 @@ import redis
 from aiohttp import web
 
 from producer import Client, ClientSettings, JobState, ServerUnavailable, SyncClient
+from producer.contract.keys import Keys
+from producer.contract.settings import load_settings
 from producer.dashboard.app import create_app
-from producer.keys import Keys
-from producer.settings import load_settings
 from tests.conftest import worker_env
 from tests.expected import data_uri
 from tests.faults.conftest import poll

@@ -6,7 +6,7 @@ import orjson
 from redis.asyncio import Redis
 
 from producer import Client, JobState
-from producer.wire import now_ms
+from producer.contract.wire import now_ms
 from tests.expected import data_uri
 from tests.faults.conftest import poll
 from tests.support.workers import WorkerFactory

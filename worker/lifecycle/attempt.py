@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 from redis.asyncio import Redis
 
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from worker import instrument
 from worker.errors import JobFailed
 from worker.lifecycle.claim import Unit

@@ -23,8 +23,8 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
-from producer.keys import UNIT_FIELD_PREFIX, UNIT_SEPARATOR, WAKE_TOKENS, Keys
-from producer.scripts import CHUNKED, NOW, WAKE
+from producer.contract.keys import UNIT_FIELD_PREFIX, UNIT_SEPARATOR, WAKE_TOKENS, Keys
+from producer.contract.scripts import CHUNKED, NOW, WAKE
 from worker.lifecycle.templates import KeyTemplates
 
 log = structlog.get_logger("sluice.worker")

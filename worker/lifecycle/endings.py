@@ -28,10 +28,10 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from producer.keys import Keys
-from producer.scripts import ARQ_RESULT, CLEAR_UNITS, HOLDS, KEEP_SPEC, NOW
+from producer.contract.keys import Keys
+from producer.contract.scripts import ARQ_RESULT, CLEAR_UNITS, HOLDS, KEEP_SPEC, NOW
+from producer.redis.scripts import BatchedScript, Value, refused_pairs
 from worker.lifecycle.templates import KeyTemplates
-from worker.scripts import BatchedScript, Value, refused_pairs
 
 log = structlog.get_logger("sluice.worker")
 

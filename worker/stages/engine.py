@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
-from producer.failover import ReplicaWait
-from producer.keys import Keys
+from producer.contract.keys import Keys
+from producer.redis.failover import ReplicaWait
 from worker.lifecycle.deadlines import Deadlines
 from worker.pool import TransformPool
 from worker.progress import ProgressWriter

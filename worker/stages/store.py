@@ -15,11 +15,11 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from producer.failover import ReplicaWait
-from producer.keys import Keys
-from producer.scripts import HOLDS
+from producer.contract.keys import Keys
+from producer.contract.scripts import HOLDS
+from producer.redis.failover import ReplicaWait
+from producer.redis.scripts import BatchedScript, Value, refused_pairs
 from worker import instrument
-from worker.scripts import BatchedScript, Value, refused_pairs
 from worker.stages.items import Item, JobRun
 
 log = structlog.get_logger("sluice.store", stage="store")

@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from producer import Client, ClientSettings
-from producer.models import JobState
+from producer import Client, ClientSettings, JobState
 from tests.bench.systems.base import WARMUP_URI, Managed, System, wait_until
 
 BULK_SUBMIT = 1000  # jobs per Client.enqueue_many call (one job per input)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from producer.keys import JOB_FUNCTION
-from producer.wire import loads
+from producer.contract.keys import JOB_FUNCTION
+from producer.contract.wire import loads
 
 MALFORMED = "__malformed__"
 _MAX_COUNT = 2**63 - 1  # a try count or a time in ms that JSON writers and Redis all take

@@ -7,9 +7,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from producer.keys import Keys
-from producer.models import JobState, JobStatus
-from producer.wire import loads, now_ms, status_from_hash
+from producer.contract.keys import Keys
+from producer.contract.models import JobState, JobStatus
+from producer.contract.wire import loads, now_ms, status_from_hash
 
 FINAL = frozenset((JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED))
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from producer.inspect import read_status
-from producer.keys import UNIT_SEPARATOR, Keys
-from producer.models import JobState, JobStatus
-from producer.stored_ids import read_statuses
+from producer.client.inspect import read_status
+from producer.client.stored_ids import read_statuses
+from producer.contract.keys import UNIT_SEPARATOR, Keys
+from producer.contract.models import JobState, JobStatus
 
 SCAN_COUNT = 1000
 BATCH = 500

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from producer.bulk import Entry
-from producer.errors import ServerUnavailable
-from producer.failover import ReplicaWait
-from producer.keys import Keys
+from producer.client.bulk import Entry
+from producer.contract.errors import ServerUnavailable
+from producer.contract.keys import Keys
+from producer.redis.failover import ReplicaWait
 
 
 async def job_landed(

@@ -8,17 +8,17 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from producer.enqueue import Enqueueing, chunks
-from producer.errors import JobNotFound, SluiceError, WaitTimeout
-from producer.inspect import read_status
-from producer.keys import WAKE_TOKENS
-from producer.listing import JobList, list_jobs
-from producer.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
-from producer.queue_stats import WORKER_TTL_S, read_queue_stats
-from producer.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, delete_call
-from producer.scripts import CANCEL, RETRY
-from producer.stored_ids import decode_fields, raw_key, read_statuses
-from producer.wire import loads, now_ms, read_number
+from producer.client.enqueue import Enqueueing, chunks
+from producer.client.inspect import read_status
+from producer.client.listing import JobList, list_jobs
+from producer.client.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, delete_call
+from producer.client.stored_ids import decode_fields, raw_key, read_statuses
+from producer.contract.errors import JobNotFound, SluiceError, WaitTimeout
+from producer.contract.keys import WAKE_TOKENS
+from producer.contract.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
+from producer.contract.queue_stats import WORKER_TTL_S, read_queue_stats
+from producer.contract.scripts import CANCEL, RETRY
+from producer.contract.wire import loads, now_ms, read_number
 
 RESULTS_PAGE = 500  # records per HMGET when reading results
 
@@ -26,8 +26,8 @@ RESULTS_PAGE = 500  # records per HMGET when reading results
 class Client(Enqueueing):
     """Async client. ``async with Client() as c: job_id = await c.enqueue(...)``.
 
-    Enqueueing (`enqueue`, `enqueue_many`) is in `producer.enqueue`; the connection in
-    `producer.connection.Connected`.
+    Enqueueing (`enqueue`, `enqueue_many`) is in `producer.client.enqueue`; the connection in
+    `producer.redis.connection.Connected`.
     """
 
     async def status(self, job_id: str) -> JobStatus:
@@ -162,7 +162,7 @@ class Client(Enqueueing):
     ) -> JobList:
         """Jobs newest first, in ``state``, of ``pipeline``, whose id contains ``search``.
 
-        Found by SCAN (see `producer.listing`), at most ``max_listed`` of them (default
+        Found by SCAN (see `producer.client.listing`), at most ``max_listed`` of them (default
         SLUICE_DASHBOARD_MAX_LISTED) before filtering; ``truncated`` says when there were more.
         """
         wanted = JobState(state).value if state else None  # ValueError names a bad state

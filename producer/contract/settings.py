@@ -16,7 +16,8 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio.connection import parse_url
 
-from producer.errors import ConfigError
+from producer.contract.errors import ConfigError
+from producer.contract.redaction import redact_url
 
 ENV_PREFIX = "SLUICE_"
 MiB = 1024 * 1024
@@ -273,9 +274,6 @@ def _redact(name: str, value: object) -> object:
     if "TOKEN" in name or "PASSWORD" in name:
         return "***"
     if "URL" in name and isinstance(value, str):
-        # imported here: producer.connection imports these settings
-        from producer.connection import redact_url
-
         return redact_url(value)
     return value
 

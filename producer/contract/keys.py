@@ -30,7 +30,7 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
                                              starts at once (kept to WAKE_TOKENS)
     {ns}:worker:{wid}            hash        a worker's heartbeat details
     {ns}:wait-mark               string      a counter bumped before each WAIT for replicas
-                                             (SLUICE_REDIS_WAIT_REPLICAS; producer.failover)
+                                             (SLUICE_REDIS_WAIT_REPLICAS; producer.redis.failover)
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ WAKE_TOKENS = 64
 JOB_FUNCTION = "sluice"
 
 # Joins a job id and a unit number in the queue and lease sets: "{id}#{k}". Job ids never hold
-# it (producer.validation's grammar), so the last one splits a member unambiguously.
+# it (producer.contract.validation's grammar), so the last one splits a member unambiguously.
 UNIT_SEPARATOR = "#"
 
 # The status hash's field holding unit k's lease: "{token} {tries}".

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from producer.errors import InvalidJob
-from producer.inspect import job_state
-from producer.keys import Keys
-from producer.models import JobState, JobStatus
-from producer.validation import check_job_id
-from producer.wire import now_ms, status_from_hash
+from producer.client.inspect import job_state
+from producer.contract.errors import InvalidJob
+from producer.contract.keys import Keys
+from producer.contract.models import JobState, JobStatus
+from producer.contract.validation import check_job_id
+from producer.contract.wire import now_ms, status_from_hash
 
 
 def shown_id(raw: bytes) -> str:
@@ -65,7 +65,7 @@ async def read_statuses(
 ) -> list[JobStatus]:
     """The statuses of these stored ids in one round trip for the common cases, in order.
 
-    The state is `producer.inspect.job_state`'s; the rare job that needs more than its status
+    The state is `producer.client.inspect.job_state`'s; the rare job that needs more than its status
     hash and queue entry (written raw, expired unrun, ended by arq alone) is read with
     ``status`` when its id is text, and from what was read when it is not.
     """

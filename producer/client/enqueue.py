@@ -3,7 +3,7 @@ written, admitted under the queue cap in one atomic step per job or per chunk of
 
 A lost connection or a failover does not fail an enqueue: it is tried again, on the primary
 found afresh, for up to SLUICE_ENQUEUE_TIMEOUT_S, and then raises ServerUnavailable. A write
-whose earlier try may have landed checks first (`producer.landed`), so nothing is written
+whose earlier try may have landed checks first (`producer.client.landed`), so nothing is written
 twice and a job that did land is not refused as a duplicate of itself.
 """
 
@@ -17,19 +17,16 @@ from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
-from producer.backoff import Backoff
-from producer.bulk import BULK_JOBS, Entry, checked_jobs, entries, job_ids
-from producer.connection import Connected
-from producer.errors import InvalidJob, JobExists, QueueFull
-from producer.failover import ReplicaWait, Tries, run_script
-from producer.keys import ARQ_JOB_PREFIX, WAKE_TOKENS
-from producer.landed import admitted_before, job_landed, push_chunk
-from producer.models import JobSpec
-from producer.options import PipelineRegistry
-from producer.scripts import ENQUEUE, ENQUEUE_MANY
-from producer.settings import ClientSettings
-from producer.tracing import publish_span
-from producer.validation import (
+from producer.client.bulk import BULK_JOBS, Entry, checked_jobs, entries, job_ids
+from producer.client.landed import admitted_before, job_landed, push_chunk
+from producer.client.options import PipelineRegistry
+from producer.client.tracing import publish_span
+from producer.contract.errors import InvalidJob, JobExists, QueueFull
+from producer.contract.keys import ARQ_JOB_PREFIX, WAKE_TOKENS
+from producer.contract.models import JobSpec
+from producer.contract.scripts import ENQUEUE, ENQUEUE_MANY
+from producer.contract.settings import ClientSettings
+from producer.contract.validation import (
     build_spec,
     check_count,
     check_defer,
@@ -37,7 +34,11 @@ from producer.validation import (
     check_job_id,
     check_payload_size,
 )
-from producer.wire import encode_job, now_ms
+from producer.contract.wire import encode_job, now_ms
+from producer.redis.backoff import Backoff
+from producer.redis.connection import Connected
+from producer.redis.failover import ReplicaWait, Tries
+from producer.redis.scripts import run_script
 
 CHUNK = 1000  # inputs per RPUSH when a job's inputs go to a list
 REGISTRY_CACHE_S = 5.0  # how long enqueue trusts its copy of the pipeline registry

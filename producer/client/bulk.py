@@ -1,6 +1,6 @@
 """Enqueueing many jobs at once: a few hundred jobs per round trip (`Client.enqueue_many`).
 
-One script call (``producer.scripts.ENQUEUE_MANY``) admits a chunk of jobs with the same
+One script call (``producer.contract.scripts.ENQUEUE_MANY``) admits a chunk of jobs with the same
 Lua that ``ENQUEUE`` admits one with, so a worker cannot tell them apart. The jobs of one
 call get ids that sort in the order given: jobs due in the same millisecond run in id
 order, so a bulk enqueue runs first-in, first-out.
@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from producer.errors import InvalidJob
-from producer.models import JobSpec
-from producer.settings import ClientSettings
-from producer.validation import check_count, check_input, check_payload_size
-from producer.wire import encode_job
+from producer.contract.errors import InvalidJob
+from producer.contract.models import JobSpec
+from producer.contract.settings import ClientSettings
+from producer.contract.validation import check_count, check_input, check_payload_size
+from producer.contract.wire import encode_job
 
 BULK_JOBS = 500  # jobs per script call: ~0.1 MB of arguments, a few ms of Redis time
 

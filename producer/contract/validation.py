@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from producer.errors import InvalidJob
-from producer.models import JobSpec
-from producer.settings import ClientSettings
+from producer.contract.errors import InvalidJob
+from producer.contract.models import JobSpec
+from producer.contract.settings import ClientSettings
 
 # No ':' (an id must never name another job's key: `{ns}:job:X:results` is job X's results,
 # not job "X:results"'s status), nor '/', '#', '{', '}', spaces or controls (ids sit in URL

@@ -1,7 +1,6 @@
-"""Optional OpenTelemetry tracing: a producer span at enqueue, its context carried in the job.
-
-Active only when the `tracing` extra is installed (``pip install sluice[tracing]``); without
-it every function here is a no-op. Spans follow OpenTelemetry's messaging conventions.
+"""The producer's OpenTelemetry span: one PRODUCER span at enqueue, its context carried in
+the job for the worker's span to follow. A no-op without the `tracing` extra
+(`producer.contract.tracing`). Spans follow OpenTelemetry's messaging conventions.
 """
 
 from __future__ import annotations
@@ -10,21 +9,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-try:
-    from opentelemetry import propagate, trace
-except ImportError:  # the extra is not installed
-    trace = None  # type: ignore[assignment]
-    propagate = None  # type: ignore[assignment]
-
-SYSTEM = "redis"  # messaging.system: the broker is Redis (through arq)
-
-
-def tracing_on() -> bool:
-    """Whether a span would be recorded: the extra is installed and a provider is set up
-    (until then OpenTelemetry's proxy provider makes no-op spans, at a cost per job)."""
-    return trace is not None and not isinstance(
-        trace.get_tracer_provider(), trace.ProxyTracerProvider
-    )
+from producer.contract.tracing import SYSTEM, propagate, trace, tracing_on
 
 
 @contextlib.contextmanager

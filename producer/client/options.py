@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from producer.errors import InvalidJob
+from producer.contract.errors import InvalidJob
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError

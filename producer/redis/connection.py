@@ -1,4 +1,4 @@
-"""Finding and connecting to Redis: the sentinels (`producer.sentinel`), the configured URL,
+"""Finding and connecting to Redis: the sentinels (`producer.redis.sentinel`), the configured URL,
 or the embedded server's address file; and `Connected`, what a client holds: the
 connection, its scripts, and errors that name the server."""
 
@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import unquote_plus
 
 import orjson
 from redis.asyncio import ConnectionPool, Redis
@@ -19,63 +18,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from producer.errors import ServerUnavailable
-from producer.failover import is_failover_error
-from producer.keys import Keys
-from producer.redis_pool import ReadyPool
-from producer.sentinel import sentinel_label, sentinel_pool
-from producer.settings import ClientSettings, load_settings
+from producer.contract.errors import ServerUnavailable
+from producer.contract.keys import Keys
+from producer.contract.redaction import redact_url
+from producer.contract.settings import ClientSettings, load_settings
+from producer.redis.failover import is_failover_error
+from producer.redis.pool import ReadyPool
+from producer.redis.sentinel import sentinel_label, sentinel_pool
 
 # Written by the worker that started the embedded server, read by everyone else.
 ADDRESS_FILE = "server.json"
-
-
-# Query parameters redis-py reads as plain connection settings (numbers, flags): shown as
-# given. Every other parameter's value is hidden, whatever its name: redis-py hands unknown
-# names to the connection as they are (password=, username=, ssl_password=, ...).
-SHOWN_URL_PARAMETERS = frozenset(
-    {
-        "db",
-        "protocol",
-        "socket_timeout",
-        "socket_connect_timeout",
-        "socket_keepalive",
-        "retry_on_timeout",
-        "retry_on_error",
-        "max_connections",
-        "health_check_interval",
-        "ssl_check_hostname",
-        "ssl_cert_reqs",
-        "timeout",
-    }
-)
-HIDDEN = "***"
-
-
-def redact_url(url: str) -> str:
-    """The URL with every credential redis-py could read from it hidden: safe to log or show.
-
-    Hidden: the user information (everything up to the last ``@``, so a password whose
-    ``/``, ``?`` or ``#`` was not percent-encoded is hidden too, wherever it cut the URL),
-    the value of every query parameter but the plain connection settings, and a fragment.
-    """
-    scheme, sep, rest = url.partition("://") if "://" in url else ("", "", url)
-    if "@" in rest:
-        rest = f"{HIDDEN}@" + rest.rpartition("@")[2]
-    rest, hash_sign, _ = rest.partition("#")
-    address, question, query = rest.partition("?")
-    shown = scheme + sep + address
-    if question:
-        shown += "?" + "&".join(_redact_parameter(part) for part in query.split("&"))
-    return shown + (f"#{HIDDEN}" if hash_sign else "")
-
-
-def _redact_parameter(part: str) -> str:
-    """One ``name=value`` of a query, its value hidden unless the name is a plain setting."""
-    name, equals, _ = part.partition("=")
-    if equals and unquote_plus(name) in SHOWN_URL_PARAMETERS:
-        return part
-    return f"{name}={HIDDEN}" if equals else HIDDEN
 
 
 def address_stamp(data_dir: Path) -> tuple[int, int, int] | None:

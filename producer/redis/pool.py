@@ -8,7 +8,7 @@ connections (redis/redis-py#3692; fixed upstream in 8.x, which arq's ``redis < 6
 out). In a busy worker a turn of the loop is milliseconds, so this put a serial wait in
 front of every claim, store and ending.
 
-`ReadyPool` (one server's URL) and `producer.sentinel.SentinelReadyPool` (the primary the
+`ReadyPool` (one server's URL) and `producer.redis.sentinel.SentinelReadyPool` (the primary the
 sentinels name) hand out a connection after checks that do not wait: it is connected, the
 server has not closed it, and nothing unread is buffered on it. redis-py disconnects a
 connection whose read or write failed or was cancelled, so a connection back in the pool is
@@ -16,7 +16,7 @@ clean unless the server spoke out of turn; the health check (``health_check_inte
 still pings one that has been idle.
 
 Their connections drop themselves when the server answers as no primary would (READONLY
-and the other `producer.failover` codes) and raise `NotPrimary`, a ConnectionError: the
+and the other `producer.redis.failover` codes) and raise `NotPrimary`, a ConnectionError: the
 next connection then asks the sentinels again, or resolves the URL's host name again (a
 managed endpoint that follows the primary). redis-py's own Sentinel connection does this
 for READONLY only.
@@ -36,7 +36,7 @@ from redis.asyncio.connection import (
 from redis.asyncio.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
 from redis.exceptions import ResponseError
 
-from producer.failover import NotPrimary, is_failover_error
+from producer.redis.failover import NotPrimary, is_failover_error
 
 
 class ReadyCheckout:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from producer.keys import Keys
-from producer.models import QueueStats
-from producer.scripts import NOW
+from producer.contract.keys import Keys
+from producer.contract.models import QueueStats
+from producer.contract.scripts import NOW
 
 WORKER_TTL_S = 30  # a worker whose heartbeat is older than this is not counted live
 

@@ -64,7 +64,7 @@ return 1
 # ARGV: cap, score, expires ms, enqueued at (s), pipeline, status ttl s, wake tokens kept,
 #       status hash prefix, arq job prefix, then (id, envelope, total) per job
 # Returns how many of the jobs (the first ones) were admitted. The ids are fresh
-# (producer.bulk.job_ids), so unlike ENQUEUE there is no check that a job exists already.
+# (producer.client.bulk.job_ids), so unlike ENQUEUE there is no check that a job exists already.
 # The queue gets every admitted job in one ZADD (all share one score; ids break the tie).
 ENQUEUE_MANY = (
     _ADMIT

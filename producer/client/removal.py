@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from producer.keys import Keys
+from producer.contract.keys import Keys
 
 PURGE_PAGE = 500  # failed-set members read, and jobs deleted, per round trip
 

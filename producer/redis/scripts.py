@@ -1,4 +1,6 @@
-"""One Lua script call that carries a batch of entries, written without losing any.
+"""Running Lua scripts: `run_script`, the one way (EVALSHA, the script loaded where the server
+lacks it, then WAIT for replicas where asked), and `BatchedScript`, one call that carries a
+batch of entries, written without losing any.
 
 The store stage and the job endings both write this way: one EVALSHA per batch, the script
 loaded when Redis lacks it (first use, a restart or a new primary emptied its script cache),
@@ -8,7 +10,7 @@ their reply is the flat list of (place, error) pairs of the refused ones.
 
 Every retry is safe: records are HSETNX, endings fenced. A call that a replica refused
 (a primary demoted under it: every entry refused READONLY) is retried like a lost one, on
-the primary found afresh (`producer.failover`). With SLUICE_REDIS_WAIT_REPLICAS, the store's
+the primary found afresh (`producer.redis.failover`). With SLUICE_REDIS_WAIT_REPLICAS, the store's
 call is not done until that many replicas confirm it, and is retried until they do.
 """
 
@@ -20,16 +22,15 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from producer.backoff import Backoff
-from producer.failover import (
+from producer.redis.backoff import Backoff
+from producer.redis.failover import (
     ReplicaWait,
     check_refusals,
     forget_primary,
     is_failover_error,
     primary_in_doubt,
-    run_script,
 )
 
 log = structlog.get_logger("sluice.worker")
@@ -37,6 +38,38 @@ log = structlog.get_logger("sluice.worker")
 RETRY_MAX_S = 5.0
 
 Value = str | int | float | bytes
+
+
+async def run_script(
+    redis: Redis,
+    sha: str,
+    source: str,
+    keys: Sequence[Any],
+    args: Sequence[Any],
+    wait: ReplicaWait | None = None,
+) -> Any:
+    """EVALSHA, loading the script first where the server lacks it (first use, a restart, a
+    new primary); with ``wait``, then WAIT for replicas on the same connection."""
+    try:
+        return await _evalsha(redis, sha, keys, args, wait)
+    except NoScriptError:
+        await redis.script_load(source)
+        return await _evalsha(redis, sha, keys, args, wait)
+
+
+async def _evalsha(
+    redis: Redis, sha: str, keys: Sequence[Any], args: Sequence[Any], wait: ReplicaWait | None
+) -> Any:
+    if wait is None:
+        return await redis.evalsha(sha, len(keys), *keys, *args)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.evalsha(sha, len(keys), *keys, *args)
+        wait.queue(pipe)
+        reply, _mark, acked = await pipe.execute(raise_on_error=False)
+    if isinstance(reply, Exception):
+        raise reply
+    wait.check(acked)
+    return reply
 
 
 class BatchedScript:

@@ -3,7 +3,7 @@
 A server that is not, or no longer, the primary answers a write with one of FAILOVER_CODES
 (a replica, a demoted primary, a server still loading its data). Such an answer, like a lost
 connection, means "try again on the primary": the connection that got it is dropped
-(`producer.redis_pool`), so the next one goes to the primary the sentinels name now, or
+(`producer.redis.pool`), so the next one goes to the primary the sentinels name now, or
 wherever a managed endpoint's name points now.
 
 Writes retried this way are safe to repeat: records are HSETNX, claims and endings are
@@ -16,14 +16,13 @@ with it whatever no replica had.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import (
     BusyLoadingError,
-    NoScriptError,
     ReadOnlyError,
     RedisError,
     ResponseError,
@@ -31,9 +30,9 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from producer.backoff import Backoff
-from producer.keys import Keys
-from producer.settings import ClientSettings
+from producer.contract.keys import Keys
+from producer.contract.settings import ClientSettings
+from producer.redis.backoff import Backoff
 
 T = TypeVar("T")
 
@@ -130,38 +129,6 @@ class ReplicaWait:
                 f"{acked} of {self.replicas} replicas confirmed the write within "
                 f"{self.timeout_ms} ms (SLUICE_REDIS_WAIT_REPLICAS, SLUICE_REDIS_WAIT_TIMEOUT_MS)"
             )
-
-
-async def run_script(
-    redis: Redis,
-    sha: str,
-    source: str,
-    keys: Sequence[Any],
-    args: Sequence[Any],
-    wait: ReplicaWait | None = None,
-) -> Any:
-    """EVALSHA, loading the script first where the server lacks it (first use, a restart, a
-    new primary); with ``wait``, then WAIT for replicas on the same connection."""
-    try:
-        return await _evalsha(redis, sha, keys, args, wait)
-    except NoScriptError:
-        await redis.script_load(source)
-        return await _evalsha(redis, sha, keys, args, wait)
-
-
-async def _evalsha(
-    redis: Redis, sha: str, keys: Sequence[Any], args: Sequence[Any], wait: ReplicaWait | None
-) -> Any:
-    if wait is None:
-        return await redis.evalsha(sha, len(keys), *keys, *args)
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.evalsha(sha, len(keys), *keys, *args)
-        wait.queue(pipe)
-        reply, _mark, acked = await pipe.execute(raise_on_error=False)
-    if isinstance(reply, Exception):
-        raise reply
-    wait.check(acked)
-    return reply
 
 
 class Tries:

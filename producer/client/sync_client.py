@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
-from producer.client import Client
-from producer.settings import ClientSettings
+from producer.client.client import Client
+from producer.contract.settings import ClientSettings
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -3,7 +3,7 @@ one as soon as the sentinels switch to a new one.
 
 redis-py's Sentinel asks the sentinels, in turn, which server is the primary of
 SLUICE_REDIS_MASTER_NAME each time a connection is made; a connection that meets a server
-that is no longer the primary drops itself (`producer.redis_pool`). That leaves the
+that is no longer the primary drops itself (`producer.redis.pool`). That leaves the
 connections already open to a primary that is demoted while it still runs (``SENTINEL
 FAILOVER``, or a primary cut off and back): Sentinel reconfigures it as a replica only some
 ten seconds after promoting another, and until then it takes every write sent to it, and
@@ -25,9 +25,9 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.exceptions import RedisError
 
-from producer.backoff import Backoff
-from producer.redis_pool import ReadyCheckout, SentinelTcp, SentinelTls
-from producer.settings import ClientSettings
+from producer.contract.settings import ClientSettings
+from producer.redis.backoff import Backoff
+from producer.redis.pool import ReadyCheckout, SentinelTcp, SentinelTls
 
 log = structlog.get_logger("sluice.sentinel")
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from producer.keys import JOB_FUNCTION
-from producer.models import STAGES, JobSpec, JobState, JobStatus, StageTiming
+from producer.contract.keys import JOB_FUNCTION
+from producer.contract.models import STAGES, JobSpec, JobState, JobStatus, StageTiming
 
 
 def _default(obj: object) -> Any:
