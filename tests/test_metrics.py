@@ -18,12 +18,12 @@ from tests.support.http_server import HttpServer
 from tests.support.scrape import Samples, key, scrape, wait_until
 from tests.support.servers import free_port
 from tests.support.workers import WorkerFactory
-from worker import metrics
 from worker.errors import FetchError
 from worker.fetchers.data import DataFetcher
 from worker.fetchers.file import FileFetcher
 from worker.fetchers.http import HttpFetcher
-from worker.instrument import fetch_error_kind
+from worker.observe import metrics
+from worker.observe.instrument import fetch_error_kind
 from worker.settings import WorkerConfig
 
 TEXT = "text-stats"

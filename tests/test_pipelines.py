@@ -16,7 +16,7 @@ from PIL import Image
 from tests import expected
 from worker.pipelines.text_stats import text_stats
 from worker.pipelines.thumbnail import thumbnail
-from worker.pool_child import run_batch
+from worker.pool.transform_child import run_batch
 from worker.registry import REGISTRY, Output
 
 THUMB = {"width": 256, "height": 256, "format": "PNG"}

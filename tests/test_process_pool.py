@@ -1,4 +1,4 @@
-"""The worker's process pool (worker.process_pool) through `loop.run_in_executor`, with real
+"""The worker's process pool (worker.pool.process_pool) through `loop.run_in_executor`, with real
 processes: results, errors, a process that dies, one that hangs, recycling, shutdown."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tests.support import pool_tasks
-from worker.pool import TransformPool
-from worker.process_pool import ProcessDied, ProcessExecutor, TaskTimedOut
+from worker.pool.process_pool import ProcessDied, ProcessExecutor, TaskTimedOut
+from worker.pool.transform_pool import TransformPool
 
 Factory = Callable[..., ProcessExecutor]
 

@@ -19,7 +19,7 @@ from producer.contract.keys import Keys
 from producer.contract.scripts import HOLDS
 from producer.redis.failover import ReplicaWait
 from producer.redis.scripts import BatchedScript, Value, refused_pairs
-from worker import instrument
+from worker.observe import instrument
 from worker.stages.items import Item, JobRun
 
 log = structlog.get_logger("sluice.store", stage="store")
@@ -126,7 +126,8 @@ class StoreStage:
         elapsed = time.perf_counter() - start
         instrument.store_batch(elapsed)
         for run, items, _ in calls:
-            instrument.stored(run.pipeline.name, items)
+            ok = sum(item.ok for item in items)
+            instrument.stored(run.pipeline.name, ok, len(items) - ok)
             share = elapsed * len(items) / len(batch)
             run.counters.store_count += len(items)
             run.counters.store_s += share

@@ -11,10 +11,10 @@ import asyncio
 
 import structlog
 
-from worker import instrument
 from worker.errors import TransformError, described
-from worker.pool import TransformPool
-from worker.pool_child import Outcome
+from worker.observe import instrument
+from worker.pool.transform_child import Outcome
+from worker.pool.transform_pool import TransformPool
 from worker.settings import WorkerConfig
 from worker.stages.budget import ByteBudget
 from worker.stages.items import Item, JobRun
@@ -70,7 +70,9 @@ class TransformStage:
         every input), its inputs without a result fail, and the dispatcher goes on."""
         try:
             await self._transform(batch)
-            instrument.transformed(batch)
+            ok = sum(item.ok for item in batch)
+            seconds = (item.transform_s for item in batch)
+            instrument.transformed(batch[0].run.pipeline.name, ok, len(batch) - ok, seconds)
         except Exception as exc:
             run = batch[0].run
             log.exception(

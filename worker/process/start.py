@@ -18,12 +18,13 @@ INSTALL_HINT = "pip install 'sluice[worker]'"
 
 
 def main() -> int:
-    """Run a worker (see `worker.main`); exit 2 naming the extra when its libraries are missing."""
+    """Run a worker (see `worker.process.main`); exit 2 naming the extra when its libraries
+    are missing."""
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)  # as `python -m worker` does, for modules in SLUICE_PIPELINES
     try:
-        from worker.main import main as run
+        from worker.process.main import main as run
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").partition(".")[0]
         if missing not in WORKER_EXTRA:

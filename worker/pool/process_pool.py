@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from worker.pool_child import serve
+from worker.pool.process_child import serve
 
 PIPE_BYTES = 1 << 20  # a process's task pipe holds a whole batch (Linux allows 1 MiB unprivileged)
 READ_BYTES = 1 << 16

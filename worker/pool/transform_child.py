@@ -5,14 +5,10 @@ Only plain data crosses the process boundary (names, dicts, bytes); never a coro
 
 from __future__ import annotations
 
-import mmap
 import pickle
 import re
-import signal
-import struct
 import time
-from collections.abc import Callable, Mapping, Sequence
-from multiprocessing.connection import Connection
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
 import orjson
@@ -43,54 +39,6 @@ class Outcome(NamedTuple):
     extension: str | None
     elapsed_s: float
     job_failed: bool = False  # the transform raised JobFailed: the whole job is to fail
-
-
-def serve(
-    tasks: Connection,
-    results: Connection,
-    shared: Connection | None,
-    initializer: Callable[..., None],
-    initargs: Sequence[Any],
-) -> None:
-    """A pool process's life: run each task read from ``tasks``, answer on ``results``,
-    until the pool closes ``tasks``. A task is a header naming the spans of its large
-    buffers in the memory shared with the pool (``shared``: a memfd), then a pickled
-    (function, args); the answer a pickled (True, value) or (False, exception)."""
-    # the pool decides when its processes stop: a Ctrl-C or SIGTERM for the worker's process
-    # group must not kill a transform halfway through a drain
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    memory = memoryview(mmap.mmap(shared.fileno(), 0)) if shared is not None else None
-    initializer(*initargs)
-    while True:
-        try:
-            frame = tasks.recv_bytes()
-        except EOFError:
-            return
-        (count,) = struct.unpack_from("!I", frame)
-        spans = struct.unpack_from(f"!{2 * count}Q", frame, 4)
-        start = 4 + 16 * count
-        buffers = [_view(memory, spans[i], spans[i + 1]) for i in range(0, 2 * count, 2)]
-        try:
-            fn, args = pickle.loads(frame[start:], buffers=buffers)
-            answer = pickle.dumps((True, fn(*args)), 5)
-        except Exception as exc:
-            answer = _pickled_error(exc)
-        results.send_bytes(answer)
-
-
-def _view(memory: memoryview | None, start: int, length: int) -> memoryview:
-    assert memory is not None, "a task names shared memory this process was not given"
-    return memory[start : start + length]
-
-
-def _pickled_error(exc: Exception) -> bytes:
-    try:
-        data = pickle.dumps((False, exc), 5)
-        pickle.loads(data)  # many exception classes pickle but cannot be rebuilt
-        return data
-    except Exception:  # keep its type and message
-        return pickle.dumps((False, RuntimeError(described(exc))), 5)
 
 
 def init(modules: Sequence[str]) -> None:

@@ -27,9 +27,9 @@ from producer.contract.errors import SluiceError
 from producer.contract.keys import Keys
 from producer.contract.queue_stats import read_queue_stats
 from producer.redis.connection import connect
-from worker import metrics
-from worker.heartbeat import sluice_version
-from worker.pool import TransformPool
+from worker.observe import metrics
+from worker.observe.heartbeat import sluice_version
+from worker.pool.transform_pool import TransformPool
 from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
 

@@ -2,7 +2,7 @@
 
 Recorded in the worker's own process (the pool processes record nothing, so no
 multiprocess mode is needed) into a registry of its own, served at /metrics by
-`worker.health_server`. Names follow Prometheus conventions: base units (seconds, bytes),
+`worker.process.health_server`. Names follow Prometheus conventions: base units (seconds, bytes),
 ``_total`` for counters, and labels with a bounded set of values (pipeline names are the
 registered ones, never a job id).
 

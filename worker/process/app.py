@@ -15,16 +15,17 @@ from producer.contract.keys import JOB_FUNCTION, Keys
 from producer.contract.tracing import tracing_on
 from producer.contract.wire import dumps
 from producer.redis.connection import connection_pool
-from worker.arq_worker import SluiceWorker
-from worker.health_server import HealthServer
-from worker.heartbeat import Heartbeat, worker_name
 from worker.lifecycle.attempt import Lifecycle
 from worker.lifecycle.claim import Claimer
+from worker.lifecycle.deadlines import Deadlines
 from worker.lifecycle.endings import Endings
 from worker.lifecycle.job import Jobs
 from worker.lifecycle.lease import Leases
-from worker.persistence import warn_if_not_persistent
-from worker.pool import TransformPool
+from worker.observe.heartbeat import Heartbeat, worker_name
+from worker.pool.transform_pool import TransformPool
+from worker.process.arq_worker import SluiceWorker
+from worker.process.health_server import HealthServer
+from worker.process.persistence import warn_if_not_persistent
 from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
 
@@ -59,7 +60,8 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
         pool.start()
         await pool.warm_up()
         engine = Engine(config, pool, redis, keys)
-        engine.start()
+        deadlines = Deadlines()
+        engine.start({"deadlines": deadlines.run()})
         heartbeat = Heartbeat(
             redis, keys, name, config.pool_size, units=lambda: len(worker.attempts)
         )
@@ -75,6 +77,7 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
             endings=Endings(redis, keys, config.result_ttl_s, most_runs=config.max_tries),
             name=name,
             draining=worker.draining,
+            deadlines=deadlines,
             # decided once: the provider is set up before start-up (SLUICE_PIPELINES, or
             # opentelemetry-instrument), and asking costs an environment read per unit
             tracing=tracing_on(),
@@ -129,9 +132,9 @@ async def _never_called(ctx: dict[str, Any], **job: Any) -> None:
 
 
 class _NotForArqCli(dict[str, Any]):
-    """What ``arq worker.app.WorkerSettings`` finds: arq's CLI cannot run Sluice's worker (it
-    would skip the pool, the pipeline, the embedded server and the settings), so reading
-    these settings says what to run instead, rather than a traceback."""
+    """What ``arq worker.process.app.WorkerSettings`` finds: arq's CLI cannot run Sluice's
+    worker (it would skip the pool, the pipeline, the embedded server and the settings), so
+    reading these settings says what to run instead, rather than a traceback."""
 
     def items(self) -> Any:  # arq's get_kwargs reads the settings with items()
         import sys

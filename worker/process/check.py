@@ -23,7 +23,7 @@ from producer.contract.errors import SluiceError
 from producer.contract.keys import Keys
 from producer.contract.wire import now_ms
 from producer.redis.connection import connect
-from worker.heartbeat import INTERVAL_S
+from worker.observe.heartbeat import INTERVAL_S
 from worker.settings import WorkerConfig
 
 STALE_S = 3 * INTERVAL_S

@@ -17,12 +17,12 @@ from producer.contract.errors import ConfigError, ServerUnavailable, SluiceError
 from producer.contract.keys import Keys
 from producer.contract.wire import now_ms
 from producer.redis.connection import connect, resolve_url, server_label
-from worker.app import build_worker
-from worker.check import run_check
-from worker.embedded import EmbeddedServer
-from worker.health_server import HealthServer
-from worker.heartbeat import TTL_S as HEARTBEAT_TTL_S
-from worker.logging import configure_logging
+from worker.observe.heartbeat import TTL_S as HEARTBEAT_TTL_S
+from worker.observe.logging import configure_logging
+from worker.process.app import build_worker
+from worker.process.check import run_check
+from worker.process.embedded import EmbeddedServer
+from worker.process.health_server import HealthServer
 from worker.registry import load_modules
 from worker.settings import WorkerConfig, load_worker_config
 

@@ -3,20 +3,20 @@
 The stages call these once per input (fetch) or once per batch (transform, store), with the
 labelled children looked up once and cached, so recording costs a few hundred nanoseconds per
 input. Units and jobs are counted by their attempts and endings (`worker.lifecycle.attempt`).
+Every call takes plain values (names, counts, seconds), never the stages' own objects.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from prometheus_client import Counter, Histogram
 
 from producer.contract.wire import now_ms
-from worker import metrics
+from worker.observe import metrics
 from worker.registry import REGISTRY
-from worker.stages.items import Item
 
 _FETCH_S = metrics.STAGE_DURATION.labels("fetch")
 _TRANSFORM_S = metrics.STAGE_DURATION.labels("transform")
@@ -64,38 +64,35 @@ def job_finished(pipeline: str, outcome: str) -> None:
     metrics.JOBS_FINISHED.labels(pipeline_label(pipeline), outcome).inc()
 
 
-def fetched(item: Item) -> None:
-    """One input left the fetch stage."""
-    _FETCH_S.observe(item.fetch_s)
-    pipeline = item.run.pipeline.name
-    if item.ok:
+def fetched(pipeline: str, elapsed_s: float, error: str | None) -> None:
+    """One input left the fetch stage, after ``elapsed_s``; ``error``: why it failed there."""
+    _FETCH_S.observe(elapsed_s)
+    if error is None:
         _items(pipeline, "fetch", "ok").inc()
     else:
         _items(pipeline, "fetch", "error").inc()
-        _fetch_errors(fetch_error_kind(item.error or "")).inc()
+        _fetch_errors(fetch_error_kind(error)).inc()
 
 
-def transformed(batch: Sequence[Item]) -> None:
-    """A batch of one job's inputs left the transform stage."""
-    ok = 0
-    for item in batch:
-        ok += item.ok
-        if item.transform_s:  # 0 when its process died before it reported a time
-            _TRANSFORM_S.observe(item.transform_s)
-    pipeline = batch[0].run.pipeline.name
+def transformed(pipeline: str, ok: int, failed: int, elapsed_s: Iterable[float]) -> None:
+    """A batch of one job's inputs left the transform stage: ``ok`` with a result, ``failed``
+    without; ``elapsed_s`` the time of each transform (0 when its process died before it
+    reported one, which is not recorded)."""
+    for seconds in elapsed_s:
+        if seconds:
+            _TRANSFORM_S.observe(seconds)
     if ok:
         _items(pipeline, "transform", "ok").inc(ok)
-    if len(batch) > ok:
-        _items(pipeline, "transform", "error").inc(len(batch) - ok)
+    if failed:
+        _items(pipeline, "transform", "error").inc(failed)
 
 
-def stored(pipeline: str, items: Sequence[Item]) -> None:
+def stored(pipeline: str, ok: int, failed: int) -> None:
     """Records of one job were written (part of one batched write)."""
-    ok = sum(item.ok for item in items)
     if ok:
         _items(pipeline, "store", "ok").inc(ok)
-    if len(items) > ok:
-        _items(pipeline, "store", "error").inc(len(items) - ok)
+    if failed:
+        _items(pipeline, "store", "error").inc(failed)
 
 
 def store_batch(elapsed_s: float) -> None:

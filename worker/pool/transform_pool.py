@@ -1,7 +1,7 @@
 """The worker's one process pool: created at start-up, shared by every job, shut down at exit.
 
 Transforms reach it only through ``loop.run_in_executor``, with plain data in and out. The
-executor (`worker.process_pool`) survives a process that dies (the call fails, a new process
+executor (`worker.pool.process_pool`) survives a process that dies (the call fails, a new process
 takes over) and really kills a call that runs past its time limit. Processes start with
 forkserver: safe beside a running loop and threads.
 """
@@ -13,10 +13,10 @@ import pickle
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from worker import metrics
 from worker.errors import TransformError, described
-from worker.pool_child import Outcome, init, run_batch
-from worker.process_pool import ProcessDied, ProcessExecutor, TaskTimedOut
+from worker.observe import metrics
+from worker.pool.process_pool import ProcessDied, ProcessExecutor, TaskTimedOut
+from worker.pool.transform_child import Outcome, init, run_batch
 
 WARM_UP_S = 60.0  # longest a pool process may take to start and import the pipelines
 
