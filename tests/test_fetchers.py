@@ -28,7 +28,7 @@ from worker.errors import FetchError
 from worker.fetchers.data import DataFetcher
 from worker.fetchers.file import FileFetcher, opened_path
 from worker.fetchers.http import HttpFetcher
-from worker.fetchers.retry import backoff_s, parse_retry_after
+from worker.fetchers.retry import parse_retry_after
 from worker.registry import REGISTRY
 from worker.settings import WorkerConfig
 
@@ -183,11 +183,6 @@ def test_retry_after_parsing(header: str | None, seconds: float | None) -> None:
     """Retry-After in seconds or as an HTTP date, capped at 30 s; junk is ignored."""
     now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
     assert parse_retry_after(header, now) == seconds
-
-
-def test_backoff_doubles_with_jitter() -> None:
-    """Each retry waits twice as long as the last, plus up to half again."""
-    assert all(0.4 <= backoff_s(2, 0.1) <= 0.6 for _ in range(100))
 
 
 async def test_timeout_is_retried_then_fails(site: Site) -> None:

@@ -68,7 +68,8 @@ class WorkerConfig(ClientSettings):
     fetch_retries: int = Field(default=2, ge=0, le=20)
     """Retries of a fetch after a transient error (connection error, 5xx, 429)."""
     fetch_backoff_s: float = Field(default=0.2, ge=0)
-    """First retry delay; doubles each retry, with jitter (a 429's Retry-After wins)."""
+    """First retry delay; doubles each retry, each pause jittered to between half and all of it
+    (a 429's Retry-After wins)."""
     max_fetch_bytes: int = Field(default=64 * MiB, ge=1)
     """Largest body fetched for one input; a bigger one fails that input."""
     fetch_allow: CommaList = Field(default_factory=list)
@@ -101,7 +102,8 @@ class WorkerConfig(ClientSettings):
     max_tries: int = Field(default=5, ge=1)
     """Tries of a job before arq gives up on it."""
     retry_backoff_s: float = Field(default=1.0, ge=0)
-    """First delay before a job that hit an unexpected error runs again; doubles, with jitter."""
+    """First delay before a job that hit an unexpected error runs again; doubles, each pause
+    jittered to between half and all of it."""
     retry_backoff_max_s: float = Field(default=60.0, ge=0)
     """Longest delay between tries of a job."""
     lease_s: float = Field(default=15.0, ge=1)

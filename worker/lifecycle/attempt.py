@@ -9,7 +9,6 @@ one script call batched with every other unit ending at the same moment.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +16,7 @@ import structlog
 from redis.asyncio import Redis
 
 from producer.contract.keys import Keys
+from producer.redis.backoff import jittered_s
 from worker.errors import JobFailed
 from worker.lifecycle.claim import Unit
 from worker.lifecycle.deadlines import Deadlines
@@ -80,11 +80,6 @@ class Attempt:
         self.aborted = True
         if self.task is not None:
             self.task.cancel()
-
-
-def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
-    """Exponential backoff with jitter: between half and all of base × 2^(attempt-1), capped."""
-    return min(cap_s, base_s * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 async def run_attempt(life: Lifecycle, attempt: Attempt) -> Outcome:
@@ -224,7 +219,7 @@ def _retry_or_fail(config: WorkerConfig, unit: Unit, exc: Exception) -> Outcome:
         error = f"failed after {unit.tries} tries: {error}"
         log.warning("job failed", error=error)
         return Failed(error)
-    delay = backoff_s(unit.tries, config.retry_backoff_s, config.retry_backoff_max_s)
+    delay = jittered_s(unit.tries, config.retry_backoff_s, config.retry_backoff_max_s)
     log.warning("unit error, will retry", error=error, retry_in_s=round(delay, 2))
     return RetryLater(error, delay)
 

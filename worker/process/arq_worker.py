@@ -32,6 +32,7 @@ from arq import Worker
 from redis.exceptions import RedisError
 
 from producer.contract.keys import Keys
+from producer.redis.backoff import delay_s
 from worker.lifecycle.attempt import Attempt, Lifecycle, run_attempt
 from worker.lifecycle.claim import Claimer, Unit
 from worker.lifecycle.outcome import Outcome
@@ -39,6 +40,7 @@ from worker.stages.engine import describe_end
 
 log = structlog.get_logger("sluice.worker")
 
+POLL_RETRY_FIRST_S = 0.2
 POLL_RETRY_MAX_S = 5.0
 
 
@@ -125,7 +127,7 @@ class SluiceWorker(Worker):
             self._poll_failures = 0
         except (RedisError, OSError) as exc:
             self._poll_failures += 1
-            delay = min(0.1 * 2**self._poll_failures, POLL_RETRY_MAX_S)
+            delay = delay_s(self._poll_failures, POLL_RETRY_FIRST_S, POLL_RETRY_MAX_S)
             log.warning("Redis unavailable, retrying", error=str(exc), retry_in_s=delay)
             await asyncio.sleep(delay)
 

@@ -16,6 +16,7 @@ from redis.exceptions import AuthenticationError, RedisError
 from producer.contract.errors import ConfigError, ServerUnavailable, SluiceError
 from producer.contract.keys import Keys
 from producer.contract.wire import now_ms
+from producer.redis.backoff import Backoff
 from producer.redis.connection import connect, resolve_url, server_label
 from worker.observe.heartbeat import TTL_S as HEARTBEAT_TTL_S
 from worker.observe.logging import configure_logging
@@ -113,7 +114,7 @@ def new_loop() -> asyncio.AbstractEventLoop:
 async def wait_for_redis(config: WorkerConfig) -> None:
     """Block until Redis answers, retrying with backoff and saying so, instead of crashing."""
     url = server_label(config)
-    delay, start = 0.2, time.monotonic()
+    backoff, start = Backoff(None, first_s=0.2, max_s=REDIS_WAIT_MAX_S), time.monotonic()
     client: Redis = connect(config)
     try:
         while True:
@@ -135,8 +136,7 @@ async def wait_for_redis(config: WorkerConfig) -> None:
                     error=str(exc),
                     waited_s=round(time.monotonic() - start, 1),
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, REDIS_WAIT_MAX_S)
+                await backoff.pause()
     finally:
         await client.aclose()
 
