@@ -15,8 +15,9 @@ from producer.client.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, 
 from producer.client.stored_ids import decode_fields, raw_key, read_statuses
 from producer.contract.errors import JobNotFound, SluiceError, WaitTimeout
 from producer.contract.keys import WAKE_TOKENS
+from producer.contract.liveness import live_since_ms
 from producer.contract.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
-from producer.contract.queue_stats import WORKER_TTL_S, read_queue_stats
+from producer.contract.queue_stats import read_queue_stats
 from producer.contract.scripts import CANCEL, RETRY
 from producer.contract.wire import loads, now_ms, read_number
 
@@ -137,9 +138,7 @@ class Client(Enqueueing):
         """Live workers' heartbeats: id, host, pid, started, last beat, jobs, pool size."""
         now = now_ms()
         with self._reachable():
-            names = await self.redis.zrangebyscore(
-                self.keys.workers, now - WORKER_TTL_S * 1000, "+inf"
-            )
+            names = await self.redis.zrangebyscore(self.keys.workers, live_since_ms(now), "+inf")
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name in names:  # written by anyone: maybe not UTF-8
                     pipe.hgetall(raw_key(self.keys.worker, name))

@@ -183,7 +183,7 @@ class QueueStats(BaseModel):
     failed: int
     """Jobs in the failed set."""
     workers: int
-    """Live workers (heartbeat within the last 30 s)."""
+    """Live workers (a heartbeat within the last 30 s: `producer.contract.liveness`)."""
     oldest_ready_age_s: float
     """How long the longest-waiting ready work has waited since it became due, or since its
     job last had a unit handed out (0: none waiting)."""

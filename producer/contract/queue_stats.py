@@ -11,10 +11,9 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from producer.contract.keys import Keys
+from producer.contract.liveness import LIVE_S
 from producer.contract.models import QueueStats
 from producer.contract.scripts import NOW
-
-WORKER_TTL_S = 30  # a worker whose heartbeat is older than this is not counted live
 
 # KEYS: queue, running set, failed set, workers, leases   ARGV: live-worker window (ms)
 # Returns {due, deferred, parked, running, failed, workers, oldest due score or -1, leased,
@@ -42,7 +41,7 @@ return {due, deferred, parked, running, failed, workers, oldest, leased, lapsed,
 async def read_queue_stats(redis: Redis, keys: Keys) -> QueueStats:
     """The namespace's queue figures, read atomically by one script."""
     keys_ = [keys.queue, keys.running, keys.failed, keys.workers, keys.leases]
-    raw = await redis.eval(QUEUE_STATS, len(keys_), *keys_, WORKER_TTL_S * 1000)
+    raw = await redis.eval(QUEUE_STATS, len(keys_), *keys_, LIVE_S * 1000)
     due, deferred, parked, running, failed, workers, oldest, leased, lapsed, now = (
         int(float(v)) for v in raw
     )

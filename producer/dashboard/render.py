@@ -13,6 +13,7 @@ from aiohttp import web
 
 from producer.client.display import format_seconds, format_time
 from producer.contract.errors import ServerUnavailable
+from producer.contract.liveness import LIVE_S
 from producer.contract.models import STAGES, JobStatus
 from producer.dashboard import context
 from producer.dashboard.blobs import image_type
@@ -46,7 +47,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(previewable=lambda record: image_type(record) is not None)
     env.tests.update(actionable=actionable)
-    env.globals.update(STAGES=STAGES, STAGE_COUNTS=STAGE_COUNTS, poll_ms=POLL_MS)
+    env.globals.update(STAGES=STAGES, STAGE_COUNTS=STAGE_COUNTS, poll_ms=POLL_MS, live_s=LIVE_S)
     return env
 
 

@@ -14,11 +14,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from producer.contract.keys import Keys
+from producer.contract.liveness import BEAT_INTERVAL_S, FORGOTTEN_S, LIVE_S
 from producer.contract.wire import dumps, now_ms
 from worker.registry import REGISTRY
-
-INTERVAL_S = 5.0
-TTL_S = 30
 
 log = structlog.get_logger("sluice.heartbeat")
 
@@ -50,7 +48,7 @@ class Heartbeat:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(INTERVAL_S)
+            await asyncio.sleep(BEAT_INTERVAL_S)
             try:
                 await self.beat()
             except RedisError as exc:
@@ -71,11 +69,11 @@ class Heartbeat:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(self.keys.workers, {self.name: now_ms()})
             pipe.hset(self.keys.worker(self.name), mapping=details)
-            pipe.expire(self.keys.worker(self.name), TTL_S)
+            pipe.expire(self.keys.worker(self.name), LIVE_S)
             if pipelines:
                 pipe.hset(self.keys.pipelines, mapping=pipelines)
             # forget workers that stopped beating long ago
-            pipe.zremrangebyscore(self.keys.workers, "-inf", now_ms() - 10 * TTL_S * 1000)
+            pipe.zremrangebyscore(self.keys.workers, "-inf", now_ms() - FORGOTTEN_S * 1000)
             await pipe.execute()
 
     async def stop(self) -> None:

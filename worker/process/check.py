@@ -4,7 +4,7 @@
 name when several run on one host). Otherwise it is the one worker whose heartbeat says it
 runs on this host — in a container, the worker beside the check; with several on this host
 and no name, the check fails and says to set SLUICE_WORKER_NAME. A heartbeat is fresh when
-its last beat is at most STALE_S old (three missed beats).
+its last beat is at most HEALTHY_S old (`producer.contract.liveness`: three missed beats).
 
 Meant for Docker's HEALTHCHECK and systemd or cron watchdogs; Kubernetes uses /healthz and
 /readyz instead. Exit codes: 0 healthy, 1 not (the reason on stderr), 2 a bad setting.
@@ -21,12 +21,11 @@ from redis.asyncio import Redis
 
 from producer.contract.errors import SluiceError
 from producer.contract.keys import Keys
+from producer.contract.liveness import HEALTHY_S
 from producer.contract.wire import now_ms
 from producer.redis.connection import connect
-from worker.observe.heartbeat import INTERVAL_S
 from worker.settings import WorkerConfig
 
-STALE_S = 3 * INTERVAL_S
 TIMEOUT_S = 5.0
 
 
@@ -69,7 +68,7 @@ async def _heartbeat_age(client: Redis, keys: Keys, name: str | None) -> tuple[s
         beats = {name: (now - float(score)) / 1000}
     else:
         beats = await _beats_from_this_host(client, keys, now)
-    fresh = {n: age for n, age in beats.items() if age <= STALE_S}
+    fresh = {n: age for n, age in beats.items() if age <= HEALTHY_S}
     if len(fresh) > 1:
         raise Unhealthy(
             f"{len(fresh)} workers beat from this host ({', '.join(sorted(fresh))}); "
@@ -77,7 +76,7 @@ async def _heartbeat_age(client: Redis, keys: Keys, name: str | None) -> tuple[s
         )
     if not fresh:
         last, age_s = min(beats.items(), key=lambda beat: beat[1])
-        raise Unhealthy(f"worker {last!r} last beat {age_s:.1f} s ago (stale past {STALE_S:g} s)")
+        raise Unhealthy(f"worker {last!r} last beat {age_s:.1f} s ago (stale past {HEALTHY_S:g} s)")
     [(found, age_s)] = fresh.items()
     return found, max(0.0, age_s)
 

@@ -15,10 +15,10 @@ from redis.exceptions import AuthenticationError, RedisError
 
 from producer.contract.errors import ConfigError, ServerUnavailable, SluiceError
 from producer.contract.keys import Keys
+from producer.contract.liveness import live_since_ms
 from producer.contract.wire import now_ms
 from producer.redis.backoff import Backoff
 from producer.redis.connection import connect, resolve_url, server_label
-from worker.observe.heartbeat import TTL_S as HEARTBEAT_TTL_S
 from worker.observe.logging import configure_logging
 from worker.process.app import build_worker
 from worker.process.check import run_check
@@ -91,7 +91,7 @@ def other_workers_alive(config: WorkerConfig) -> bool:
     try:
         client = redis.Redis.from_url(resolve_url(config), socket_connect_timeout=1)
         try:
-            recent = now_ms() - HEARTBEAT_TTL_S * 1000
+            recent = live_since_ms(now_ms())
             return bool(client.zcount(Keys(config.namespace).workers, recent, "+inf"))
         finally:
             client.close()
