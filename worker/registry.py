@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from producer.contract.errors import ConfigError
+from producer.contract.errors import ConfigError, described
 from producer.contract.models import PIPELINE_NAME_PATTERN
 
 
@@ -60,10 +60,7 @@ class Pipeline:
         try:
             return self.options.model_validate(options).model_dump()
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
-                for e in exc.errors()
-            )
+            problems = described(exc, "options")
             raise ValueError(f"invalid options for pipeline {self.name!r}: {problems}") from None
 
     def describe(self) -> dict[str, Any]:

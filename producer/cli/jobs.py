@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from producer.cli.arguments import JobIdArg, JsonFlag
 from producer.cli.render import state_text
 from producer.cli.runner import print_json, run
 from producer.client.client import Client
@@ -19,8 +20,6 @@ from producer.client.display import format_time
 from producer.client.listing import LISTED_STATES
 from producer.contract.models import JobStatus
 
-JobIdArg = Annotated[str, typer.Argument(help="The job's id, as printed by `sluice enqueue`.")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 STATE_NAMES = [state.value for state in LISTED_STATES]
 
 

@@ -8,9 +8,17 @@ SluiceError
 ├── JobNotFound          no job with that id
 ├── QueueFull            the queue stayed at its cap for the whole enqueue timeout
 └── WaitTimeout          a job did not finish within the time given to `wait`
+
+`problems` is how a pydantic ValidationError reads in all of them: a settings error names the
+variable, a job's or a pipeline's options the field, each with pydantic's own words.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class SluiceError(Exception):
@@ -59,3 +67,28 @@ class QueueFull(SluiceError):
 
 class WaitTimeout(SluiceError):
     """A job did not reach a final state within the time given to `wait`."""
+
+
+class Problem(NamedTuple):
+    """One thing a ValidationError found wrong."""
+
+    where: str  # the field's path, joined (``whole`` for the value as a whole)
+    what: str  # pydantic's message, without the "Value error, " it puts before a ValueError's
+    got: object  # the value it was given
+
+
+def problems(exc: ValidationError, whole: str, *, join: str = ".") -> list[Problem]:
+    """Each error of ``exc`` as a `Problem`; ``join`` joins a nested field's path."""
+    return [
+        Problem(
+            join.join(str(part) for part in error["loc"]) or whole,
+            error["msg"].removeprefix("Value error, "),
+            error.get("input"),
+        )
+        for error in exc.errors()
+    ]
+
+
+def described(exc: ValidationError, whole: str) -> str:
+    """Every problem of ``exc`` as ``where: what``, joined by "; "."""
+    return "; ".join(f"{p.where}: {p.what}" for p in problems(exc, whole))

@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio.connection import parse_url
 
-from producer.contract.errors import ConfigError
+from producer.contract.errors import ConfigError, problems
 from producer.contract.redaction import redact_url
 
 ENV_PREFIX = "SLUICE_"
@@ -260,13 +260,13 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
 
 
 def describe_errors(exc: ValidationError) -> str:
+    """Each bad setting on a line of its own, named by its variable, with the value it had
+    (hidden where it is a secret)."""
     lines = []
-    for error in exc.errors():
-        name = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
-        got = error.get("input")
+    for problem in problems(exc, "", join="_"):
+        name, got = ENV_PREFIX + problem.where.upper(), problem.got
         shown = "" if got is None or isinstance(got, dict) else f" (got {_redact(name, got)!r})"
-        message = error["msg"].removeprefix("Value error, ")  # pydantic's, for our ValueErrors
-        lines.append(f"invalid setting {name}: {message}{shown}")
+        lines.append(f"invalid setting {name}: {problem.what}{shown}")
     return "\n".join(lines)
 
 

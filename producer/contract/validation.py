@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from producer.contract.errors import InvalidJob
+from producer.contract.errors import InvalidJob, described
 from producer.contract.models import JobSpec
 from producer.contract.settings import ClientSettings
 
@@ -144,8 +144,5 @@ def _encodable(text: str) -> bool:
 
 
 def describe(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "job"
-        parts.append(f"{where}: {error['msg']}")
-    return "invalid job: " + "; ".join(parts)
+    """A job that is not a valid JobSpec, in words: every field that is wrong."""
+    return "invalid job: " + described(exc, "job")

@@ -7,7 +7,6 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 
 import structlog
 from redis.asyncio import Redis
@@ -15,6 +14,7 @@ from redis.exceptions import RedisError
 
 from producer.contract.keys import Keys
 from producer.contract.liveness import BEAT_INTERVAL_S, FORGOTTEN_S, LIVE_S
+from producer.contract.version import sluice_version
 from producer.contract.wire import dumps, now_ms
 from worker.registry import REGISTRY
 
@@ -23,13 +23,6 @@ log = structlog.get_logger("sluice.heartbeat")
 
 def worker_name(configured: str | None) -> str:
     return configured or f"{socket.gethostname()}:{os.getpid()}"
-
-
-def sluice_version() -> str:
-    try:
-        return version("sluice")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class Heartbeat:

@@ -36,8 +36,6 @@ ProcessCollector(registry=REGISTRY)  # process_cpu_seconds_total, process_reside
 PlatformCollector(registry=REGISTRY)
 GCCollector(registry=REGISTRY)
 
-STAGES = ("fetch", "transform", "store")
-OUTCOMES = ("ok", "error")
 UNKNOWN_PIPELINE = "unknown"  # the label of a job naming no registered pipeline
 
 _JOB_S = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)

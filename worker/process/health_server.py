@@ -26,9 +26,9 @@ from redis.exceptions import RedisError
 from producer.contract.errors import SluiceError
 from producer.contract.keys import Keys
 from producer.contract.queue_stats import read_queue_stats
+from producer.contract.version import sluice_version
 from producer.redis.connection import connect
 from worker.observe import metrics
-from worker.observe.heartbeat import sluice_version
 from worker.pool.transform_pool import TransformPool
 from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
