@@ -28,6 +28,8 @@ ROOTS = "invalid setting SLUICE_FILE_ROOTS:"
         ("SLUICE_REDIS_URL", "http://x", "invalid setting SLUICE_REDIS_URL"),
         ("SLUICE_LOG_FORMAT", "xml", "invalid setting SLUICE_LOG_FORMAT"),
         ("SLUICE_POOL_SIZ", "2", "unknown setting SLUICE_POOL_SIZ; did you mean SLUICE_POOL_SIZE?"),
+        # the dashboard's settings are its own: a worker given one is told so
+        ("SLUICE_DASHBOARD_TOKEN", "0123456789abcdef", "unknown setting SLUICE_DASHBOARD_TOKEN"),
         ("SLUICE_PIPELINES", "no_such_module", "cannot import 'no_such_module'"),
         ("SLUICE_FETCH_ALLOW", "10.0.0.0/33", f"{ALLOW} '10.0.0.0/33' {NOT_ALLOWED}: "),
         ("SLUICE_FETCH_ALLOW", "127.0.0.0/8,*", f"{ALLOW} '*' {NOT_ALLOWED} ("),

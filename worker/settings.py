@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from producer.contract.errors import ConfigError
@@ -21,7 +21,6 @@ from producer.contract.settings import (
     ClientSettings,
     CommaList,
     load_settings,
-    split_commas,
     unknown_env_settings,
 )
 
@@ -122,15 +121,6 @@ class WorkerConfig(ClientSettings):
     """Port of the worker's HTTP server: /metrics (Prometheus), /healthz, /readyz (0: none)."""
     metrics_host: str = "0.0.0.0"
     """Address the metrics and health server listens on."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _split_lists(cls, data: object) -> object:
-        if isinstance(data, dict):
-            for key in ("pipelines", "fetch_allow", "file_roots"):
-                if key in data:
-                    data[key] = split_commas(data[key])
-        return data
 
     @field_validator("fetch_allow")
     @classmethod

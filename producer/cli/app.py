@@ -32,9 +32,10 @@ from producer.cli.runner import ending_code, fail, print_json, run, show_status
 from producer.client.client import Client
 from producer.contract.errors import ConfigError, InvalidJob, SluiceError
 from producer.contract.models import JobState
-from producer.contract.settings import ClientSettings, load_settings
+from producer.contract.settings import load_settings
 from producer.contract.validation import check_defer
 from producer.contract.version import sluice_version
+from producer.dashboard.settings import DashboardSettings
 from producer.redis.connection import server_label
 
 app = typer.Typer(
@@ -302,7 +303,7 @@ def dashboard(
 ) -> None:
     """Serve the web dashboard and the HTTP API until Ctrl-C (needs the dashboard extra)."""
     try:
-        settings = load_settings(ClientSettings)
+        settings = load_settings(DashboardSettings)
         server_label(settings)  # no server: say so now, not at the first page
     except ConfigError as exc:
         fail(str(exc), 2)

@@ -10,7 +10,7 @@ from typing import Any
 
 from producer.client.enqueue import Enqueueing, chunks
 from producer.client.inspect import read_status
-from producer.client.listing import JobList, list_jobs
+from producer.client.listing import MAX_LISTED, JobList, list_jobs
 from producer.client.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, delete_call
 from producer.client.stored_ids import decode_fields, raw_key, read_statuses
 from producer.contract.errors import JobNotFound, SluiceError, WaitTimeout
@@ -162,10 +162,10 @@ class Client(Enqueueing):
         """Jobs newest first, in ``state``, of ``pipeline``, whose id contains ``search``.
 
         Found by SCAN (see `producer.client.listing`), at most ``max_listed`` of them (default
-        SLUICE_DASHBOARD_MAX_LISTED) before filtering; ``truncated`` says when there were more.
+        20,000, `MAX_LISTED`) before filtering; ``truncated`` says when there were more.
         """
         wanted = JobState(state).value if state else None  # ValueError names a bad state
-        limit = max_listed or self.settings.dashboard_max_listed
+        limit = max_listed or MAX_LISTED
         with self._reachable():
             listed = await list_jobs(self.redis, self.keys, limit)
         chosen = listed.select(state=wanted, pipeline=pipeline, search=search)

@@ -24,6 +24,7 @@ from producer.contract.keys import UNIT_SEPARATOR, Keys
 from producer.contract.models import JobState, JobStatus
 
 SCAN_COUNT = 1000
+MAX_LISTED = 20_000  # jobs a listing reads unless told (SLUICE_DASHBOARD_MAX_LISTED's default)
 BATCH = 500
 NOT_STATUS = (b":results", b":blobs")  # hashes under {ns}:job: that are a job's records
 LISTED_STATES = [s for s in JobState if s != JobState.NOT_FOUND]

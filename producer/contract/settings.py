@@ -1,7 +1,8 @@
 """Settings shared by every Sluice process: where Redis is, the namespace, enqueue limits.
 
-Read from ``SLUICE_*`` environment variables and a ``.env`` file. The worker's own
-settings (``worker/settings.py``) extend these.
+Read from ``SLUICE_*`` environment variables and a ``.env`` file. Each part extends these with
+its own, and reads only those: the worker (`worker.settings.WorkerConfig`) and the dashboard
+(`producer.dashboard.settings.DashboardSettings`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio.connection import parse_url
 
@@ -44,11 +52,13 @@ def split_commas(value: object) -> object:
     return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
 
 
-CommaList = Annotated[list[str], NoDecode]
+# a comma-separated setting: read as the text it is (not JSON), then split
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(split_commas)]
 
 
 class ClientSettings(BaseSettings):
-    """What a producer (client or CLI) needs to know."""
+    """What every process needs to know: a producer (client or CLI) and, beside its own, a
+    worker and the dashboard."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -113,25 +123,6 @@ class ClientSettings(BaseSettings):
     """How long a finished job's status and results are kept."""
     job_expires_s: int = Field(default=86400, ge=1)
     """How long a queued job may wait before it expires unrun."""
-    dashboard_host: str = "127.0.0.1"
-    """Address `sluice dashboard` listens on (``0.0.0.0``: every interface)."""
-    dashboard_port: int = Field(default=8400, ge=0, le=65535)
-    """Port `sluice dashboard` listens on (0: a free one, printed at start)."""
-    dashboard_token: SecretStr | None = None
-    """Bearer token the dashboard's actions and the HTTP API's writes require (at least 16
-    characters); unset: actions and writes are off."""
-    dashboard_read_only: bool = False
-    """Serve the dashboard and HTTP API read-only: no enqueue, cancel, retry or delete."""
-    dashboard_require_login: bool = False
-    """Require the token to view pages and read the HTTP API too, not only to act."""
-    dashboard_max_listed: int = Field(default=20_000, ge=1)
-    """Most jobs the dashboard's job list and state counts read (found by SCAN)."""
-    dashboard_allowed_hosts: CommaList = Field(default_factory=list)
-    """Host names the dashboard answers to besides IP addresses, ``localhost`` and the address
-    it listens on (comma-separated; ``*``: any, only behind a proxy that checks Host)."""
-    dashboard_behind_tls: bool = False
-    """The dashboard is reached over HTTPS (e.g. through a TLS-terminating proxy): its login
-    cookie is marked ``Secure``."""
 
     @field_validator("redis_url")
     @classmethod
@@ -146,16 +137,6 @@ class ClientSettings(BaseSettings):
         if value:
             check_redis_url(value)
         return value or None
-
-    @field_validator("dashboard_allowed_hosts", mode="before")
-    @classmethod
-    def _split_hosts(cls, value: object) -> object:
-        return split_commas(value)
-
-    @field_validator("redis_sentinels", mode="before")
-    @classmethod
-    def _split_sentinels(cls, value: object) -> object:
-        return split_commas(value)
 
     @field_validator("redis_sentinels")
     @classmethod
@@ -217,15 +198,6 @@ class ClientSettings(BaseSettings):
     @property
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         return [sentinel_address(address) for address in self.redis_sentinels]
-
-    @field_validator("dashboard_token")
-    @classmethod
-    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
-            return None
-        if len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters")
-        return value
 
 
 def _check_credential(info: ValidationInfo, in_url: bool) -> None:

@@ -23,9 +23,9 @@ from urllib.parse import quote
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from producer.contract.settings import ClientSettings
 from producer.dashboard.errors import is_api, json_error
 from producer.dashboard.sessions import Sessions
+from producer.dashboard.settings import DashboardSettings
 from producer.dashboard.throttle import LoginThrottle
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -49,7 +49,7 @@ class Access:
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @classmethod
-    def from_settings(cls, settings: ClientSettings) -> Access:
+    def from_settings(cls, settings: DashboardSettings) -> Access:
         secret = settings.dashboard_token
         return cls(
             token=secret.get_secret_value() if secret is not None else None,

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
-from producer import ClientSettings
+from producer.dashboard.settings import DashboardSettings
 
 TOKEN = "dashboard-test-token-0123"
 
@@ -22,7 +22,7 @@ class Dashboard:
     """A running dashboard: its base URL and the settings it was started with."""
 
     url: str
-    settings: ClientSettings
+    settings: DashboardSettings
 
     def at(self, path: str) -> str:
         return self.url + path
