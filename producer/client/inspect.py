@@ -7,6 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from producer.contract.envelope import MALFORMED, load_envelope
 from producer.contract.keys import Keys
 from producer.contract.models import JobState, JobStatus
 from producer.contract.wire import loads, now_ms, status_from_hash
@@ -69,17 +70,17 @@ async def read_status(redis: Redis, keys: Keys, job_id: str) -> JobStatus:
 async def _fields_from_envelope(redis: Redis, keys: Keys, job_id: str) -> dict[str, str]:
     """Pipeline, total and enqueue time of a job written with raw Redis commands."""
     raw = await redis.get(keys.arq_job(job_id))
-    fields: dict[str, str] = {}
-    try:
-        envelope: dict[str, Any] = loads(raw) if raw else {}
-        kwargs: dict[str, Any] = envelope.get("k") or {}
-        fields["pipeline"] = str(kwargs.get("pipeline", ""))
-        if isinstance(kwargs.get("inputs"), list):
-            fields["total"] = str(len(kwargs["inputs"]))
-        if isinstance(envelope.get("et"), int) and envelope["et"] > 0:
-            fields["enqueued_at"] = str(envelope["et"] / 1000)
-    except (ValueError, TypeError, KeyError, AttributeError):
-        pass  # malformed: the worker will mark it failed with the reason
+    if not raw:
+        return {}
+    envelope = load_envelope(raw)
+    kwargs: dict[str, Any] = envelope["k"]
+    if MALFORMED in kwargs:  # the worker will mark it failed with the reason
+        return {}
+    fields = {"pipeline": str(kwargs.get("pipeline", ""))}
+    if isinstance(kwargs.get("inputs"), list):
+        fields["total"] = str(len(kwargs["inputs"]))
+    if envelope["et"] > 0:
+        fields["enqueued_at"] = str(envelope["et"] / 1000)
     return fields
 
 

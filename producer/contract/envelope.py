@@ -1,8 +1,10 @@
-"""arq's job deserializer for Sluice: JSON only, and never an exception.
+"""Reading a job envelope (``arq:job:{id}``), the one way: JSON only, and never an exception.
 
-A job written raw that is not valid JSON, or lacks arq's fields, still reaches the Sluice
-job function carrying the reason, so the job is marked failed with a clear error in its
-status (arq would only log a deserialization error).
+The worker reads jobs with it (it is arq's job deserializer too), and the client reads a job
+written with raw commands that no worker has claimed yet. A job written raw that is not
+valid JSON, or lacks arq's fields, still reaches the worker carrying the reason, so the job
+is marked failed with a clear error in its status (arq would only log a deserialization
+error). The envelope is written by `producer.contract.wire.encode_job`.
 """
 
 from __future__ import annotations
