@@ -241,12 +241,12 @@ chunked('ZADD', KEYS[2], leased)
 chunked('SADD', KEYS[3], started)
 local aborts = {}
 if redis.call('ZCARD', KEYS[5]) > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 60000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - ABORTS_KEPT_MS)
   aborts = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ARGV[8], '+inf', 'WITHSCORES')
 end
 local more = (most > 0 and full()) and 1 or 0
 return {more, out, refused, aborts, now}
-"""
+""".replace("ABORTS_KEPT_MS", str(ABORTS_KEPT_MS))
 )
 FIELDS = 14
 

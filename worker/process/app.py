@@ -109,20 +109,15 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
         name=name,
         grace_s=config.shutdown_grace_s,
         # arq needs a function to run: every Sluice job names this one, and the lifecycle
-        # runs it (`worker.lifecycle`), never arq's run_job
+        # runs it (`worker.lifecycle`), never arq's run_job; so arq's settings for running
+        # jobs (tries, timeouts, results, serializers) would do nothing and are not given
         functions=[func(_never_called, name=JOB_FUNCTION)],
         queue_name=keys.queue,
         redis_pool=arq_redis(config),
         on_startup=startup,
         on_shutdown=shutdown,
         max_jobs=config.max_jobs,
-        result_ttl_s=config.result_ttl_s,
         poll_delay=config.poll_delay_s,
-        max_tries=config.max_tries,
-        job_serializer=dumps,
-        job_deserializer=load_envelope,
-        expires_extra_ms=config.job_expires_s * 1000,
-        log_results=False,
     )
     return worker
 

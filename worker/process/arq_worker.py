@@ -45,10 +45,8 @@ POLL_RETRY_MAX_S = 5.0
 
 
 class SluiceWorker(Worker):
-    def __init__(
-        self, *args: Any, keys: Keys, name: str, grace_s: float, result_ttl_s: int, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, keep_result=result_ttl_s, **kwargs)
+    def __init__(self, *args: Any, keys: Keys, name: str, grace_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.keys, self.name, self.grace_s = keys, name, grace_s
         self.draining = asyncio.Event()
         self.attempts: dict[str, Attempt] = {}  # unit member -> its attempt
