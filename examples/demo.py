@@ -155,9 +155,11 @@ def summary(status: JobStatus, baseline_s: float) -> Table:
         "sequential", f"{baseline_s:.2f} s", f"{status.total / baseline_s:.0f} /s", "1.0×"
     )
     table.add_row(
-        "sluice", f"{elapsed:.2f} s", f"{status.total / elapsed:.0f} /s",
+        "sluice",
+        f"{elapsed:.2f} s",
+        f"{status.total / elapsed:.0f} /s",
         f"[bold green]{baseline_s / elapsed:.1f}×",
-    )  # fmt: skip
+    )
     return table
 
 
@@ -180,8 +182,10 @@ def hint_commands(job_id: str) -> list[str]:
 async def demo(documents: int, latency_s: float) -> None:
     corpus = make_corpus(documents)
     size_mb = sum(map(len, corpus.values())) / 1e6
-    console.print(f"[bold]Corpus:[/] {len(corpus)} documents, {size_mb:.1f} MB, "
-                  f"served with {latency_s * 1000:.0f} ms latency")  # fmt: skip
+    console.print(
+        f"[bold]Corpus:[/] {len(corpus)} documents, {size_mb:.1f} MB, "
+        f"served with {latency_s * 1000:.0f} ms latency"
+    )
     runner, port = await serve(corpus, latency_s)
     worker = start_worker()
     try:

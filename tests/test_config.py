@@ -76,9 +76,13 @@ def test_dotenv_file_is_read(server: Server, tmp_path: Path) -> None:
     del env["SLUICE_POOL_SIZE"]
     (tmp_path / ".env").write_text("SLUICE_POOL_SIZE=-3\n")
     done = subprocess.run(
-        [sys.executable, "-m", "worker"], env=env, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert done.returncode == 2
     assert "invalid setting SLUICE_POOL_SIZE" in done.stderr
     assert "-3" in done.stderr

@@ -17,8 +17,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     env.update(PYTHONPATH=str(ROOT), COLUMNS="80")
     done = subprocess.run(
         [sys.executable, "-m", "examples.demo", "--documents", "30", "--latency-ms", "20"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     assert "complete" in done.stdout
     assert "bottleneck" in done.stdout

@@ -39,8 +39,10 @@ Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def make_config(**settings: Any) -> WorkerConfig:
     """A worker config for fetch tests: loopback allowed, no retries, short backoff."""
     base: dict[str, Any] = {
-        "fetch_allow": ["127.0.0.0/8"], "fetch_retries": 0, "fetch_backoff_s": 0.01,
-    }  # fmt: skip
+        "fetch_allow": ["127.0.0.0/8"],
+        "fetch_retries": 0,
+        "fetch_backoff_s": 0.01,
+    }
     return WorkerConfig(_env_file=None, **(base | settings))
 
 
@@ -175,10 +177,14 @@ async def test_429_retry_after_is_honoured(site: Site) -> None:
 @pytest.mark.parametrize(
     ("header", "seconds"),
     [
-        ("5", 5.0), ("9999", 30.0), ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0),
-        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0), ("soon", None), (None, None),
+        ("5", 5.0),
+        ("9999", 30.0),
+        ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+        ("soon", None),
+        (None, None),
     ],
-)  # fmt: skip
+)
 def test_retry_after_parsing(header: str | None, seconds: float | None) -> None:
     """Retry-After in seconds or as an HTTP date, capped at 30 s; junk is ignored."""
     now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)

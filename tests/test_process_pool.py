@@ -80,8 +80,9 @@ async def test_a_task_past_its_limit_is_killed(pools: Factory) -> None:
     replaced: list[str] = []
     # only the hung call has a limit: a first call that includes the process's start-up may
     # take longer than 0.5 s on a loaded machine
-    pool = pools(size=1, timeout_of=lambda args: 0.5 if args == (30,) else None,
-                 on_replace=replaced.append)  # fmt: skip
+    pool = pools(
+        size=1, timeout_of=lambda args: 0.5 if args == (30,) else None, on_replace=replaced.append
+    )
     hung_pid = await call(pool, pool_tasks.pid)
     with pytest.raises(TaskTimedOut):
         await call(pool, pool_tasks.sleep_then_pid, 30)

@@ -91,10 +91,18 @@ class Client(Enqueueing):
         """
         k = self.keys
         keys = [
-            k.job(job_id), k.queue, k.arq_job(job_id), k.aborts, k.running, k.leases,
-            k.spec(job_id), k.results(job_id), k.blobs(job_id), k.inputs(job_id),
+            k.job(job_id),
+            k.queue,
+            k.arq_job(job_id),
+            k.aborts,
+            k.running,
+            k.leases,
+            k.spec(job_id),
+            k.results(job_id),
+            k.blobs(job_id),
+            k.inputs(job_id),
             k.arq_result(job_id),
-        ]  # fmt: skip
+        ]
         args = [job_id, time.time(), self.settings.result_ttl_s]
         with self._reachable():
             if await self._script(CANCEL)(keys=keys, args=args):
@@ -107,9 +115,16 @@ class Client(Enqueueing):
         """Re-enqueue a failed or cancelled job; inputs already stored are not redone."""
         k = self.keys
         keys = [
-            k.job(job_id), k.spec(job_id), k.queue, k.arq_job(job_id), k.arq_result(job_id),
-            k.leases, k.failed, k.inputs(job_id), k.wake,
-        ]  # fmt: skip
+            k.job(job_id),
+            k.spec(job_id),
+            k.queue,
+            k.arq_job(job_id),
+            k.arq_result(job_id),
+            k.leases,
+            k.failed,
+            k.inputs(job_id),
+            k.wake,
+        ]
         expires_ms = self.settings.job_expires_s * 1000
         args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS]
         with self._reachable():

@@ -203,9 +203,17 @@ class Enqueueing(Connected):
         ]
         wake = 0 if defer_s > 0 else WAKE_TOKENS
         args = [
-            job_id, envelope, score, expires_ms, self.settings.max_queued_jobs, enqueued / 1000,
-            spec.pipeline, total, self.settings.job_expires_s, wake,
-        ]  # fmt: skip
+            job_id,
+            envelope,
+            score,
+            expires_ms,
+            self.settings.max_queued_jobs,
+            enqueued / 1000,
+            spec.pipeline,
+            total,
+            self.settings.job_expires_s,
+            wake,
+        ]
         room, in_doubt = self._room(), False
         while True:
             try:
@@ -238,10 +246,16 @@ class Enqueueing(Connected):
         score = enqueued + int(defer_s * 1000)
         s = self.settings
         common = [
-            s.max_queued_jobs, score, score - enqueued + s.job_expires_s * 1000,
-            enqueued / 1000, spec.pipeline, s.job_expires_s, 0 if defer_s > 0 else WAKE_TOKENS,
-            self.keys.job(""), ARQ_JOB_PREFIX,
-        ]  # fmt: skip
+            s.max_queued_jobs,
+            score,
+            score - enqueued + s.job_expires_s * 1000,
+            enqueued / 1000,
+            spec.pipeline,
+            s.job_expires_s,
+            0 if defer_s > 0 else WAKE_TOKENS,
+            self.keys.job(""),
+            ARQ_JOB_PREFIX,
+        ]
         keys, done = [self.keys.queue, self.keys.wake], 0
 
         def full() -> QueueFull:

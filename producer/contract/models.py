@@ -74,9 +74,11 @@ class StageTiming(BaseModel):
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {
-            "count": self.count, "total_s": self.total_s, "mean_s": self.mean_s,
+            "count": self.count,
+            "total_s": self.total_s,
+            "mean_s": self.mean_s,
             "utilisation": self.utilisation,
-        }  # fmt: skip
+        }
 
 
 class JobStatus(BaseModel):

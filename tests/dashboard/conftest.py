@@ -34,9 +34,12 @@ async def start_dashboard(settings: ClientSettings) -> AsyncIterator[StartDashbo
 
     async def start(**overrides: Any) -> Dashboard:
         values: dict[str, Any] = {
-            "redis_url": settings.redis_url, "namespace": settings.namespace,
-            "data_dir": settings.data_dir, "dashboard_token": TOKEN, **overrides,
-        }  # fmt: skip
+            "redis_url": settings.redis_url,
+            "namespace": settings.namespace,
+            "data_dir": settings.data_dir,
+            "dashboard_token": TOKEN,
+            **overrides,
+        }
         config = DashboardSettings(**values, _env_file=None)
         runner = web.AppRunner(create_app(config, sample_s=0.5), access_log=None)
         await runner.setup()

@@ -38,9 +38,15 @@ class Reply:
 
 
 async def call(
-    session: aiohttp.ClientSession, method: str, url: str, *, token: str | None = None,
-    json: Any = None, data: bytes | None = None, headers: dict[str, str] | None = None,
-) -> Reply:  # fmt: skip
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    token: str | None = None,
+    json: Any = None,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     """One request; ``token`` goes in ``Authorization: Bearer``; redirects are not followed."""
     sent = dict(headers or {})
     if token is not None:

@@ -32,8 +32,11 @@ async def test_the_last_unit_completes_the_job_when_every_input_has_a_record(
     assert await end(endings, second, "done") == "complete"
     status = await client.status(job)
     assert (status.state, status.total, status.fetched, status.transformed) == (
-        JobState.COMPLETE, 150, 150, 150,
-    )  # fmt: skip
+        JobState.COMPLETE,
+        150,
+        150,
+        150,
+    )
     result = orjson.loads(await redis.get(keys.arq_result(job)) or b"")
     assert (result["s"], result["r"], result["a"]) == (
         True,

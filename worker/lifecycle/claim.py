@@ -324,14 +324,28 @@ class Claimer:
         units; ``cached``: jobs whose envelope this worker has parsed already."""
         window = min(WINDOW_MAX, 2 * most + 16)
         args = [
-            self.lease_ms, room, most, WAKE_TOKENS, self.worker,
-            f"{self._prefix}{next(self._batches)}.", self.unit_inputs, aborts_since_ms,
-            orjson.dumps(list(cached)), self.result_ttl_s, window, *self._templates,
-        ]  # fmt: skip
+            self.lease_ms,
+            room,
+            most,
+            WAKE_TOKENS,
+            self.worker,
+            f"{self._prefix}{next(self._batches)}.",
+            self.unit_inputs,
+            aborts_since_ms,
+            orjson.dumps(list(cached)),
+            self.result_ttl_s,
+            window,
+            *self._templates,
+        ]
         keys = [
-            self.keys.queue, self.keys.leases, self.keys.running, self.keys.failed,
-            self.keys.aborts, self.keys.refused, self.keys.wake,
-        ]  # fmt: skip
+            self.keys.queue,
+            self.keys.leases,
+            self.keys.running,
+            self.keys.failed,
+            self.keys.aborts,
+            self.keys.refused,
+            self.keys.wake,
+        ]
         more, flat, refused, aborts, _now = await self._script(keys=keys, args=args)
         for i in range(0, len(refused), 2):
             job_id, error = _text(refused[i]), _text(refused[i + 1])
@@ -347,8 +361,9 @@ class Claimer:
 
 
 def _unit(values: list[bytes | int]) -> Unit:
-    (job_id, index, first, end, token, tries, units, total, envelope, started, run, counted,
-     due, stored) = values  # fmt: skip
+    """A unit from its FIELDS values, in the order CLAIM returns them."""
+    job_id, index, first, end, token, tries, units, total, envelope, *rest = values
+    started, run, counted, due, stored = rest
     return Unit(
         job_id=_text(job_id),
         index=int(index),

@@ -254,9 +254,13 @@ class Endings:
 
         entries = orjson.dumps([e.entry for e in endings])
         args = [
-            entries, self.ttl_s * 1000, self.ttl_s, self.most_runs, self.keys.queue,
+            entries,
+            self.ttl_s * 1000,
+            self.ttl_s,
+            self.most_runs,
+            self.keys.queue,
             *self._templates,
-        ]  # fmt: skip
+        ]
         codes = dict(
             refused_pairs(await self._script.run(self._keys, args, refused, give_up_after_s))
         )

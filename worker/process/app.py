@@ -90,9 +90,12 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
         if health is not None:
             health.attach(engine, pool, worker.draining, name)
         log.info(
-            "worker ready", worker=name, pool_size=config.pool_size, queue=keys.queue,
+            "worker ready",
+            worker=name,
+            pool_size=config.pool_size,
+            queue=keys.queue,
             unit_inputs=config.unit_inputs,
-        )  # fmt: skip
+        )
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         if health is not None:

@@ -101,11 +101,19 @@ class EmbeddedServer:
 
     def _spawn(self) -> None:
         port = self._choose_port()
+        options = {
+            "port": str(port),
+            "bind": "127.0.0.1",
+            "dir": str(self.data_dir),
+            "appendonly": "yes",
+            "save": "",
+            "daemonize": "no",
+            "protected-mode": "yes",
+        }
         args = [
-            server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir), "--appendonly", "yes", "--save", "",
-            "--daemonize", "no", "--protected-mode", "yes",
-        ]  # fmt: skip
+            server_binary(),
+            *(a for name, value in options.items() for a in (f"--{name}", value)),
+        ]
         # its own session: a Ctrl-C meant for the worker must not kill the server first
         with (self.data_dir / "server.log").open("ab") as log:
             self._process = subprocess.Popen(

@@ -123,9 +123,13 @@ class TransformStage:
             outcomes = await self.pool.run(run.pipeline.name, run.options, payloads)
         except TransformError as exc:
             log.warning(
-                "transform failed", job_id=run.job_id, pipeline=run.pipeline.name,
-                inputs=len(batch), attempt=attempt, error=str(exc),
-            )  # fmt: skip
+                "transform failed",
+                job_id=run.job_id,
+                pipeline=run.pipeline.name,
+                inputs=len(batch),
+                attempt=attempt,
+                error=str(exc),
+            )
             if len(batch) > 1:
                 # find the input that broke the batch: each goes again alone
                 for item in batch:
