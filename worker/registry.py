@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from producer.contract.errors import ConfigError, described
 from producer.contract.models import PIPELINE_NAME_PATTERN
+from worker.settings import WorkerConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class Fetcher(Protocol):
     async def close(self) -> None: ...
 
 
-FetcherFactory = Callable[[Any], Fetcher]  # called with the WorkerConfig at start-up
+FetcherFactory = Callable[[WorkerConfig], Fetcher]  # called at start-up
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,7 +107,13 @@ class Enqueueing(Connected):
         return ids
 
     async def _enqueue(
-        self, pipeline: str, inputs: Inputs, options: Any, job_id: str, defer_s: float, tries: Tries
+        self,
+        pipeline: str,
+        inputs: Inputs,
+        options: dict[str, Any] | None,
+        job_id: str,
+        defer_s: float,
+        tries: Tries,
     ) -> str:
         inline = _small_list(inputs, self.settings.inline_inputs_max)
         if inline is not None:
@@ -171,7 +177,7 @@ class Enqueueing(Connected):
                 await tries.again(exc)
 
     async def _admit(
-        self, job_id: str, spec: Any, total: int, defer_s: float, tries: Tries
+        self, job_id: str, spec: JobSpec, total: int, defer_s: float, tries: Tries
     ) -> None:
         if total == 0:
             raise InvalidJob("a job needs at least one input")
@@ -186,7 +192,7 @@ class Enqueueing(Connected):
         return await run_script(self.redis, sha, source, keys, args, self._wait)
 
     async def _write_job(
-        self, job_id: str, spec: Any, total: int, defer_s: float, tries: Tries
+        self, job_id: str, spec: JobSpec, total: int, defer_s: float, tries: Tries
     ) -> None:
         enqueued = now_ms()
         envelope = encode_job(spec, enqueued)

@@ -14,6 +14,7 @@ from typing import Any, Self
 
 import orjson
 from redis.asyncio import ConnectionPool, Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -144,7 +145,7 @@ class Connected:
         self._redis = redis
         self._url: str | None = None  # where the connection we opened goes
         self._stamp: tuple[int, int, int] | None = None  # the address file we read it from
-        self._scripts: dict[str, Any] = {}
+        self._scripts: dict[str, AsyncScript] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
     @property
@@ -197,7 +198,7 @@ class Connected:
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
-    def _script(self, source: str) -> Any:
+    def _script(self, source: str) -> AsyncScript:
         """The script, run by EVALSHA (sent whole only when Redis does not have it yet)."""
         if source not in self._scripts:
             self._scripts[source] = self.redis.register_script(source)

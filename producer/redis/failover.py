@@ -18,9 +18,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import (
     BusyLoadingError,
     ReadOnlyError,
@@ -110,7 +111,7 @@ class ReplicaWait:
             return None
         return cls(settings.redis_wait_replicas, settings.redis_wait_timeout_ms, keys.wait_mark)
 
-    def queue(self, pipe: Any) -> None:
+    def queue(self, pipe: Pipeline) -> None:
         """Add the WAIT to a pipeline, after the writes it is for.
 
         WAIT waits for the offset of the connection's last write. A retried write may change
@@ -120,7 +121,7 @@ class ReplicaWait:
         pipe.incr(self.mark)
         pipe.wait(self.replicas, self.timeout_ms)
 
-    def check(self, acked: Any) -> None:
+    def check(self, acked: int | Exception) -> None:
         """NotConfirmed unless WAIT's answer counts enough replicas."""
         if isinstance(acked, Exception):
             raise acked

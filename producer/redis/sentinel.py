@@ -20,6 +20,7 @@ import weakref
 from typing import Any
 
 import structlog
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
@@ -137,5 +138,5 @@ def sentinel_label(settings: ClientSettings) -> str:
     return f"primary {settings.redis_master_name!r} via sentinels {sentinels}"
 
 
-def _secret(value: Any) -> str | None:
-    return None if value is None else str(value.get_secret_value())
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
