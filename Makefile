@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m worker.demo
+	$(BIN)/python -m examples.demo
 
 # The suite under coverage (lines and branches; see [tool.coverage.run] in pyproject.toml):
 # the figure is printed, and `make test` fails below fail_under.
@@ -27,8 +27,8 @@ test: $(STAMP)
 	@$(BIN)/coverage report > /dev/null || { $(BIN)/coverage report; exit 2; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check producer worker tests
-	$(BIN)/ruff format --check producer worker tests
+	$(BIN)/ruff check producer worker examples tests
+	$(BIN)/ruff format --check producer worker examples tests
 	$(BIN)/mypy
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 

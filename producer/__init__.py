@@ -3,8 +3,10 @@
 Light on purpose: it needs redis-py and pydantic, never the worker's dependencies.
 """
 
-from producer.client import Client
-from producer.errors import (
+from producer.client.client import Client
+from producer.client.listing import JobList
+from producer.client.sync_client import SyncClient
+from producer.contract.errors import (
     ConfigError,
     InvalidJob,
     JobExists,
@@ -14,8 +16,7 @@ from producer.errors import (
     SluiceError,
     WaitTimeout,
 )
-from producer.listing import JobList
-from producer.models import (
+from producer.contract.models import (
     ItemResult,
     JobSpec,
     JobState,
@@ -24,8 +25,7 @@ from producer.models import (
     StageTiming,
     WorkerInfo,
 )
-from producer.settings import ClientSettings
-from producer.sync_client import SyncClient
+from producer.contract.settings import ClientSettings
 
 __all__ = [
     "Client",

@@ -96,8 +96,8 @@ async def test_arq_defaults_land_in_arqs_own_queue(
 
 @pytest.mark.parametrize("check", [False, True])
 def test_arq_cli_is_told_to_run_sluice_worker(check: bool) -> None:
-    """`arq worker.app.WorkerSettings` (and --check) print one clear line, exit 2."""
-    args = [ARQ_CLI, *(["--check"] if check else []), "worker.app.WorkerSettings"]
+    """`arq worker.process.app.WorkerSettings` (and --check) print one clear line, exit 2."""
+    args = [ARQ_CLI, *(["--check"] if check else []), "worker.process.app.WorkerSettings"]
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 2

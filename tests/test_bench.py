@@ -7,7 +7,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from producer import Client
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from tests.bench import workloads
 from tests.bench.http_server import HttpServer
 from tests.bench.runner import Limits, run_one
@@ -20,9 +20,14 @@ from worker.lifecycle.claim import Claimer
 
 def bench_context(redis: Redis, server: Server, namespace: str, tmp_path: Path) -> Context:
     return Context(
-        redis=redis, redis_url=server.url, namespace=namespace, cores=2, fetch_concurrency=8,
-        poll_delay_s=0.05, log_dir=tmp_path,
-    )  # fmt: skip
+        redis=redis,
+        redis_url=server.url,
+        namespace=namespace,
+        cores=2,
+        fetch_concurrency=8,
+        poll_delay_s=0.05,
+        log_dir=tmp_path,
+    )
 
 
 async def test_tiny_jobs_claimed_but_not_ended_are_not_done(

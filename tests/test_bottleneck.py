@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from producer import Client, JobState
-from producer.models import JobStatus, StageTiming
+from producer.contract.models import JobStatus, StageTiming
 from tests.support.http_server import HttpServer
 from tests.support.workers import WorkerFactory
 
@@ -44,8 +44,12 @@ async def test_a_real_transform_bound_job_names_transform(
     http.latency_s = 0.3
     for i in range(20):
         http.documents[f"d{i}"] = b"x"
-    workers(pipelines="tests.sample_pipelines", pool_size=1, fetch_concurrency=16,
-            transform_batch_items=1)  # fmt: skip
+    workers(
+        pipelines="tests.sample_pipelines",
+        pool_size=1,
+        fetch_concurrency=16,
+        transform_batch_items=1,
+    )
     job = await client.enqueue(
         "test-sleep", [http.url(f"d{i}") for i in range(20)], options={"seconds": 0.1}
     )

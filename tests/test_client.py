@@ -152,3 +152,24 @@ async def test_defer_past_a_year_or_not_a_number_is_refused(
     with pytest.raises(InvalidJob, match="MAX_DEFER_S"):
         await client.enqueue_many("text-stats", [["data:,x"]], defer_s=defer_s)
     assert await redis.zcard(client.keys.queue) == 0
+
+
+async def test_status_of_a_raw_job_no_worker_took_comes_from_its_envelope(
+    client: Client, redis: Redis
+) -> None:
+    """A job written with raw commands and not claimed yet reads its pipeline, total and
+    enqueue time from its envelope; one whose envelope cannot be read is queued, no more."""
+    envelope = (
+        '{"t":1,"f":"sluice","a":[],"k":{"pipeline":"text-stats","inputs":["data:,a","data:,b"]},'
+        '"et":1700000000000}'
+    )
+    unreadable = {"raw-pickle": b"\x80\x04junk", "raw-text": b"not json", "raw-k": b'{"k":[]}'}
+    for job_id, raw in {"raw-fine": envelope.encode(), **unreadable}.items():
+        await redis.set(client.keys.arq_job(job_id), raw)
+        await redis.zadd(client.keys.queue, {job_id: 1})
+    fine = await client.status("raw-fine")
+    assert (fine.state, fine.pipeline, fine.total) == (JobState.QUEUED, "text-stats", 2)
+    assert fine.enqueued_at == 1_700_000_000.0
+    for job_id in unreadable:
+        status = await client.status(job_id)
+        assert (status.state, status.pipeline, status.total) == (JobState.QUEUED, None, 0)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from producer import ClientSettings, ConfigError
-from producer.settings import load_settings
+from producer.contract.settings import load_settings
 from tests.conftest import worker_env
 from tests.support.servers import Server
 from worker.settings import WorkerConfig, allow_entry_problem, root_problem
@@ -28,6 +28,8 @@ ROOTS = "invalid setting SLUICE_FILE_ROOTS:"
         ("SLUICE_REDIS_URL", "http://x", "invalid setting SLUICE_REDIS_URL"),
         ("SLUICE_LOG_FORMAT", "xml", "invalid setting SLUICE_LOG_FORMAT"),
         ("SLUICE_POOL_SIZ", "2", "unknown setting SLUICE_POOL_SIZ; did you mean SLUICE_POOL_SIZE?"),
+        # the dashboard's settings are its own: a worker given one is told so
+        ("SLUICE_DASHBOARD_TOKEN", "0123456789abcdef", "unknown setting SLUICE_DASHBOARD_TOKEN"),
         ("SLUICE_PIPELINES", "no_such_module", "cannot import 'no_such_module'"),
         ("SLUICE_FETCH_ALLOW", "10.0.0.0/33", f"{ALLOW} '10.0.0.0/33' {NOT_ALLOWED}: "),
         ("SLUICE_FETCH_ALLOW", "127.0.0.0/8,*", f"{ALLOW} '*' {NOT_ALLOWED} ("),
@@ -74,9 +76,13 @@ def test_dotenv_file_is_read(server: Server, tmp_path: Path) -> None:
     del env["SLUICE_POOL_SIZE"]
     (tmp_path / ".env").write_text("SLUICE_POOL_SIZE=-3\n")
     done = subprocess.run(
-        [sys.executable, "-m", "worker"], env=env, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
         cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert done.returncode == 2
     assert "invalid setting SLUICE_POOL_SIZE" in done.stderr
     assert "-3" in done.stderr

@@ -12,7 +12,7 @@ from worker.lifecycle.deadlines import Deadlines
 
 
 async def _job(deadlines: Deadlines, timeout_s: float, work: asyncio.Future[None]) -> str:
-    """A job as `worker.job._feed` runs one: its work inside a deadline."""
+    """A job as `worker.lifecycle.attempt._feed` runs one: its work inside a deadline."""
     async with deadlines.limit(timeout_s):
         await work
     return "done"

@@ -16,9 +16,13 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     env.update(PYTHONPATH=str(ROOT), COLUMNS="80")
     done = subprocess.run(
-        [sys.executable, "-m", "worker.demo", "--documents", "30", "--latency-ms", "20"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "examples.demo", "--documents", "30", "--latency-ms", "20"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     assert "complete" in done.stdout
     assert "bottleneck" in done.stdout

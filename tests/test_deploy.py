@@ -15,8 +15,8 @@ import jsonschema
 import pytest
 import yaml
 
-from producer.keys import Keys
-from producer.settings import load_settings, unknown_env_settings
+from producer.contract.keys import Keys
+from producer.contract.settings import load_settings, unknown_env_settings
 from tests.conftest import ROOT
 from worker.settings import WorkerConfig
 

@@ -16,7 +16,7 @@ import pytest
 import redis
 import yaml
 
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from tests.support.processes import terminate
 from tests.support.sentinel import sentinel_binary
 from tests.support.servers import Server, free_port, redis_server_binary

@@ -8,11 +8,11 @@ from pathlib import Path
 import redis
 
 from producer import Client, ClientSettings, JobState
-from producer.connection import embedded_address
+from producer.redis.connection import embedded_address
 from tests.conftest import worker_env
 from tests.support.cli import sluice
 from tests.support.workers import WorkerProcess
-from worker.embedded import EmbeddedServer
+from worker.process.embedded import EmbeddedServer
 
 
 async def test_worker_starts_embedded_server_and_client_finds_it(tmp_path: Path) -> None:

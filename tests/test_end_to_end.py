@@ -170,7 +170,10 @@ async def test_hundred_thousand_inputs(client: Client, workers: WorkerFactory) -
     job_id = await client.enqueue("test-pid", (f"echo:{i}" for i in range(100_000)))
     status = await client.wait(job_id, timeout_s=300)
     assert (status.state, status.total, status.stored, status.failed) == (
-        JobState.COMPLETE, 100_000, 100_000, 0,
-    )  # fmt: skip
+        JobState.COMPLETE,
+        100_000,
+        100_000,
+        0,
+    )
     last = [r async for r in client.results(job_id, start=99_999)]
     assert [r.input for r in last] == ["echo:99999"]

@@ -7,8 +7,8 @@ import pytest
 from redis.asyncio import Redis
 
 from producer import Client, ClientSettings, InvalidJob, JobState, QueueFull, SyncClient
-from producer.bulk import BULK_JOBS
-from producer.wire import loads
+from producer.client.bulk import BULK_JOBS
+from producer.contract.wire import loads
 from tests.support.workers import WorkerFactory
 
 

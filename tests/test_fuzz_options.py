@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from producer import InvalidJob
-from producer.options import PipelineRegistry
-from producer.wire import dumps
+from producer.client.options import PipelineRegistry
+from producer.contract.wire import dumps
 from tests.support.strategies import JSON_OBJECTS, TEXT, options_like, refusal
 from worker.registry import REGISTRY, load_modules
 

@@ -11,9 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from producer import ClientSettings, InvalidJob, JobSpec
-from producer.keys import JOB_FUNCTION, Keys, unit_member
-from producer.validation import JOB_ID_GRAMMAR, build_spec, check_input, check_job_id
-from producer.wire import dumps, encode_job, loads, status_from_hash
+from producer.contract.envelope import MALFORMED, load_envelope
+from producer.contract.keys import JOB_FUNCTION, Keys, unit_member
+from producer.contract.validation import JOB_ID_GRAMMAR, build_spec, check_input, check_job_id
+from producer.contract.wire import dumps, encode_job, loads, status_from_hash
 from tests.support.strategies import (
     BAD_TEXT_URIS,
     HOSTILE,
@@ -26,7 +27,6 @@ from tests.support.strategies import (
     URIS,
     refusal,
 )
-from worker.envelope import MALFORMED, load_envelope
 
 SETTINGS = ClientSettings(redis_url="redis://127.0.0.1:1", _env_file=None)
 ENVELOPE_FIELDS = {"f": str, "a": list, "k": dict, "t": int, "et": int}

@@ -13,8 +13,8 @@ import pytest
 from redis.asyncio import Redis
 
 from producer import Client
-from producer.keys import Keys
-from producer.wire import now_ms
+from producer.contract.keys import Keys
+from producer.contract.wire import now_ms
 from tests.conftest import worker_env
 from tests.expected import data_uri
 from tests.support.scrape import get, wait_until

@@ -10,20 +10,20 @@ from prometheus_client import Counter, Histogram
 from redis.asyncio import Redis
 
 from producer import Client, JobState
-from producer.keys import Keys
-from producer.models import QueueStats
-from producer.wire import now_ms
+from producer.contract.keys import Keys
+from producer.contract.models import STAGES, QueueStats
+from producer.contract.wire import now_ms
 from tests.expected import data_uri
 from tests.support.http_server import HttpServer
 from tests.support.scrape import Samples, key, scrape, wait_until
 from tests.support.servers import free_port
 from tests.support.workers import WorkerFactory
-from worker import metrics
 from worker.errors import FetchError
 from worker.fetchers.data import DataFetcher
 from worker.fetchers.file import FileFetcher
 from worker.fetchers.http import HttpFetcher
-from worker.instrument import fetch_error_kind
+from worker.observe import metrics
+from worker.observe.instrument import fetch_error_kind
 from worker.settings import WorkerConfig
 
 TEXT = "text-stats"
@@ -64,14 +64,17 @@ async def test_a_job_is_counted_by_stage_outcome_and_error_kind(
         (stage, outcome): s.get(
             key("sluice_items_total", pipeline=TEXT, stage=stage, outcome=outcome)
         )
-        for stage in metrics.STAGES
-        for outcome in metrics.OUTCOMES
+        for stage in STAGES
+        for outcome in ("ok", "error")
     }
     assert counted == {
-        ("fetch", "ok"): 3, ("fetch", "error"): 2,
-        ("transform", "ok"): 3, ("transform", "error"): None,
-        ("store", "ok"): 3, ("store", "error"): 2,
-    }  # fmt: skip
+        ("fetch", "ok"): 3,
+        ("fetch", "error"): 2,
+        ("transform", "ok"): 3,
+        ("transform", "error"): None,
+        ("store", "ok"): 3,
+        ("store", "error"): 2,
+    }
     assert s[key("sluice_fetch_errors_total", kind="http_4xx")] == 1
     assert s[key("sluice_fetch_errors_total", kind="unsupported_scheme")] == 1
     assert s[key("sluice_stage_duration_seconds_count", stage="fetch")] == 5
@@ -111,9 +114,14 @@ async def test_queue_gauges_match_sluice_stats(
 
     await wait_until(aged)
     assert stats.model_dump(exclude={"oldest_ready_age_s"}) == {
-        "ready": 2, "deferred": 1, "in_progress": 1, "failed": 1, "workers": 1,
-        "ready_units": 2, "held_units": 1,
-    }  # fmt: skip
+        "ready": 2,
+        "deferred": 1,
+        "in_progress": 1,
+        "failed": 1,
+        "workers": 1,
+        "ready_units": 2,
+        "held_units": 1,
+    }
     s: Samples = {}
 
     async def agrees() -> bool:
@@ -142,9 +150,14 @@ async def test_pool_restarts_are_counted_by_reason(
     """A crash, a timeout and recycling after SLUICE_POOL_MAX_TASKS each count as theirs."""
     port = free_port()
     workers(
-        metrics_port=port, pipelines="tests.sample_pipelines", pool_size=1, pool_max_tasks=2,
-        transform_batch_items=1, transform_attempts=1, transform_timeout_s=1,
-    )  # fmt: skip
+        metrics_port=port,
+        pipelines="tests.sample_pipelines",
+        pool_size=1,
+        pool_max_tasks=2,
+        transform_batch_items=1,
+        transform_attempts=1,
+        transform_timeout_s=1,
+    )
     crashing = await client.enqueue("test-exit", [data_uri(b"crash")] + [data_uri(b"ok")] * 4)
     assert (await client.wait(crashing, timeout_s=60)).failed == 1
     pid_dir = tmp_path / "pids"

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from producer import Client, ClientSettings, InvalidJob, JobState
-from producer.wire import dumps
+from producer.contract.wire import dumps
 from tests.support.cli import sluice
 from tests.support.http_server import HttpServer
 from tests.support.workers import WorkerFactory

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -29,3 +30,17 @@ def test_wheel_builds_without_deprecation_warnings(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         [metadata] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         assert "License-Expression: MIT" in archive.read(metadata).decode().splitlines()
+
+
+def test_every_package_data_pattern_names_a_file() -> None:
+    """Each pattern of [tool.setuptools.package-data] matches a file of its package: none is
+    left over from a file that moved or never came."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]
+    unmatched = [
+        f"{package}: {pattern}"
+        for package, listed in patterns.items()
+        for pattern in listed
+        if not any(path.is_file() for path in (ROOT / package).glob(pattern))
+    ]
+    assert unmatched == []

@@ -12,12 +12,13 @@ from typing import Any
 import orjson
 import pytest
 from PIL import Image
+from pydantic import BaseModel, field_validator
 
 from tests import expected
 from worker.pipelines.text_stats import text_stats
 from worker.pipelines.thumbnail import thumbnail
-from worker.pool_child import run_batch
-from worker.registry import REGISTRY, Output
+from worker.pool.transform_child import run_batch
+from worker.registry import REGISTRY, Output, Pipeline
 
 THUMB = {"width": 256, "height": 256, "format": "PNG"}
 
@@ -193,3 +194,23 @@ def test_thumbnail_options_are_validated(options: dict[str, Any], field: str) ->
     """Bad sizes, unknown formats and unknown options are refused, naming the field."""
     with pytest.raises(ValueError, match=rf"invalid options for pipeline 'thumbnail': {field}: "):
         REGISTRY.pipelines["thumbnail"].check_options(options)
+
+
+class _Positive(BaseModel):
+    n: int
+
+    @field_validator("n")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+
+
+def test_an_options_validator_reads_as_written() -> None:
+    """A pipeline's own validator's ValueError reads as its author wrote it, after the field,
+    as a bad setting's does (no pydantic "Value error, " in front)."""
+    pipeline = Pipeline("positive", lambda data, options: {}, _Positive)
+    with pytest.raises(ValueError, match=r"^invalid options") as refused:
+        pipeline.check_options({"n": -1})
+    assert str(refused.value) == "invalid options for pipeline 'positive': n: must not be negative"

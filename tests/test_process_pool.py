@@ -1,4 +1,4 @@
-"""The worker's process pool (worker.process_pool) through `loop.run_in_executor`, with real
+"""The worker's process pool (worker.pool.process_pool) through `loop.run_in_executor`, with real
 processes: results, errors, a process that dies, one that hangs, recycling, shutdown."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tests.support import pool_tasks
-from worker.pool import TransformPool
-from worker.process_pool import ProcessDied, ProcessExecutor, TaskTimedOut
+from worker.pool.process_pool import ProcessDied, ProcessExecutor, TaskTimedOut
+from worker.pool.transform_pool import TransformPool
 
 Factory = Callable[..., ProcessExecutor]
 
@@ -80,8 +80,9 @@ async def test_a_task_past_its_limit_is_killed(pools: Factory) -> None:
     replaced: list[str] = []
     # only the hung call has a limit: a first call that includes the process's start-up may
     # take longer than 0.5 s on a loaded machine
-    pool = pools(size=1, timeout_of=lambda args: 0.5 if args == (30,) else None,
-                 on_replace=replaced.append)  # fmt: skip
+    pool = pools(
+        size=1, timeout_of=lambda args: 0.5 if args == (30,) else None, on_replace=replaced.append
+    )
     hung_pid = await call(pool, pool_tasks.pid)
     with pytest.raises(TaskTimedOut):
         await call(pool, pool_tasks.sleep_then_pid, 30)

@@ -9,14 +9,14 @@ import time
 from redis.asyncio import Redis
 
 from producer import Client, JobState
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from tests.expected import data_uri
 from tests.support.latency_proxy import LatencyProxy
 from tests.support.workers import WorkerFactory
 from worker.pipelines import text_stats  # noqa: F401  # registers text-stats
-from worker.progress import ProgressWriter
 from worker.registry import REGISTRY
 from worker.stages.items import JobRun
+from worker.stages.progress import ProgressWriter
 
 
 async def test_a_long_job_shows_its_stage_counts_while_it_runs(

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from redis.asyncio.connection import parse_url
 
 from producer import ClientSettings, ConfigError
-from producer.connection import redact_url
-from producer.settings import load_settings
+from producer.contract.redaction import redact_url
+from producer.contract.settings import load_settings
 from tests.conftest import worker_env
 from tests.support.servers import Server, free_port
 from tests.support.workers import WorkerFactory

@@ -7,7 +7,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from producer.redis_pool import ReadyPool, ready
+from producer.redis.pool import ReadyPool, ready
 from tests.support.servers import Server
 
 

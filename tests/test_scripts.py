@@ -9,9 +9,9 @@ from pathlib import Path
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from producer.scripts import CHUNKED
+from producer.contract.scripts import CHUNKED
+from producer.redis.scripts import BatchedScript
 from tests.support.servers import Server, free_port, valkey_binary
-from worker.scripts import BatchedScript
 
 # adds ARGV[1] to the counter at KEYS[1] and says what it holds now
 ADD = "return redis.call('INCRBY', KEYS[1], ARGV[1])"

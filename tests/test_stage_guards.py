@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.hostile_pipelines import HostileFetcher
-from worker.pool import TransformPool
+from worker.pool.transform_pool import TransformPool
 from worker.registry import REGISTRY, load_modules
 from worker.settings import WorkerConfig
 from worker.stages.budget import ByteBudget

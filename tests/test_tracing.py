@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from producer import Client, JobState
 from tests.support.workers import WorkerFactory
-from worker.tracing import process_span
+from worker.observe.tracing import process_span
 
 EXPORTER = InMemorySpanExporter()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from producer import Client, JobState
-from producer.keys import WAKE_TOKENS
+from producer.contract.keys import WAKE_TOKENS
 from tests.expected import data_uri
 from tests.support.scrape import wait_until
 from tests.support.workers import WorkerFactory

@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from producer import Client, JobState
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from tests.expected import text_stats
 from tests.support.workers import WorkerFactory
 
@@ -24,9 +24,14 @@ async def raw_enqueue(redis: Redis, keys: Keys, job_id: str, envelope: bytes) ->
 async def test_raw_redis_enqueue_runs(client: Client, redis: Redis, workers: WorkerFactory) -> None:
     """A job written with SET + ZADD, no Sluice code, runs and reports like any other."""
     envelope = orjson.dumps(
-        {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats",
-         "inputs": ["data:,hello%20raw%20world"], "options": {}}, "et": int(time.time() * 1000)}
-    )  # fmt: skip
+        {
+            "t": 1,
+            "f": "sluice",
+            "a": [],
+            "k": {"pipeline": "text-stats", "inputs": ["data:,hello%20raw%20world"], "options": {}},
+            "et": int(time.time() * 1000),
+        }
+    )
     await raw_enqueue(redis, client.keys, "raw-1", envelope)
     queued = await client.status("raw-1")
     assert queued.state == JobState.QUEUED and queued.pipeline == "text-stats"
@@ -47,24 +52,32 @@ async def test_raw_redis_enqueue_runs(client: Client, redis: Redis, workers: Wor
     ("envelope", "message"),
     [
         (b"{not json", "not valid JSON"),
-        (b'{"t":1,"f":"sluice","a":[],"k":{"pipeline":"nope","inputs":["data:,x"]},"et":1}',
-         "unknown pipeline 'nope'"),
-        (b'{"t":1,"f":"sluice","a":[],"k":{"pipeline":"text-stats","inputs":"data:,x"},"et":1}',
-         "inputs: Input should be a valid list"),
-        (b'{"t":1,"f":"sluice","a":[],"k":{"pipeline":"text-stats","inputs":[]},"et":1}',
-         "no inputs"),
-        (b'[1, 2]', "must be a JSON object"),
+        (
+            b'{"t":1,"f":"sluice","a":[],"k":{"pipeline":"nope","inputs":["data:,x"]},"et":1}',
+            "unknown pipeline 'nope'",
+        ),
+        (
+            b'{"t":1,"f":"sluice","a":[],"k":{"pipeline":"text-stats","inputs":"data:,x"},"et":1}',
+            "inputs: Input should be a valid list",
+        ),
+        (
+            b'{"t":1,"f":"sluice","a":[],"k":{"pipeline":"text-stats","inputs":[]},"et":1}',
+            "no inputs",
+        ),
+        (b"[1, 2]", "must be a JSON object"),
     ],
-)  # fmt: skip
+)
 async def test_malformed_raw_jobs_fail_clearly(
     client: Client, redis: Redis, workers: WorkerFactory, envelope: bytes, message: str
 ) -> None:
     """A malformed job that reaches Redis is marked failed with the reason; the worker goes on."""
     await raw_enqueue(redis, client.keys, "bad", envelope)
     await raw_enqueue(
-        redis, client.keys, "good",
+        redis,
+        client.keys,
+        "good",
         b'{"t":1,"f":"sluice","a":[],"k":{"pipeline":"text-stats","inputs":["data:,ok"]},"et":1}',
-    )  # fmt: skip
+    )
     workers()
     bad = await client.wait("bad", timeout_s=60)
     assert bad.state == JobState.FAILED

@@ -2,6 +2,6 @@
 
 import sys
 
-from worker.start import main
+from worker.process.start import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""Errors of the worker side, all derived from `producer.errors.SluiceError`, and how any
+"""Errors of the worker side, all derived from `producer.contract.errors.SluiceError`, and how any
 exception becomes the message stored in an input's record.
 
 SluiceError
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from producer.errors import SluiceError
+from producer.contract.errors import SluiceError
 
 MAX_MESSAGE_CHARS = 2000  # an error in a record is read by people: keep it to a screenful
 

@@ -19,8 +19,9 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from producer.errors import ConfigError
-from producer.models import PIPELINE_NAME_PATTERN
+from producer.contract.errors import ConfigError, described
+from producer.contract.models import PIPELINE_NAME_PATTERN
+from worker.settings import WorkerConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class Fetcher(Protocol):
     async def close(self) -> None: ...
 
 
-FetcherFactory = Callable[[Any], Fetcher]  # called with the WorkerConfig at start-up
+FetcherFactory = Callable[[WorkerConfig], Fetcher]  # called at start-up
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +61,7 @@ class Pipeline:
         try:
             return self.options.model_validate(options).model_dump()
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
-                for e in exc.errors()
-            )
+            problems = described(exc, "options")
             raise ValueError(f"invalid options for pipeline {self.name!r}: {problems}") from None
 
     def describe(self) -> dict[str, Any]:

@@ -13,15 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from producer.errors import ConfigError
-from producer.settings import (
+from producer.contract.errors import ConfigError
+from producer.contract.settings import (
     ClientSettings,
     CommaList,
     load_settings,
-    split_commas,
     unknown_env_settings,
 )
 
@@ -68,7 +67,8 @@ class WorkerConfig(ClientSettings):
     fetch_retries: int = Field(default=2, ge=0, le=20)
     """Retries of a fetch after a transient error (connection error, 5xx, 429)."""
     fetch_backoff_s: float = Field(default=0.2, ge=0)
-    """First retry delay; doubles each retry, with jitter (a 429's Retry-After wins)."""
+    """First retry delay; doubles each retry, each pause jittered to between half and all of it
+    (a 429's Retry-After wins)."""
     max_fetch_bytes: int = Field(default=64 * MiB, ge=1)
     """Largest body fetched for one input; a bigger one fails that input."""
     fetch_allow: CommaList = Field(default_factory=list)
@@ -101,7 +101,8 @@ class WorkerConfig(ClientSettings):
     max_tries: int = Field(default=5, ge=1)
     """Tries of a job before arq gives up on it."""
     retry_backoff_s: float = Field(default=1.0, ge=0)
-    """First delay before a job that hit an unexpected error runs again; doubles, with jitter."""
+    """First delay before a job that hit an unexpected error runs again; doubles, each pause
+    jittered to between half and all of it."""
     retry_backoff_max_s: float = Field(default=60.0, ge=0)
     """Longest delay between tries of a job."""
     lease_s: float = Field(default=15.0, ge=1)
@@ -120,15 +121,6 @@ class WorkerConfig(ClientSettings):
     """Port of the worker's HTTP server: /metrics (Prometheus), /healthz, /readyz (0: none)."""
     metrics_host: str = "0.0.0.0"
     """Address the metrics and health server listens on."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _split_lists(cls, data: object) -> object:
-        if isinstance(data, dict):
-            for key in ("pipelines", "fetch_allow", "file_roots"):
-                if key in data:
-                    data[key] = split_commas(data[key])
-        return data
 
     @field_validator("fetch_allow")
     @classmethod

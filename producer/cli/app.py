@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Iterator
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from rich.console import Console
 
 from producer.cli import control
 from producer.cli import jobs as listing
+from producer.cli.arguments import JobIdArg, JsonFlag
 from producer.cli.enqueue import (
     OptionError,
     enqueue_each,
@@ -29,12 +29,14 @@ from producer.cli.enqueue import (
 from producer.cli.render import render_stats, watch
 from producer.cli.results import show_results
 from producer.cli.runner import ending_code, fail, print_json, run, show_status
-from producer.client import Client
-from producer.connection import server_label
-from producer.errors import ConfigError, InvalidJob, SluiceError
-from producer.models import JobState
-from producer.settings import ClientSettings, load_settings
-from producer.validation import check_defer
+from producer.client.client import Client
+from producer.contract.errors import ConfigError, InvalidJob, SluiceError
+from producer.contract.models import JobState
+from producer.contract.settings import load_settings
+from producer.contract.validation import check_defer
+from producer.contract.version import sluice_version
+from producer.dashboard.settings import DashboardSettings
+from producer.redis.connection import server_label
 
 app = typer.Typer(
     name="sluice",
@@ -46,20 +48,10 @@ app = typer.Typer(
 
 WAIT_POLL_S = 0.2  # how often `enqueue --wait` polls the job's status
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-JobIdArg = Annotated[str, typer.Argument(help="The job's id, as printed by `sluice enqueue`.")]
-
-
-def package_version() -> str:
-    try:
-        return version("sluice")
-    except PackageNotFoundError:
-        return "unknown"
-
 
 def _show_version(value: bool) -> None:
     if value:
-        typer.echo(f"sluice {package_version()}")
+        typer.echo(f"sluice {sluice_version()}")
         raise typer.Exit()
 
 
@@ -311,7 +303,7 @@ def dashboard(
 ) -> None:
     """Serve the web dashboard and the HTTP API until Ctrl-C (needs the dashboard extra)."""
     try:
-        settings = load_settings(ClientSettings)
+        settings = load_settings(DashboardSettings)
         server_label(settings)  # no server: say so now, not at the first page
     except ConfigError as exc:
         fail(str(exc), 2)

@@ -11,13 +11,12 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from producer.cli.render import format_seconds, format_time, printable, shown, state_text
+from producer.cli.arguments import JobIdArg, JsonFlag
+from producer.cli.render import printable, shown, state_text
 from producer.cli.runner import print_json, run
-from producer.client import Client
-from producer.models import JobStatus, WorkerInfo
-
-JobIdArg = Annotated[str, typer.Argument(help="The job's id, as printed by `sluice enqueue`.")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+from producer.client.client import Client
+from producer.client.display import format_seconds, format_time
+from producer.contract.models import JobStatus, WorkerInfo
 
 
 def cancel(job_id: JobIdArg) -> None:

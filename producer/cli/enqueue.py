@@ -21,8 +21,8 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from producer.client import Client
-from producer.errors import InvalidJob, QueueFull
+from producer.client.client import Client
+from producer.contract.errors import InvalidJob, QueueFull
 
 CHUNK_LINES = 1000  # lines per hand-over from the reader thread; matches the client's RPUSH
 QUEUED_CHUNKS = 4

@@ -12,14 +12,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from producer.cli.render import format_time, state_text
-from producer.cli.runner import print_json, run
-from producer.client import Client
-from producer.listing import LISTED_STATES
-from producer.models import JobStatus
+from producer.cli.arguments import JobIdArg, JsonFlag
+from producer.cli.render import state_text
+from producer.cli.runner import print_json, run, settings_or_exit
+from producer.client.client import Client
+from producer.client.display import format_time
+from producer.client.listing import LISTED_STATES
+from producer.contract.models import JobStatus
+from producer.dashboard.settings import DashboardSettings
 
-JobIdArg = Annotated[str, typer.Argument(help="The job's id, as printed by `sluice enqueue`.")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 STATE_NAMES = [state.value for state in LISTED_STATES]
 
 
@@ -52,8 +53,12 @@ def jobs(
     At most SLUICE_DASHBOARD_MAX_LISTED jobs are read; past that a note on stderr says so.
     """
 
+    settings = settings_or_exit(DashboardSettings)
+
     async def work(client: Client) -> int:
-        listed = await client.jobs(state=state, pipeline=pipeline, search=search)
+        listed = await client.jobs(
+            state=state, pipeline=pipeline, search=search, max_listed=settings.dashboard_max_listed
+        )
         shown = listed.jobs[:limit]
         if as_json:
             for job in shown:
@@ -62,13 +67,13 @@ def jobs(
             Console().print(jobs_table(shown, len(listed.jobs)))
         if listed.truncated:
             typer.echo(
-                f"note: only the first {client.settings.dashboard_max_listed} jobs found were "
+                f"note: only the first {settings.dashboard_max_listed} jobs found were "
                 "read (SLUICE_DASHBOARD_MAX_LISTED)",
                 err=True,
             )
         return 0
 
-    run(work)
+    run(work, settings)
 
 
 def jobs_table(shown: list[JobStatus], matched: int) -> Table:

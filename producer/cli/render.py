@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from datetime import datetime
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -21,9 +20,10 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from producer.client import Client
-from producer.models import STAGES, ItemResult, JobState, JobStatus, QueueStats
-from producer.wire import dumps
+from producer.client.client import Client
+from producer.client.display import format_seconds, format_time
+from producer.contract.models import STAGES, ItemResult, JobState, JobStatus, QueueStats
+from producer.contract.wire import dumps
 
 STATE_STYLES = {
     JobState.QUEUED: "cyan",
@@ -57,30 +57,6 @@ def shown(value: object, style: str = "") -> Text:
 
 def state_text(state: JobState) -> Text:
     return Text(state.value, style=STATE_STYLES.get(state, ""))
-
-
-def format_time(epoch_s: float | None) -> str:
-    if epoch_s is None:
-        return "-"
-    return datetime.fromtimestamp(epoch_s).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
-
-
-DURATION_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
-
-
-def format_seconds(seconds: float | None, *, places: int = 2) -> str:
-    """A duration in plain units: ``12.34 s`` under a minute (``places`` decimals), then the
-    two largest units, rounded: ``1 min 52 s``, ``2 h 5 min``, ``3 d 4 h``."""
-    if seconds is None:
-        return "-"
-    if round(seconds, places) < 60:
-        return f"{seconds:.{places}f} s"
-    left, parts = round(seconds), list[str]()
-    for unit, size in DURATION_UNITS:
-        count, left = divmod(left, size)
-        if count or parts:
-            parts.append(f"{count} {unit}")
-    return " ".join(parts[:2])
 
 
 def elapsed_text(status: JobStatus, now: float | None = None) -> str:

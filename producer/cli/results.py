@@ -14,10 +14,10 @@ from pathlib import Path
 from rich.console import Console
 
 from producer.cli.render import results_table, shown
-from producer.client import Client
-from producer.errors import JobNotFound
-from producer.models import ItemResult, JobState
-from producer.wire import dumps
+from producer.client.client import Client
+from producer.contract.errors import JobNotFound
+from producer.contract.models import ItemResult, JobState
+from producer.contract.wire import dumps
 
 PAGE = 500
 BLOB_PAGE = 100  # blobs read per round trip (thumbnails: a few MB at most)

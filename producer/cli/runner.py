@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from redis.exceptions import RedisError
 from rich.console import Console
 
 from producer.cli.render import printable, render_status
-from producer.client import Client
-from producer.errors import ConfigError, InvalidJob, SluiceError
-from producer.models import JobState, JobStatus
-from producer.settings import ClientSettings, load_settings
-from producer.wire import dumps
+from producer.client.client import Client
+from producer.contract.errors import ConfigError, InvalidJob, SluiceError
+from producer.contract.models import JobState, JobStatus
+from producer.contract.settings import ClientSettings, load_settings
+from producer.contract.wire import dumps
 
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
@@ -30,12 +30,24 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def run(work: Callable[[Client], Awaitable[int]]) -> NoReturn:
-    """Run one command with a client; what ``work`` returns is the exit code."""
+S = TypeVar("S", bound=ClientSettings)
+
+
+def settings_or_exit(cls: type[S]) -> S:
+    """The settings, or exit 2 naming every bad one."""
     try:
-        settings = load_settings(ClientSettings)
+        return load_settings(cls)
     except ConfigError as exc:
         fail(str(exc), 2)
+
+
+def run(
+    work: Callable[[Client], Awaitable[int]], settings: ClientSettings | None = None
+) -> NoReturn:
+    """Run one command with a client (made with ``settings``, by default the shared ones read
+    now); what ``work`` returns is the exit code."""
+    if settings is None:
+        settings = settings_or_exit(ClientSettings)
 
     async def with_client() -> int:
         async with Client(settings) as client:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from producer.client import Client
-from producer.errors import SluiceError
-from producer.stored_ids import is_valid_id, shown_id
+from producer.client.client import Client
+from producer.client.stored_ids import is_valid_id, shown_id
+from producer.contract.errors import SluiceError
 
 RETRY_ALL_MAX = 1000  # jobs one "retry all" re-queues at most
 

@@ -11,15 +11,15 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
+from producer.contract.errors import JobNotFound
+from producer.contract.models import PIPELINE_NAME_PATTERN, JobState
+from producer.contract.validation import JOB_ID_PATTERN, MAX_DEFER_S, describe
 from producer.dashboard import context
 from producer.dashboard.actions import retry_all
 from producer.dashboard.errors import json_error
 from producer.dashboard.job_paths import path_job_id, path_segment
 from producer.dashboard.json_body import BadBody, read_json
 from producer.dashboard.listing import page_of
-from producer.errors import JobNotFound
-from producer.models import PIPELINE_NAME_PATTERN, JobState
-from producer.validation import JOB_ID_PATTERN, MAX_DEFER_S, describe
 
 RESULTS_DEFAULT, RESULTS_MAX = 100, 1000
 JOBS_DEFAULT, JOBS_MAX = 50, 500
@@ -92,10 +92,15 @@ async def list_jobs(request: web.Request) -> web.Response:
     )
     per_page = int_query(request, "per_page", JOBS_DEFAULT, 1, JOBS_MAX)
     rows, pages = page_of(matched, int_query(request, "page", 1, 1, PAGE_MAX), per_page)
-    return web.json_response({
-        "jobs": [job.as_dict() for job in rows], "matched": len(matched), "pages": pages,
-        "per_page": per_page, "truncated": snapshot.truncated,
-    })  # fmt: skip
+    return web.json_response(
+        {
+            "jobs": [job.as_dict() for job in rows],
+            "matched": len(matched),
+            "pages": pages,
+            "per_page": per_page,
+            "truncated": snapshot.truncated,
+        }
+    )
 
 
 @routes.get("/api/jobs/{job_id}")
@@ -117,10 +122,16 @@ async def job_results(request: web.Request) -> web.Response:
         raise JobNotFound(f"no job {job_id}")
     records = [r.as_line() async for r in client.results(job_id, start=start, limit=limit)]
     following = start + limit if start + limit < status.total else None
-    return web.json_response({
-        "job_id": job_id, "total": status.total, "start": start, "limit": limit,
-        "records": records, "next_start": following,
-    })  # fmt: skip
+    return web.json_response(
+        {
+            "job_id": job_id,
+            "total": status.total,
+            "start": start,
+            "limit": limit,
+            "records": records,
+            "next_start": following,
+        }
+    )
 
 
 @routes.post("/api/jobs/{job_id}/cancel")

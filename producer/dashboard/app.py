@@ -10,8 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from producer.client import Client
-from producer.connection import server_label
+from producer.client.client import Client
 from producer.dashboard import api, blobs, context, pages
 from producer.dashboard.auth import Access, auth_middleware
 from producer.dashboard.errors import error_middleware
@@ -20,7 +19,8 @@ from producer.dashboard.hosts import HostCheck, host_middleware
 from producer.dashboard.listing import JobListing
 from producer.dashboard.openapi import spec
 from producer.dashboard.render import headers_middleware
-from producer.settings import ClientSettings
+from producer.dashboard.settings import DashboardSettings
+from producer.redis.connection import server_label
 
 STATIC = Path(__file__).parent / "static"
 BODY_SLACK = 64 * 1024  # JSON around the job envelope: keys, quotes, escapes
@@ -31,7 +31,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def create_app(
-    settings: ClientSettings, *, sample_s: float = SAMPLE_S, host: str | None = None
+    settings: DashboardSettings, *, sample_s: float = SAMPLE_S, host: str | None = None
 ) -> web.Application:
     """The dashboard and API for these settings, listening on ``host`` (default
     SLUICE_DASHBOARD_HOST); opens its Client when the app starts."""
@@ -72,7 +72,7 @@ def create_app(
     return app
 
 
-async def _serve(settings: ClientSettings, host: str, port: int) -> None:
+async def _serve(settings: DashboardSettings, host: str, port: int) -> None:
     runner = web.AppRunner(create_app(settings, host=host), access_log=None)
     await runner.setup()
     try:
@@ -95,6 +95,6 @@ async def _serve(settings: ClientSettings, host: str, port: int) -> None:
         await runner.cleanup()
 
 
-def serve(settings: ClientSettings, host: str, port: int) -> None:
+def serve(settings: DashboardSettings, host: str, port: int) -> None:
     """Serve the dashboard and API on ``host:port`` until SIGINT or SIGTERM."""
     asyncio.run(_serve(settings, host, port))

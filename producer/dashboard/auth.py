@@ -25,8 +25,8 @@ from aiohttp.typedefs import Middleware
 
 from producer.dashboard.errors import is_api, json_error
 from producer.dashboard.sessions import Sessions
+from producer.dashboard.settings import DashboardSettings
 from producer.dashboard.throttle import LoginThrottle
-from producer.settings import ClientSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 COOKIE = "sluice_session"
@@ -49,7 +49,7 @@ class Access:
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @classmethod
-    def from_settings(cls, settings: ClientSettings) -> Access:
+    def from_settings(cls, settings: DashboardSettings) -> Access:
         secret = settings.dashboard_token
         return cls(
             token=secret.get_secret_value() if secret is not None else None,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from producer.contract.errors import JobNotFound
+from producer.contract.models import ItemResult
 from producer.dashboard import context
 from producer.dashboard.api import int_query
-from producer.errors import JobNotFound
-from producer.models import ItemResult
 
 IMAGE_TYPES = {
     "png": "image/png",

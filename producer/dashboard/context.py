@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from producer.client import Client
+from producer.client.client import Client
 from producer.dashboard.auth import Access
 from producer.dashboard.history import History
 from producer.dashboard.listing import JobListing
-from producer.settings import ClientSettings
+from producer.dashboard.settings import DashboardSettings
 
-SETTINGS = web.AppKey("settings", ClientSettings)
+SETTINGS = web.AppKey("settings", DashboardSettings)
 ACCESS = web.AppKey("access", Access)
 CLIENT = web.AppKey("client", Client)
 LISTING = web.AppKey("listing", JobListing)
@@ -21,7 +21,7 @@ def client(request: web.Request) -> Client:
     return request.app[CLIENT]
 
 
-def settings(request: web.Request) -> ClientSettings:
+def settings(request: web.Request) -> DashboardSettings:
     return request.app[SETTINGS]
 
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from producer.errors import (
+from producer.contract.errors import (
     InvalidJob,
     JobExists,
     JobNotFound,

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from producer.client import Client
+from producer.client.client import Client
+from producer.contract.errors import SluiceError
 from producer.dashboard.listing import JobListing
-from producer.errors import SluiceError
 
 SAMPLE_S = 2.0
 WINDOW_S = 600.0

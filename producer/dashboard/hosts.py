@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from producer.dashboard.errors import is_api, json_error
-from producer.settings import ClientSettings
+from producer.dashboard.settings import DashboardSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ANY = "*"
@@ -36,7 +36,7 @@ class HostCheck:
     any_host: bool = False
 
     @classmethod
-    def from_settings(cls, settings: ClientSettings, listen_host: str) -> HostCheck:
+    def from_settings(cls, settings: DashboardSettings, listen_host: str) -> HostCheck:
         listed = {_normal(name) for name in settings.dashboard_allowed_hosts}
         return cls(frozenset({"localhost", _normal(listen_host), *listed}), ANY in listed)
 

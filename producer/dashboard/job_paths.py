@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from producer.errors import InvalidJob
-from producer.stored_ids import is_valid_id
-from producer.validation import check_job_id
+from producer.client.stored_ids import is_valid_id
+from producer.contract.errors import InvalidJob
+from producer.contract.validation import check_job_id
 
 DOT_SEGMENTS = frozenset({"", ".", ".."})
 

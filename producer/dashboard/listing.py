@@ -1,9 +1,10 @@
-"""The dashboard's job listing: `producer.listing`'s, shared between requests and briefly cached.
+"""The dashboard's job listing: `producer.client.listing`'s, shared between requests and
+briefly cached.
 
-A listing is O(keys on the server) (see `producer.listing`), so refreshes are shared: one runs
-at a time and its snapshot serves every request for ``REFRESH_S``, however many browsers poll.
-At most ``SLUICE_DASHBOARD_MAX_LISTED`` jobs are read; past that the snapshot says it is
-truncated.
+A listing is O(keys on the server) (see `producer.client.listing`), so refreshes are shared:
+one runs at a time and its snapshot serves every request for ``REFRESH_S``, however many
+browsers poll. At most ``SLUICE_DASHBOARD_MAX_LISTED`` jobs are read; past that the snapshot
+says it is truncated.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from producer.client import Client
-from producer.listing import LISTED_STATES, JobList
-from producer.models import JobStatus
+from producer.client.client import Client
+from producer.client.listing import LISTED_STATES, JobList
+from producer.contract.models import JobStatus
 
 __all__ = ["LISTED_STATES", "JobListing", "Snapshot", "page_of"]
 

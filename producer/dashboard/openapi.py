@@ -9,10 +9,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from producer.contract.models import JobState, QueueStats, WorkerInfo
+from producer.contract.validation import JOB_ID_PATTERN
 from producer.dashboard import api
 from producer.dashboard.api import EnqueueRequest
-from producer.models import JobState, QueueStats, WorkerInfo
-from producer.validation import JOB_ID_PATTERN
 
 REF = "#/components/schemas/{model}"
 READ: list[dict[str, list[str]]] = [{}, {"bearer": []}]
@@ -38,23 +38,31 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     says = {
-        400: "Bad request (malformed JSON or query)", 401: "The token is missing or wrong",
-        403: "Read-only mode, or no token set", 404: "No such job",
-        409: "The job's state does not allow this", 413: "Body over SLUICE_MAX_PAYLOAD_BYTES",
+        400: "Bad request (malformed JSON or query)",
+        401: "The token is missing or wrong",
+        403: "Read-only mode, or no token set",
+        404: "No such job",
+        409: "The job's state does not allow this",
+        413: "Body over SLUICE_MAX_PAYLOAD_BYTES",
         421: "The Host is not one this dashboard answers to (SLUICE_DASHBOARD_ALLOWED_HOSTS)",
         422: "The job, or the job id in the path, is invalid; nothing was done",
         429: "Too many wrong tokens from this address lately; see Retry-After",
         503: "Queue full (SLUICE_MAX_QUEUED_JOBS) or Redis unreachable; see Retry-After",
-    }  # fmt: skip
+    }
     described = {str(code): _json(_ref("Error"), says[code]) for code in codes}
     return {**described, "default": _json(_ref("Error"), "Any other error, e.g. 500")}
 
 
 def _op(
-    summary: str, security: list[dict[str, list[str]]], ok: dict[str, Any], *errors: int,
-    params: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None,
+    summary: str,
+    security: list[dict[str, list[str]]],
+    ok: dict[str, Any],
+    *,
+    errors: tuple[int, ...] = (),
+    params: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
     ok_code: int = 200,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "security": security,
@@ -68,8 +76,13 @@ def _op(
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}  # fmt: skip
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 def _int(low: int, high: int) -> dict[str, Any]:
@@ -84,20 +97,39 @@ INDEX = {"name": "index", "in": "path", "required": True, "schema": _int(0, 10**
 
 def _schemas() -> dict[str, Any]:
     stage = _obj({"count": INT, "total_s": NUM, "mean_s": NUM})
-    status = _obj({
-        "job_id": STR, "state": {"enum": [s.value for s in JobState]},
-        "pipeline": _nullable(STR), "total": INT, "fetched": INT, "transformed": INT,
-        "stored": INT, "failed": INT, "error": _nullable(STR), "attempts": INT,
-        "worker": _nullable(STR), "enqueued_at": _nullable(NUM), "started_at": _nullable(NUM),
-        "finished_at": _nullable(NUM),
-        "stages": {"type": "object", "additionalProperties": _ref("StageTiming")},
-        "elapsed_s": _nullable(NUM), "bottleneck": _nullable(STR),
-    })  # fmt: skip
+    status = _obj(
+        {
+            "job_id": STR,
+            "state": {"enum": [s.value for s in JobState]},
+            "pipeline": _nullable(STR),
+            "total": INT,
+            "fetched": INT,
+            "transformed": INT,
+            "stored": INT,
+            "failed": INT,
+            "error": _nullable(STR),
+            "attempts": INT,
+            "worker": _nullable(STR),
+            "enqueued_at": _nullable(NUM),
+            "started_at": _nullable(NUM),
+            "finished_at": _nullable(NUM),
+            "stages": {"type": "object", "additionalProperties": _ref("StageTiming")},
+            "elapsed_s": _nullable(NUM),
+            "bottleneck": _nullable(STR),
+        }
+    )
     record = _obj(
-        {"index": INT, "input": STR, "ok": {"type": "boolean"}, "result": {"type": "object"},
-         "error": STR, "blob": STR, "timings": {"type": "object"}},
+        {
+            "index": INT,
+            "input": STR,
+            "ok": {"type": "boolean"},
+            "result": {"type": "object"},
+            "error": STR,
+            "blob": STR,
+            "timings": {"type": "object"},
+        },
         ["index", "input", "ok", "timings"],
-    )  # fmt: skip
+    )
     return {
         "Error": _obj({"error": STR, "message": STR}),
         "EnqueueRequest": EnqueueRequest.model_json_schema(ref_template=REF),
@@ -110,82 +142,164 @@ def _schemas() -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
+    return {**_job_paths(), **_other_paths()}
+
+
+# The errors an action on one job may end in: no token (or read-only), no such job, a state
+# that does not allow it, an id outside the grammar.
+ON_JOB = (403, 404, 409, 422)
+
+
+def _job_paths() -> dict[str, Any]:
+    """/api/jobs and what is under it."""
     status = _json(_ref("JobStatus"), "The job's status")
-    results = _json(_obj({
-        "job_id": STR, "total": INT, "start": INT, "limit": INT,
-        "records": {"type": "array", "items": _ref("ItemRecord")}, "next_start": _nullable(INT),
-    }), "Stored records from `start`, in input order (unstored inputs skipped)")  # fmt: skip
-    listing = _json(_obj({
-        "jobs": {"type": "array", "items": _ref("JobStatus")}, "matched": INT, "pages": INT,
-        "per_page": INT, "truncated": {"type": "boolean"},
-    }), "One page of jobs, newest first")  # fmt: skip
+    record_page = {
+        "job_id": STR,
+        "total": INT,
+        "start": INT,
+        "limit": INT,
+        "records": {"type": "array", "items": _ref("ItemRecord")},
+        "next_start": _nullable(INT),
+    }
+    results = _json(
+        _obj(record_page), "Stored records from `start`, in input order (unstored inputs skipped)"
+    )
+    job_page = {
+        "jobs": {"type": "array", "items": _ref("JobStatus")},
+        "matched": INT,
+        "pages": INT,
+        "per_page": INT,
+        "truncated": {"type": "boolean"},
+    }
+    listing = _json(_obj(job_page), "One page of jobs, newest first")
+    enqueued = _json(_obj({"job_id": STR, "status_url": STR}), "Enqueued")
+    deleted = _json(_obj({"job_id": STR, "deleted": {"type": "boolean"}}), "Deleted")
     changed = _json(_obj({"job_id": STR, "state": STR}), "The job's new state")
-    anything = {"type": "object"}
+    states = {"enum": ["", *[s.value for s in JobState]]}
+    filters = [
+        _query("state", states, "Only this state (empty: any)"),
+        _query("pipeline", STR, "Only this pipeline"),
+        _query("q", STR, "Job id contains this (any case)"),
+        _query("page", _int(1, api.PAGE_MAX), "Page, from 1"),
+        _query("per_page", _int(1, api.JOBS_MAX), f"1-{api.JOBS_MAX}"),
+    ]
+    per_page = f"Records per page, 1-{api.RESULTS_MAX} (default {api.RESULTS_DEFAULT})"
+    paging = [
+        _query("start", _int(0, api.START_MAX), "First input index (default 0)"),
+        _query("limit", _int(1, api.RESULTS_MAX), per_page),
+    ]
+    blob = {
+        "description": "The bytes: an image inline with its type, anything else (or with "
+        "download=1) as an application/octet-stream attachment",
+        "content": {"application/octet-stream": {}, "image/*": {}},
+    }
+    download = _query("download", _int(0, 1), "1: as a download")
     return {
         "/api/jobs": {
-            "post": _op("Enqueue a job", WRITE, _json(_obj({"job_id": STR, "status_url": STR}),
-                        "Enqueued"), 400, 403, 409, 413, 422, 503,
-                        body=_ref("EnqueueRequest"), ok_code=201),
-            "get": _op("List jobs (filter by state, pipeline, id)", READ, listing, 400, params=[
-                _query("state", {"enum": ["", *[s.value for s in JobState]]},
-                       "Only this state (empty: any)"),
-                _query("pipeline", STR, "Only this pipeline"),
-                _query("q", STR, "Job id contains this (any case)"),
-                _query("page", _int(1, api.PAGE_MAX), "Page, from 1"),
-                _query("per_page", _int(1, api.JOBS_MAX), f"1-{api.JOBS_MAX}"),
-            ]),
+            "post": _op(
+                "Enqueue a job",
+                WRITE,
+                enqueued,
+                errors=(400, 403, 409, 413, 422, 503),
+                body=_ref("EnqueueRequest"),
+                ok_code=201,
+            ),
+            "get": _op(
+                "List jobs (filter by state, pipeline, id)",
+                READ,
+                listing,
+                errors=(400,),
+                params=filters,
+            ),
         },
         "/api/jobs/{job_id}": {
-            "get": _op("A job's status", READ, status, 404, 422, params=[JOB_ID]),
-            "delete": _op("Delete an ended job and its records", WRITE,
-                          _json(_obj({"job_id": STR, "deleted": {"type": "boolean"}}),
-                                "Deleted"), 403, 404, 409, 422, params=[JOB_ID]),
+            "get": _op("A job's status", READ, status, errors=(404, 422), params=[JOB_ID]),
+            "delete": _op(
+                "Delete an ended job and its records",
+                WRITE,
+                deleted,
+                errors=ON_JOB,
+                params=[JOB_ID],
+            ),
         },
         "/api/jobs/{job_id}/results": {
-            "get": _op("A job's records, paged", READ, results, 400, 404, 422, params=[
-                JOB_ID, _query("start", _int(0, api.START_MAX), "First input index (default 0)"),
-                _query("limit", _int(1, api.RESULTS_MAX),
-                       f"Records per page, 1-{api.RESULTS_MAX} (default {api.RESULTS_DEFAULT})"),
-            ]),
+            "get": _op(
+                "A job's records, paged",
+                READ,
+                results,
+                errors=(400, 404, 422),
+                params=[JOB_ID, *paging],
+            ),
         },
         "/api/jobs/{job_id}/results/{index}/blob": {
-            "get": _op("One input's binary output (e.g. a thumbnail)", READ, {
-                "description": "The bytes: an image inline with its type, anything else (or "
-                "with download=1) as an application/octet-stream attachment",
-                "content": {"application/octet-stream": {}, "image/*": {}}},
-                400, 404, 422,
-                params=[JOB_ID, INDEX, _query("download", _int(0, 1), "1: as a download")]),
+            "get": _op(
+                "One input's binary output (e.g. a thumbnail)",
+                READ,
+                blob,
+                errors=(400, 404, 422),
+                params=[JOB_ID, INDEX, download],
+            ),
         },
         "/api/jobs/{job_id}/cancel": {
-            "post": _op("Cancel a queued or running job", WRITE, changed, 403, 404, 409, 422,
-                        params=[JOB_ID]),
+            "post": _op(
+                "Cancel a queued or running job",
+                WRITE,
+                changed,
+                errors=ON_JOB,
+                params=[JOB_ID],
+            ),
         },
         "/api/jobs/{job_id}/retry": {
-            "post": _op("Re-queue a failed or cancelled job; with failed_inputs=1, run a "
-                        "complete job again for its failed inputs only", WRITE, changed, 400,
-                        403, 404, 409, 422, params=[JOB_ID, _query(
-                            "failed_inputs", _int(0, 1),
-                            "1: a complete job, for its failed inputs only (keeps the good "
-                            "records)")]),
+            "post": _op(
+                "Re-queue a failed or cancelled job; with failed_inputs=1, run a complete "
+                "job again for its failed inputs only",
+                WRITE,
+                changed,
+                errors=(400, *ON_JOB),
+                params=[
+                    JOB_ID,
+                    _query(
+                        "failed_inputs",
+                        _int(0, 1),
+                        "1: a complete job, for its failed inputs only (keeps the good records)",
+                    ),
+                ],
+            ),
         },
+    }
+
+
+def _other_paths() -> dict[str, Any]:
+    """The failed set, the queue, workers, pipelines, and this description."""
+    statuses = _json({"type": "array", "items": _ref("JobStatus")}, "Failed jobs")
+    limit = f"1-{api.FAILED_MAX} (default {api.FAILED_DEFAULT})"
+    retried = {
+        "retried": {"type": "array", "items": STR},
+        "errors": {"type": "object", "additionalProperties": STR},
+    }
+    retried_all = _json(_obj(retried), "What was re-queued, and why the rest were not")
+    workers = _json({"type": "array", "items": _ref("WorkerInfo")}, "Workers")
+    anything = {"type": "object"}
+    return {
         "/api/failed": {
-            "get": _op("The failed set, most recent first", READ, _json(
-                {"type": "array", "items": _ref("JobStatus")}, "Failed jobs"), 400,
-                params=[_query("limit", _int(1, api.FAILED_MAX),
-                               f"1-{api.FAILED_MAX} (default {api.FAILED_DEFAULT})")]),
+            "get": _op(
+                "The failed set, most recent first",
+                READ,
+                statuses,
+                errors=(400,),
+                params=[_query("limit", _int(1, api.FAILED_MAX), limit)],
+            ),
         },
         "/api/failed/retry": {
-            "post": _op("Re-queue every failed job (up to 1,000)", WRITE, _json(_obj({
-                "retried": {"type": "array", "items": STR},
-                "errors": {"type": "object", "additionalProperties": STR}}),
-                "What was re-queued, and why the rest were not"), 403),
+            "post": _op(
+                "Re-queue every failed job (up to 1,000)", WRITE, retried_all, errors=(403,)
+            ),
         },
         "/api/stats": {"get": _op("Queue figures", READ, _json(_ref("QueueStats"), "Stats"))},
-        "/api/workers": {"get": _op("Live workers' heartbeats", READ, _json(
-            {"type": "array", "items": _ref("WorkerInfo")}, "Workers"))},
+        "/api/workers": {"get": _op("Live workers' heartbeats", READ, workers)},
         "/api/pipelines": {"get": _op("Registered pipelines", READ, _json(anything, "Pipelines"))},
         "/api/openapi.json": {"get": _op("This description", READ, _json(anything, "OpenAPI"))},
-    }  # fmt: skip
+    }
 
 
 @cache

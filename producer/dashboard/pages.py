@@ -11,7 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from producer.client import Client
+from producer.client.client import Client
+from producer.contract.models import ItemResult, JobState
 from producer.dashboard import context
 from producer.dashboard.api import PAGE_MAX, START_MAX, int_query
 from producer.dashboard.auth import client_address, end_session, set_session, throttled
@@ -19,7 +20,6 @@ from producer.dashboard.job_paths import path_job_id
 from producer.dashboard.listing import LISTED_STATES, page_of
 from producer.dashboard.redirects import safe_next
 from producer.dashboard.render import render, stage_shares
-from producer.models import ItemResult, JobState
 
 routes = web.RouteTableDef()
 JOBS_PER_PAGE = 50
@@ -39,13 +39,21 @@ async def overview(request: web.Request) -> web.Response:
         await history.sample()  # a chart from the first view on
     recent = snapshot.finished_since(time.time() - RECENT_S)
     return render(
-        request, "overview.html",
-        counts=snapshot.counts(), truncated=snapshot.truncated, listed=len(snapshot.jobs),
-        stats=stats, chart=history.depth_chart(), throughput=history.throughput(),
-        recent_jobs=len(recent), recent_inputs=sum(j.total for j in recent),
-        workers=await client.workers(), now=time.time(), recent_minutes=RECENT_S // 60,
+        request,
+        "overview.html",
+        counts=snapshot.counts(),
+        truncated=snapshot.truncated,
+        listed=len(snapshot.jobs),
+        stats=stats,
+        chart=history.depth_chart(),
+        throughput=history.throughput(),
+        recent_jobs=len(recent),
+        recent_inputs=sum(j.total for j in recent),
+        workers=await client.workers(),
+        now=time.time(),
+        recent_minutes=RECENT_S // 60,
         query=_query(request),
-    )  # fmt: skip
+    )
 
 
 @routes.get("/jobs")
@@ -59,11 +67,20 @@ async def jobs(request: web.Request) -> web.Response:
     page = min(int_query(request, "page", 1, 1, PAGE_MAX), pages)
     pipelines = sorted(set(snapshot.pipelines()) | set(await context.client(request).pipelines()))
     return render(
-        request, "jobs.html",
-        jobs=rows, matched=len(matched), page=page, pages=pages, truncated=snapshot.truncated,
-        state=state, pipeline=pipeline, search=search, pipelines=pipelines,
-        states=[s.value for s in LISTED_STATES], query=_query(request),
-    )  # fmt: skip
+        request,
+        "jobs.html",
+        jobs=rows,
+        matched=len(matched),
+        page=page,
+        pages=pages,
+        truncated=snapshot.truncated,
+        state=state,
+        pipeline=pipeline,
+        search=search,
+        pipelines=pipelines,
+        states=[s.value for s in LISTED_STATES],
+        query=_query(request),
+    )
 
 
 @routes.get("/jobs/{job_id}")
@@ -75,11 +92,19 @@ async def job(request: web.Request) -> web.Response:
     results = [r async for r in client.results(job_id, start=start, limit=RESULTS_PER_PAGE)]
     failed_items = await _failed_items(client, job_id, status.total) if status.failed else []
     response = render(
-        request, "job.html",
-        job=status, found=found, shares=stage_shares(status), results=results, start=start,
-        per_page=RESULTS_PER_PAGE, failed_items=failed_items, failed_scan_max=FAILED_SCAN_MAX,
-        now=time.time(), query=_query(request),
-    )  # fmt: skip
+        request,
+        "job.html",
+        job=status,
+        found=found,
+        shares=stage_shares(status),
+        results=results,
+        start=start,
+        per_page=RESULTS_PER_PAGE,
+        failed_items=failed_items,
+        failed_scan_max=FAILED_SCAN_MAX,
+        now=time.time(),
+        query=_query(request),
+    )
     if not found:
         response.set_status(404)
     return response

@@ -11,13 +11,14 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from producer.cli.render import format_seconds, format_time
-from producer.connection import server_label
+from producer.client.display import format_seconds, format_time
+from producer.contract.errors import ServerUnavailable
+from producer.contract.liveness import LIVE_S
+from producer.contract.models import STAGES, JobStatus
 from producer.dashboard import context
 from producer.dashboard.blobs import image_type
 from producer.dashboard.job_paths import actionable, path_segment
-from producer.errors import ServerUnavailable
-from producer.models import STAGES, JobStatus
+from producer.redis.connection import server_label
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 POLL_MS = 1500  # how often a page's live regions refresh
@@ -46,7 +47,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(previewable=lambda record: image_type(record) is not None)
     env.tests.update(actionable=actionable)
-    env.globals.update(STAGES=STAGES, STAGE_COUNTS=STAGE_COUNTS, poll_ms=POLL_MS)
+    env.globals.update(STAGES=STAGES, STAGE_COUNTS=STAGE_COUNTS, poll_ms=POLL_MS, live_s=LIVE_S)
     return env
 
 

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from producer import ClientSettings
-from producer.keys import Keys
+from producer.contract.keys import Keys
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ import redis
 
 from producer import JobState
 from producer.cli.enqueue import parse_options, stream_inputs
-from producer.keys import Keys
-from producer.wire import dumps
+from producer.contract.keys import Keys
+from producer.contract.wire import dumps
 from tests.conftest import ROOT
 from tests.expected import data_uri, text_stats
 from tests.support.cli import envelope, sluice
@@ -27,10 +27,24 @@ from tests.support.servers import free_port
 from tests.support.workers import WorkerFactory
 
 STATUS_KEYS = {
-    "job_id", "state", "pipeline", "total", "fetched", "transformed", "stored", "failed",
-    "error", "attempts", "worker", "enqueued_at", "started_at", "finished_at", "stages",
-    "elapsed_s", "bottleneck",
-}  # fmt: skip
+    "job_id",
+    "state",
+    "pipeline",
+    "total",
+    "fetched",
+    "transformed",
+    "stored",
+    "failed",
+    "error",
+    "attempts",
+    "worker",
+    "enqueued_at",
+    "started_at",
+    "finished_at",
+    "stages",
+    "elapsed_s",
+    "bottleneck",
+}
 
 
 def stored_inputs(rdb: redis.Redis, keys: Keys, job_id: str) -> list[str]:
@@ -51,19 +65,43 @@ def write_results(rdb: redis.Redis, keys: Keys, job_id: str, records: list[dict[
     failed = sum(1 for r in records if not r["ok"])
     rdb.hset(
         keys.job(job_id),
-        mapping={"state": "complete", "pipeline": "thumbnail", "total": len(records),
-                 "stored": len(records), "failed": failed},
-    )  # fmt: skip
+        mapping={
+            "state": "complete",
+            "pipeline": "thumbnail",
+            "total": len(records),
+            "stored": len(records),
+            "failed": failed,
+        },
+    )
 
 
 RECORDS: list[dict[str, Any]] = [
-    {"index": 0, "input": "data:,a", "ok": True, "result": {"w": 10}, "blob": "png",
-     "timings": {"fetch_s": 0.1, "transform_s": 0.2}, "_bytes": b"\x89PNG zero"},
-    {"index": 1, "input": "https://x/[bold]1[/]", "ok": False, "error": "HTTP 404 [not] found",
-     "timings": {"fetch_s": 0.1}},
-    {"index": 2, "input": "data:,c", "ok": True, "result": {"w": 12}, "blob": "../../evil",
-     "timings": {"fetch_s": 0.1, "transform_s": 0.3}, "_bytes": b"two"},
-]  # fmt: skip
+    {
+        "index": 0,
+        "input": "data:,a",
+        "ok": True,
+        "result": {"w": 10},
+        "blob": "png",
+        "timings": {"fetch_s": 0.1, "transform_s": 0.2},
+        "_bytes": b"\x89PNG zero",
+    },
+    {
+        "index": 1,
+        "input": "https://x/[bold]1[/]",
+        "ok": False,
+        "error": "HTTP 404 [not] found",
+        "timings": {"fetch_s": 0.1},
+    },
+    {
+        "index": 2,
+        "input": "data:,c",
+        "ok": True,
+        "result": {"w": 12},
+        "blob": "../../evil",
+        "timings": {"fetch_s": 0.1, "transform_s": 0.3},
+        "_bytes": b"two",
+    },
+]
 
 
 def test_enqueue_prints_the_job_id_and_queues_the_inputs(
@@ -82,16 +120,32 @@ def test_enqueue_parses_option_values_as_json_or_keeps_strings(
     env: dict[str, str], rdb: redis.Redis
 ) -> None:
     """--option values that are valid JSON become JSON values; anything else stays a string."""
-    pairs = ["size=64", "ratio=0.5", "flag=true", 'box={"w": 2}', "name=plain", "eq=a=b",
-             "empty=", "nan=NaN", 'quoted="7"']  # fmt: skip
+    pairs = [
+        "size=64",
+        "ratio=0.5",
+        "flag=true",
+        'box={"w": 2}',
+        "name=plain",
+        "eq=a=b",
+        "empty=",
+        "nan=NaN",
+        'quoted="7"',
+    ]
     args = [arg for pair in pairs for arg in ("-o", pair)]
     result = sluice(env, "enqueue", "thumbnail", "data:,x", *args, "--json")
     assert result.exit_code == 0, result.stderr
     job_id = json.loads(result.stdout)["job_id"]
     assert envelope(rdb, job_id)["options"] == {
-        "size": 64, "ratio": 0.5, "flag": True, "box": {"w": 2}, "name": "plain", "eq": "a=b",
-        "empty": "", "nan": "NaN", "quoted": "7",
-    }  # fmt: skip
+        "size": 64,
+        "ratio": 0.5,
+        "flag": True,
+        "box": {"w": 2},
+        "name": "plain",
+        "eq": "a=b",
+        "empty": "",
+        "nan": "NaN",
+        "quoted": "7",
+    }
 
 
 def test_parse_options_refuses_a_pair_without_a_key_or_equals() -> None:
@@ -219,8 +273,11 @@ def test_status_json_has_the_documented_keys(env: dict[str, str], job_id: str) -
     data = json.loads(result.stdout)
     assert set(data) >= STATUS_KEYS
     assert (data["job_id"], data["state"], data["pipeline"], data["total"]) == (
-        job_id, "queued", "text-stats", 2,
-    )  # fmt: skip
+        job_id,
+        "queued",
+        "text-stats",
+        2,
+    )
     assert set(data["stages"]) == {"fetch", "transform", "store"}
 
 
@@ -232,12 +289,23 @@ def test_status_table_shows_counts_and_marks_the_bottleneck(
     rdb.hset(
         keys.job("tb"),
         mapping={
-            "state": "complete", "pipeline": "text-stats", "total": 10, "fetched": 10,
-            "transformed": 10, "stored": 10, "failed": 3, "started_at": now - 4,
-            "finished_at": now, "fetch_count": 10, "fetch_s": 1.5, "transform_count": 10,
-            "transform_s": 7.25, "store_count": 10, "store_s": 0.1,
+            "state": "complete",
+            "pipeline": "text-stats",
+            "total": 10,
+            "fetched": 10,
+            "transformed": 10,
+            "stored": 10,
+            "failed": 3,
+            "started_at": now - 4,
+            "finished_at": now,
+            "fetch_count": 10,
+            "fetch_s": 1.5,
+            "transform_count": 10,
+            "transform_s": 7.25,
+            "store_count": 10,
+            "store_s": 0.1,
         },
-    )  # fmt: skip
+    )
     result = sluice(env, "status", "tb")
     assert result.exit_code == 0
     out = result.stdout
@@ -265,18 +333,29 @@ def test_stats_json_counts_ready_and_deferred_jobs(env: dict[str, str]) -> None:
     """`stats --json` numbers follow the queue: ready and deferred jobs are counted apart."""
     before = json.loads(sluice(env, "stats", "--json").stdout)
     assert before == {
-        "ready": 0, "deferred": 0, "in_progress": 0, "failed": 0, "workers": 0,
-        "oldest_ready_age_s": 0.0, "ready_units": 0, "held_units": 0,
-    }  # fmt: skip
+        "ready": 0,
+        "deferred": 0,
+        "in_progress": 0,
+        "failed": 0,
+        "workers": 0,
+        "oldest_ready_age_s": 0.0,
+        "ready_units": 0,
+        "held_units": 0,
+    }
     sluice(env, "enqueue", "text-stats", "data:,1")
     sluice(env, "enqueue", "text-stats", "data:,2")
     sluice(env, "enqueue", "text-stats", "data:,3", "--defer", "60")
     after = json.loads(sluice(env, "stats", "--json").stdout)
     assert after.pop("oldest_ready_age_s") >= 0
     assert after == {
-        "ready": 2, "deferred": 1, "in_progress": 0, "failed": 0, "workers": 0,
-        "ready_units": 2, "held_units": 0,
-    }  # fmt: skip
+        "ready": 2,
+        "deferred": 1,
+        "in_progress": 0,
+        "failed": 0,
+        "workers": 0,
+        "ready_units": 2,
+        "held_units": 0,
+    }
     rows = sluice(env, "stats").stdout.splitlines()
     assert [line.split()[-1] for line in rows[:5]] == ["2", "1", "0", "0", "0"]
     assert rows[5].startswith("oldest ready")
@@ -292,8 +371,14 @@ def test_results_json_lines_in_input_order(
     assert result.exit_code == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["index"] for line in lines] == [0, 1, 2]
-    assert lines[0] == {"index": 0, "input": "data:,a", "ok": True, "result": {"w": 10},
-                        "blob": "png", "timings": {"fetch_s": 0.1, "transform_s": 0.2}}  # fmt: skip
+    assert lines[0] == {
+        "index": 0,
+        "input": "data:,a",
+        "ok": True,
+        "result": {"w": 10},
+        "blob": "png",
+        "timings": {"fetch_s": 0.1, "transform_s": 0.2},
+    }
     assert lines[1]["error"] == "HTTP 404 [not] found" and "result" not in lines[1]
     failed = sluice(env, "results", "r", "--json", "--failed-only").stdout.splitlines()
     assert [json.loads(line)["index"] for line in failed] == [1]
@@ -332,10 +417,16 @@ def test_results_output_reads_blobs_a_page_at_a_time(
 ) -> None:
     """250 blobs (one of them named but never stored) are read in 3 HMGETs, not 250 HGETs."""
     records: list[dict[str, Any]] = [
-        {"index": i, "input": f"data:,{i}", "ok": True, "result": {}, "blob": "png",
-         "_bytes": f"blob {i}".encode()}
+        {
+            "index": i,
+            "input": f"data:,{i}",
+            "ok": True,
+            "result": {},
+            "blob": "png",
+            "_bytes": f"blob {i}".encode(),
+        }
         for i in range(250)
-    ]  # fmt: skip
+    ]
     del records[7]["_bytes"]  # its record names a blob that is not there
     write_results(rdb, keys, "many", records)
     rdb.config_resetstat()

@@ -9,7 +9,7 @@ from typer.testing import CliRunner, Result
 
 from producer import ClientSettings
 from producer.cli.app import app
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from tests.support.workers import WorkerFactory
 
 

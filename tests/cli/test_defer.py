@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from tests.support.cli import sluice
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import redis
 
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from tests.support.cli import envelope, sluice
 from tests.support.workers import WorkerFactory
 

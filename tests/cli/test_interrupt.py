@@ -11,7 +11,7 @@ import time
 
 import redis
 
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from tests.conftest import ROOT
 
 

@@ -6,7 +6,7 @@ import json
 
 import redis
 
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from tests.support.cli import sluice
 from tests.support.workers import WorkerFactory
 

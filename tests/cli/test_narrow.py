@@ -7,9 +7,9 @@ import time
 
 import redis
 
-from producer.cli.render import format_time
-from producer.keys import Keys
-from producer.wire import dumps
+from producer.client.display import format_time
+from producer.contract.keys import Keys
+from producer.contract.wire import dumps
 from tests.support.cli import sluice
 
 WIDTH = 80

@@ -6,8 +6,8 @@ import json
 
 import redis
 
-from producer.keys import Keys
-from producer.wire import now_ms
+from producer.contract.keys import Keys
+from producer.contract.wire import now_ms
 from tests.support.cli import sluice
 
 

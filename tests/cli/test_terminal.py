@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from producer.cli.render import CONTROLS, printable
-from producer.keys import Keys
-from producer.wire import dumps, now_ms
+from producer.contract.keys import Keys
+from producer.contract.wire import dumps, now_ms
 from tests.support.cli import sluice
 
 ACTING = {chr(c) for c in CONTROLS} - {"\n"}  # a newline ends a line of output, nothing more

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from producer import ClientSettings
 from producer.dashboard.app import create_app
+from producer.dashboard.settings import DashboardSettings
 from tests.dashboard.browser import launch_browser
 from tests.dashboard.process import DashboardProcess, dashboard_process
 from tests.dashboard.support import TOKEN, Dashboard
@@ -33,10 +34,13 @@ async def start_dashboard(settings: ClientSettings) -> AsyncIterator[StartDashbo
 
     async def start(**overrides: Any) -> Dashboard:
         values: dict[str, Any] = {
-            "redis_url": settings.redis_url, "namespace": settings.namespace,
-            "data_dir": settings.data_dir, "dashboard_token": TOKEN, **overrides,
-        }  # fmt: skip
-        config = ClientSettings(**values, _env_file=None)
+            "redis_url": settings.redis_url,
+            "namespace": settings.namespace,
+            "data_dir": settings.data_dir,
+            "dashboard_token": TOKEN,
+            **overrides,
+        }
+        config = DashboardSettings(**values, _env_file=None)
         runner = web.AppRunner(create_app(config, sample_s=0.5), access_log=None)
         await runner.setup()
         runners.append(runner)

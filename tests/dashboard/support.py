@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
-from producer import ClientSettings
+from producer.dashboard.settings import DashboardSettings
 
 TOKEN = "dashboard-test-token-0123"
 
@@ -22,7 +22,7 @@ class Dashboard:
     """A running dashboard: its base URL and the settings it was started with."""
 
     url: str
-    settings: ClientSettings
+    settings: DashboardSettings
 
     def at(self, path: str) -> str:
         return self.url + path
@@ -38,9 +38,15 @@ class Reply:
 
 
 async def call(
-    session: aiohttp.ClientSession, method: str, url: str, *, token: str | None = None,
-    json: Any = None, data: bytes | None = None, headers: dict[str, str] | None = None,
-) -> Reply:  # fmt: skip
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    token: str | None = None,
+    json: Any = None,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     """One request; ``token`` goes in ``Authorization: Bearer``; redirects are not followed."""
     sent = dict(headers or {})
     if token is not None:

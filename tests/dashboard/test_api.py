@@ -79,10 +79,12 @@ async def test_writes_need_the_token_and_reads_do_not(
     """Every write without the token, or with a wrong one, is refused (401); reads are open."""
     job_id = await client.enqueue("text-stats", ["data:,x"])
     writes = [
-        ("POST", "/api/jobs"), ("POST", f"/api/jobs/{job_id}/cancel"),
-        ("POST", f"/api/jobs/{job_id}/retry"), ("DELETE", f"/api/jobs/{job_id}"),
+        ("POST", "/api/jobs"),
+        ("POST", f"/api/jobs/{job_id}/cancel"),
+        ("POST", f"/api/jobs/{job_id}/retry"),
+        ("DELETE", f"/api/jobs/{job_id}"),
         ("POST", "/api/failed/retry"),
-    ]  # fmt: skip
+    ]
     body = {"pipeline": "text-stats", "inputs": ["data:,y"]}
     for method, path in writes:
         for token in (None, "wrong-token-0123456789"):
@@ -124,9 +126,12 @@ async def test_require_login_guards_reads(
 
 
 async def test_cancel_retry_delete_and_retry_all(
-    dashboard: Dashboard, session: aiohttp.ClientSession, client: Client, redis: Redis,
+    dashboard: Dashboard,
+    session: aiohttp.ClientSession,
+    client: Client,
+    redis: Redis,
     workers: WorkerFactory,
-) -> None:  # fmt: skip
+) -> None:
     """Cancel a queued job; retry and delete failed ones; each refusal has its status."""
     api = dashboard.at("/api/jobs/")
     queued = await client.enqueue("text-stats", ["data:,q"])
@@ -174,9 +179,12 @@ async def test_cancel_retry_delete_and_retry_all(
 async def test_bad_queries_get_400(dashboard: Dashboard, session: aiohttp.ClientSession) -> None:
     """Paging parameters out of range and unknown states are refused with a JSON 400."""
     for path in (
-        "/api/jobs/x/results?limit=0", "/api/jobs/x/results?start=-1",
-        "/api/jobs/x/results?limit=many", "/api/jobs?state=sleeping", "/api/failed?limit=0",
-    ):  # fmt: skip
+        "/api/jobs/x/results?limit=0",
+        "/api/jobs/x/results?start=-1",
+        "/api/jobs/x/results?limit=many",
+        "/api/jobs?state=sleeping",
+        "/api/failed?limit=0",
+    ):
         reply = await call(session, "GET", dashboard.at(path))
         assert (reply.status, reply.body["error"]) == (400, "bad_request"), path
     unknown = await call(session, "GET", dashboard.at("/api/jobs/nope"))

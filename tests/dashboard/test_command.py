@@ -7,7 +7,8 @@ import urllib.request
 import pytest
 
 from producer import ClientSettings, ConfigError
-from producer.settings import load_settings
+from producer.contract.settings import load_settings
+from producer.dashboard.settings import DashboardSettings
 from tests.dashboard.process import dashboard_process
 
 
@@ -36,7 +37,7 @@ def test_dashboard_command_serves_until_sigterm(
 def test_short_token_is_refused_without_echoing_it() -> None:
     """A token under 16 characters is a bad setting; the message never repeats the token."""
     with pytest.raises(ConfigError) as refused:
-        load_settings(ClientSettings, dashboard_token="tiny-secret", _env_file=None)
+        load_settings(DashboardSettings, dashboard_token="tiny-secret", _env_file=None)
     message = str(refused.value)
     assert "SLUICE_DASHBOARD_TOKEN" in message and "at least 16 characters" in message
     assert "tiny-secret" not in message

@@ -51,9 +51,14 @@ for _ in range(100):
     ],
 )
 async def test_invalid_job_is_refused(
-    start_dashboard: StartDashboard, session: aiohttp.ClientSession, redis: Redis,
-    namespace: str, body: Any, status: int, says: str,
-) -> None:  # fmt: skip
+    start_dashboard: StartDashboard,
+    session: aiohttp.ClientSession,
+    redis: Redis,
+    namespace: str,
+    body: Any,
+    status: int,
+    says: str,
+) -> None:
     """Each invalid body gets its status and a message naming the problem; no key is written."""
     board = await start_dashboard(max_inputs_per_job=2, max_input_chars=256)
     raw = body if isinstance(body, bytes) else None
@@ -82,9 +87,12 @@ async def test_oversized_body_is_refused(
 
 
 async def test_unknown_pipeline_is_refused(
-    dashboard: Dashboard, session: aiohttp.ClientSession, workers: WorkerFactory,
-    redis: Redis, client: Client,
-) -> None:  # fmt: skip
+    dashboard: Dashboard,
+    session: aiohttp.ClientSession,
+    workers: WorkerFactory,
+    redis: Redis,
+    client: Client,
+) -> None:
     """Once a worker has registered its pipelines, a job naming another one is refused."""
     workers()
     body = {**GOOD, "pipeline": "no-such-pipeline"}

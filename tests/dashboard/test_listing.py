@@ -7,9 +7,9 @@ import time
 from redis.asyncio import Redis
 
 from producer import Client, JobState
+from producer.contract.wire import now_ms
 from producer.dashboard.history import History, Sample
 from producer.dashboard.listing import JobListing
-from producer.wire import now_ms
 
 
 async def test_listing_finds_every_kind_of_job(client: Client, redis: Redis) -> None:

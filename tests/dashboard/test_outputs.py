@@ -10,9 +10,9 @@ import aiohttp
 from redis.asyncio import Redis
 
 from producer import Client
-from producer.cli.render import format_seconds
+from producer.client.display import format_seconds
+from producer.contract.wire import dumps
 from producer.dashboard.render import ago
-from producer.wire import dumps
 from tests.dashboard.support import Dashboard, call
 
 PNG = b"\x89PNG\r\n\x1a\n fake image bytes"

@@ -20,9 +20,11 @@ async def login(session: aiohttp.ClientSession, dashboard: Dashboard, token: str
 
 
 async def test_pages_never_show_the_redis_password(
-    start_dashboard: StartDashboard, session: aiohttp.ClientSession, client: Client,
+    start_dashboard: StartDashboard,
+    session: aiohttp.ClientSession,
+    client: Client,
     settings: ClientSettings,
-) -> None:  # fmt: skip
+) -> None:
     """Every page, live region and API answer shows the server with its credentials hidden."""
     url = str(settings.redis_url).replace("redis://", "redis://default:s3cret-pw@")
     board = await start_dashboard(redis_url=url)

@@ -10,7 +10,7 @@ import aiohttp
 from producer import Client, ClientSettings, JobState
 from tests.dashboard.conftest import StartDashboard
 from tests.dashboard.support import call, eventually
-from worker.embedded import EmbeddedServer
+from worker.process.embedded import EmbeddedServer
 
 
 async def test_dashboard_and_client_follow_a_restarted_server(

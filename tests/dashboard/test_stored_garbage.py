@@ -7,7 +7,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from producer import Client, JobState
-from producer.wire import now_ms
+from producer.contract.wire import now_ms
 from tests.dashboard.support import Dashboard, call
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from producer import ClientSettings
 from producer.dashboard.app import create_app
+from producer.dashboard.settings import DashboardSettings
 from tests.dashboard.support import call
 
 
@@ -21,7 +22,7 @@ async def broken(request: web.Request) -> web.Response:
 @pytest.fixture
 async def board(settings: ClientSettings) -> AsyncIterator[str]:
     """The dashboard's application with two routes that fail unexpectedly, on a free port."""
-    app = create_app(settings)
+    app = create_app(DashboardSettings(**settings.model_dump(), _env_file=None))
     app.router.add_get("/api/broken", broken)
     app.router.add_get("/broken", broken)
     runner = web.AppRunner(app, access_log=None)

@@ -130,8 +130,9 @@ async def test_job_failed_from_a_transform_or_a_fetcher_fails_the_whole_job(
         job_id = await client.enqueue("test-hostile", inputs)
         status = await client.wait(job_id, timeout_s=60)
         assert (status.state, status.error) == (
-            JobState.FAILED, "the licence for this job has expired",
-        )  # fmt: skip
+            JobState.FAILED,
+            "the licence for this job has expired",
+        )
         assert status.attempts == 1
         assert job_id in [s.job_id for s in await client.failed()]
     _, after = await finishes(client, [data_uri(b"after")])

@@ -26,8 +26,9 @@ async def test_cancel_running_job_drops_pending_inputs(
     client: Client, workers: WorkerFactory
 ) -> None:
     """A running job stops; inputs not yet stored are dropped; the worker goes on."""
-    workers(pipelines="tests.sample_pipelines", pool_size=1, fetch_concurrency=2,
-            transform_queue_size=2)  # fmt: skip
+    workers(
+        pipelines="tests.sample_pipelines", pool_size=1, fetch_concurrency=2, transform_queue_size=2
+    )
     job_id = await client.enqueue(
         "test-sleep", [data_uri(f"{i}".encode()) for i in range(200)], options={"seconds": 0.05}
     )

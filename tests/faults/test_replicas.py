@@ -16,11 +16,11 @@ import pytest
 import redis
 
 from producer import Client, ClientSettings, JobState, ServerUnavailable
-from producer.connection import connect
+from producer.redis.connection import connect
+from producer.redis.scripts import BatchedScript
 from tests.faults.conftest import poll
 from tests.support.servers import Server, replica_of, valkey_binary
 from tests.support.workers import WorkerFactory
-from worker.scripts import BatchedScript
 
 # like the store's script: each entry written under pcall, refusals returned as pairs
 SET_EACH = """

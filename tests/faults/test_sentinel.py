@@ -24,9 +24,10 @@ import redis
 from aiohttp import web
 
 from producer import Client, ClientSettings, JobState, ServerUnavailable, SyncClient
+from producer.contract.keys import Keys
+from producer.contract.settings import load_settings
 from producer.dashboard.app import create_app
-from producer.keys import Keys
-from producer.settings import load_settings
+from producer.dashboard.settings import DashboardSettings
 from tests.conftest import worker_env
 from tests.expected import data_uri
 from tests.faults.conftest import poll
@@ -229,7 +230,8 @@ async def test_every_part_finds_the_primary_through_the_sentinels(
     assert checked.returncode == 0, checked.stderr
     assert (await get(port, "/readyz"))[0] == 200
     assert (await scrape(port))["sluice_workers_live{}"] == 1
-    runner = web.AppRunner(create_app(client.settings, sample_s=0.5), access_log=None)
+    settings = DashboardSettings(**client.settings.model_dump(), _env_file=None)
+    runner = web.AppRunner(create_app(settings, sample_s=0.5), access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()

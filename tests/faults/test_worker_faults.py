@@ -6,7 +6,7 @@ import orjson
 from redis.asyncio import Redis
 
 from producer import Client, JobState
-from producer.wire import now_ms
+from producer.contract.wire import now_ms
 from tests.expected import data_uri
 from tests.faults.conftest import poll
 from tests.support.workers import WorkerFactory
@@ -21,9 +21,14 @@ async def test_a_job_id_that_is_not_utf8_fails_alone(
     keys = client.keys
     good = await client.enqueue_many("text-stats", [[data_uri(b"ok")]] * 5)
     envelope = orjson.dumps(
-        {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats",
-         "inputs": ["data:,x"]}, "et": now_ms()}
-    )  # fmt: skip
+        {
+            "t": 1,
+            "f": "sluice",
+            "a": [],
+            "k": {"pipeline": "text-stats", "inputs": ["data:,x"]},
+            "et": now_ms(),
+        }
+    )
     bad = b"job\xff\xfe"
     await redis.set(b"arq:job:" + bad, envelope)
     await redis.zadd(keys.queue, {bad: now_ms() - 1000})
@@ -78,21 +83,34 @@ async def test_a_raw_job_meets_the_enqueue_limits_in_the_worker(
         keys.inputs("raw-limits"), long_input, "no-scheme", b"data:,\xff\xfe", "data:,ok"
     )
     envelope = orjson.dumps(
-        {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats", "inputs": None},
-         "et": now_ms()}
-    )  # fmt: skip
+        {
+            "t": 1,
+            "f": "sluice",
+            "a": [],
+            "k": {"pipeline": "text-stats", "inputs": None},
+            "et": now_ms(),
+        }
+    )
     await redis.set(keys.arq_job("raw-limits"), envelope)
     many = orjson.dumps(
-        {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats",
-         "inputs": ["data:,a"] * 6}, "et": now_ms()}
-    )  # fmt: skip
+        {
+            "t": 1,
+            "f": "sluice",
+            "a": [],
+            "k": {"pipeline": "text-stats", "inputs": ["data:,a"] * 6},
+            "et": now_ms(),
+        }
+    )
     await redis.set(keys.arq_job("raw-many"), many)
     await redis.zadd(keys.queue, {"raw-limits": now_ms(), "raw-many": now_ms()})
     workers(max_input_chars=100, max_inputs_per_job=5)
     status = await client.wait("raw-limits", timeout_s=60)
     assert (status.state, status.total, status.stored, status.failed) == (
-        JobState.COMPLETE, 4, 4, 3,
-    )  # fmt: skip
+        JobState.COMPLETE,
+        4,
+        4,
+        3,
+    )
     errors = {r.index: r.error async for r in client.results("raw-limits") if not r.ok}
     assert "over the limit of 100 (SLUICE_MAX_INPUT_CHARS)" in (errors[0] or "")
     assert "no URI scheme" in (errors[1] or "")

@@ -98,9 +98,14 @@ async def test_redis_restarted_without_persistence_is_never_called_complete(
     try:
         own = settings.model_copy(update={"redis_url": volatile.url})
         worker = workers(
-            redis_url=volatile.url, pipelines="tests.sample_pipelines", pool_size=1,
-            fetch_concurrency=2, transform_queue_size=2, max_jobs=1, unit_inputs=1000,
-        )  # fmt: skip
+            redis_url=volatile.url,
+            pipelines="tests.sample_pipelines",
+            pool_size=1,
+            fetch_concurrency=2,
+            transform_queue_size=2,
+            max_jobs=1,
+            unit_inputs=1000,
+        )
 
         async def warned() -> bool:
             return "persists nothing" in worker.log()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from worker.lifecycle.claim import Claimer, Unit
 from worker.lifecycle.endings import Endings
 

@@ -96,9 +96,14 @@ async def test_bad_ids_fail_alone_at_the_claim_and_touch_no_other_job(
     victim = await client.enqueue("text-stats", ["data:,v"])
     await redis.hset(keys.results(victim), "0", b"kept")
     envelope = orjson.dumps(
-        {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats", "inputs": ["data:,x"]},
-         "et": 1}
-    )  # fmt: skip
+        {
+            "t": 1,
+            "f": "sluice",
+            "a": [],
+            "k": {"pipeline": "text-stats", "inputs": ["data:,x"]},
+            "et": 1,
+        }
+    )
     bad_utf8, colliding = b"bad\xff", f"{victim}:results".encode()
     now = int(time.time() * 1000) - 1000
     for bad in (bad_utf8, colliding):
@@ -120,9 +125,14 @@ async def test_a_raw_job_gets_its_status_fields_at_the_claim(client: Client, red
     total and enqueue time from the envelope."""
     keys = client.keys
     envelope = orjson.dumps(
-        {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats",
-         "inputs": ["data:,a", "data:,b", "data:,c"]}, "et": 1_700_000_000_000}
-    )  # fmt: skip
+        {
+            "t": 1,
+            "f": "sluice",
+            "a": [],
+            "k": {"pipeline": "text-stats", "inputs": ["data:,a", "data:,b", "data:,c"]},
+            "et": 1_700_000_000_000,
+        }
+    )
     await redis.set(keys.arq_job("raw"), envelope)
     await redis.zadd(keys.queue, {"raw": 1})
     [unit] = (await claimer(redis, keys).claim(room=1, most=1, aborts_since_ms=0)).units

@@ -32,8 +32,11 @@ async def test_the_last_unit_completes_the_job_when_every_input_has_a_record(
     assert await end(endings, second, "done") == "complete"
     status = await client.status(job)
     assert (status.state, status.total, status.fetched, status.transformed) == (
-        JobState.COMPLETE, 150, 150, 150,
-    )  # fmt: skip
+        JobState.COMPLETE,
+        150,
+        150,
+        150,
+    )
     assert await redis.exists(keys.arq_result(job)) == 0
     assert 0 < await redis.ttl(keys.job(job)) <= 600
     assert 0 < await redis.ttl(keys.results(job)) <= 600

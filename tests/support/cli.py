@@ -8,8 +8,8 @@ import redis
 from typer.testing import CliRunner, Result
 
 from producer.cli.app import app
-from producer.keys import Keys
-from producer.wire import loads
+from producer.contract.keys import Keys
+from producer.contract.wire import loads
 
 
 def sluice(env: dict[str, str], *args: str, input: str | None = None) -> Result:

@@ -20,7 +20,7 @@ from typing import Any
 import redis
 
 from tests.support.processes import terminate
-from tests.support.servers import Server, free_port, redis_server_binary
+from tests.support.servers import Server, flags, free_port, redis_server_binary
 
 MASTER_NAME = "sluice-test"
 DOWN_AFTER_MS = 1000
@@ -42,8 +42,9 @@ def sentinel_unavailable_reason() -> str | None:
 
 
 # quick replication: a replica (or a demoted primary) catches up without a disk round trip
-DATA_ARGS = ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
-             "--repl-ping-replica-period", "1"]  # fmt: skip
+DATA_ARGS = flags(
+    {"repl-diskless-sync": "yes", "repl-diskless-sync-delay": "0", "repl-ping-replica-period": "1"}
+)
 
 
 @dataclass(frozen=True)
@@ -59,32 +60,40 @@ class Secured:
     def tls_lines(self, port: int) -> list[str]:
         c = self.certs
         return [
-            "port 0", f"tls-port {port}", f"tls-cert-file {c / 'server.crt'}",
-            f"tls-key-file {c / 'server.key'}", f"tls-ca-cert-file {c / 'ca.crt'}",
-            "tls-auth-clients optional", "tls-replication yes",
-        ]  # fmt: skip
+            "port 0",
+            f"tls-port {port}",
+            f"tls-cert-file {c / 'server.crt'}",
+            f"tls-key-file {c / 'server.key'}",
+            f"tls-ca-cert-file {c / 'ca.crt'}",
+            "tls-auth-clients optional",
+            "tls-replication yes",
+        ]
 
     def server_args(self, port: int) -> list[str]:
         args = []
         for line in self.tls_lines(port):  # the same settings as command-line arguments
             name, value = line.split(" ", 1)
             args += [f"--{name}", value]
-        return [*args, "--requirepass", self.password, "--masterauth", self.password,
-                "--replica-announce-ip", "localhost"]  # fmt: skip
+        auth = {"requirepass": self.password, "masterauth": self.password}
+        return [*args, *flags({**auth, "replica-announce-ip": "localhost"})]
 
     def sentinel_lines(self, port: int) -> list[str]:
         return [
-            *self.tls_lines(port), f"requirepass {self.sentinel_password}",
+            *self.tls_lines(port),
+            f"requirepass {self.sentinel_password}",
             f"sentinel sentinel-pass {self.sentinel_password}",
-            "sentinel resolve-hostnames yes", "sentinel announce-hostnames yes",
+            "sentinel resolve-hostnames yes",
+            "sentinel announce-hostnames yes",
             f"sentinel auth-pass {MASTER_NAME} {self.password}",
-        ]  # fmt: skip
+        ]
 
     def client_options(self, password: str) -> dict[str, object]:
         return {
-            "host": "localhost", "ssl": True, "ssl_ca_certs": str(self.certs / "ca.crt"),
+            "host": "localhost",
+            "ssl": True,
+            "ssl_ca_certs": str(self.certs / "ca.crt"),
             "password": password,
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -100,14 +109,17 @@ class SentinelProcess:
         self.directory.mkdir(parents=True, exist_ok=True)
         config = self.directory / "sentinel.conf"
         lines = [
-            f"port {self.port}", "bind 127.0.0.1", "daemonize no", f"dir {self.directory}",
+            f"port {self.port}",
+            "bind 127.0.0.1",
+            "daemonize no",
+            f"dir {self.directory}",
             f"logfile {self.directory / 'sentinel.log'}",
             *(self.secured.sentinel_lines(self.port) if self.secured else []),
             f"sentinel monitor {MASTER_NAME} {host} {primary_port} {QUORUM}",
             f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}",
             f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}",
             f"sentinel parallel-syncs {MASTER_NAME} 1",
-        ]  # fmt: skip
+        ]
         config.write_text("\n".join(lines) + "\n")
         binary = sentinel_binary()
         assert binary is not None

@@ -14,6 +14,11 @@ import redis
 from tests.support.processes import terminate
 
 
+def flags(options: dict[str, str]) -> list[str]:
+    """Server options as command-line arguments: ``--name value`` each."""
+    return [arg for name, value in options.items() for arg in (f"--{name}", value)]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -50,11 +55,16 @@ class Server:
 
     def start(self, timeout_s: float = 10.0) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir), "--appendonly", "yes", "--save", "",
-            "--daemonize", "no", "--loglevel", "warning", *self.extra_args,
-        ]  # fmt: skip
+        options = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "dir": str(self.data_dir),
+            "appendonly": "yes",
+            "save": "",
+            "daemonize": "no",
+            "loglevel": "warning",
+        }
+        args = [self.binary, *flags(options), *self.extra_args]
         with (self.data_dir / "server.log").open("ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready(timeout_s)

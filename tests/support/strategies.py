@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from producer.validation import JOB_ID_GRAMMAR
+from producer.contract.validation import JOB_ID_GRAMMAR
 
 # text JSON can carry: no lone surrogates
 TEXT = st.text(st.characters(codec="utf-8"), max_size=40)

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.support.servers import Server, redis_server_binary
+from tests.support.servers import Server, flags, redis_server_binary
 
 USER, PASSWORD = "sluice", "s3cret-pw"
 
@@ -27,15 +27,14 @@ def _openssl(*args: str, cwd: Path) -> None:
 def make_certificates(directory: Path) -> Path:
     """A CA, a server certificate for DNS:localhost only, and a client certificate."""
     directory.mkdir(parents=True, exist_ok=True)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Test CA",
-             "-keyout", "ca.key", "-out", "ca.crt", cwd=directory)  # fmt: skip
+    authority = "req -x509 -newkey rsa:2048 -nodes -days 2 -keyout ca.key -out ca.crt"
+    _openssl(*authority.split(), "-subj", "/CN=Test CA", cwd=directory)
     for name, ext in (("server", "subjectAltName=DNS:localhost"), ("client", "")):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-                 "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory)  # fmt: skip
+        request = f"req -newkey rsa:2048 -nodes -subj /CN={name} -keyout {name}.key -out {name}.csr"
+        _openssl(*request.split(), cwd=directory)
         (directory / f"{name}.ext").write_text(ext + "\n")
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-days", "2", "-out", f"{name}.crt",
-                 "-extfile", f"{name}.ext", cwd=directory)  # fmt: skip
+        signed = f"x509 -req -in {name}.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2"
+        _openssl(*signed.split(), *f"-out {name}.crt -extfile {name}.ext".split(), cwd=directory)
     return directory
 
 
@@ -44,15 +43,21 @@ def tls_server(directory: Path, certs: Path) -> Server:
     binary = redis_server_binary()
     assert binary is not None
     server = Server(binary, directory)
-    server.extra_args = [
-        "--port", "0", "--tls-port", str(server.port),
-        "--tls-cert-file", str(certs / "server.crt"), "--tls-key-file", str(certs / "server.key"),
-        "--tls-ca-cert-file", str(certs / "ca.crt"), "--tls-auth-clients", "optional",
-        "--user", "default", "off",
-        "--user", USER, "on", f">{PASSWORD}", "~*", "&*", "+@all",
-    ]  # fmt: skip
+    tls = {
+        "port": "0",
+        "tls-port": str(server.port),
+        "tls-cert-file": str(certs / "server.crt"),
+        "tls-key-file": str(certs / "server.key"),
+        "tls-ca-cert-file": str(certs / "ca.crt"),
+        "tls-auth-clients": "optional",
+    }
+    users = f"--user default off --user {USER} on >{PASSWORD} ~* &* +@all".split()
+    server.extra_args = [*flags(tls), *users]
     server.client_options = {
-        "host": "localhost", "ssl": True, "ssl_ca_certs": str(certs / "ca.crt"),
-        "username": USER, "password": PASSWORD,
-    }  # fmt: skip
+        "host": "localhost",
+        "ssl": True,
+        "ssl_ca_certs": str(certs / "ca.crt"),
+        "username": USER,
+        "password": PASSWORD,
+    }
     return server

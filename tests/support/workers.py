@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from producer.keys import Keys
+from producer.contract.keys import Keys
 from tests.support.processes import terminate
 
 

@@ -1,14 +1,15 @@
-"""Retrying transient fetch failures: exponential backoff with jitter, or a Retry-After."""
+"""Retrying transient fetch failures: doubling pauses with jitter (`producer.redis.backoff`,
+the one policy for every retry), or a Retry-After."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
+from producer.redis.backoff import jittered_s
 from worker.errors import FetchError
 
 MAX_BACKOFF_S = 30.0
@@ -24,12 +25,6 @@ class Transient(Exception):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
-
-
-def backoff_s(retry: int, base_s: float) -> float:
-    """Delay before retry number ``retry`` (0-based): base × 2^retry, plus up to half again."""
-    delay = min(base_s * 2.0**retry, MAX_BACKOFF_S)
-    return delay + random.uniform(0, delay / 2)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -60,5 +55,7 @@ async def with_retries(attempt: Callable[[], Awaitable[T]], retries: int, base_s
                 tries = f" ({retry + 1} attempts)" if retry else ""
                 raise FetchError(f"{exc}{tries}") from None
             wait = exc.retry_after_s
-            await asyncio.sleep(backoff_s(retry, base_s) if wait is None else wait)
+            await asyncio.sleep(
+                jittered_s(retry + 1, base_s, MAX_BACKOFF_S) if wait is None else wait
+            )
     raise AssertionError("unreachable")  # the loop always returns or raises

@@ -9,17 +9,17 @@ one script call batched with every other unit ending at the same moment.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from dataclasses import dataclass, field
 
 import structlog
 from redis.asyncio import Redis
 
-from producer.keys import Keys
-from worker import instrument
+from producer.contract.keys import Keys
+from producer.redis.backoff import jittered_s
 from worker.errors import JobFailed
 from worker.lifecycle.claim import Unit
+from worker.lifecycle.deadlines import Deadlines
 from worker.lifecycle.endings import Endings, flat
 from worker.lifecycle.job import Job, Jobs, unit_inputs
 from worker.lifecycle.lease import Leases
@@ -33,11 +33,12 @@ from worker.lifecycle.outcome import (
     Outcome,
     RetryLater,
 )
-from worker.logging import JOB_FIELDS
+from worker.observe import instrument
+from worker.observe.logging import JOB_FIELDS
+from worker.observe.tracing import process_span
 from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
 from worker.stages.items import Item, JobRun, StageCounters
-from worker.tracing import process_span
 
 log = structlog.get_logger("sluice.job")
 
@@ -55,6 +56,7 @@ class Lifecycle:
     endings: Endings
     name: str
     draining: asyncio.Event
+    deadlines: Deadlines  # the jobs' timeouts, which cut their feeding short
     tracing: bool = False  # a tracer provider was set up before start-up: a span per unit
     # inputs of held units not yet fed to the stages: the claim sizes itself by them
     unfed: int = 0
@@ -78,11 +80,6 @@ class Attempt:
         self.aborted = True
         if self.task is not None:
             self.task.cancel()
-
-
-def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
-    """Exponential backoff with jitter: between half and all of base × 2^(attempt-1), capped."""
-    return min(cap_s, base_s * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 async def run_attempt(life: Lifecycle, attempt: Attempt) -> Outcome:
@@ -187,7 +184,7 @@ async def _feed(life: Lifecycle, attempt: Attempt, run: JobRun, job: Job, timeou
     """Submit the unit's inputs until done or draining; wait for those submitted. True if cut
     short (draining, or the lease lost)."""
     engine, unit, cut_short = life.engine, attempt.unit, False
-    async with engine.deadlines.limit(timeout_s):
+    async with life.deadlines.limit(timeout_s):
         inputs = unit_inputs(life.redis, life.keys, job, unit, life.config)
         async for index, uri, error in inputs:
             if life.draining.is_set() or run.stopped() or run.fatal is not None:
@@ -222,7 +219,7 @@ def _retry_or_fail(config: WorkerConfig, unit: Unit, exc: Exception) -> Outcome:
         error = f"failed after {unit.tries} tries: {error}"
         log.warning("job failed", error=error)
         return Failed(error)
-    delay = backoff_s(unit.tries, config.retry_backoff_s, config.retry_backoff_max_s)
+    delay = jittered_s(unit.tries, config.retry_backoff_s, config.retry_backoff_max_s)
     log.warning("unit error, will retry", error=error, retry_in_s=round(delay, 2))
     return RetryLater(error, delay)
 

@@ -23,8 +23,8 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
-from producer.keys import UNIT_FIELD_PREFIX, UNIT_SEPARATOR, WAKE_TOKENS, Keys
-from producer.scripts import CHUNKED, NOW, WAKE
+from producer.contract.keys import UNIT_FIELD_PREFIX, UNIT_SEPARATOR, WAKE_TOKENS, Keys
+from producer.contract.scripts import CHUNKED, NOW, WAKE
 from worker.lifecycle.templates import KeyTemplates
 
 log = structlog.get_logger("sluice.worker")
@@ -261,12 +261,12 @@ chunked('ZADD', KEYS[2], leased)
 chunked('SADD', KEYS[3], started)
 local aborts = {}
 if redis.call('ZCARD', KEYS[5]) > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 60000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - ABORTS_KEPT_MS)
   aborts = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ARGV[8], '+inf', 'WITHSCORES')
 end
 local more = (most > 0 and full()) and 1 or 0
 return {more, out, refused, aborts, now}
-"""
+""".replace("ABORTS_KEPT_MS", str(ABORTS_KEPT_MS))
 )
 FIELDS = 14
 
@@ -345,14 +345,28 @@ class Claimer:
         (a later run — a retry — is sent again)."""
         window = min(WINDOW_MAX, 2 * most + 16)
         args = [
-            self.lease_ms, room, most, WAKE_TOKENS, self.worker,
-            f"{self._prefix}{next(self._batches)}.", self.unit_inputs, aborts_since_ms,
-            orjson.dumps(dict(cached or {})), self.result_ttl_s, window, *self._templates,
-        ]  # fmt: skip
+            self.lease_ms,
+            room,
+            most,
+            WAKE_TOKENS,
+            self.worker,
+            f"{self._prefix}{next(self._batches)}.",
+            self.unit_inputs,
+            aborts_since_ms,
+            orjson.dumps(dict(cached or {})),
+            self.result_ttl_s,
+            window,
+            *self._templates,
+        ]
         keys = [
-            self.keys.queue, self.keys.leases, self.keys.running, self.keys.failed,
-            self.keys.aborts, self.keys.refused, self.keys.wake,
-        ]  # fmt: skip
+            self.keys.queue,
+            self.keys.leases,
+            self.keys.running,
+            self.keys.failed,
+            self.keys.aborts,
+            self.keys.refused,
+            self.keys.wake,
+        ]
         more, flat, refused, aborts, _now = await self._script(keys=keys, args=args)
         for i in range(0, len(refused), 2):
             job_id, error = _text(refused[i]), _text(refused[i + 1])
@@ -368,8 +382,9 @@ class Claimer:
 
 
 def _unit(values: list[bytes | int]) -> Unit:
-    (job_id, index, first, end, token, tries, units, total, envelope, started, run, counted,
-     due, stored) = values  # fmt: skip
+    """A unit from its FIELDS values, in the order CLAIM returns them."""
+    job_id, index, first, end, token, tries, units, total, envelope, *rest = values
+    started, run, counted, due, stored = rest
     return Unit(
         job_id=_text(job_id),
         index=int(index),

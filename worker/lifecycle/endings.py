@@ -28,10 +28,10 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from producer.keys import Keys
-from producer.scripts import ARQ_RESULT, CLEAR_UNITS, HOLDS, KEEP_SPEC, NOW
+from producer.contract.keys import Keys
+from producer.contract.scripts import ARQ_RESULT, CLEAR_UNITS, HOLDS, KEEP_SPEC, NOW
+from producer.redis.scripts import BatchedScript, Value, refused_pairs
 from worker.lifecycle.templates import KeyTemplates
-from worker.scripts import BatchedScript, Value, refused_pairs
 
 log = structlog.get_logger("sluice.worker")
 
@@ -281,9 +281,13 @@ class Endings:
 
         entries = orjson.dumps([e.entry for e in endings])
         args = [
-            entries, self.ttl_s * 1000, self.ttl_s, self.most_runs, self.keys.queue,
+            entries,
+            self.ttl_s * 1000,
+            self.ttl_s,
+            self.most_runs,
+            self.keys.queue,
             *self._templates,
-        ]  # fmt: skip
+        ]
         codes = dict(
             refused_pairs(await self._script.run(self._keys, args, refused, give_up_after_s))
         )

@@ -16,12 +16,12 @@ from typing import Any
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from producer.errors import InvalidJob
-from producer.keys import JOB_FUNCTION, Keys
-from producer.models import JobSpec
-from producer.settings import ClientSettings
-from producer.validation import check_input, describe
-from worker.envelope import MALFORMED, load_envelope
+from producer.contract.envelope import MALFORMED, load_envelope
+from producer.contract.errors import InvalidJob
+from producer.contract.keys import JOB_FUNCTION, Keys
+from producer.contract.models import JobSpec
+from producer.contract.settings import ClientSettings
+from producer.contract.validation import check_input, describe
 from worker.errors import JobFailed
 from worker.lifecycle.claim import Unit
 from worker.registry import REGISTRY, Pipeline

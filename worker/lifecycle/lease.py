@@ -19,8 +19,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from producer.keys import Keys
-from producer.scripts import CHUNKED, HOLDS, NOW
+from producer.contract.keys import Keys
+from producer.contract.scripts import CHUNKED, HOLDS, NOW
 from worker.lifecycle.claim import Unit
 
 log = structlog.get_logger("sluice.lease")

@@ -1,7 +1,7 @@
 """Key names for Lua scripts that build a job's keys themselves (many jobs a call).
 
 A script gets each key as a (prefix, suffix) pair around the job id, made from
-`producer.keys.Keys` itself, so that module stays the one place that spells a key.
+`producer.contract.keys.Keys` itself, so that module stays the one place that spells a key.
 """
 
 from __future__ import annotations

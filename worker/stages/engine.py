@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from redis.asyncio import Redis
 
-from producer.failover import ReplicaWait
-from producer.keys import Keys
-from worker.lifecycle.deadlines import Deadlines
-from worker.pool import TransformPool
-from worker.progress import ProgressWriter
+from producer.contract.keys import Keys
+from producer.redis.failover import ReplicaWait
+from worker.pool.transform_pool import TransformPool
 from worker.registry import REGISTRY
 from worker.settings import WorkerConfig
 from worker.stages.budget import ByteBudget
 from worker.stages.fetch import FetchStage, build_fetchers
 from worker.stages.items import Item, JobRun, StageCounters
+from worker.stages.progress import ProgressWriter
 from worker.stages.store import WRITERS as STORE_WRITERS
 from worker.stages.store import StoreStage
 from worker.stages.transform import TransformStage
@@ -55,20 +55,21 @@ class Engine:
             redis, keys, self.store_queue, config.store_batch_size, ReplicaWait.of(config, keys)
         )
         self.progress = ProgressWriter(redis, keys)
-        self.deadlines = Deadlines()  # the jobs' timeouts, which cut their feeding short
         # told (stage, error) when a stage task ends by itself: the worker cannot go on
         self.on_stage_died: Callable[[str, str], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
-    def start(self) -> None:
-        for name, coro in (
-            ("fetch", self.fetch.run()),
-            ("transform", self.transform.run()),
-            ("store", self.store.run()),
-            ("progress", self.progress.run()),
-            ("deadlines", self.deadlines.run()),
-        ):
+    def start(self, others: Mapping[str, Coroutine[Any, Any, None]] | None = None) -> None:
+        """Start the stages, and ``others``: tasks the worker cannot go on without either
+        (the jobs' deadlines), watched as the stages are."""
+        stages = {
+            "fetch": self.fetch.run(),
+            "transform": self.transform.run(),
+            "store": self.store.run(),
+            "progress": self.progress.run(),
+        }
+        for name, coro in {**stages, **(others or {})}.items():
             task = asyncio.create_task(coro, name=f"sluice-{name}")
             task.add_done_callback(self._ended)
             self._tasks.append(task)

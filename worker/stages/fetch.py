@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 import structlog
 
-from worker import instrument
 from worker.errors import FetchError, ItemError, JobFailed, described, reason_of
+from worker.observe import instrument
 from worker.registry import Fetcher, FetcherFactory
 from worker.settings import WorkerConfig
 from worker.stages.budget import ByteBudget
@@ -62,7 +62,9 @@ class FetchStage:
                 continue
             if item.ok:  # one refused before fetching (too long, not UTF-8) is not fetched
                 await self._fetch(item)
-            instrument.fetched(item)
+            instrument.fetched(
+                item.run.pipeline.name, item.fetch_s, None if item.ok else item.error or ""
+            )
             counters = item.run.counters
             counters.fetched += 1
             counters.fetch_count += 1

@@ -15,11 +15,11 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from producer.failover import ReplicaWait
-from producer.keys import Keys
-from producer.scripts import HOLDS
-from worker import instrument
-from worker.scripts import BatchedScript, Value, refused_pairs
+from producer.contract.keys import Keys
+from producer.contract.scripts import HOLDS
+from producer.redis.failover import ReplicaWait
+from producer.redis.scripts import BatchedScript, Value, refused_pairs
+from worker.observe import instrument
 from worker.stages.items import Item, JobRun
 
 log = structlog.get_logger("sluice.store", stage="store")
@@ -131,7 +131,8 @@ class StoreStage:
         elapsed = time.perf_counter() - start
         instrument.store_batch(elapsed)
         for run, items, _ in calls:
-            instrument.stored(run.pipeline.name, items)
+            ok = sum(item.ok for item in items)
+            instrument.stored(run.pipeline.name, ok, len(items) - ok)
             share = elapsed * len(items) / len(batch)
             run.counters.store_count += len(items)
             run.counters.store_s += share

@@ -11,10 +11,10 @@ import asyncio
 
 import structlog
 
-from worker import instrument
 from worker.errors import TransformError, described
-from worker.pool import TransformPool
-from worker.pool_child import Outcome
+from worker.observe import instrument
+from worker.pool.transform_child import Outcome
+from worker.pool.transform_pool import TransformPool
 from worker.settings import WorkerConfig
 from worker.stages.budget import ByteBudget
 from worker.stages.items import Item, JobRun
@@ -70,7 +70,9 @@ class TransformStage:
         every input), its inputs without a result fail, and the dispatcher goes on."""
         try:
             await self._transform(batch)
-            instrument.transformed(batch)
+            ok = sum(item.ok for item in batch)
+            seconds = (item.transform_s for item in batch)
+            instrument.transformed(batch[0].run.pipeline.name, ok, len(batch) - ok, seconds)
         except Exception as exc:
             run = batch[0].run
             log.exception(
@@ -121,9 +123,13 @@ class TransformStage:
             outcomes = await self.pool.run(run.pipeline.name, run.options, payloads)
         except TransformError as exc:
             log.warning(
-                "transform failed", job_id=run.job_id, pipeline=run.pipeline.name,
-                inputs=len(batch), attempt=attempt, error=str(exc),
-            )  # fmt: skip
+                "transform failed",
+                job_id=run.job_id,
+                pipeline=run.pipeline.name,
+                inputs=len(batch),
+                attempt=attempt,
+                error=str(exc),
+            )
             if len(batch) > 1:
                 # find the input that broke the batch: each goes again alone
                 for item in batch:

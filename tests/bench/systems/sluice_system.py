@@ -14,8 +14,7 @@ import asyncio
 import sys
 import time
 
-from producer import Client, ClientSettings
-from producer.models import JobState
+from producer import Client, ClientSettings, JobState
 from tests.bench.systems.base import WARMUP_URI, Context, Managed, System, wait_until
 from tests.bench.workloads import Workload
 from tests.support.scrape import scrape

@@ -1,0 +1,1 @@
+"""Programs that use Sluice from outside its packages: `demo` (`make demo`). Not installed."""

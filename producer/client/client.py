@@ -1,0 +1,255 @@
+"""The async client: enqueue jobs, read their status and results, wait for them, cancel,
+retry and delete them, and look at the queue, its jobs and its workers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from producer.client.enqueue import Enqueueing, chunks
+from producer.client.inspect import read_status
+from producer.client.listing import MAX_LISTED, JobList, list_jobs
+from producer.client.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, delete_call
+from producer.client.stored_ids import decode_fields, raw_key, read_statuses
+from producer.contract.errors import JobNotFound, SluiceError, WaitTimeout
+from producer.contract.keys import WAKE_TOKENS
+from producer.contract.liveness import live_since_ms
+from producer.contract.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
+from producer.contract.queue_stats import read_queue_stats
+from producer.contract.scripts import CANCEL, RETRY, RETRY_INPUTS
+from producer.contract.wire import loads, now_ms, read_number
+
+RESULTS_PAGE = 500  # records per HMGET when reading results
+
+
+class Client(Enqueueing):
+    """Async client. ``async with Client() as c: job_id = await c.enqueue(...)``.
+
+    Enqueueing (`enqueue`, `enqueue_many`) is in `producer.client.enqueue`; the connection in
+    `producer.redis.connection.Connected`.
+    """
+
+    async def status(self, job_id: str) -> JobStatus:
+        """The job's state, counts, timestamps and stage timings (state not_found if none)."""
+        with self._reachable():
+            return await read_status(self.redis, self.keys, job_id)
+
+    async def results(
+        self, job_id: str, *, start: int = 0, limit: int | None = None
+    ) -> AsyncIterator[ItemResult]:
+        """Stored records in input order from index ``start``; unstored inputs are skipped."""
+        with self._reachable():
+            total = read_number(await self.redis.hget(self.keys.job(job_id), "total"))
+        end = total if limit is None else min(total, start + limit)
+        for first in range(start, end, RESULTS_PAGE):
+            fields = range(first, min(end, first + RESULTS_PAGE))
+            with self._reachable():
+                raw = await self.redis.hmget(self.keys.results(job_id), list(fields))
+            for value in raw:
+                if value is not None:
+                    yield ItemResult.model_validate(loads(value))
+
+    async def blob(self, job_id: str, index: int) -> bytes | None:
+        """The binary output stored for one input (e.g. a thumbnail), if any."""
+        return (await self.blobs(job_id, [index])).get(index)
+
+    async def blobs(self, job_id: str, indexes: Sequence[int]) -> dict[int, bytes]:
+        """The binary outputs stored for these inputs, in one round trip; inputs without
+        one are left out."""
+        if not indexes:
+            return {}
+        with self._reachable():
+            raw = await self.redis.hmget(self.keys.blobs(job_id), [str(i) for i in indexes])
+        found = zip(indexes, raw, strict=True)
+        return {index: value for index, value in found if value is not None}
+
+    async def wait(
+        self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.2
+    ) -> JobStatus:
+        """Poll until the job is complete, failed or not found; WaitTimeout past ``timeout_s``."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            status = await self.status(job_id)
+            if status.state.is_final:
+                return status
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"job {job_id} still {status.state} after {timeout_s:g} s")
+            await asyncio.sleep(poll_s)
+
+    async def stats(self) -> QueueStats:
+        """Queue depth (ready, deferred), jobs in progress, the failed set, live workers, and
+        how long the oldest ready job has waited: the figures workers export as metrics."""
+        with self._reachable():
+            return await read_queue_stats(self.redis, self.keys)
+
+    async def cancel(self, job_id: str) -> bool:
+        """Stop a queued or running job; its inputs not yet stored are dropped.
+
+        Returns False if the job had already ended; JobNotFound if there is no such job.
+        """
+        k = self.keys
+        keys = [
+            k.job(job_id),
+            k.queue,
+            k.arq_job(job_id),
+            k.aborts,
+            k.running,
+            k.leases,
+            k.spec(job_id),
+            k.results(job_id),
+            k.blobs(job_id),
+            k.inputs(job_id),
+            k.arq_result(job_id),
+        ]
+        args = [job_id, time.time(), self.settings.result_ttl_s]
+        with self._reachable():
+            if await self._script(CANCEL)(keys=keys, args=args):
+                return True
+        if (await self.status(job_id)).state == JobState.NOT_FOUND:
+            raise JobNotFound(f"no job {job_id}")
+        return False
+
+    async def retry(self, job_id: str, *, failed_inputs: bool = False) -> int | None:
+        """Re-enqueue a failed or cancelled job; inputs already stored are not redone.
+
+        With ``failed_inputs``, run a *complete* job again for the inputs whose record is an
+        error: those records are dropped, the good ones kept; returns how many go again.
+        """
+        if failed_inputs:
+            return await self._retry_inputs(job_id)
+        k = self.keys
+        keys = [
+            k.job(job_id),
+            k.spec(job_id),
+            k.queue,
+            k.arq_job(job_id),
+            k.arq_result(job_id),
+            k.leases,
+            k.failed,
+            k.inputs(job_id),
+            k.wake,
+        ]
+        expires_ms = self.settings.job_expires_s * 1000
+        args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS]
+        with self._reachable():
+            outcome = await self._script(RETRY)(keys=keys, args=args)
+        if outcome == 1:
+            return None
+        status = await self.status(job_id)
+        if status.state == JobState.NOT_FOUND:
+            raise JobNotFound(f"no job {job_id}")
+        if outcome == 0:
+            raise SluiceError(
+                f"job {job_id} is {status.state}; only failed or cancelled jobs retry"
+            )
+        raise SluiceError(
+            f"job {job_id} cannot be retried: no copy of the job was kept (its envelope had "
+            "expired, or was never written)"
+        )
+
+    async def _retry_inputs(self, job_id: str) -> int:
+        k = self.keys
+        failed: list[int] = []
+        with self._reachable():
+            async for index, raw in self.redis.hscan_iter(k.results(job_id), count=1000):
+                if b'"ok":false' in raw:  # checked again, record by record, by the script
+                    failed.append(int(index))
+        own = [k.job(job_id), k.spec(job_id), k.queue, k.arq_job(job_id), k.arq_result(job_id)]
+        keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake]
+        expires_ms = self.settings.job_expires_s * 1000
+        args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS, *failed]
+        with self._reachable():
+            outcome = int(await self._script(RETRY_INPUTS)(keys=keys, args=args))
+        if outcome > 0:
+            return outcome
+        status = await self.status(job_id)
+        if status.state == JobState.NOT_FOUND:
+            raise JobNotFound(f"no job {job_id}")
+        if outcome == -1:
+            raise SluiceError(
+                f"job {job_id} is {status.state}; only a complete job has failed inputs to retry"
+            )
+        if outcome == -2 and status.failed:
+            raise SluiceError(f"job {job_id} cannot be retried: no copy of the job was kept")
+        raise SluiceError(f"job {job_id} has no failed inputs to retry")
+
+    async def failed(self, *, limit: int = 100) -> list[JobStatus]:
+        """Jobs in the failed set, most recent first."""
+        with self._reachable():
+            ids = await self.redis.zrevrange(self.keys.failed, 0, limit - 1)
+            return await read_statuses(self.redis, self.keys, ids, self.status)
+
+    async def workers(self) -> list[WorkerInfo]:
+        """Live workers' heartbeats: id, host, pid, started, last beat, jobs, pool size."""
+        now = now_ms()
+        with self._reachable():
+            names = await self.redis.zrangebyscore(self.keys.workers, live_since_ms(now), "+inf")
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name in names:  # written by anyone: maybe not UTF-8
+                    pipe.hgetall(raw_key(self.keys.worker, name))
+                details = await pipe.execute()
+        return [WorkerInfo.from_hash(decode_fields(d)) for d in details if d]
+
+    async def pipelines(self) -> dict[str, Any]:
+        """The pipelines live workers have registered, with their descriptions."""
+        with self._reachable():
+            raw = await self.redis.hgetall(self.keys.pipelines)
+        return {name: about for name, about in map(_registered, raw.items()) if about is not None}
+
+    async def jobs(
+        self,
+        *,
+        state: JobState | str | None = None,
+        pipeline: str | None = None,
+        search: str | None = None,
+        max_listed: int | None = None,
+    ) -> JobList:
+        """Jobs newest first, in ``state``, of ``pipeline``, whose id contains ``search``.
+
+        Found by SCAN (see `producer.client.listing`), at most ``max_listed`` of them (default
+        20,000, `MAX_LISTED`) before filtering; ``truncated`` says when there were more.
+        """
+        wanted = JobState(state).value if state else None  # ValueError names a bad state
+        limit = max_listed or MAX_LISTED
+        with self._reachable():
+            listed = await list_jobs(self.redis, self.keys, limit)
+        chosen = listed.select(state=wanted, pipeline=pipeline, search=search)
+        return JobList(chosen, listed.truncated)
+
+    async def delete(self, job_id: str) -> None:
+        """Delete an ended job (complete, failed or cancelled) with its records and blobs.
+
+        SluiceError if it is queued or running (cancel it first), JobNotFound if there is none.
+        """
+        with self._reachable():
+            outcome = await self._script(DELETE)(**delete_call(self.keys, job_id))
+        if outcome == MISSING:
+            raise JobNotFound(f"no job {job_id}")
+        if outcome == LIVE:
+            raise SluiceError(f"job {job_id} is queued or running; cancel it before deleting it")
+
+    async def purge_failed(self) -> int:
+        """Delete every job in the failed set, with its records; the number deleted.
+
+        A member of the set that runs again meanwhile (retried) is left alone.
+        """
+        deleted, script = 0, self._script(DELETE)
+        with self._reachable():
+            async for page in chunks(self.redis.zscan_iter(self.keys.failed), PURGE_PAGE):
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for member, _ in page:  # written by anyone: maybe not UTF-8
+                        await script(**delete_call(self.keys, member), client=pipe)
+                    outcomes = await pipe.execute()
+                deleted += sum(1 for outcome in outcomes if outcome == DELETED)
+        return deleted
+
+
+def _registered(entry: tuple[bytes, bytes]) -> tuple[str, Any]:
+    """One registry entry; its description None if it is not JSON (anyone may write there)."""
+    name, raw = entry
+    try:
+        return name.decode("utf-8", "replace"), loads(raw)
+    except ValueError:
+        return name.decode("utf-8", "replace"), None

@@ -1,0 +1,340 @@
+"""Enqueueing: one job (`enqueue`) or many (`enqueue_many`), checked before anything is
+written, admitted under the queue cap in one atomic step per job or per chunk of jobs.
+
+A lost connection or a failover does not fail an enqueue: it is tried again, on the primary
+found afresh, for up to SLUICE_ENQUEUE_TIMEOUT_S, and then raises ServerUnavailable. A write
+whose earlier try may have landed checks first (`producer.client.landed`), so nothing is written
+twice and a job that did land is not refused as a duplicate of itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from redis.exceptions import RedisError
+
+from producer.client.bulk import BULK_JOBS, Entry, checked_jobs, entries, job_ids
+from producer.client.landed import admitted_before, job_landed, push_chunk
+from producer.client.options import PipelineRegistry
+from producer.client.tracing import publish_span
+from producer.contract.errors import InvalidJob, JobExists, QueueFull
+from producer.contract.keys import ARQ_JOB_PREFIX, WAKE_TOKENS
+from producer.contract.models import JobSpec
+from producer.contract.scripts import ENQUEUE, ENQUEUE_MANY
+from producer.contract.settings import ClientSettings
+from producer.contract.validation import (
+    build_spec,
+    check_count,
+    check_defer,
+    check_input,
+    check_job_id,
+    check_payload_size,
+)
+from producer.contract.wire import encode_job, now_ms
+from producer.redis.backoff import Backoff
+from producer.redis.connection import Connected
+from producer.redis.failover import ReplicaWait, Tries
+from producer.redis.scripts import run_script
+
+CHUNK = 1000  # inputs per RPUSH when a job's inputs go to a list
+REGISTRY_CACHE_S = 5.0  # how long enqueue trusts its copy of the pipeline registry
+
+Inputs = Iterable[str] | AsyncIterable[str]
+T = TypeVar("T")
+
+
+class Enqueueing(Connected):
+    """The enqueue side of `Client`."""
+
+    def __init__(self, settings: ClientSettings | None = None, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self._registry = PipelineRegistry({})
+        self._known_until = 0.0
+        self._wait = ReplicaWait.of(self.settings, self.keys)
+
+    async def enqueue(
+        self,
+        pipeline: str,
+        inputs: Inputs,
+        *,
+        options: dict[str, Any] | None = None,
+        job_id: str | None = None,
+        defer_s: float = 0.0,
+    ) -> str:
+        """Enqueue a job and return its id. Raises InvalidJob, JobExists or QueueFull."""
+        job_id = check_job_id(uuid.uuid4().hex if job_id is None else job_id)
+        check_defer(defer_s)
+        build_spec(pipeline, None, options)  # fail fast on a bad name or options
+        tries = self._tries()
+        with self._reachable():
+            await self._check_pipeline(pipeline, options, tries)
+            return await self._enqueue(pipeline, inputs, options, job_id, defer_s, tries)
+
+    async def enqueue_many(
+        self,
+        pipeline: str,
+        jobs: Iterable[Sequence[str]],
+        *,
+        options: dict[str, Any] | None = None,
+        defer_s: float = 0.0,
+    ) -> list[str]:
+        """Enqueue one job per item of ``jobs`` (each a list of input URIs), all with this
+        pipeline and these options, a few hundred jobs per round trip; return their ids in
+        the order given, which is the order they start in.
+
+        Every job is checked before any is written: InvalidJob names the first bad one. At
+        the queue cap it waits for room as `enqueue` does; QueueFull's ``enqueued`` lists
+        the ids admitted before it gave up.
+        """
+        check_defer(defer_s)
+        spec = build_spec(pipeline, None, options)
+        checked = checked_jobs(jobs, self.settings)
+        if not checked:
+            return []
+        ids = list(job_ids(len(checked)))
+        with self._reachable():
+            await self._check_pipeline(pipeline, options, self._tries())
+            with publish_span(self.keys.queue, ids, pipeline) as carrier:
+                if carrier:
+                    spec = spec.model_copy(update={"trace": carrier})
+                enqueued = now_ms()
+                batch = entries(spec, checked, ids, enqueued, self.settings)
+                await self._write_many(spec, batch, enqueued, defer_s)
+        return ids
+
+    async def _enqueue(
+        self,
+        pipeline: str,
+        inputs: Inputs,
+        options: dict[str, Any] | None,
+        job_id: str,
+        defer_s: float,
+        tries: Tries,
+    ) -> str:
+        inline = _small_list(inputs, self.settings.inline_inputs_max)
+        if inline is not None:
+            checked = [check_input(i, v, self.settings) for i, v in enumerate(inline)]
+            check_count(len(checked), self.settings)
+            spec, total = build_spec(pipeline, checked, options), len(checked)
+            await self._admit(job_id, spec, total, defer_s, tries)
+            return job_id
+        job, arq_job = self.keys.job(job_id), self.keys.arq_job(job_id)
+        if await tries.read(lambda: self.redis.exists(job, arq_job)):
+            raise JobExists(f"job {job_id} already exists")
+        await self._wait_for_room(tries)
+        try:
+            total = await self._write_inputs(job_id, inputs, tries)
+            spec = build_spec(pipeline, None, options)
+            await self._admit(job_id, spec, total, defer_s, tries)
+        except BaseException:
+            # a refused job leaves no inputs behind
+            await asyncio.shield(self.redis.delete(self.keys.inputs(job_id)))
+            raise
+        return job_id
+
+    def _tries(self) -> Tries:
+        """Tries of one enqueue through a failover, for up to SLUICE_ENQUEUE_TIMEOUT_S."""
+        return Tries(self.redis, self.settings.enqueue_timeout_s, self._unavailable)
+
+    async def _check_pipeline(
+        self, pipeline: str, options: dict[str, Any] | None, tries: Tries
+    ) -> None:
+        """Refuse a pipeline no worker has registered, or options its schema refuses (once any
+        worker has registered; before that the worker checks them when it runs the job).
+
+        The registry is read at most every few seconds, not on every enqueue.
+        """
+        if time.monotonic() > self._known_until:
+            registered = await tries.read(lambda: self.redis.hgetall(self.keys.pipelines))
+            self._registry = PipelineRegistry(registered)
+            self._known_until = time.monotonic() + REGISTRY_CACHE_S
+        self._registry.check(pipeline, options)
+
+    async def _write_inputs(self, job_id: str, inputs: Inputs, tries: Tries) -> int:
+        key, total = self.keys.inputs(job_id), 0
+        await tries.read(lambda: self.redis.delete(key))
+        async for chunk in chunks(inputs, CHUNK):
+            checked = [check_input(total + i, v, self.settings) for i, v in enumerate(chunk)]
+            check_count(total + len(checked), self.settings)
+            await self._push(key, checked, total, tries)
+            total += len(checked)
+        if total == 0:
+            raise InvalidJob("a job needs at least one input")
+        return total
+
+    async def _push(self, key: str, chunk: list[str], before: int, tries: Tries) -> None:
+        in_doubt = False
+        while True:
+            try:
+                ttl_s = self.settings.job_expires_s
+                return await push_chunk(self.redis, key, chunk, before, ttl_s, self._wait, in_doubt)
+            except (RedisError, OSError) as exc:
+                in_doubt = True
+                await tries.again(exc)
+
+    async def _admit(
+        self, job_id: str, spec: JobSpec, total: int, defer_s: float, tries: Tries
+    ) -> None:
+        if total == 0:
+            raise InvalidJob("a job needs at least one input")
+        with publish_span(self.keys.queue, [job_id], spec.pipeline) as carrier:
+            if carrier:
+                spec = spec.model_copy(update={"trace": carrier})
+            await self._write_job(job_id, spec, total, defer_s, tries)
+
+    async def _run(self, source: str, keys: list[str], args: list[Any]) -> Any:
+        """One of the producer's scripts, followed by a WAIT with SLUICE_REDIS_WAIT_REPLICAS."""
+        sha = self._script(source).sha
+        return await run_script(self.redis, sha, source, keys, args, self._wait)
+
+    async def _write_job(
+        self, job_id: str, spec: JobSpec, total: int, defer_s: float, tries: Tries
+    ) -> None:
+        enqueued = now_ms()
+        envelope = encode_job(spec, enqueued)
+        check_payload_size(len(envelope), self.settings)
+        score = enqueued + int(defer_s * 1000)
+        expires_ms = score - enqueued + self.settings.job_expires_s * 1000
+        keys = [
+            self.keys.queue,
+            self.keys.arq_job(job_id),
+            self.keys.arq_result(job_id),
+            self.keys.job(job_id),
+            self.keys.inputs(job_id),
+            self.keys.wake,
+        ]
+        wake = 0 if defer_s > 0 else WAKE_TOKENS
+        args = [
+            job_id,
+            envelope,
+            score,
+            expires_ms,
+            self.settings.max_queued_jobs,
+            enqueued / 1000,
+            spec.pipeline,
+            total,
+            self.settings.job_expires_s,
+            wake,
+        ]
+        room, in_doubt = self._room(), False
+        while True:
+            try:
+                outcome = await self._run(ENQUEUE, keys, args)
+                if outcome == -1 and in_doubt:  # perhaps it is our own earlier try
+                    mine = await job_landed(
+                        self.redis, self.keys, job_id, envelope, enqueued / 1000, self._wait
+                    )
+                    outcome = 1 if mine else -1
+            except (RedisError, OSError) as exc:
+                in_doubt = True
+                await tries.again(exc)
+                continue
+            if outcome == 1:
+                return
+            if outcome == -1:
+                raise JobExists(f"job {job_id} already exists")
+            await room.wait()
+
+    async def _wait_for_room(self, tries: Tries) -> None:
+        room, cap = self._room(), self.settings.max_queued_jobs
+        while cap and await tries.read(lambda: self.redis.zcard(self.keys.queue)) >= cap:
+            await room.wait()
+
+    async def _write_many(
+        self, spec: JobSpec, batch: list[Entry], enqueued: int, defer_s: float
+    ) -> None:
+        """Admit ``batch`` in chunks, waiting for room under the cap as `enqueue` does (the
+        timeout counts from the last job admitted)."""
+        score = enqueued + int(defer_s * 1000)
+        s = self.settings
+        common = [
+            s.max_queued_jobs,
+            score,
+            score - enqueued + s.job_expires_s * 1000,
+            enqueued / 1000,
+            spec.pipeline,
+            s.job_expires_s,
+            0 if defer_s > 0 else WAKE_TOKENS,
+            self.keys.job(""),
+            ARQ_JOB_PREFIX,
+        ]
+        keys, done = [self.keys.queue, self.keys.wake], 0
+
+        def full() -> QueueFull:
+            return self._full([e.job_id for e in batch[:done]])
+
+        room, tries, in_doubt = _Backoff(s.enqueue_timeout_s, full), self._tries(), False
+        while done < len(batch):
+            chunk = batch[done : done + BULK_JOBS]
+            args = common + [v for e in chunk for v in (e.job_id, e.envelope, e.total)]
+            try:
+                admitted = (
+                    await admitted_before(self.redis, self.keys, chunk, self._wait)
+                    if in_doubt
+                    else 0
+                )
+                if not admitted:
+                    admitted = int(await self._run(ENQUEUE_MANY, keys, args))
+            except (RedisError, OSError) as exc:
+                in_doubt = True
+                await tries.again(exc)
+                continue
+            done, in_doubt = done + admitted, False
+            if admitted:
+                room, tries = _Backoff(s.enqueue_timeout_s, full), self._tries()
+            else:
+                await room.wait()
+
+    def _room(self) -> _Backoff:
+        return _Backoff(self.settings.enqueue_timeout_s, self._full)
+
+    def _full(self, enqueued: list[str] | None = None) -> QueueFull:
+        return QueueFull(
+            f"queue {self.keys.queue} stayed at its cap of {self.settings.max_queued_jobs} jobs "
+            f"(SLUICE_MAX_QUEUED_JOBS) for {self.settings.enqueue_timeout_s:g} s "
+            "(SLUICE_ENQUEUE_TIMEOUT_S); add workers or try later",
+            enqueued=enqueued,
+        )
+
+
+class _Backoff:
+    """Waiting for room under the queue cap: doubling pauses, until the enqueue timeout."""
+
+    def __init__(self, timeout_s: float, full: Callable[[], QueueFull]) -> None:
+        self.backoff, self.full = Backoff(timeout_s, first_s=0.05, max_s=1.0), full
+
+    async def wait(self) -> None:
+        """Pause before the next try; QueueFull once the timeout would pass."""
+        if self.backoff.expired():
+            raise self.full()
+        await self.backoff.pause()
+
+
+def _small_list(inputs: Inputs, limit: int) -> Sequence[str] | None:
+    """The inputs as a sequence if they are one already and short enough to send inline."""
+    if isinstance(inputs, list | tuple) and len(inputs) <= limit:
+        return inputs
+    return None
+
+
+async def chunks(inputs: Iterable[T] | AsyncIterable[T], size: int) -> AsyncIterator[list[T]]:
+    """The items of a sync or async iterable, ``size`` at a time (the last chunk may be short)."""
+    chunk: list[T] = []
+    if isinstance(inputs, AsyncIterable):
+        async for value in inputs:
+            chunk.append(value)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    else:
+        for value in inputs:
+            chunk.append(value)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk

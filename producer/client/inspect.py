@@ -1,0 +1,99 @@
+"""Reading a job's state: Sluice's status hash first, the queue and arq's keys where it says
+nothing. `job_state` is the one rule, shared with the dashboard's listing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+
+from producer.contract.envelope import MALFORMED, load_envelope
+from producer.contract.keys import Keys
+from producer.contract.models import JobState, JobStatus
+from producer.contract.wire import loads, now_ms, status_from_hash
+
+FINAL = frozenset((JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED))
+
+
+def _decode(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()}
+
+
+def job_state(fields: dict[str, str], score: float | None, now: int) -> JobState | None:
+    """The state the status hash and the job's queue entry (its score, if queued) say, or None
+    when they say nothing (a job arq ended alone, or none at all).
+
+    A job with units held is in progress though its later units may still wait in the queue;
+    one started whose units no worker holds (handed back at shutdown, or waiting to be tried
+    again) is queued.
+    """
+    state = fields.get("state")
+    if state in FINAL:
+        return JobState(state)
+    if state == JobState.IN_PROGRESS:
+        return JobState.IN_PROGRESS if _held(fields) > 0 else JobState.QUEUED
+    if score is not None:
+        return JobState.DEFERRED if score > now else JobState.QUEUED
+    return None
+
+
+def _held(fields: dict[str, str]) -> int:
+    """Units of the job workers hold (a hash without the count: one, as before units)."""
+    try:
+        return int(fields.get("held") or 1)
+    except ValueError:
+        return 1
+
+
+async def read_status(redis: Redis, keys: Keys, job_id: str) -> JobStatus:
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.job(job_id))
+        pipe.zscore(keys.queue, job_id)
+        pipe.get(keys.arq_result(job_id))
+        raw, score, arq_result = await pipe.execute()
+    fields = _decode(raw)
+    state = job_state(fields, score, now_ms())
+    if state in (JobState.QUEUED, JobState.DEFERRED) and not fields.get("pipeline"):
+        # written with raw Redis commands: no status hash until a worker claims it
+        fields = {**await _fields_from_envelope(redis, keys, job_id), **fields}
+    if state is not None:
+        return status_from_hash(job_id, fields, state)
+    if arq_result is not None:
+        return _from_arq_result(job_id, fields, arq_result)
+    if fields:
+        # our hash exists but arq has no trace of the job: it expired before a worker took it
+        fields["error"] = fields.get("error") or "job expired before a worker ran it"
+        return status_from_hash(job_id, fields, JobState.FAILED)
+    return JobStatus(job_id=job_id, state=JobState.NOT_FOUND)
+
+
+async def _fields_from_envelope(redis: Redis, keys: Keys, job_id: str) -> dict[str, str]:
+    """Pipeline, total and enqueue time of a job written with raw Redis commands."""
+    raw = await redis.get(keys.arq_job(job_id))
+    if not raw:
+        return {}
+    envelope = load_envelope(raw)
+    kwargs: dict[str, Any] = envelope["k"]
+    if MALFORMED in kwargs:  # the worker will mark it failed with the reason
+        return {}
+    fields = {"pipeline": str(kwargs.get("pipeline", ""))}
+    if isinstance(kwargs.get("inputs"), list):
+        fields["total"] = str(len(kwargs["inputs"]))
+    if envelope["et"] > 0:
+        fields["enqueued_at"] = str(envelope["et"] / 1000)
+    return fields
+
+
+def _from_arq_result(job_id: str, fields: dict[str, str], raw: bytes) -> JobStatus:
+    """arq finished the job without Sluice recording it (e.g. its tries ran out)."""
+    try:
+        result = loads(raw)
+        ok = bool(result.get("s"))
+        detail = result.get("r")
+    except (ValueError, AttributeError):
+        ok, detail = False, "unreadable arq result"
+    if not ok:
+        if isinstance(detail, dict):
+            detail = f"{detail.get('error', 'error')}: {detail.get('message', '')}"
+        fields["error"] = fields.get("error") or str(detail)
+    return status_from_hash(job_id, fields, JobState.COMPLETE if ok else JobState.FAILED)

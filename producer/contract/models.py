@@ -1,0 +1,236 @@
+"""The job contract: what a job is, what each input's record holds, what a status says.
+
+Every model that crosses Redis is a pydantic model, validated on both sides.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PIPELINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+STAGES = ("fetch", "transform", "store")
+SAFE_EXTENSION = re.compile(r"^[A-Za-z0-9]{1,16}$")  # a blob's file extension
+
+
+class JobState(StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"  # in the queue, ready to run
+    DEFERRED = "deferred"  # in the queue, not to run before its time
+    IN_PROGRESS = "in_progress"  # a worker is running it
+    COMPLETE = "complete"  # every input has a record (some may be errors: see `failed`)
+    FAILED = "failed"  # the job could not run at all, or its retries ran out; `error` says why
+    CANCELLED = "cancelled"  # stopped by `cancel`; inputs not yet stored were dropped
+    NOT_FOUND = "not_found"  # no such job, or its results have expired
+
+    @property
+    def is_final(self) -> bool:
+        return self in (
+            JobState.COMPLETE,
+            JobState.FAILED,
+            JobState.CANCELLED,
+            JobState.NOT_FOUND,
+        )
+
+
+class JobSpec(BaseModel):
+    """A job as enqueued: a registered pipeline, its inputs (URIs), and the pipeline's options.
+
+    ``inputs`` is ``None`` when the inputs were written in chunks to the job's inputs list.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pipeline: str = Field(pattern=PIPELINE_NAME_PATTERN)
+    inputs: list[str] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    # W3C trace context of the enqueue (traceparent...), when tracing is on
+    trace: dict[str, str] | None = None
+
+
+class StageTiming(BaseModel):
+    """Time spent in one stage, summed over the items that went through it, and the stage's
+    capacity while the job ran: its slots (fetches in flight, pool processes, store writers)
+    times the seconds the job's units ran, summed over the workers that ran them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    count: int = 0
+    total_s: float = 0.0
+    slot_s: float = 0.0
+
+    @property
+    def mean_s(self) -> float:
+        return self.total_s / self.count if self.count else 0.0
+
+    @property
+    def utilisation(self) -> float | None:
+        """How busy the stage's slots were with this job, 0..1 (None: capacity not known)."""
+        return min(1.0, self.total_s / self.slot_s) if self.slot_s else None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "count": self.count,
+            "total_s": self.total_s,
+            "mean_s": self.mean_s,
+            "utilisation": self.utilisation,
+        }
+
+
+class JobStatus(BaseModel):
+    """A job's state, progress per stage, timestamps and stage timings.
+
+    The stage counts say how many items have *left* each stage, including items that
+    skipped a stage because an earlier one failed; so each reaches ``total`` at the end.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    state: JobState
+    pipeline: str | None = None
+    total: int = 0
+    fetched: int = 0
+    transformed: int = 0
+    stored: int = 0
+    failed: int = 0
+    error: str | None = None
+    attempts: int = 0
+    worker: str | None = None
+    enqueued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    stages: dict[str, StageTiming] = Field(default_factory=dict)
+
+    @property
+    def elapsed_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at
+        return None if end is None else end - self.started_at
+
+    @property
+    def bottleneck(self) -> str | None:
+        """The stage whose capacity was the busiest: 64 fetches in flight at half their
+        capacity are less of a limit than 2 pool processes at 90% of theirs, however much
+        more time the fetches add up to. (A job whose capacities are not known — written by
+        an older worker — falls back to the stage with the most time.) None before any
+        input has left a stage."""
+        ran = {name: t for name, t in self.stages.items() if t.count}
+        if not ran:
+            return None
+        if all(t.utilisation is not None for t in ran.values()):
+            return max(ran, key=lambda name: ran[name].utilisation or 0.0)
+        return max(ran, key=lambda name: ran[name].total_s)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `sluice status --json`."""
+        data = self.model_dump(mode="json", exclude={"stages"})
+        data["stages"] = {name: t.as_dict() for name, t in self.stages.items()}
+        data["elapsed_s"] = self.elapsed_s
+        data["bottleneck"] = self.bottleneck
+        return data
+
+
+class ItemResult(BaseModel):
+    """The stored record of one input: its result, or the error that stopped it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    input: str
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    # seconds spent on this item in each stage it reached
+    timings: dict[str, float] = Field(default_factory=dict)
+    # file extension of the binary output stored beside the record, if any (e.g. "png")
+    blob: str | None = None
+
+    def blob_name(self) -> str:
+        """The file name of its binary output, ``{index:06d}.{ext}`` (``.bin`` for an extension
+        that is not short and alphanumeric: it comes from Redis, and must never name a path)."""
+        ext = self.blob if self.blob and SAFE_EXTENSION.match(self.blob) else "bin"
+        return f"{self.index:06d}.{ext}"
+
+    def as_line(self) -> dict[str, Any]:
+        """The JSON shape of one line of `sluice results --json`."""
+        line: dict[str, Any] = {"index": self.index, "input": self.input, "ok": self.ok}
+        if self.ok:
+            line["result"] = self.result
+        else:
+            line["error"] = self.error
+        if self.blob:
+            line["blob"] = self.blob
+        line["timings"] = self.timings
+        return line
+
+
+class QueueStats(BaseModel):
+    """A snapshot of one namespace's queue."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ready: int
+    """Jobs with work due that no worker has taken yet (a running job whose later units wait
+    for a worker counts here too)."""
+    deferred: int
+    """Jobs not to run before a later time (``--defer``)."""
+    in_progress: int
+    """Jobs with units held by workers (started and not ended)."""
+    failed: int
+    """Jobs in the failed set."""
+    workers: int
+    """Live workers (a heartbeat within the last 30 s: `producer.contract.liveness`)."""
+    oldest_ready_age_s: float
+    """How long the longest-waiting ready work has waited since it became due, or since its
+    job last had a unit handed out (0: none waiting)."""
+    ready_units: int = 0
+    """Units of work no worker holds: a job not yet split counts one, a split job each unit
+    not handed out; units whose lease lapsed, or handed back, count too."""
+    held_units: int = 0
+    """Units workers hold now (their leases are live)."""
+
+    def as_dict(self) -> dict[str, int | float]:
+        return self.model_dump()
+
+
+class WorkerInfo(BaseModel):
+    """A live worker, as its heartbeat describes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    """The worker's name (``SLUICE_WORKER_NAME``, default ``host:pid``)."""
+    host: str = ""
+    pid: int | None = None
+    started: float | None = None
+    """When the worker started (epoch s)."""
+    last_beat: float | None = None
+    """When it last wrote its heartbeat (epoch s)."""
+    jobs: int | None = None
+    """Jobs it runs now."""
+    pool_size: int | None = None
+    """Processes in its transform pool."""
+    version: str = ""
+    """Sluice's version in the worker."""
+
+    @classmethod
+    def from_hash(cls, fields: dict[str, str]) -> WorkerInfo:
+        """The worker from its heartbeat hash; a field that does not parse is left unset, so a
+        heartbeat written by another version (or by hand) never stops a listing."""
+        known = {name: fields[name] for name in cls.model_fields if name in fields}
+        try:
+            return cls.model_validate(known)
+        except ValidationError as exc:
+            bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+            kept = {k: v for k, v in known.items() if k not in bad}
+            return cls.model_validate({"id": fields.get("id", ""), **kept})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `sluice workers --json` and ``GET /api/workers``."""
+        return self.model_dump(mode="json")

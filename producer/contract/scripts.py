@@ -1,0 +1,274 @@
+"""Lua scripts the producer runs so that a check and a write happen as one step, and the Lua
+pieces the worker's scripts share with them (the job's units, Redis's clock)."""
+
+from __future__ import annotations
+
+# Shared by the scripts that make a job ready: write it as arq and Sluice expect it (arq's
+# envelope and queue entry, Sluice's status hash with its TTL), and push wake tokens so an
+# idle worker starts at once instead of at its next poll (at most `kept` stay in the list).
+# A false ``queue``: the caller adds the job to the queue itself (many in one ZADD).
+_ADMIT = """
+local function admit(queue, job_key, status, id, envelope, score, expires_ms, enqueued,
+                     pipeline, total, ttl)
+  redis.call('SET', job_key, envelope, 'PX', expires_ms)
+  if queue then redis.call('ZADD', queue, score, id) end
+  redis.call('HSET', status, 'state', 'queued', 'pipeline', pipeline, 'total', total,
+             'enqueued_at', enqueued, 'fetched', 0, 'transformed', 0, 'stored', 0, 'failed', 0)
+  redis.call('EXPIRE', status, ttl)
+end
+"""
+# One command over many arguments, a thousand at a time: Lua's unpack stops at its stack's
+# limit (8,000 values), and a call may carry more (a claim or a shutdown's endings of up to
+# SLUICE_MAX_JOBS jobs). Pairs (ZADD's score, member) stay whole: the step is even.
+CHUNKED = """
+local function chunked(command, key, args)
+  for i = 1, #args, 1000 do
+    redis.call(command, key, unpack(args, i, math.min(i + 999, #args)))
+  end
+end
+"""
+WAKE = """
+local function wake(list, count, kept)
+  count = math.min(count, kept)
+  if count <= 0 then return end
+  local tokens = {}
+  for t = 1, count do tokens[t] = 1 end
+  redis.call('LPUSH', list, unpack(tokens))
+  redis.call('LTRIM', list, 0, kept - 1)
+end
+"""
+
+# Enqueue one job, refusing a duplicate id and respecting the queue cap in the same atomic
+# step; a job ready now wakes a worker (a deferred one passes 0 tokens).
+# KEYS: queue, arq job, arq result, status hash, inputs list, wake list
+# ARGV: job id, envelope, score, expires ms, cap, enqueued at (s), pipeline, total, status ttl s,
+#       wake tokens kept (0: deferred, wake nobody)
+# Returns 1 enqueued, 0 queue at cap, -1 job exists.
+ENQUEUE = (
+    _ADMIT
+    + WAKE
+    + """
+if redis.call('EXISTS', KEYS[2], KEYS[3], KEYS[4]) > 0 then return -1 end
+local cap = tonumber(ARGV[5])
+if cap > 0 and redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
+admit(KEYS[1], KEYS[2], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7],
+      ARGV[8], ARGV[9])
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('EXPIRE', KEYS[5], ARGV[9])
+  redis.call('HSET', KEYS[4], 'inputs_list', 1)  -- the ending sets its TTL when this is set
+end
+wake(KEYS[6], 1, tonumber(ARGV[10]))
+return 1
+"""
+)
+
+# Enqueue many jobs (`enqueue_many`), in order, while the queue has room under its cap.
+# KEYS: queue, wake list
+# ARGV: cap, score, expires ms, enqueued at (s), pipeline, status ttl s, wake tokens kept,
+#       status hash prefix, arq job prefix, then (id, envelope, total) per job
+# Returns how many of the jobs (the first ones) were admitted. The ids are fresh
+# (producer.client.bulk.job_ids), so unlike ENQUEUE there is no check that a job exists already.
+# The queue gets every admitted job in one ZADD (all share one score; ids break the tie).
+ENQUEUE_MANY = (
+    _ADMIT
+    + CHUNKED
+    + WAKE
+    + """
+local first = 10
+local n = (#ARGV - first + 1) / 3
+local cap = tonumber(ARGV[1])
+if cap > 0 then n = math.max(0, math.min(n, cap - redis.call('ZCARD', KEYS[1]))) end
+local entries = {}
+for j = 0, n - 1 do
+  local i = first + 3 * j
+  admit(false, ARGV[9] .. ARGV[i], ARGV[8] .. ARGV[i], ARGV[i], ARGV[i + 1], ARGV[2],
+        ARGV[3], ARGV[4], ARGV[5], ARGV[i + 2], ARGV[6])
+  entries[2 * j + 1], entries[2 * j + 2] = ARGV[2], ARGV[i]
+end
+chunked('ZADD', KEYS[1], entries)
+wake(KEYS[2], n, tonumber(ARGV[7]))
+return n
+"""
+)
+
+# Redis's own clock, in ms: every lease, lapse and abort is judged by one clock, whatever the
+# clocks of the hosts the workers and producers run on say.
+NOW = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+# Fencing, the one rule: a write for a unit is made only while the unit's token holds it. A
+# unit's lease field in its job's status hash (``unit:{k}``) reads "{token} {tries}" while a
+# worker holds it, "- {tries}" once it is handed back; the claim writes a new token at each
+# hand-out, and cancel, failure and retry delete the field. So a write that shows an older
+# token (from a worker paused past its lease, partitioned, or late) is refused whatever the
+# clocks say, and since the state must be in_progress too, none lands on a job that ended.
+# ``holds`` reads the two fields and says whether ``token`` holds the unit (and the field's
+# value, for its try count); ``held_by`` is the rule itself, for a script that read them.
+HOLDS = """
+local function held_by(state, field, token)
+  return state == 'in_progress' and field ~= false and field ~= nil
+         and string.sub(field, 1, #token + 1) == token .. ' '
+end
+local function holds(status, field, token)
+  local f = redis.call('HMGET', status, 'state', field)
+  return held_by(f[1], f[2], token), f[2]
+end
+"""
+
+# A job's units out of every set that hands them out or holds them, and their lease fields out
+# of the status hash: after this no worker can claim, renew, store or end one of them (their
+# holders learn it at their next renewal or write, and stop). Members are "{id}#{k}"; the
+# job's own id is the queue member of a job not yet split.
+CLEAR_UNITS = (
+    CHUNKED
+    + """
+local function clear_units(queue, leases, status, id)
+  local units = tonumber(redis.call('HGET', status, 'units') or '0') or 0
+  local members, fields = {id}, {}
+  for k = 0, units - 1 do
+    members[#members + 1] = id .. '#' .. k
+    fields[#fields + 1] = 'unit:' .. k
+  end
+  chunked('ZREM', queue, members)
+  chunked('ZREM', leases, members)
+  chunked('HDEL', status, fields)
+  if units > 0 then redis.call('HSET', status, 'held', 0) end
+end
+"""
+)
+
+# Keep the envelope of a job that ends without completing, for `retry` (a copy, made on the
+# server: the envelope may be megabytes).
+KEEP_SPEC = """
+local function keep_spec(envelope_key, spec_key)
+  local envelope = redis.call('GET', envelope_key)
+  if envelope then redis.call('SET', spec_key, envelope) end
+end
+"""
+
+# arq's result envelope of a job that ended, for arq's own clients (`Job.result()`): JSON as
+# everything else, built by hand so that its empty args stay a list. ``now`` is in ms.
+ARQ_RESULT = """
+local function arq_result(id, f, ok, state, extra, queue, now)
+  -- f: the status hash's attempts, enqueued_at, started_at, total
+  local r = {state = state, total = tonumber(f[4]) or 0}
+  for k, v in pairs(extra) do r[k] = v end
+  local function ms(s) return string.format('%d', math.floor((tonumber(s) or 0) * 1000)) end
+  return '{"t":' .. (tonumber(f[1]) or 1) .. ',"f":"sluice","a":[],"k":{},"et":' .. ms(f[2])
+    .. ',"s":' .. (ok and 'true' or 'false') .. ',"r":' .. cjson.encode(r) .. ',"st":'
+    .. ms(f[3]) .. ',"ft":' .. string.format('%d', now) .. ',"q":' .. cjson.encode(queue)
+    .. ',"id":' .. cjson.encode(id) .. '}'
+end
+"""
+
+# Cancel a job that is queued or running. Its units leave the queue and the lease set at once
+# and the abort set tells every worker holding one to stop it now; the envelope is kept (as
+# the spec) so that `retry` resumes it from its stored records.
+# KEYS: status hash, queue, arq job, aborts, running set, leases, spec, results, blobs, inputs,
+#       arq result
+# ARGV: job id, now (s), ttl s
+# Returns 1 cancelled, 0 already final (or unknown).
+CANCEL = (
+    NOW
+    + CLEAR_UNITS
+    + KEEP_SPEC
+    + ARQ_RESULT
+    + """
+local state = redis.call('HGET', KEYS[1], 'state')
+local queued = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not queued and state ~= 'queued' and state ~= 'in_progress' then return 0 end
+if state == 'complete' or state == 'failed' or state == 'cancelled' then return 0 end
+clear_units(KEYS[2], KEYS[6], KEYS[1], ARGV[1])
+keep_spec(KEYS[3], KEYS[7])
+redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', ARGV[2], 'error', 'cancelled')
+redis.call('DEL', KEYS[3])
+local now = now_ms()
+local f = redis.call('HMGET', KEYS[1], 'attempts', 'enqueued_at', 'started_at', 'total')
+redis.call('SET', KEYS[11], arq_result(ARGV[1], f, false, 'cancelled', {}, KEYS[2], now),
+           'EX', ARGV[3])
+redis.call('ZADD', KEYS[4], now, ARGV[1])
+redis.call('SREM', KEYS[5], ARGV[1])
+for _, key in ipairs({KEYS[1], KEYS[7], KEYS[8], KEYS[9], KEYS[10]}) do
+  redis.call('EXPIRE', key, ARGV[3])
+end
+return 1
+"""
+)
+
+# Put a failed or cancelled job back in the queue, as one not yet split; records already stored
+# are kept, and its next run (``run`` + 1) looks them up, so it does only the inputs that have
+# none. The kept spec is the job's envelope (or, kept by an older Sluice, the job alone).
+# KEYS: status hash, spec, queue, arq job, arq result, leases, failed set, inputs list, wake list
+# ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept
+# Returns 1 re-queued, 0 not failed/cancelled, -1 no spec kept.
+RETRY = (
+    CLEAR_UNITS
+    + WAKE
+    + """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'failed' and state ~= 'cancelled' then return 0 end
+local spec = redis.call('GET', KEYS[2])
+if not spec then return -1 end
+local ok, kept = pcall(cjson.decode, spec)
+local envelope = spec
+if not (ok and type(kept) == 'table' and type(kept.k) == 'table') then
+  envelope = '{"t":1,"f":"sluice","a":[],"k":' .. spec .. ',"et":' .. ARGV[2] .. '}'
+end
+clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
+redis.call('SET', KEYS[4], envelope, 'PX', ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('DEL', KEYS[5])
+redis.call('ZREM', KEYS[7], ARGV[1])
+local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
+redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', 'run', run + 1,
+           'units_done', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if redis.call('EXISTS', KEYS[8]) == 1 then redis.call('EXPIRE', KEYS[8], ARGV[4]) end
+wake(KEYS[9], 1, tonumber(ARGV[5]))
+return 1
+"""
+)
+
+# Run a complete job again for its failed inputs only: their records (and blobs) go, the
+# good ones stay, and the next run (``run`` + 1) looks up what is stored, so it redoes only
+# those. The caller names the failed inputs it read; each is checked again here (a record
+# that is not a failure is left alone).
+# KEYS: status hash, spec, queue, arq job, arq result, leases, results, blobs, wake list
+# ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept, then input indexes
+# Returns how many records were dropped (the job re-queued if > 0); 0: none of them is a
+# failure; -1 the job is not complete; -2 no copy of the job was kept.
+RETRY_INPUTS = (
+    CLEAR_UNITS
+    + WAKE
+    + """
+if redis.call('HGET', KEYS[1], 'state') ~= 'complete' then return -1 end
+local spec = redis.call('GET', KEYS[2])
+if not spec then return -2 end
+local dropped = {}
+for i = 6, #ARGV do
+  local record = redis.call('HGET', KEYS[7], ARGV[i])
+  local ok, parsed = pcall(cjson.decode, record or '')
+  if ok and type(parsed) == 'table' and parsed.ok == false then dropped[#dropped + 1] = ARGV[i] end
+end
+if #dropped == 0 then return 0 end
+chunked('HDEL', KEYS[7], dropped)
+chunked('HDEL', KEYS[8], dropped)
+clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
+redis.call('SET', KEYS[4], spec, 'PX', ARGV[3])
+redis.call('DEL', KEYS[2], KEYS[5])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
+redis.call('HINCRBY', KEYS[1], 'stored', -#dropped)
+redis.call('HINCRBY', KEYS[1], 'failed', -#dropped)
+redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', 'run', run + 1,
+           'units_done', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[7], ARGV[4])
+wake(KEYS[9], 1, tonumber(ARGV[5]))
+return #dropped
+"""
+)

@@ -1,0 +1,113 @@
+"""The JSON wire format: arq's job envelope, Sluice's status hash, and the JSON codec.
+
+No pickle anywhere: arq is given `dumps`/`loads` below as its job serializer, so a job
+written by any language with plain Redis commands is read the same way.
+
+The job envelope at ``arq:job:{id}`` (arq's own field names)::
+
+    {"t": 1, "f": "sluice", "a": [], "k": {"pipeline": "text-stats",
+     "inputs": ["https://example.com/a.txt"], "options": {}}, "et": 1700000000000}
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from producer.contract.keys import JOB_FUNCTION
+from producer.contract.models import STAGES, JobSpec, JobState, JobStatus, StageTiming
+
+
+def _default(obj: object) -> Any:
+    # arq stores exceptions as job results; keep their type and message, never the object
+    if isinstance(obj, BaseException):
+        return {"error": type(obj).__name__, "message": str(obj)}
+    if isinstance(obj, bytes | bytearray):
+        return obj.decode("utf-8", "replace")
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode as compact JSON (also arq's job serializer)."""
+    return orjson.dumps(obj, default=_default)
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON (also arq's job deserializer)."""
+    return orjson.loads(data)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def encode_job(spec: JobSpec, enqueue_ms: int) -> bytes:
+    """The arq envelope for a Sluice job, as stored at ``arq:job:{id}``."""
+    kwargs = spec.model_dump(exclude_none=True)
+    return dumps({"t": 1, "f": JOB_FUNCTION, "a": [], "k": kwargs, "et": enqueue_ms})
+
+
+def read_number(raw: str | bytes | None, kind: type[int] | type[float] = int) -> Any:
+    """A number read from Redis. Anyone may write there: what is not a finite number reads
+    as none (0 for a count), so one bad field never stops a reader."""
+    empty = None if kind is float else 0
+    try:
+        value = float(raw or "")
+    except ValueError:
+        return empty
+    if not math.isfinite(value):
+        return empty
+    return int(value) if kind is int else value
+
+
+def _num(fields: Mapping[str, str], name: str, kind: type[int] | type[float] = int) -> Any:
+    """A number of the status hash; unset, or not a number (written by another tool), is 0
+    for a count and None for a time."""
+    return read_number(fields.get(name), kind)
+
+
+def _state(fields: Mapping[str, str]) -> JobState:
+    """The hash's own state; one it does not know reads as queued, as a missing one does
+    (readers pass the state they found in arq's keys unless the hash's is final)."""
+    try:
+        return JobState(fields.get("state") or JobState.QUEUED)
+    except ValueError:
+        return JobState.QUEUED
+
+
+def status_from_hash(
+    job_id: str, fields: Mapping[str, str], state: JobState | None = None
+) -> JobStatus:
+    """Build a `JobStatus` from the status hash ``{ns}:job:{id}`` (decoded to str); whatever
+    the hash holds, never an error."""
+    stages = {
+        stage: StageTiming(
+            count=_num(fields, f"{stage}_count"),
+            total_s=_num(fields, f"{stage}_s", float) or 0.0,
+            slot_s=_num(fields, f"{stage}_slot_s", float) or 0.0,
+        )
+        for stage in STAGES
+    }
+    return JobStatus(
+        job_id=job_id,
+        state=state or _state(fields),
+        pipeline=fields.get("pipeline") or None,
+        total=_num(fields, "total"),
+        fetched=_num(fields, "fetched"),
+        transformed=_num(fields, "transformed"),
+        stored=_num(fields, "stored"),
+        failed=_num(fields, "failed"),
+        error=fields.get("error") or None,
+        attempts=_num(fields, "attempts"),
+        worker=fields.get("worker") or None,
+        enqueued_at=_num(fields, "enqueued_at", float),
+        started_at=_num(fields, "started_at", float),
+        finished_at=_num(fields, "finished_at", float),
+        stages=stages,
+    )

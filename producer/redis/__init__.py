@@ -1,0 +1,5 @@
+"""Talking to Redis: finding the server (`connection`, `sentinel`), pooled connections that
+leave a server which stopped being the primary (`pool`), writes that survive a failover
+(`failover`), the one way to run a Lua script (`scripts`), and pauses between tries
+(`backoff`). Shared by the producer and the worker; it imports only `producer.contract`.
+"""
