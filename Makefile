@@ -27,14 +27,14 @@ test: $(STAMP)
 	@$(BIN)/coverage report > /dev/null || { $(BIN)/coverage report; exit 2; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check producer worker examples tests
-	$(BIN)/ruff format --check producer worker examples tests
+	$(BIN)/ruff check producer worker examples benchmarks tests
+	$(BIN)/ruff format --check producer worker examples benchmarks tests
 	$(BIN)/mypy
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
-# The benchmark (tests/bench/): the bench extra in the main venv, and Celery in a venv of its
+# The benchmark (benchmarks/): the bench extra in the main venv, and Celery in a venv of its
 # own inside it (Celery needs redis-py >= 6.1, arq < 6). A quick run:
-#   make bench BENCH_ARGS="--scale 0.05"      (see python -m tests.bench --help)
+#   make bench BENCH_ARGS="--scale 0.05"      (see python -m benchmarks --help)
 # Sluice on 1, 2 and 4 workers (docs/performance.md, "Scale-out"):
 #   make bench BENCH_ARGS="--workloads scale-out,tiny --systems sluice,sluicex2,sluicex4"
 BENCH_ARGS  ?=
@@ -51,7 +51,7 @@ $(CELERY_VENV)/.installed:
 	touch $@
 
 bench: $(VENV)/.bench-installed $(CELERY_VENV)/.installed
-	$(BIN)/python -m tests.bench --celery-python $(CELERY_VENV)/bin/python $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks --celery-python $(CELERY_VENV)/bin/python $(BENCH_ARGS)
 
 soak: $(STAMP)
 	$(BIN)/python -m pytest -m soak -p no:cacheprovider

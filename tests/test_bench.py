@@ -1,4 +1,4 @@
-"""The benchmark's own measuring (tests/bench/): what it counts as done, on a real server."""
+"""The benchmark's own measuring (benchmarks/): what it counts as done, on a real server."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from benchmarks import workloads
+from benchmarks.http_server import HttpServer
+from benchmarks.runner import Limits, run_one
+from benchmarks.systems import Context
+from benchmarks.systems.sluice_system import SluiceSystem, SluiceX2
+from benchmarks.workloads import WORKLOADS
 from producer import Client
 from producer.contract.keys import Keys
-from tests.bench import workloads
-from tests.bench.http_server import HttpServer
-from tests.bench.runner import Limits, run_one
-from tests.bench.systems import Context
-from tests.bench.systems.sluice_system import SluiceSystem, SluiceX2
-from tests.bench.workloads import WORKLOADS
 from tests.support.servers import Server
 from worker.lifecycle.claim import Claimer
 

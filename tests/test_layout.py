@@ -198,7 +198,7 @@ def test_the_layout_table_lists_every_package_in_layer_order() -> None:
     assert packages <= {path for row in listed for path in row}
 
 
-# tests/bench/ is left out until it moves (it is being reworked elsewhere); nothing else is.
+# benchmarks/ is left out until it moves (it is being reworked elsewhere); nothing else is.
 FORMATTED = ("producer", "worker", "examples", "tests")
 NOT_YET_FORMATTED = ROOT / "tests" / "bench"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
-from tests.bench.systems.base import WARMUP_URI, Managed, System, bounded, python_module, wait_until
+from benchmarks.systems.base import WARMUP_URI, Managed, System, bounded, python_module, wait_until
 
 ENQUEUERS = 16  # enqueue_job calls in flight from the harness
 
@@ -31,11 +31,22 @@ class ArqSystem(System):
 
     async def start(self) -> None:
         args = python_module(
-            "tests.bench.systems.arq_app", "--mode", self.mode, "--redis-url", self.ctx.redis_url,
-            "--queue", self.queue, "--max-jobs", str(self.ctx.fetch_concurrency),
-            "--fetch-concurrency", str(self.ctx.fetch_concurrency),
-            "--pool-size", str(self.ctx.cores), "--poll-delay", str(self.ctx.poll_delay_s),
-        )  # fmt: skip
+            "benchmarks.systems.arq_app",
+            "--mode",
+            self.mode,
+            "--redis-url",
+            self.ctx.redis_url,
+            "--queue",
+            self.queue,
+            "--max-jobs",
+            str(self.ctx.fetch_concurrency),
+            "--fetch-concurrency",
+            str(self.ctx.fetch_concurrency),
+            "--pool-size",
+            str(self.ctx.cores),
+            "--poll-delay",
+            str(self.ctx.poll_delay_s),
+        )
         self.process = Managed(args, self.ctx.log_dir / f"{self.ctx.namespace}.log")
         self.processes.append(self.process)
         self.arq = await create_pool(RedisSettings.from_dsn(self.ctx.redis_url))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from tests.bench.systems.base import Managed, System, python_module, wait_until
+from benchmarks.systems.base import Managed, System, python_module, wait_until
 
 
 class Sequential(System):
@@ -16,12 +16,18 @@ class Sequential(System):
 
     async def start(self) -> None:
         spec = self.ctx.log_dir / f"{self.ctx.namespace}.json"
-        spec.write_bytes(orjson.dumps({
-            "redis_url": self.ctx.redis_url, "results_key": self.results_key,
-            "transform": self.workload.transform, "uris": self.uris,
-        }))  # fmt: skip
+        spec.write_bytes(
+            orjson.dumps(
+                {
+                    "redis_url": self.ctx.redis_url,
+                    "results_key": self.results_key,
+                    "transform": self.workload.transform,
+                    "uris": self.uris,
+                }
+            )
+        )
         log = self.ctx.log_dir / f"{self.ctx.namespace}.log"
-        self.process = Managed(python_module("tests.bench.systems.sequential_main", str(spec)), log)
+        self.process = Managed(python_module("benchmarks.systems.sequential_main", str(spec)), log)
         self.processes.append(self.process)
 
         async def ready() -> bool:

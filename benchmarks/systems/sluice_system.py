@@ -14,9 +14,9 @@ import asyncio
 import sys
 import time
 
+from benchmarks.systems.base import WARMUP_URI, Context, Managed, System, wait_until
+from benchmarks.workloads import Workload
 from producer import Client, ClientSettings, JobState
-from tests.bench.systems.base import WARMUP_URI, Context, Managed, System, wait_until
-from tests.bench.workloads import Workload
 from tests.support.scrape import scrape
 from tests.support.servers import free_port
 
@@ -45,7 +45,7 @@ class SluiceSystem(System):
             "SLUICE_REDIS_URL": self.ctx.redis_url,
             "SLUICE_NAMESPACE": ns,
             "SLUICE_DATA_DIR": str(self.ctx.log_dir / ns),
-            "SLUICE_PIPELINES": "tests.bench.pipelines",
+            "SLUICE_PIPELINES": "benchmarks.pipelines",
             "SLUICE_FETCH_ALLOW": "127.0.0.0/8",
             "SLUICE_POOL_SIZE": str(self.ctx.pool_size or self.ctx.cores),
             "SLUICE_FETCH_CONCURRENCY": str(self.ctx.fetch_concurrency),
@@ -182,8 +182,11 @@ class SluiceSystem(System):
         self.units = [round(a - b) for a, b in zip(after, self.units_before, strict=True)]
         totals: dict[str, float] = {}
         times = ["enqueued_at", "started_at", "finished_at"]
-        fields = [f"{stage}_{what}" for stage in ("fetch", "transform", "store")
-                  for what in ("count", "s")] + times  # fmt: skip
+        fields = [
+            f"{stage}_{what}"
+            for stage in ("fetch", "transform", "store")
+            for what in ("count", "s")
+        ] + times
         redis, keys = self.client.redis, self.client.keys
         for first in range(0, len(self.job_ids), 1000):
             async with redis.pipeline(transaction=False) as pipe:

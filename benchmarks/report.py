@@ -12,18 +12,23 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from tests.bench.measure import MB
-from tests.bench.runner import RunResult
-from tests.bench.systems import BASELINES, SYSTEMS
-from tests.bench.workloads import WORKLOADS
+from benchmarks.measure import MB
+from benchmarks.runner import RunResult
+from benchmarks.systems import BASELINES, SYSTEMS
+from benchmarks.workloads import WORKLOADS
 
 NOISY_SHARE = 0.10  # other work's share of the machine past which a run is flagged
 SHORT = {"sequential": "seq", "arq-inline": "inline", "arq-pool": "pool", "celery": "celery"}
 COLOURS = {
-    "sequential": "#9e9e9e", "arq-inline": "#ffb74d", "arq-pool": "#f57c00",
-    "arq-noop": "#ffe0b2", "celery": "#7986cb", "sluice": "#2e7d32", "sluice×2": "#43a047",
+    "sequential": "#9e9e9e",
+    "arq-inline": "#ffb74d",
+    "arq-pool": "#f57c00",
+    "arq-noop": "#ffe0b2",
+    "celery": "#7986cb",
+    "sluice": "#2e7d32",
+    "sluice×2": "#43a047",
     "sluice×4": "#81c784",
-}  # fmt: skip
+}
 
 
 def speedup(results: Sequence[RunResult], run: RunResult, baseline: str) -> str:

@@ -1,9 +1,9 @@
 """The bench's transforms registered as Sluice pipelines: run workers with
-``SLUICE_PIPELINES=tests.bench.pipelines``. (``mixed`` uses the built-in ``text-stats``.)"""
+``SLUICE_PIPELINES=benchmarks.pipelines``. (``mixed`` uses the built-in ``text-stats``.)"""
 
 from __future__ import annotations
 
-from tests.bench.transforms import cpu_burn, trivial
+from benchmarks.transforms import cpu_burn, trivial
 from worker import pipeline
 
 pipeline("bench-cpu")(cpu_burn)

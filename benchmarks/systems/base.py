@@ -23,9 +23,9 @@ from typing import ClassVar, TypeVar
 import psutil  # type: ignore[import-untyped,unused-ignore]  # stubs: types-psutil, optional
 from redis.asyncio import Redis
 
-from tests.bench.workloads import Workload
+from benchmarks.workloads import Workload
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 WARMUP_URI = "data:,warm-up"
 T = TypeVar("T")
 
@@ -118,9 +118,13 @@ class Managed:
         env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                list(args), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                list(args),
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.PIPE,
-            )  # fmt: skip
+            )
 
     @property
     def pid(self) -> int:

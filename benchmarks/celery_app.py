@@ -2,7 +2,7 @@
 
 Runs in the Celery venv (``make bench`` creates it: celery[redis] and urllib3), which has
 neither arq nor the worker package: this module needs only celery, redis, urllib3 and
-``tests.bench.transforms``. The broker is ``BENCH_REDIS_URL``; no result backend (the task
+``benchmarks.transforms``. The broker is ``BENCH_REDIS_URL``; no result backend (the task
 stores its own record, like every other system).
 """
 
@@ -16,7 +16,7 @@ import redis
 import urllib3  # type: ignore[import-not-found,unused-ignore]
 from celery import Celery  # type: ignore[import-not-found,unused-ignore]
 
-from tests.bench.transforms import TRANSFORMS, decode_data_uri
+from benchmarks.transforms import TRANSFORMS, decode_data_uri
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 

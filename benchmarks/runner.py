@@ -13,9 +13,9 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tests.bench.measure import RssSampler, machine_busy_s, tree_cpu
-from tests.bench.systems import Context, System
-from tests.bench.workloads import Workload
+from benchmarks.measure import RssSampler, machine_busy_s, tree_cpu
+from benchmarks.systems import Context, System
+from benchmarks.workloads import Workload
 
 POLL_S = 0.02
 # the last inputs are watched closely, so the end is seen within ~2 ms, not ~20 (a mixed run

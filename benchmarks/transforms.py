@@ -1,6 +1,6 @@
 """The transforms every system runs, as plain functions of the standard library alone.
 
-Shared by all five systems (Sluice registers them in ``tests.bench.pipelines``; the Celery
+Shared by all five systems (Sluice registers them in ``benchmarks.pipelines``; the Celery
 venv imports this module directly), so each system does exactly the same work per input.
 ``text_stats`` is a copy of Sluice's built-in ``text-stats`` transform (the harness checks
 they agree before it runs anything), since the Celery venv cannot import ``worker``.

@@ -1,6 +1,6 @@
 """The plain-arq baselines' worker process: one arq job per input, as most arq users write it.
 
-``python -m tests.bench.systems.arq_app --mode inline|pool --redis-url URL --queue Q ...``
+``python -m benchmarks.systems.arq_app --mode inline|pool --redis-url URL --queue Q ...``
 
 - ``inline``: the transform is called in the job coroutine (it blocks the event loop);
 - ``pool``: the transform goes to a ``ProcessPoolExecutor`` per call (``run_in_executor``).
@@ -19,8 +19,8 @@ from typing import Any
 from arq.connections import RedisSettings
 from arq.worker import Worker, func
 
-from tests.bench.fetching import fetch, record, session
-from tests.bench.transforms import TRANSFORMS, trivial
+from benchmarks.fetching import fetch, record, session
+from benchmarks.transforms import TRANSFORMS, trivial
 
 
 def apply(transform: str, data: bytes) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The benchmark (`make bench`, `python -m tests.bench`): Sluice against its baselines and peers.
+"""The benchmark (`make bench`, `python -m benchmarks`): Sluice against its baselines and peers.
 
 Runs the same workloads, in one run on one machine, through sequential processing, plain
 arq (transform inline, and in a process pool), Celery's prefork pool and Sluice (and Sluice

@@ -2,7 +2,7 @@
 
 Run by hand (not part of `make bench`)::
 
-    .venv/bin/python -m tests.bench.replica_wait [--jobs 3000] [--rounds 3]
+    .venv/bin/python -m benchmarks.replica_wait [--jobs 3000] [--rounds 3]
 
 Starts a primary and one replica on loopback (Debian's redis-server if installed, else the
 embedded Valkey), then, for each round, with WAIT off and on in turn: one producer's
@@ -28,14 +28,14 @@ import time
 import uuid
 from pathlib import Path
 
+from benchmarks.systems.base import wait_until
 from producer import Client, ClientSettings
-from tests.bench.systems.base import wait_until
 from tests.support.processes import terminate
 from tests.support.servers import Server, redis_server_binary, replica_of, valkey_binary
 
 ENQUEUES = 500
 BULK = 1000
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def settings(server: Server, namespace: str, wait: int) -> ClientSettings:
@@ -57,10 +57,15 @@ async def enqueue_rate(server: Server, wait: int) -> float:
 def start_worker(server: Server, namespace: str, wait: int, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     env.update(
-        SLUICE_REDIS_URL=server.url, SLUICE_NAMESPACE=namespace, SLUICE_POOL_SIZE="2",
-        SLUICE_LOG_LEVEL="warning", SLUICE_LOG_FORMAT="json", SLUICE_DATA_DIR=str(log.parent),
-        SLUICE_REDIS_WAIT_REPLICAS=str(wait), PYTHONPATH=str(ROOT),
-    )  # fmt: skip
+        SLUICE_REDIS_URL=server.url,
+        SLUICE_NAMESPACE=namespace,
+        SLUICE_POOL_SIZE="2",
+        SLUICE_LOG_LEVEL="warning",
+        SLUICE_LOG_FORMAT="json",
+        SLUICE_DATA_DIR=str(log.parent),
+        SLUICE_REDIS_WAIT_REPLICAS=str(wait),
+        PYTHONPATH=str(ROOT),
+    )
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "worker"], env=env, stdout=out, stderr=out)
 
@@ -109,15 +114,19 @@ async def measure(jobs: int, rounds: int) -> None:
                     runs.setdefault("tiny", []).append(
                         await tiny_jobs_rate(primary, jobs, wait, base)
                     )
-                    print(f"round {n + 1}, wait {wait}: "
-                          f"{runs['enqueue'][-1]:.0f} enqueues/s, {runs['tiny'][-1]:.0f} jobs/s",
-                          flush=True)  # fmt: skip
+                    print(
+                        f"round {n + 1}, wait {wait}: "
+                        f"{runs['enqueue'][-1]:.0f} enqueues/s, {runs['tiny'][-1]:.0f} jobs/s",
+                        flush=True,
+                    )
         finally:
             replica.stop()
             primary.stop()
     print(f"\n{Path(binary).name}, {os.cpu_count()} cores, median of {rounds} rounds:")
-    for what, unit in (("enqueue", "enqueues/s (one producer, one at a time)"),
-                       ("tiny", f"tiny jobs/s ({jobs} one-input jobs, one worker)")):  # fmt: skip
+    for what, unit in (
+        ("enqueue", "enqueues/s (one producer, one at a time)"),
+        ("tiny", f"tiny jobs/s ({jobs} one-input jobs, one worker)"),
+    ):
         off, on = (statistics.median(results[w][what]) for w in (0, 1))
         print(f"  {unit}: without WAIT {off:.0f}, with WAIT 1 {on:.0f} ({on / off - 1:+.0%})")
 

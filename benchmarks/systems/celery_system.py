@@ -7,7 +7,7 @@ import signal
 
 import orjson
 
-from tests.bench.systems.base import Managed, System, wait_until
+from benchmarks.systems.base import Managed, System, wait_until
 
 
 class CelerySystem(System):
@@ -28,21 +28,48 @@ class CelerySystem(System):
             raise RuntimeError(f"no Celery venv at {python}: run `make bench` to create it")
         env = {"BENCH_REDIS_URL": self.ctx.redis_url}
         queue, log_dir, ns = self.ctx.namespace, self.ctx.log_dir, self.ctx.namespace
-        self.worker = Managed([
-            str(python), "-m", "celery", "-A", "tests.bench.celery_app", "worker", "-Q", queue,
-            "--pool", "prefork", "--concurrency", str(self.concurrency), "--loglevel", "WARNING",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{ns}@%h",
-        ], log_dir / f"{ns}.log", env)  # fmt: skip
+        self.worker = Managed(
+            [
+                str(python),
+                "-m",
+                "celery",
+                "-A",
+                "benchmarks.celery_app",
+                "worker",
+                "-Q",
+                queue,
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(self.concurrency),
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"{ns}@%h",
+            ],
+            log_dir / f"{ns}.log",
+            env,
+        )
         self.processes.append(self.worker)
         spec = log_dir / f"{ns}.json"
         warmup = f"{ns}:warmup"
-        spec.write_bytes(orjson.dumps({
-            "queue": queue, "results_key": self.results_key, "warmup_key": warmup,
-            "transform": self.workload.transform, "uris": self.uris,
-        }))  # fmt: skip
+        spec.write_bytes(
+            orjson.dumps(
+                {
+                    "queue": queue,
+                    "results_key": self.results_key,
+                    "warmup_key": warmup,
+                    "transform": self.workload.transform,
+                    "uris": self.uris,
+                }
+            )
+        )
         sender_log = log_dir / f"{ns}-enqueue.log"
         self.sender = Managed(
-            [str(python), "-m", "tests.bench.celery_enqueue", str(spec)], sender_log, env
+            [str(python), "-m", "benchmarks.celery_enqueue", str(spec)], sender_log, env
         )
         sender = self.sender
 

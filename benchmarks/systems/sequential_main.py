@@ -1,6 +1,6 @@
 """The sequential baseline's process: one input at a time — fetch, transform, store.
 
-``python -m tests.bench.systems.sequential_main SPEC.json``; the spec names the Redis URL,
+``python -m benchmarks.systems.sequential_main SPEC.json``; the spec names the Redis URL,
 the results hash, the transform and the inputs. Prints ``ready`` once connected, then
 starts on the first line read from stdin.
 """
@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from tests.bench.fetching import fetch, record, session
-from tests.bench.transforms import TRANSFORMS
+from benchmarks.fetching import fetch, record, session
+from benchmarks.transforms import TRANSFORMS
 
 
 async def run(spec: dict[str, Any]) -> None:

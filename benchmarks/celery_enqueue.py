@@ -1,6 +1,6 @@
 """Sends the Celery peer's tasks, from the Celery venv (the harness's venv has no Celery).
 
-``python -m tests.bench.celery_enqueue SPEC.json``: prints ``ready``, then for each line on
+``python -m benchmarks.celery_enqueue SPEC.json``: prints ``ready``, then for each line on
 stdin: ``warmup`` sends one warm-up task, ``go`` sends one task per input, and exits.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tests.bench.celery_app import process
+from benchmarks.celery_app import process
 
 WARMUP_URI = "data:,warm-up"
 

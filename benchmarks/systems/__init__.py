@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from tests.bench.systems.arq_system import ArqInline, ArqNoop, ArqPool
-from tests.bench.systems.base import Context, System
-from tests.bench.systems.celery_system import CelerySystem
-from tests.bench.systems.sequential import Sequential
-from tests.bench.systems.sluice_system import SluiceSystem, SluiceX2, SluiceX4
+from benchmarks.systems.arq_system import ArqInline, ArqNoop, ArqPool
+from benchmarks.systems.base import Context, System
+from benchmarks.systems.celery_system import CelerySystem
+from benchmarks.systems.sequential import Sequential
+from benchmarks.systems.sluice_system import SluiceSystem, SluiceX2, SluiceX4
 
 ALL = (Sequential, ArqInline, ArqPool, ArqNoop, CelerySystem, SluiceSystem, SluiceX2, SluiceX4)
 SYSTEMS: dict[str, type[System]] = {cls.name: cls for cls in ALL}

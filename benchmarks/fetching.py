@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from tests.bench.transforms import decode_data_uri
+from benchmarks.transforms import decode_data_uri
 
 
 async def fetch(session: aiohttp.ClientSession, uri: str) -> bytes:

@@ -1,6 +1,6 @@
-"""``python -m tests.bench``: run the workloads through the systems and report.
+"""``python -m benchmarks``: run the workloads through the systems and report.
 
-    python -m tests.bench --scale 0.1 --workloads mixed,cpu --systems sluice,arq-inline
+    python -m benchmarks --scale 0.1 --workloads mixed,cpu --systems sluice,arq-inline
 
 Starts one Valkey server and one HTTP server for the whole run; every (workload, system)
 run gets a fresh namespace on that server, which is emptied afterwards.
@@ -20,13 +20,13 @@ from typing import Any
 from redis.asyncio import Redis
 from rich.console import Console
 
-from tests.bench import report, systems, workloads
-from tests.bench.calibrate import Calibration, calibrate
-from tests.bench.http_server import HttpServer
-from tests.bench.measure import code_version, cores, machine_info
-from tests.bench.runner import Limits, RunResult, run_one
-from tests.bench.systems.base import REPO
-from tests.bench.transforms import text_stats
+from benchmarks import report, systems, workloads
+from benchmarks.calibrate import Calibration, calibrate
+from benchmarks.http_server import HttpServer
+from benchmarks.measure import code_version, cores, machine_info
+from benchmarks.runner import Limits, RunResult, run_one
+from benchmarks.systems.base import REPO
+from benchmarks.transforms import text_stats
 from tests.support.servers import Server, valkey_binary
 
 HERE = Path(__file__).resolve().parent
@@ -36,7 +36,7 @@ console = Console(width=None if sys.stdout.isatty() else 110)
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     p.add_argument(
         "--scale", type=float, default=1.0, help="input counts × this (1.0: the issue's)"
     )
@@ -83,7 +83,7 @@ def parse_args() -> argparse.Namespace:
         "--work-dir", type=Path, default=Path(".sluice/bench"), help="logs and server data"
     )
     p.add_argument("--output", type=Path, default=HERE / "results.json")
-    return p.parse_args()  # fmt: skip
+    return p.parse_args()
 
 
 def check_text_stats() -> None:
@@ -92,7 +92,7 @@ def check_text_stats() -> None:
 
     sample = workloads.payload("text", 0)
     if text_stats(sample, {}) != sluice_text_stats(sample, {}):
-        raise SystemExit("tests/bench/transforms.py text_stats differs from Sluice's text-stats")
+        raise SystemExit("benchmarks/transforms.py text_stats differs from Sluice's text-stats")
 
 
 def sluice_env(pairs: list[str]) -> dict[str, str]:
@@ -150,9 +150,10 @@ async def run_workload(
     count = workload.count(args.scale)
     uris = workload.uris(count, bench.http.base)
     chosen = [
-        name for name in names
+        name
+        for name in names
         if workload.runs_on(name) and workload.name in systems.ONLY_FOR.get(name, (workload.name,))
-    ]  # fmt: skip
+    ]
     console.print(f"[bold]{workload.name}[/]: {count:,} inputs")
     runs: dict[str, list[RunResult]] = {name: [] for name in chosen}
     fetches = workload.fetches(args.fetch_concurrency)
@@ -208,16 +209,25 @@ async def _run(
     args, redis = bench.args, bench.redis
     slug = name.replace("×", "x")  # a namespace is ASCII
     ctx = systems.Context(
-        redis=redis, redis_url=bench.url, namespace=f"bench{tag}-{workload.name}-{slug}",
-        cores=cores(), fetch_concurrency=workload.fetches(args.fetch_concurrency),
-        poll_delay_s=args.poll_delay, log_dir=args.work_dir, infra_pids=bench.infra_pids,
-        celery_python=args.celery_python, celery_concurrency=args.celery_concurrency,
-        sluice_env=sluice_env(args.sluice_env), pool_size=workload.pool_size,
-    )  # fmt: skip
+        redis=redis,
+        redis_url=bench.url,
+        namespace=f"bench{tag}-{workload.name}-{slug}",
+        cores=cores(),
+        fetch_concurrency=workload.fetches(args.fetch_concurrency),
+        poll_delay_s=args.poll_delay,
+        log_dir=args.work_dir,
+        infra_pids=bench.infra_pids,
+        celery_python=args.celery_python,
+        celery_concurrency=args.celery_concurrency,
+        sluice_env=sluice_env(args.sluice_env),
+        pool_size=workload.pool_size,
+    )
     limits = Limits(
-        limit.limit_s if limit else None, workload.checkpoint_count(args.scale),
-        args.budget_s, args.sample_s,
-    )  # fmt: skip
+        limit.limit_s if limit else None,
+        workload.checkpoint_count(args.scale),
+        args.budget_s,
+        args.sample_s,
+    )
     with console.status(f"  {workload.name} × {name}…"):
         result = await run_one(systems.SYSTEMS[name], ctx, workload, uris, limits)
     await redis.flushall()
@@ -251,8 +261,12 @@ async def main_async(args: argparse.Namespace) -> None:
     check_text_stats()
     args.work_dir = fresh_work_dir(args.work_dir)
     args.celery_python = args.celery_python.absolute()
-    meta = {"machine": machine_info(), "code": code_version(REPO), "scale": args.scale,
-            "settings": {k: str(v) for k, v in vars(args).items()}}  # fmt: skip
+    meta = {
+        "machine": machine_info(),
+        "code": code_version(REPO),
+        "scale": args.scale,
+        "settings": {k: str(v) for k, v in vars(args).items()},
+    }
     describe_machine(meta["machine"])
     texts = max((w.count(args.scale) for w in chosen if w.kind == "text"), default=0)
     server = Server(valkey_binary(), args.work_dir / "redis").start()

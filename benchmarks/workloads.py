@@ -1,7 +1,7 @@
 """The workloads: what inputs each has, how they are served, and its physical limit.
 
 Inputs are URIs: ``http://127.0.0.1:PORT/{latency_ms}/{kind}/{index}`` served by
-``tests.bench.http_server`` (the path says how long to wait and what to answer), or
+``benchmarks.http_server`` (the path says how long to wait and what to answer), or
 ``data:`` URIs for the queue-overhead workloads. ``payload`` is the one definition of what
 each input's bytes are, shared by the server and the in-process CPU calibration.
 """
@@ -62,27 +62,89 @@ FLEET = ("sluice", "sluice×2", "sluice×4")
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
-        Workload("mixed", "text documents of 30-80 KB, 40 ms latency, text-stats",
-                 400, 0.040, "text", "text-stats", "text-stats", 1),
-        Workload("cpu", "small inputs, a transform of ~50-100 ms CPU",
-                 200, 0.0, "small", "cpu", "bench-cpu", 1),
-        Workload("io", "small inputs, 200 ms latency, a trivial transform",
-                 2000, 0.200, "small", "trivial", "bench-trivial", 1),
-        Workload("tiny", "single-input jobs (data: URIs), a trivial transform",
-                 10_000, 0.0, "data", "trivial", "bench-trivial", 0, has_limit=False),
-        Workload("huge", "one job of generated data: URIs, a trivial transform (Sluice only)",
-                 100_000, 0.0, "data", "trivial", "bench-trivial", 1, has_limit=False,
-                 only=("sluice",), checkpoint=10_000),
-        Workload("scale-backlog", "8 jobs queued at once, 200 ms latency, a trivial transform; "
-                 "8 fetches and 1 pool process per worker",
-                 1600, 0.200, "small", "trivial", "bench-trivial", 8, only=FLEET,
-                 fetch_concurrency=8, pool_size=1),
-        Workload("scale-big", "one job, 200 ms latency, a trivial transform; 8 fetches and "
-                 "1 pool process per worker",
-                 4000, 0.200, "small", "trivial", "bench-trivial", 1, only=FLEET,
-                 fetch_concurrency=8, pool_size=1),
+        Workload(
+            "mixed",
+            "text documents of 30-80 KB, 40 ms latency, text-stats",
+            400,
+            0.040,
+            "text",
+            "text-stats",
+            "text-stats",
+            1,
+        ),
+        Workload(
+            "cpu",
+            "small inputs, a transform of ~50-100 ms CPU",
+            200,
+            0.0,
+            "small",
+            "cpu",
+            "bench-cpu",
+            1,
+        ),
+        Workload(
+            "io",
+            "small inputs, 200 ms latency, a trivial transform",
+            2000,
+            0.200,
+            "small",
+            "trivial",
+            "bench-trivial",
+            1,
+        ),
+        Workload(
+            "tiny",
+            "single-input jobs (data: URIs), a trivial transform",
+            10_000,
+            0.0,
+            "data",
+            "trivial",
+            "bench-trivial",
+            0,
+            has_limit=False,
+        ),
+        Workload(
+            "huge",
+            "one job of generated data: URIs, a trivial transform (Sluice only)",
+            100_000,
+            0.0,
+            "data",
+            "trivial",
+            "bench-trivial",
+            1,
+            has_limit=False,
+            only=("sluice",),
+            checkpoint=10_000,
+        ),
+        Workload(
+            "scale-backlog",
+            "8 jobs queued at once, 200 ms latency, a trivial transform; "
+            "8 fetches and 1 pool process per worker",
+            1600,
+            0.200,
+            "small",
+            "trivial",
+            "bench-trivial",
+            8,
+            only=FLEET,
+            fetch_concurrency=8,
+            pool_size=1,
+        ),
+        Workload(
+            "scale-big",
+            "one job, 200 ms latency, a trivial transform; 8 fetches and 1 pool process per worker",
+            4000,
+            0.200,
+            "small",
+            "trivial",
+            "bench-trivial",
+            1,
+            only=FLEET,
+            fetch_concurrency=8,
+            pool_size=1,
+        ),
     )
-}  # fmt: skip
+}
 ALIASES = {"cpu-heavy": "cpu", "io-heavy": "io", "tiny-jobs": "tiny", "huge-job": "huge"}
 GROUPS = {"scale-out": ("scale-backlog", "scale-big")}
 

@@ -1,6 +1,6 @@
 """The workloads' HTTP server, in its own process so it never shares the measured loop.
 
-``python -m tests.bench.http_server --port P [--text-docs N]`` answers
+``python -m benchmarks.http_server --port P [--text-docs N]`` answers
 ``GET /{latency_ms}/{kind}/{index}`` with ``workloads.payload(kind, index)`` after sleeping
 ``latency_ms``. ``HttpServer`` starts and stops it from the harness.
 """
@@ -18,7 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.bench.workloads import payload
+from benchmarks.workloads import payload
 from tests.support.processes import terminate
 from tests.support.servers import free_port
 
@@ -114,8 +114,15 @@ class HttpServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 60.0) -> HttpServer:
-        args = [sys.executable, "-m", "tests.bench.http_server", "--port", str(self.port),
-                "--text-docs", str(self.text_docs)]  # fmt: skip
+        args = [
+            sys.executable,
+            "-m",
+            "benchmarks.http_server",
+            "--port",
+            str(self.port),
+            "--text-docs",
+            str(self.text_docs),
+        ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s

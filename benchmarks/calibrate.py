@@ -14,8 +14,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 
-from tests.bench.transforms import TRANSFORMS
-from tests.bench.workloads import CALIBRATION_SAMPLE, Workload, payload
+from benchmarks.transforms import TRANSFORMS
+from benchmarks.workloads import CALIBRATION_SAMPLE, Workload, payload
 
 
 @dataclass(frozen=True)
