@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from producer.contract.envelope import MALFORMED, load_envelope
 from producer.contract.keys import Keys
 from producer.contract.models import JobState, JobStatus
+from producer.contract.status import Field
 from producer.contract.wire import loads, now_ms, status_from_hash
 
 FINAL = frozenset((JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED))
@@ -27,7 +28,7 @@ def job_state(fields: dict[str, str], score: float | None, now: int) -> JobState
     one started whose units no worker holds (handed back at shutdown, or waiting to be tried
     again) is queued.
     """
-    state = fields.get("state")
+    state = fields.get(Field.STATE)
     if state in FINAL:
         return JobState(state)
     if state == JobState.IN_PROGRESS:
@@ -40,7 +41,7 @@ def job_state(fields: dict[str, str], score: float | None, now: int) -> JobState
 def _held(fields: dict[str, str]) -> int:
     """Units of the job workers hold (a hash without the count: one, as before units)."""
     try:
-        return int(fields.get("held") or 1)
+        return int(fields.get(Field.HELD) or 1)
     except ValueError:
         return 1
 
@@ -53,7 +54,7 @@ async def read_status(redis: Redis, keys: Keys, job_id: str) -> JobStatus:
         raw, score, arq_result = await pipe.execute()
     fields = _decode(raw)
     state = job_state(fields, score, now_ms())
-    if state in (JobState.QUEUED, JobState.DEFERRED) and not fields.get("pipeline"):
+    if state in (JobState.QUEUED, JobState.DEFERRED) and not fields.get(Field.PIPELINE):
         # written with raw Redis commands: no status hash until a worker claims it
         fields = {**await _fields_from_envelope(redis, keys, job_id), **fields}
     if state is not None:
@@ -62,7 +63,7 @@ async def read_status(redis: Redis, keys: Keys, job_id: str) -> JobStatus:
         return _from_arq_result(job_id, fields, arq_result)
     if fields:
         # our hash exists but arq has no trace of the job: it expired before a worker took it
-        fields["error"] = fields.get("error") or "job expired before a worker ran it"
+        fields[Field.ERROR] = fields.get(Field.ERROR) or "job expired before a worker ran it"
         return status_from_hash(job_id, fields, JobState.FAILED)
     return JobStatus(job_id=job_id, state=JobState.NOT_FOUND)
 
@@ -76,11 +77,11 @@ async def _fields_from_envelope(redis: Redis, keys: Keys, job_id: str) -> dict[s
     kwargs: dict[str, Any] = envelope["k"]
     if MALFORMED in kwargs:  # the worker will mark it failed with the reason
         return {}
-    fields = {"pipeline": str(kwargs.get("pipeline", ""))}
+    fields = {Field.PIPELINE.value: str(kwargs.get("pipeline", ""))}
     if isinstance(kwargs.get("inputs"), list):
-        fields["total"] = str(len(kwargs["inputs"]))
+        fields[Field.TOTAL] = str(len(kwargs["inputs"]))
     if envelope["et"] > 0:
-        fields["enqueued_at"] = str(envelope["et"] / 1000)
+        fields[Field.ENQUEUED_AT] = str(envelope["et"] / 1000)
     return fields
 
 
@@ -95,5 +96,5 @@ def _from_arq_result(job_id: str, fields: dict[str, str], raw: bytes) -> JobStat
     if not ok:
         if isinstance(detail, dict):
             detail = f"{detail.get('error', 'error')}: {detail.get('message', '')}"
-        fields["error"] = fields.get("error") or str(detail)
+        fields[Field.ERROR] = fields.get(Field.ERROR) or str(detail)
     return status_from_hash(job_id, fields, JobState.COMPLETE if ok else JobState.FAILED)

@@ -54,9 +54,6 @@ JOB_FUNCTION = "sluice"
 # it (producer.contract.validation's grammar), so the last one splits a member unambiguously.
 UNIT_SEPARATOR = "#"
 
-# The status hash's field holding unit k's lease: "{token} {tries}".
-UNIT_FIELD_PREFIX = "unit:"
-
 
 def unit_member(job_id: str, unit: int) -> str:
     """The queue/lease-set member naming unit ``unit`` of a job."""

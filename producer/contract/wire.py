@@ -20,6 +20,7 @@ import orjson
 
 from producer.contract.keys import JOB_FUNCTION
 from producer.contract.models import STAGES, JobSpec, JobState, JobStatus, StageTiming
+from producer.contract.status import Field, stage_field
 
 
 def _default(obj: object) -> Any:
@@ -76,7 +77,7 @@ def _state(fields: Mapping[str, str]) -> JobState:
     """The hash's own state; one it does not know reads as queued, as a missing one does
     (readers pass the state they found in arq's keys unless the hash's is final)."""
     try:
-        return JobState(fields.get("state") or JobState.QUEUED)
+        return JobState(fields.get(Field.STATE) or JobState.QUEUED)
     except ValueError:
         return JobState.QUEUED
 
@@ -88,26 +89,26 @@ def status_from_hash(
     the hash holds, never an error."""
     stages = {
         stage: StageTiming(
-            count=_num(fields, f"{stage}_count"),
-            total_s=_num(fields, f"{stage}_s", float) or 0.0,
-            slot_s=_num(fields, f"{stage}_slot_s", float) or 0.0,
+            count=_num(fields, stage_field(stage, "_count")),
+            total_s=_num(fields, stage_field(stage, "_s"), float) or 0.0,
+            slot_s=_num(fields, stage_field(stage, "_slot_s"), float) or 0.0,
         )
         for stage in STAGES
     }
     return JobStatus(
         job_id=job_id,
         state=state or _state(fields),
-        pipeline=fields.get("pipeline") or None,
-        total=_num(fields, "total"),
-        fetched=_num(fields, "fetched"),
-        transformed=_num(fields, "transformed"),
-        stored=_num(fields, "stored"),
-        failed=_num(fields, "failed"),
-        error=fields.get("error") or None,
-        attempts=_num(fields, "attempts"),
-        worker=fields.get("worker") or None,
-        enqueued_at=_num(fields, "enqueued_at", float),
-        started_at=_num(fields, "started_at", float),
-        finished_at=_num(fields, "finished_at", float),
+        pipeline=fields.get(Field.PIPELINE) or None,
+        total=_num(fields, Field.TOTAL),
+        fetched=_num(fields, Field.FETCHED),
+        transformed=_num(fields, Field.TRANSFORMED),
+        stored=_num(fields, Field.STORED),
+        failed=_num(fields, Field.FAILED),
+        error=fields.get(Field.ERROR) or None,
+        attempts=_num(fields, Field.ATTEMPTS),
+        worker=fields.get(Field.WORKER) or None,
+        enqueued_at=_num(fields, Field.ENQUEUED_AT, float),
+        started_at=_num(fields, Field.STARTED_AT, float),
+        finished_at=_num(fields, Field.FINISHED_AT, float),
         stages=stages,
     )

@@ -6,7 +6,7 @@ from redis.asyncio import Redis
 
 from producer.contract.keys import Keys
 from worker.lifecycle.claim import Claimer, Unit
-from worker.lifecycle.endings import Endings
+from worker.lifecycle.endings import Endings, Entry
 
 
 def claimer(redis: Redis, keys: Keys, worker: str = "w-1", lease_s: float = 30.0) -> Claimer:
@@ -26,9 +26,9 @@ async def units_of(redis: Redis, keys: Keys, job_id: str) -> dict[str, str]:
 
 async def end(endings: Endings, unit: Unit, mode: str, delay_ms: int = 0, undo: int = 0) -> str:
     """Send one ending for ``unit`` (as `worker.lifecycle.attempt` builds them)."""
-    fields: list[str] = ["error", "it broke"] if mode == "fail" else []
-    entry = [mode, unit.job_id, unit.index, unit.token, delay_ms, undo, 0, fields, []]
-    return await endings.send(unit.job_id, list(entry))
+    fields = ("error", "it broke") if mode == "fail" else ()
+    entry = Entry(mode, unit.job_id, unit.index, unit.token, delay_ms, undo, fields=fields)
+    return await endings.send(unit.job_id, entry)
 
 
 async def store(redis: Redis, keys: Keys, unit: Unit, *indexes: int) -> None:

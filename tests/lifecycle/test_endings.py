@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from producer import Client, JobState
 from tests.lifecycle.support import claimer, end, member_scores, store, units_of
-from worker.lifecycle.endings import BATCH, Endings
+from worker.lifecycle.endings import BATCH, Endings, Entry
 
 
 async def test_the_last_unit_completes_the_job_when_every_input_has_a_record(
@@ -156,7 +156,7 @@ async def test_counters_add_up_across_units_and_are_set_for_a_lone_unit(
     [unit] = (await claimer(redis, keys).claim(room=1, most=1, aborts_since_ms=0)).units
     await redis.hset(keys.job(job), mapping={"fetch_count": 5, "fetch_s": 1.5})
     await store(redis, keys, unit, 0)
-    entry = ["done", job, 0, unit.token, 0, 0, 0, [], ["fetch_count", "3", "fetch_s", "0.25"]]
+    entry = Entry("done", job, 0, unit.token, counters=("fetch_count", "3", "fetch_s", "0.25"))
     assert await endings.send(job, entry) == "complete"
     status = await client.status(job)
     assert status.stages["fetch"].count == 8

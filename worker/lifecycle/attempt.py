@@ -16,11 +16,12 @@ import structlog
 from redis.asyncio import Redis
 
 from producer.contract.keys import Keys
+from producer.contract.status import Field
 from producer.redis.backoff import jittered_s
 from worker.errors import JobFailed
 from worker.lifecycle.claim import Unit
 from worker.lifecycle.deadlines import Deadlines
-from worker.lifecycle.endings import Endings, flat
+from worker.lifecycle.endings import Endings, Entry, flat
 from worker.lifecycle.job import Job, Jobs, unit_inputs
 from worker.lifecycle.lease import Leases
 from worker.lifecycle.outcome import (
@@ -246,20 +247,22 @@ async def _end(life: Lifecycle, attempt: Attempt, pipeline: str, outcome: Outcom
         log.error("cannot write a unit's ending", job_id=unit.job_id, error=code)
 
 
-def _entry(attempt: Attempt, pipeline: str, outcome: Outcome) -> list[object] | None:
-    """The ending as the END script reads it (`worker.lifecycle.endings`)."""
+def _entry(attempt: Attempt, pipeline: str, outcome: Outcome) -> Entry | None:
+    """The ending the outcome calls for (`worker.lifecycle.endings.Entry`)."""
     unit = attempt.unit
-    head: list[object] = [unit.job_id, unit.index, unit.token]
+    head = (unit.job_id, unit.index, unit.token)
     match outcome:
         case Done():
             counters = flat(attempt.counters.nonzero(), []) if attempt.counters else []
-            return ["done", *head, 0, 0, 1 if attempt.plain else 0, [], counters]
+            return Entry("done", *head, plain=int(attempt.plain), counters=tuple(counters))
         case RetryLater(delay_s=delay_s):
-            return ["release", *head, int(delay_s * 1000), 0, 0, [], []]
+            return Entry("release", *head, delay_ms=int(delay_s * 1000))
         case HandedBack(undo_try=undo):
-            return ["release", *head, 0, 1 if undo else 0, 0, [], []]
+            return Entry("release", *head, undo_try=int(undo))
         case Failed(error=error):
-            fields = {"error": error, "pipeline": pipeline} if pipeline else {"error": error}
-            return ["fail", *head, 0, 0, 0, flat(fields, []), []]
+            about = {Field.ERROR.value: error}
+            if pipeline:
+                about[Field.PIPELINE.value] = pipeline
+            return Entry("fail", *head, fields=tuple(flat(about, [])))
         case _:  # Cancelled, LeaseLost: the unit is not this worker's to write for
             return None

@@ -23,8 +23,9 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
-from producer.contract.keys import UNIT_FIELD_PREFIX, UNIT_SEPARATOR, WAKE_TOKENS, Keys
+from producer.contract.keys import UNIT_SEPARATOR, WAKE_TOKENS, Keys
 from producer.contract.scripts import CHUNKED, NOW, WAKE
+from producer.contract.status import unit_field
 from worker.lifecycle.templates import KeyTemplates
 
 log = structlog.get_logger("sluice.worker")
@@ -296,7 +297,7 @@ class Unit:
 
     @property
     def field(self) -> str:
-        return f"{UNIT_FIELD_PREFIX}{self.index}"
+        return unit_field(self.index)
 
     @property
     def look_up_stored(self) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 import structlog
@@ -215,10 +216,24 @@ def flat(values: Mapping[str, str | int | float], out: list[str]) -> list[str]:
     return out
 
 
+class Entry(NamedTuple):
+    """One ending, as the END script reads it (a JSON list in this order)."""
+
+    mode: str  # "done", "release" or "fail"
+    job_id: str
+    unit: int
+    token: str  # the hand-out's: the ending is written only while it holds the unit
+    delay_ms: int = 0  # release: when the unit may run again
+    undo_try: int = 0  # release: 1 when this try does not count (a drain)
+    plain: int = 0  # done: 1 when the counters are set, not added (the hash holds none)
+    fields: tuple[str, ...] = ()  # written when the job ends: its error, its pipeline
+    counters: tuple[str, ...] = ()  # name, value... added to (or set in) the hash
+
+
 @dataclass(slots=True)
 class _Ending:
     job_id: str
-    entry: list[object]  # as the END script reads it
+    entry: Entry
     done: asyncio.Future[str]
 
 
@@ -253,7 +268,7 @@ class Endings:
             waiting, self._waiting = self._waiting, []
             await self._flush(waiting, give_up_after_s=STOP_WRITE_S)
 
-    async def send(self, job_id: str, entry: list[object]) -> str:
+    async def send(self, job_id: str, entry: Entry) -> str:
         """Queue one ending (as the END script reads it) and wait for its code."""
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Ending(job_id, entry, done))
@@ -279,7 +294,7 @@ class Endings:
         def refused(exc: ResponseError) -> None:  # the script itself failed
             log.error("cannot write unit endings", units=len(endings), error=str(exc))
 
-        entries = orjson.dumps([e.entry for e in endings])
+        entries = orjson.dumps([list(e.entry) for e in endings])
         args = [
             entries,
             self.ttl_s * 1000,

@@ -1,0 +1,54 @@
+"""The status hash has one schema (producer/contract/status.py): the Lua scripts and the
+worker's counters spell no field it does not name."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+
+from producer.contract import scripts
+from producer.contract.models import JobState, JobStatus
+from producer.contract.status import ALL, UNIT_FIELD_PREFIX, Field
+from worker.lifecycle import claim, endings, lease
+from worker.stages import progress, store
+from worker.stages.items import StageCounters
+
+SCRIPTS = {
+    "ENQUEUE": scripts.ENQUEUE,
+    "ENQUEUE_MANY": scripts.ENQUEUE_MANY,
+    "CANCEL": scripts.CANCEL,
+    "RETRY": scripts.RETRY,
+    "RETRY_INPUTS": scripts.RETRY_INPUTS,
+    "CLAIM": claim.CLAIM,
+    "END": endings.END,
+    "RENEW": lease.RENEW,
+    "STORE": store.STORE,
+    "PROGRESS": progress.PROGRESS,
+}
+# quoted words in the scripts that are not fields: the states a field holds, the codes the
+# scripts answer, what Lua's type() says, and the pieces field names are built from
+CODES = {"ok", "lost", "done", "release", "released", "resumed"}
+LUA_WORDS = {"number", "string", "table", "true", "false"}
+NOT_FIELDS = {s.value for s in JobState} | CODES | LUA_WORDS | {"_s", "+inf", UNIT_FIELD_PREFIX}
+
+
+def test_every_lowercase_word_the_scripts_quote_is_a_field_or_a_known_word() -> None:
+    """A field a script writes or reads is in the schema: a new one must be named there."""
+    words = {
+        (name, word)
+        for name, source in SCRIPTS.items()
+        for word in re.findall(r"'([a-z_:+]+)'", source)
+    }
+    unknown = {(name, word) for name, word in words if word not in ALL | NOT_FIELDS}
+    assert unknown == set()
+
+
+def test_the_workers_counters_are_fields_of_the_schema() -> None:
+    """The counters a worker adds to the hash (progress and endings) are named there."""
+    assert {f.name for f in fields(StageCounters)} <= ALL
+
+
+def test_what_a_status_reads_from_the_hash_is_in_the_schema() -> None:
+    """Every JobStatus attribute that the hash holds is a Field."""
+    from_hash = set(JobStatus.model_fields) - {"job_id", "stages"}
+    assert from_hash <= {f.value for f in Field}
