@@ -115,3 +115,22 @@ async def test_six_workers_with_two_slots_each_all_get_work(
     )
     await complete(client, jobs, [1] * 36)
     assert all(count >= 2 for count in took_units(fleet)), took_units(fleet)
+
+
+async def test_workers_that_run_different_pipelines_each_get_their_own_work(
+    client: Client, workers: WorkerFactory, http: HttpServer
+) -> None:
+    """One worker runs the built-in pipelines only, the other also the test ones: the jobs
+    of a pipeline only the second runs all go to it and complete (none fails "unknown
+    pipeline" on the first), while the built-in work spreads over both."""
+    urls = documents(http, 40)
+    builtin_only = workers(**FLEET)
+    extended = workers(pipelines="tests.sample_pipelines", **FLEET)
+    mixed = []
+    for _ in range(4):
+        mixed.append(await client.enqueue("test-pid", urls))
+        mixed.append(await client.enqueue("text-stats", urls))
+    await complete(client, mixed, [40] * 8)
+    started = {str(e["job_id"]) for e in builtin_only.events("job started", "unit started")}
+    assert started and started <= set(mixed[1::2]), started
+    assert {str(e["job_id"]) for e in extended.events("job started")} >= set(mixed[0::2])

@@ -170,3 +170,56 @@ async def test_the_envelope_is_not_sent_again_to_a_worker_that_has_it(
     # a worker that read an earlier run (before a retry) is sent the envelope again
     [third] = (await worker.claim(room=1, most=1, aborts_since_ms=0, cached={job: 0})).units
     assert third.envelope is not None and third.index == 2
+
+
+async def test_a_worker_leaves_the_pipelines_it_does_not_run_to_those_that_do(
+    client: Client, redis: Redis
+) -> None:
+    """Two workers that run different pipelines: each claim passes over work of a pipeline
+    the worker does not run (a new job, its next unit, a lapsed lease) and leaves it queued
+    for one that does; a pipeline no worker has registered is taken, to fail with its name."""
+    pids = await client.enqueue("test-pid", [f"data:,{i}" for i in range(150)], job_id="a-pid")
+    stats = await client.enqueue("text-stats", ["data:,words"], job_id="b-stats")
+    nobody = await client.enqueue("never-registered", ["data:,x"], job_id="c-nobody")
+    await redis.hset(client.keys.pipelines, mapping={"test-pid": "{}", "text-stats": "{}"})
+
+    def runs(name: str, pipeline: str, lease_s: float = 30.0) -> Claimer:
+        return Claimer(redis, client.keys, name, lease_s, 100, 600, pipelines=[pipeline])
+
+    texts, pid_a, pid_b = (
+        runs("w-t", "text-stats"),
+        runs("w-p", "test-pid", 0.05),
+        runs("w-q", "test-pid"),
+    )
+    claim = await texts.claim(room=1000, most=10, aborts_since_ms=0)
+    assert [u.job_id for u in claim.units] == [stats, nobody]
+    assert set(await member_scores(redis, client.keys.queue)) == {pids}
+    assert (await client.status(pids)).state == JobState.QUEUED
+
+    claim = await pid_a.claim(room=1, most=1, aborts_since_ms=0)
+    assert [(u.job_id, u.index) for u in claim.units] == [(pids, 0)]
+    await asyncio.sleep(0.1)  # its lease lapses; its next unit is due
+    claim = await texts.claim(room=1000, most=10, aborts_since_ms=0)
+    assert claim.units == []
+    assert set(await member_scores(redis, client.keys.queue)) == {f"{pids}#1"}
+    assert f"{pids}#0" in await member_scores(redis, client.keys.leases)
+
+    claim = await pid_b.claim(room=1000, most=10, aborts_since_ms=0)
+    assert sorted((u.job_id, u.index, u.tries) for u in claim.units) == [
+        (pids, 0, 2),
+        (pids, 1, 1),
+    ]
+
+
+async def test_a_worker_finds_its_work_behind_more_than_a_window_of_other_work(
+    client: Client, redis: Redis
+) -> None:
+    """Forty jobs of a pipeline this worker does not run are due first (more than one claim's
+    window): the claim looks further and takes the job of its own pipeline behind them."""
+    others = [await client.enqueue("test-pid", ["data:,x"], job_id=f"a{i:02}") for i in range(40)]
+    mine = await client.enqueue("text-stats", ["data:,words"], job_id="b-mine")
+    await redis.hset(client.keys.pipelines, mapping={"test-pid": "{}", "text-stats": "{}"})
+    texts = Claimer(redis, client.keys, "w-t", 30, 100, 600, pipelines=["text-stats"])
+    claim = await texts.claim(room=1, most=1, aborts_since_ms=0)
+    assert [u.job_id for u in claim.units] == [mine]
+    assert set(await member_scores(redis, client.keys.queue)) == set(others)

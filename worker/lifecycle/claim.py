@@ -6,7 +6,8 @@ into units the first time it is claimed; after that the queue holds only its *ne
 due, re-queued behind the other due work each time a unit is handed out, so the units of a
 big job take turns with the jobs queued after it rather than running ahead of them. Held
 units are in the lease set, not the queue: a claim never reads past them, and its cost does
-not grow with the work other workers hold.
+not grow with the work other workers hold. Work of a pipeline the worker does not run,
+but another worker registered, is passed over and left for that worker.
 
 Every hand-out writes a fresh token into the unit's field of the status hash; every later
 write for the unit must show that token (`worker.lifecycle.endings`, the store stage).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -33,12 +34,13 @@ log = structlog.get_logger("sluice.worker")
 ABORTS_KEPT_MS = 60_000  # how long a cancel stays in the abort set for workers to see
 WINDOW_MAX = 1000  # queue entries one claim looks at, at most
 
-# KEYS: queue, leases, running set, failed set, aborts, refused, wake list
+# KEYS: queue, leases, running set, failed set, aborts, refused, wake list, pipelines registry
 # ARGV: lease ms, room (inputs), most units, wake tokens kept, worker name, token prefix,
-#       unit size,
-#       aborts seen up to (ms), cached jobs (JSON object: id -> run read), result ttl s,
-#       window, then key
+#       unit size, aborts seen up to (ms), cached jobs (JSON object: id -> run read), result
+#       ttl s, window, the pipelines this worker runs (JSON list, or * for all), then key
 #       templates (prefix, suffix): status, arq job, inputs
+# Work of a pipeline this worker does not run is left for a worker that does; one no worker
+# of the namespace has ever registered is taken, and its job fails naming the pipeline.
 # Returns {more, units, refused, aborts, now ms}: units a flat list of FIELDS values per unit
 # (id, unit, first input, end input, token, try, units, total or -1, envelope or false,
 # started at (s), run, counted, due ms, records stored); refused a flat list of (id, error)
@@ -54,8 +56,12 @@ local lease_ms, room, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV
 local now_s, worker, token_prefix = now / 1000, ARGV[5], ARGV[6]
 local unit_size, window = tonumber(ARGV[7]), tonumber(ARGV[11])
 local cached = cjson.decode(ARGV[9])  -- job id -> the run of it this worker has read
+local every, serves = ARGV[12] == '*', {}
+if not every then
+  for _, name in ipairs(cjson.decode(ARGV[12])) do serves[name] = true end
+end
 local t = {}
-for i = 12, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
+for i = 13, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
 local STATUS, ENVELOPE, INPUTS = 1, 2, 3
 
@@ -63,6 +69,13 @@ local out, refused, leased, leaving, started, handled = {}, {}, {}, {}, {}, {}
 local taken, count, seq = 0, 0, 0
 
 local function full() return count >= most or (count > 0 and taken >= room) end
+
+-- whether this worker is the one to take work of ``pipeline``: it runs it, or nobody does
+-- (the job is taken to fail with the reason), or the job does not say (malformed: the same)
+local function runs(pipeline)
+  if every or type(pipeline) ~= 'string' or serves[pipeline] then return true end
+  return redis.call('HEXISTS', KEYS[8], pipeline) == 0
+end
 
 local function valid_id(id)
   return #id <= 128 and string.find(id, '^[%w_%-][%w_%.%-]*$') ~= nil
@@ -109,7 +122,7 @@ local function hand_out(id, k, status, f, due, envelope, writes)
 end
 
 local FIELDS = {'state', '', 'total', 'unit_size', 'units', 'started_at', 'run', 'attempts',
-                'fetch_count', 'stored', 'held'}
+                'fetch_count', 'stored', 'held', 'pipeline'}
 local function read(status, k)
   FIELDS[2] = 'unit:' .. k
   return redis.call('HMGET', status, unpack(FIELDS))
@@ -124,15 +137,17 @@ local function take_over(member)
     redis.call('ZREM', KEYS[2], member)  -- its job ended or was reset: a stale entry
     return
   end
+  if not runs(f[12]) then return end  -- for a worker that runs its pipeline
   hand_out(id, tonumber(k), status, f, now)
 end
 
 -- the next unit of a job split already: hand it out, and queue the one after it behind the
 -- other due work (the turn of a big job's units among the jobs queued after it)
 local function next_unit(member, id, k, due)
-  leaving[#leaving + 1] = member
   local status = key(STATUS, id)
   local f = read(status, k)
+  if f[1] == 'in_progress' and not runs(f[12]) then return end  -- for another worker
+  leaving[#leaving + 1] = member
   if f[1] ~= 'in_progress' then return end  -- ended or cancelled: a stale entry
   if k + 1 < (tonumber(f[5]) or 0) then
     redis.call('ZADD', KEYS[1], now, id .. '#' .. (k + 1))
@@ -141,15 +156,15 @@ local function next_unit(member, id, k, due)
 end
 
 -- a job's inputs, as far as the claim can tell: the status hash (a Client wrote it), else the
--- envelope (raw Redis commands); the worker fails the job if neither says
--- a job's inputs, as far as the claim can tell: the status hash (a Client wrote it), else the
 -- envelope (raw Redis commands); the worker fails the job if neither says. ``f`` is what
 -- `start` read: state, total, run, attempts, fetch_count, stored, enqueued_at, pipeline
 local function describe(id, envelope, f)
   -- written without a Client (raw commands, arq's client): its ending writes arq's result
   local total, extra = tonumber(f[2]), {'foreign', 1}
   local ok, job = pcall(cjson.decode, envelope)
-  if not (ok and type(job) == 'table' and type(job.k) == 'table') then return total, extra end
+  if not (ok and type(job) == 'table' and type(job.k) == 'table') then
+    return total, extra, f[8]
+  end
   if not total then
     if type(job.k.inputs) == 'table' then
       total = #job.k.inputs
@@ -165,22 +180,27 @@ local function describe(id, envelope, f)
   if not f[8] and type(job.k.pipeline) == 'string' then
     extra[#extra + 1] = 'pipeline'; extra[#extra + 1] = job.k.pipeline
   end
-  return total, extra
+  return total, extra, f[8] or job.k.pipeline
 end
 
 -- a job never claimed in this run: split it into units and hand out the first
 local function start(id, due)
-  leaving[#leaving + 1] = id
   local status, envelope_key = key(STATUS, id), key(ENVELOPE, id)
-  local envelope = redis.call('GET', envelope_key)
   local f = redis.call('HMGET', status, 'state', 'total', 'run', 'attempts', 'fetch_count',
                        'stored', 'enqueued_at', 'pipeline')
+  if f[8] and f[1] ~= 'cancelled' and not runs(f[8]) then return end  -- for another worker
+  local envelope = redis.call('GET', envelope_key)
   if not envelope or f[1] == 'cancelled' then
+    leaving[#leaving + 1] = id
     redis.call('DEL', envelope_key)  -- expired, or cancelled: dropped, as arq does
     return
   end
-  local total, extra = tonumber(f[2]), {}
-  if not total or not f[7] or not f[8] then total, extra = describe(id, envelope, f) end
+  local total, extra, pipeline = tonumber(f[2]), {}, f[8]
+  if not total or not f[7] or not f[8] then
+    total, extra, pipeline = describe(id, envelope, f)
+  end
+  if not runs(pipeline) then return end  -- left queued for a worker that runs it
+  leaving[#leaving + 1] = id
   local units = math.max(1, math.ceil((total or 1) / unit_size))
   local writes = {'state', 'in_progress', 'started_at', now_s, 'units', units,
                   'unit_size', unit_size}
@@ -230,8 +250,8 @@ local function claim(member, due)
 end
 
 local lapsed, due = {}, {}
-if most > 0 then
-  lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, most)
+if most > 0 then  -- a window, not ``most``: lapsed units of other pipelines are passed over
+  lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, window)
 end
 for _, member in ipairs(lapsed) do
   if full() then break end
@@ -243,19 +263,24 @@ for _, member in ipairs(lapsed) do
     refused[#refused + 1] = tostring(err)
   end
 end
-if not full() then
-  due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, window)
-end
-for i = 1, #due, 2 do
-  if full() then break end
-  if not handled[due[i]] then
-    handled[due[i]] = true
-    local ok, err = pcall(claim, due[i], tonumber(due[i + 1]))
-    if not ok then
-      -- one of its keys is unusable (a wrong type): it fails alone, into the failed set
-      refuse(due[i], string.match(due[i], '^(.*)#%d+$') or due[i], tostring(err))
+-- the due work, a window at a time: the next window only when this one was passed over
+-- (other pipelines' work, stale entries), and never more than WINDOW_MAX entries in all
+local seen = 0
+while not full() and seen < WINDOW_MAX do
+  due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', seen, window)
+  for i = 1, #due, 2 do
+    if full() then break end
+    if not handled[due[i]] then
+      handled[due[i]] = true
+      local ok, err = pcall(claim, due[i], tonumber(due[i + 1]))
+      if not ok then
+        -- one of its keys is unusable (a wrong type): it fails alone, into the failed set
+        refuse(due[i], string.match(due[i], '^(.*)#%d+$') or due[i], tostring(err))
+      end
     end
   end
+  seen = seen + window
+  if #due < 2 * window then break end
 end
 chunked('ZREM', KEYS[1], leaving)
 chunked('ZADD', KEYS[2], leased)
@@ -267,7 +292,7 @@ if redis.call('ZCARD', KEYS[5]) > 0 then
 end
 local more = (most > 0 and full()) and 1 or 0
 return {more, out, refused, aborts, now}
-""".replace("ABORTS_KEPT_MS", str(ABORTS_KEPT_MS))
+""".replace("ABORTS_KEPT_MS", str(ABORTS_KEPT_MS)).replace("WINDOW_MAX", str(WINDOW_MAX))
 )
 FIELDS = 14
 
@@ -328,8 +353,12 @@ class Claimer:
         lease_s: float,
         unit_inputs: int,
         result_ttl_s: int,
+        pipelines: Iterable[str] | None = None,
     ) -> None:
+        """``pipelines``: those this worker runs (None: every one); it leaves the work of
+        other registered pipelines to the workers that run them."""
         self.keys, self.worker = keys, worker
+        self._pipelines = b"*" if pipelines is None else orjson.dumps(sorted(pipelines))
         self.lease_ms = int(lease_s * 1000)
         self.unit_inputs, self.result_ttl_s = unit_inputs, result_ttl_s
         self._script = redis.register_script(CLAIM)
@@ -357,6 +386,7 @@ class Claimer:
             orjson.dumps(dict(cached or {})),
             self.result_ttl_s,
             window,
+            self._pipelines,
             *self._templates,
         ]
         keys = [
@@ -367,6 +397,7 @@ class Claimer:
             self.keys.aborts,
             self.keys.refused,
             self.keys.wake,
+            self.keys.pipelines,
         ]
         more, flat, refused, aborts, _now = await self._script(keys=keys, args=args)
         for i in range(0, len(refused), 2):

@@ -26,6 +26,7 @@ from worker.pool.transform_pool import TransformPool
 from worker.process.arq_worker import SluiceWorker
 from worker.process.health_server import HealthServer
 from worker.process.persistence import warn_if_not_persistent
+from worker.registry import REGISTRY
 from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
 
@@ -83,7 +84,13 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
             tracing=tracing_on(),
         )
         claimer = Claimer(
-            redis, keys, name, config.lease_s, config.unit_inputs, config.result_ttl_s
+            redis,
+            keys,
+            name,
+            config.lease_s,
+            config.unit_inputs,
+            config.result_ttl_s,
+            pipelines=REGISTRY.pipelines,
         )
         worker.start_lifecycle(life, claimer)
         stopping.extend((heartbeat.stop, worker.stop_lifecycle, engine.stop, pool.stop))
