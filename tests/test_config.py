@@ -43,6 +43,8 @@ ROOTS = "invalid setting SLUICE_FILE_ROOTS:"
         ("SLUICE_FILE_ROOTS", "/nonexistent", f"{ROOTS} '/nonexistent' does not exist"),
         ("SLUICE_REDIS_SENTINELS", "127.0.0.1:26379", "invalid setting SLUICE_REDIS_SENTINELS"),
         ("SLUICE_REDIS_MASTER_NAME", "mymaster", "invalid setting SLUICE_REDIS_MASTER_NAME"),
+        ("SLUICE_QUEUES", "high,Bulk Jobs", "invalid setting SLUICE_QUEUES: 'Bulk Jobs' is not"),
+        ("SLUICE_QUEUES", ",", "invalid setting SLUICE_QUEUES: name at least one queue"),
     ],
 )
 def test_bad_setting_stops_worker(

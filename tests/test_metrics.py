@@ -113,7 +113,7 @@ async def test_queue_gauges_match_sluice_stats(
         return stats.oldest_ready_age_s > 0
 
     await wait_until(aged)
-    assert stats.model_dump(exclude={"oldest_ready_age_s"}) == {
+    assert stats.model_dump(exclude={"oldest_ready_age_s", "queues"}) == {
         "ready": 2,
         "deferred": 1,
         "in_progress": 1,
@@ -122,6 +122,7 @@ async def test_queue_gauges_match_sluice_stats(
         "ready_units": 2,
         "held_units": 1,
     }
+    assert list(stats.queues) == ["default"]
     s: Samples = {}
 
     async def agrees() -> bool:
@@ -137,6 +138,8 @@ async def test_queue_gauges_match_sluice_stats(
 
     await wait_until(agrees)
     assert s[key("sluice_workers_live")] == 1
+    assert s[key("sluice_queue_ready_jobs", queue="default")] == 2
+    assert s[key("sluice_queue_deferred_jobs", queue="default")] == 1
     assert s[key("sluice_queue_oldest_ready_age_seconds")] > 0 and stats.oldest_ready_age_s > 0
     unknown = {"pipeline": "unknown", "outcome": "failed"}
     assert s[key("sluice_jobs_finished_total", **unknown)] == 1

@@ -7,6 +7,7 @@ import re
 from dataclasses import fields
 
 from producer.contract import scripts
+from producer.contract.keys import DEFAULT_QUEUE
 from producer.contract.models import JobState, JobStatus
 from producer.contract.status import ALL, UNIT_FIELD_PREFIX, Field
 from worker.lifecycle import claim, endings, lease
@@ -29,7 +30,12 @@ SCRIPTS = {
 # scripts answer, what Lua's type() says, and the pieces field names are built from
 CODES = {"ok", "lost", "done", "release", "released", "resumed"}
 LUA_WORDS = {"number", "string", "table", "true", "false"}
-NOT_FIELDS = {s.value for s in JobState} | CODES | LUA_WORDS | {"_s", "+inf", UNIT_FIELD_PREFIX}
+NOT_FIELDS = (
+    {s.value for s in JobState}
+    | CODES
+    | LUA_WORDS
+    | {"_s", "+inf", UNIT_FIELD_PREFIX, DEFAULT_QUEUE}
+)
 
 
 def test_every_lowercase_word_the_scripts_quote_is_a_field_or_a_known_word() -> None:

@@ -17,6 +17,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from producer.contract.errors import ConfigError
+from producer.contract.keys import DEFAULT_QUEUE
+from producer.contract.models import QUEUE_NAME_PATTERN
 from producer.contract.settings import (
     ClientSettings,
     CommaList,
@@ -42,6 +44,9 @@ class WorkerConfig(ClientSettings):
 
     pipelines: CommaList = Field(default_factory=list)
     """Comma-separated modules to import for user pipelines and fetchers."""
+    queues: CommaList = Field(default_factory=lambda: [DEFAULT_QUEUE])
+    """Comma-separated names of the queues this worker takes jobs from (``high,default``);
+    it takes the earliest-placed work of all of them first (docs/queues.md)."""
     pool_size: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     """Processes in the transform pool (default: the CPU count)."""
     pool_inflight_per_process: int = Field(default=2, ge=1, le=64)
@@ -126,6 +131,19 @@ class WorkerConfig(ClientSettings):
     @classmethod
     def _allow_entries(cls, entries: list[str]) -> list[str]:
         return _each_fine(entries, allow_entry_problem)
+
+    @field_validator("queues")
+    @classmethod
+    def _queue_names(cls, names: list[str]) -> list[str]:
+        if not names:
+            raise ValueError("name at least one queue (the usual one is 'default')")
+        for name in names:
+            if not re.fullmatch(QUEUE_NAME_PATTERN, name):
+                raise ValueError(
+                    f"{name!r} is not a queue name: 1-64 lowercase letters, digits, '_' and "
+                    "'-', starting with a letter or digit"
+                )
+        return list(dict.fromkeys(names))
 
     @field_validator("file_roots")
     @classmethod

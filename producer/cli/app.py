@@ -31,7 +31,7 @@ from producer.cli.results import show_results
 from producer.cli.runner import ending_code, fail, print_json, run, show_status
 from producer.client.client import Client
 from producer.contract.errors import ConfigError, InvalidJob, SluiceError
-from producer.contract.models import JobState
+from producer.contract.models import MAX_PRIORITY, JobState
 from producer.contract.settings import load_settings
 from producer.contract.validation import check_defer
 from producer.contract.version import sluice_version
@@ -108,6 +108,37 @@ def enqueue(
             help="Do not run before this many seconds (at most a year).",
         ),
     ] = 0.0,
+    queue: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="The queue it waits in (default: 'default'); only workers that serve it "
+            "(SLUICE_QUEUES) take it.",
+        ),
+    ] = None,
+    priority: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=MAX_PRIORITY,
+            help="0-9: ahead of lower-priority jobs that became due up to this many minutes "
+            "before it (never starves them: see docs/queues.md).",
+        ),
+    ] = 0,
+    timeout: Annotated[
+        float | None,
+        typer.Option(metavar="SECONDS", help="This job's timeout (default: the worker's)."),
+    ] = None,
+    max_tries: Annotated[
+        int | None,
+        typer.Option(metavar="N", help="This job's tries per unit (default: the worker's)."),
+    ] = None,
+    result_ttl: Annotated[
+        int | None,
+        typer.Option(
+            metavar="SECONDS", help="Keep this job's results this long (default: the worker's)."
+        ),
+    ] = None,
     each: Annotated[
         bool,
         typer.Option(
@@ -140,14 +171,21 @@ def enqueue(
     if each and job_id is not None:
         raise typer.BadParameter("names one job; --each makes one per input", param_hint="--job-id")
     args, stdout, stderr = list(inputs or []), Console(), Console(stderr=True)
-    job: dict[str, Any] = {"options": options, "job_id": job_id, "defer_s": defer}
+    chosen = {
+        "queue": queue,
+        "priority": priority,
+        "timeout_s": timeout,
+        "max_tries": max_tries,
+        "result_ttl_s": result_ttl,
+    }
+    job: dict[str, Any] = {"options": options, "job_id": job_id, "defer_s": defer, **chosen}
 
     with contextlib.ExitStack() as stack:
         source = open_inputs(from_file, stack) if from_file is not None else None
 
         async def work(client: Client) -> int:
             if each:
-                many = {"options": options, "defer_s": defer}
+                many = {"options": options, "defer_s": defer, **chosen}
                 return await enqueue_jobs_each(client, pipeline, args, source, many, wait, as_json)
             if source is None:
                 new_id = await client.enqueue(pipeline, args, **job)

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from producer.client.client import Client
 from producer.client.display import format_seconds, format_time
+from producer.contract.keys import DEFAULT_QUEUE
 from producer.contract.models import STAGES, ItemResult, JobState, JobStatus, QueueStats
 from producer.contract.wire import dumps
 
@@ -81,6 +82,10 @@ def render_status(status: JobStatus, now: float | None = None) -> RenderableType
     counts = ", ".join(f"{name} {getattr(status, name):,}" for name in COUNTS)
     failed = Text(f"{status.failed:,}", style="red" if status.failed else "")
     info.add_row("pipeline", shown(status.pipeline or "-"))
+    if status.queue != DEFAULT_QUEUE or status.priority:
+        info.add_row("queue", Text(f"{status.queue}, priority {status.priority}"))
+    if chosen := _chosen(status):
+        info.add_row("set at enqueue", Text(chosen))
     info.add_row("inputs", Text(f"{status.total:,} total: {counts}"))
     info.add_row("failed", failed)
     if status.error:
@@ -94,6 +99,18 @@ def render_status(status: JobStatus, now: float | None = None) -> RenderableType
     info.add_row("finished", format_time(status.finished_at))
     info.add_row("elapsed", elapsed_text(status, now))
     return Group(info, Text(), render_stages(status)) if status.stages else info
+
+
+def _chosen(status: JobStatus) -> str:
+    """The worker settings this job overrides, as set at enqueue ('' when none)."""
+    parts = []
+    if status.timeout_s is not None:
+        parts.append(f"timeout {format_seconds(status.timeout_s)}")
+    if status.max_tries is not None:
+        parts.append(f"max tries {status.max_tries}")
+    if status.result_ttl_s is not None:
+        parts.append(f"results kept {format_seconds(status.result_ttl_s)}")
+    return ", ".join(parts)
 
 
 def render_stages(status: JobStatus) -> Table:
@@ -177,6 +194,14 @@ def render_stats(stats: QueueStats) -> Table:
     table.add_row("oldest ready", format_seconds(stats.oldest_ready_age_s))
     table.add_row("units ready", f"{stats.ready_units:,}")
     table.add_row("units held", f"{stats.held_units:,}")
+    if len(stats.queues) > 1:  # more than the default queue: a row each
+        table.add_row()
+        for name, queue in stats.queues.items():
+            waited = format_seconds(queue.oldest_ready_age_s) if queue.ready else "-"
+            table.add_row(
+                f"queue {name}",
+                f"{queue.ready:,} ready, {queue.deferred:,} deferred, oldest {waited}",
+            )
     return table
 
 

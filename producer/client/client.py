@@ -19,7 +19,8 @@ from producer.contract.liveness import live_since_ms
 from producer.contract.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
 from producer.contract.queue_stats import read_queue_stats
 from producer.contract.scripts import CANCEL, RETRY, RETRY_INPUTS
-from producer.contract.wire import loads, now_ms, read_number
+from producer.contract.status import Field
+from producer.contract.wire import loads, now_ms, queue_name, read_number
 
 RESULTS_PAGE = 500  # records per HMGET when reading results
 
@@ -92,7 +93,7 @@ class Client(Enqueueing):
         k = self.keys
         keys = [
             k.job(job_id),
-            k.queue,
+            await self._queue_of(job_id),
             k.arq_job(job_id),
             k.aborts,
             k.running,
@@ -123,7 +124,7 @@ class Client(Enqueueing):
         keys = [
             k.job(job_id),
             k.spec(job_id),
-            k.queue,
+            await self._queue_of(job_id),
             k.arq_job(job_id),
             k.arq_result(job_id),
             k.leases,
@@ -156,7 +157,8 @@ class Client(Enqueueing):
             async for index, raw in self.redis.hscan_iter(k.results(job_id), count=1000):
                 if b'"ok":false' in raw:  # checked again, record by record, by the script
                     failed.append(int(index))
-        own = [k.job(job_id), k.spec(job_id), k.queue, k.arq_job(job_id), k.arq_result(job_id)]
+        queue = await self._queue_of(job_id)
+        own = [k.job(job_id), k.spec(job_id), queue, k.arq_job(job_id), k.arq_result(job_id)]
         keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake]
         expires_ms = self.settings.job_expires_s * 1000
         args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS, *failed]
@@ -174,6 +176,13 @@ class Client(Enqueueing):
         if outcome == -2 and status.failed:
             raise SluiceError(f"job {job_id} cannot be retried: no copy of the job was kept")
         raise SluiceError(f"job {job_id} has no failed inputs to retry")
+
+    async def _queue_of(self, job_id: str) -> str:
+        """The key of the queue the job waits in (as its status hash says; a job written with
+        raw commands is in the default queue)."""
+        with self._reachable():
+            raw = await self.redis.hget(self.keys.job(job_id), Field.QUEUE)
+        return self.keys.named_queue(queue_name(raw.decode("utf-8", "replace") if raw else None))
 
     async def failed(self, *, limit: int = 100) -> list[JobStatus]:
         """Jobs in the failed set, most recent first."""

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+import orjson
 from redis.exceptions import RedisError
 
 from producer.client.bulk import BULK_JOBS, Entry, checked_jobs, entries, job_ids
@@ -22,8 +23,9 @@ from producer.client.landed import admitted_before, job_landed, push_chunk
 from producer.client.options import PipelineRegistry
 from producer.client.tracing import publish_span
 from producer.contract.errors import InvalidJob, JobExists, QueueFull
-from producer.contract.keys import ARQ_JOB_PREFIX, WAKE_TOKENS
+from producer.contract.keys import ARQ_JOB_PREFIX, DEFAULT_QUEUE, WAKE_TOKENS
 from producer.contract.models import JobSpec
+from producer.contract.placement import chosen_fields, place
 from producer.contract.scripts import ENQUEUE, ENQUEUE_MANY
 from producer.contract.settings import ClientSettings
 from producer.contract.validation import (
@@ -64,15 +66,27 @@ class Enqueueing(Connected):
         options: dict[str, Any] | None = None,
         job_id: str | None = None,
         defer_s: float = 0.0,
+        queue: str | None = None,
+        priority: int = 0,
+        timeout_s: float | None = None,
+        max_tries: int | None = None,
+        result_ttl_s: int | None = None,
     ) -> str:
-        """Enqueue a job and return its id. Raises InvalidJob, JobExists or QueueFull."""
+        """Enqueue a job and return its id. Raises InvalidJob, JobExists or QueueFull.
+
+        ``queue``: the named queue it waits in (default "default"), taken only by workers
+        that serve it (SLUICE_QUEUES); ``priority`` 0-9: ahead of lower-priority work that
+        became due up to ``priority`` minutes before it (docs/queues.md); ``timeout_s``,
+        ``max_tries``, ``result_ttl_s``: this job's own, instead of the worker's settings.
+        """
         job_id = check_job_id(uuid.uuid4().hex if job_id is None else job_id)
         check_defer(defer_s)
-        build_spec(pipeline, None, options)  # fail fast on a bad name or options
+        choices = chosen(queue, priority, timeout_s, max_tries, result_ttl_s)
+        build_spec(pipeline, None, options, choices)  # fail fast on a bad name or options
         tries = self._tries()
         with self._reachable():
             await self._check_pipeline(pipeline, options, tries)
-            return await self._enqueue(pipeline, inputs, options, job_id, defer_s, tries)
+            return await self._enqueue(pipeline, inputs, options, choices, job_id, defer_s, tries)
 
     async def enqueue_many(
         self,
@@ -81,6 +95,11 @@ class Enqueueing(Connected):
         *,
         options: dict[str, Any] | None = None,
         defer_s: float = 0.0,
+        queue: str | None = None,
+        priority: int = 0,
+        timeout_s: float | None = None,
+        max_tries: int | None = None,
+        result_ttl_s: int | None = None,
     ) -> list[str]:
         """Enqueue one job per item of ``jobs`` (each a list of input URIs), all with this
         pipeline and these options, a few hundred jobs per round trip; return their ids in
@@ -88,17 +107,18 @@ class Enqueueing(Connected):
 
         Every job is checked before any is written: InvalidJob names the first bad one. At
         the queue cap it waits for room as `enqueue` does; QueueFull's ``enqueued`` lists
-        the ids admitted before it gave up.
+        the ids admitted before it gave up. ``queue`` and the rest: as for `enqueue`.
         """
         check_defer(defer_s)
-        spec = build_spec(pipeline, None, options)
+        choices = chosen(queue, priority, timeout_s, max_tries, result_ttl_s)
+        spec = build_spec(pipeline, None, options, choices)
         checked = checked_jobs(jobs, self.settings)
         if not checked:
             return []
         ids = list(job_ids(len(checked)))
         with self._reachable():
             await self._check_pipeline(pipeline, options, self._tries())
-            with publish_span(self.keys.queue, ids, pipeline) as carrier:
+            with publish_span(self.keys.named_queue(spec.queue), ids, pipeline) as carrier:
                 if carrier:
                     spec = spec.model_copy(update={"trace": carrier})
                 enqueued = now_ms()
@@ -111,6 +131,7 @@ class Enqueueing(Connected):
         pipeline: str,
         inputs: Inputs,
         options: dict[str, Any] | None,
+        choices: dict[str, Any],
         job_id: str,
         defer_s: float,
         tries: Tries,
@@ -119,16 +140,16 @@ class Enqueueing(Connected):
         if inline is not None:
             checked = [check_input(i, v, self.settings) for i, v in enumerate(inline)]
             check_count(len(checked), self.settings)
-            spec, total = build_spec(pipeline, checked, options), len(checked)
+            spec, total = build_spec(pipeline, checked, options, choices), len(checked)
             await self._admit(job_id, spec, total, defer_s, tries)
             return job_id
         job, arq_job = self.keys.job(job_id), self.keys.arq_job(job_id)
         if await tries.read(lambda: self.redis.exists(job, arq_job)):
             raise JobExists(f"job {job_id} already exists")
-        await self._wait_for_room(tries)
+        spec = build_spec(pipeline, None, options, choices)
+        await self._wait_for_room(spec.queue, tries)
         try:
             total = await self._write_inputs(job_id, inputs, tries)
-            spec = build_spec(pipeline, None, options)
             await self._admit(job_id, spec, total, defer_s, tries)
         except BaseException:
             # a refused job leaves no inputs behind
@@ -181,7 +202,7 @@ class Enqueueing(Connected):
     ) -> None:
         if total == 0:
             raise InvalidJob("a job needs at least one input")
-        with publish_span(self.keys.queue, [job_id], spec.pipeline) as carrier:
+        with publish_span(self.keys.named_queue(spec.queue), [job_id], spec.pipeline) as carrier:
             if carrier:
                 spec = spec.model_copy(update={"trace": carrier})
             await self._write_job(job_id, spec, total, defer_s, tries)
@@ -197,21 +218,22 @@ class Enqueueing(Connected):
         enqueued = now_ms()
         envelope = encode_job(spec, enqueued)
         check_payload_size(len(envelope), self.settings)
-        score = enqueued + int(defer_s * 1000)
-        expires_ms = score - enqueued + self.settings.job_expires_s * 1000
+        due = enqueued + int(defer_s * 1000)
+        expires_ms = due - enqueued + self.settings.job_expires_s * 1000
         keys = [
-            self.keys.queue,
+            self.keys.named_queue(spec.queue),
             self.keys.arq_job(job_id),
             self.keys.arq_result(job_id),
             self.keys.job(job_id),
             self.keys.inputs(job_id),
             self.keys.wake,
+            self.keys.queues,
         ]
         wake = 0 if defer_s > 0 else WAKE_TOKENS
         args = [
             job_id,
             envelope,
-            score,
+            place(due, spec.priority),
             expires_ms,
             self.settings.max_queued_jobs,
             enqueued / 1000,
@@ -219,8 +241,10 @@ class Enqueueing(Connected):
             total,
             self.settings.job_expires_s,
             wake,
+            _queue_arg(spec),
+            *chosen_fields(spec, due, defer_s > 0),
         ]
-        room, in_doubt = self._room(), False
+        room, in_doubt = self._room(spec.queue), False
         while True:
             try:
                 outcome = await self._run(ENQUEUE, keys, args)
@@ -239,9 +263,13 @@ class Enqueueing(Connected):
                 raise JobExists(f"job {job_id} already exists")
             await room.wait()
 
-    async def _wait_for_room(self, tries: Tries) -> None:
-        room, cap = self._room(), self.settings.max_queued_jobs
-        while cap and await tries.read(lambda: self.redis.zcard(self.keys.queue)) >= cap:
+    async def _wait_for_room(self, queue: str, tries: Tries) -> None:
+        room, cap, key = (
+            self._room(queue),
+            self.settings.max_queued_jobs,
+            self.keys.named_queue(queue),
+        )
+        while cap and await tries.read(lambda: self.redis.zcard(key)) >= cap:
             await room.wait()
 
     async def _write_many(
@@ -249,23 +277,25 @@ class Enqueueing(Connected):
     ) -> None:
         """Admit ``batch`` in chunks, waiting for room under the cap as `enqueue` does (the
         timeout counts from the last job admitted)."""
-        score = enqueued + int(defer_s * 1000)
+        due = enqueued + int(defer_s * 1000)
         s = self.settings
         common = [
             s.max_queued_jobs,
-            score,
-            score - enqueued + s.job_expires_s * 1000,
+            place(due, spec.priority),
+            due - enqueued + s.job_expires_s * 1000,
             enqueued / 1000,
             spec.pipeline,
             s.job_expires_s,
             0 if defer_s > 0 else WAKE_TOKENS,
             self.keys.job(""),
             ARQ_JOB_PREFIX,
+            _queue_arg(spec),
+            orjson.dumps(chosen_fields(spec, due, defer_s > 0)),
         ]
-        keys, done = [self.keys.queue, self.keys.wake], 0
+        keys, done = [self.keys.named_queue(spec.queue), self.keys.wake, self.keys.queues], 0
 
         def full() -> QueueFull:
-            return self._full([e.job_id for e in batch[:done]])
+            return self._full(spec.queue, [e.job_id for e in batch[:done]])
 
         room, tries, in_doubt = _Backoff(s.enqueue_timeout_s, full), self._tries(), False
         while done < len(batch):
@@ -289,12 +319,13 @@ class Enqueueing(Connected):
             else:
                 await room.wait()
 
-    def _room(self) -> _Backoff:
-        return _Backoff(self.settings.enqueue_timeout_s, self._full)
+    def _room(self, queue: str) -> _Backoff:
+        return _Backoff(self.settings.enqueue_timeout_s, lambda: self._full(queue))
 
-    def _full(self, enqueued: list[str] | None = None) -> QueueFull:
+    def _full(self, queue: str, enqueued: list[str] | None = None) -> QueueFull:
         return QueueFull(
-            f"queue {self.keys.queue} stayed at its cap of {self.settings.max_queued_jobs} jobs "
+            f"queue {self.keys.named_queue(queue)} stayed at its cap of "
+            f"{self.settings.max_queued_jobs} jobs "
             f"(SLUICE_MAX_QUEUED_JOBS) for {self.settings.enqueue_timeout_s:g} s "
             "(SLUICE_ENQUEUE_TIMEOUT_S); add workers or try later",
             enqueued=enqueued,
@@ -312,6 +343,29 @@ class _Backoff:
         if self.backoff.expired():
             raise self.full()
         await self.backoff.pause()
+
+
+def chosen(
+    queue: str | None,
+    priority: int,
+    timeout_s: float | None,
+    max_tries: int | None,
+    result_ttl_s: int | None,
+) -> dict[str, Any]:
+    """The JobSpec fields an enqueue chose (what it left unset keeps JobSpec's defaults)."""
+    given = {
+        "queue": queue,
+        "priority": priority or None,
+        "timeout_s": timeout_s,
+        "max_tries": max_tries,
+        "result_ttl_s": result_ttl_s,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _queue_arg(spec: JobSpec) -> str:
+    """The queue's name for the registry of queues ('' for the default, never registered)."""
+    return "" if spec.queue == DEFAULT_QUEUE else spec.queue
 
 
 def _small_list(inputs: Inputs, limit: int) -> Sequence[str] | None:

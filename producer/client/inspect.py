@@ -8,10 +8,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from producer.contract.envelope import MALFORMED, load_envelope
-from producer.contract.keys import Keys
+from producer.contract.keys import DEFAULT_QUEUE, Keys
 from producer.contract.models import JobState, JobStatus
 from producer.contract.status import Field
-from producer.contract.wire import loads, now_ms, status_from_hash
+from producer.contract.wire import loads, now_ms, read_number, status_from_hash
 
 FINAL = frozenset((JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED))
 
@@ -34,8 +34,17 @@ def job_state(fields: dict[str, str], score: float | None, now: int) -> JobState
     if state == JobState.IN_PROGRESS:
         return JobState.IN_PROGRESS if _held(fields) > 0 else JobState.QUEUED
     if score is not None:
-        return JobState.DEFERRED if score > now else JobState.QUEUED
+        # a deferred job of priority > 0 has an earlier place than its time: the time wins
+        due = max(score, read_number(fields.get(Field.NOT_BEFORE)))
+        return JobState.DEFERRED if due > now else JobState.QUEUED
     return None
+
+
+def named_queue(fields: dict[str, str]) -> str | None:
+    """The queue the status hash names, when it is not the default one (which readers read
+    along with the hash): its score is read from there."""
+    queue = fields.get(Field.QUEUE)
+    return queue if queue and queue != DEFAULT_QUEUE else None
 
 
 def _held(fields: dict[str, str]) -> int:
@@ -47,13 +56,13 @@ def _held(fields: dict[str, str]) -> int:
 
 
 async def read_status(redis: Redis, keys: Keys, job_id: str) -> JobStatus:
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.hgetall(keys.job(job_id))
-        pipe.zscore(keys.queue, job_id)
-        pipe.get(keys.arq_result(job_id))
-        raw, score, arq_result = await pipe.execute()
-    fields = _decode(raw)
+    fields, score, arq_result = await _read(redis, keys, job_id)
     state = job_state(fields, score, now_ms())
+    if state is None and fields.get(Field.STATE) == JobState.QUEUED:
+        # queued, yet in no queue: a worker may have claimed it between the reads (the hash
+        # then says in_progress), or it expired unrun (it says queued still): read again
+        fields, score, arq_result = await _read(redis, keys, job_id)
+        state = job_state(fields, score, now_ms())
     if state in (JobState.QUEUED, JobState.DEFERRED) and not fields.get(Field.PIPELINE):
         # written with raw Redis commands: no status hash until a worker claims it
         fields = {**await _fields_from_envelope(redis, keys, job_id), **fields}
@@ -66,6 +75,21 @@ async def read_status(redis: Redis, keys: Keys, job_id: str) -> JobStatus:
         fields[Field.ERROR] = fields.get(Field.ERROR) or "job expired before a worker ran it"
         return status_from_hash(job_id, fields, JobState.FAILED)
     return JobStatus(job_id=job_id, state=JobState.NOT_FOUND)
+
+
+async def _read(
+    redis: Redis, keys: Keys, job_id: str
+) -> tuple[dict[str, str], float | None, bytes | None]:
+    """The status hash, the score in the job's queue (None: in none), arq's result."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.job(job_id))
+        pipe.zscore(keys.queue, job_id)
+        pipe.get(keys.arq_result(job_id))
+        raw, score, arq_result = await pipe.execute()
+    fields = _decode(raw)
+    if score is None and (queue := named_queue(fields)) is not None:
+        score = await redis.zscore(keys.named_queue(queue), job_id)
+    return fields, score, arq_result
 
 
 async def _fields_from_envelope(redis: Redis, keys: Keys, job_id: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from producer.client.inspect import job_state
+from producer.client.inspect import job_state, named_queue
 from producer.contract.errors import InvalidJob
 from producer.contract.keys import Keys
 from producer.contract.models import JobState, JobStatus
@@ -76,16 +76,43 @@ async def read_statuses(
             pipe.zscore(keys.queue, raw)
             pipe.hget(keys.refused, raw)
         replies = await pipe.execute()
+    fields = [decode_fields(replies[3 * i]) for i in range(len(ids))]
+    scores = [replies[3 * i + 1] for i in range(len(ids))]
+    await _named_queue_scores(redis, keys, ids, fields, scores)
     now, out = now_ms(), []
     for i, raw in enumerate(ids):
         refused = replies[3 * i + 2]
         reason = None if refused is None else refused.decode("utf-8", "replace")
-        read = _Read(decode_fields(replies[3 * i]), replies[3 * i + 1], reason)
+        read = _Read(fields[i], scores[i], reason)
         known = _known_status(shown_id(raw), read, now)
         if known is None:
             known = await _rare_status(raw, read, status)
         out.append(known)
     return out
+
+
+async def _named_queue_scores(
+    redis: Redis,
+    keys: Keys,
+    ids: list[bytes],
+    fields: list[dict[str, str]],
+    scores: list[float | None],
+) -> None:
+    """Fill in the scores of jobs that wait in a named queue (one more round trip, only when
+    some do): the first read looked in the default queue."""
+    named = [
+        (i, queue)
+        for i, f in enumerate(fields)
+        if scores[i] is None and (queue := named_queue(f)) is not None
+    ]
+    if not named:
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        for i, queue in named:
+            pipe.zscore(keys.named_queue(queue), ids[i])
+        found = await pipe.execute()
+    for (i, _), score in zip(named, found, strict=True):
+        scores[i] = score
 
 
 def _known_status(job_id: str, read: _Read, now: int) -> JobStatus | None:

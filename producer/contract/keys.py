@@ -6,7 +6,10 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
     {ns}:queue                   sorted set  work no worker holds: a job id -> ms epoch when
                                              it may run [arq queue]; once a job is split into
                                              units, {id}#{k} -> when unit k may be handed out
-                                             (+inf: waits for the units before it)
+                                             (+inf: waits for the units before it); the
+                                             queue named "default" [arq queue]
+    {ns}:queue:{name}            sorted set  the same, for the queue named {name}
+    {ns}:queues                  set         the queue names ever used but "default"
     {ns}:leases                  sorted set  {id}#{k} -> ms epoch when the lease on unit k of
                                              job id lapses (or when a released unit may run)
     arq:job:{id}                 string      the job envelope (JSON)             [arq]
@@ -36,6 +39,8 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+DEFAULT_QUEUE = "default"  # the queue a job goes to when it names none: arq's queue
 
 # arq's own prefixes (arq/constants.py); a test checks they still match the installed arq.
 ARQ_JOB_PREFIX = "arq:job:"
@@ -69,6 +74,14 @@ class Keys:
     @property
     def queue(self) -> str:
         return f"{self.namespace}:queue"
+
+    def named_queue(self, name: str) -> str:
+        """The sorted set of queue ``name``: "default" is arq's queue (``{ns}:queue``)."""
+        return self.queue if name == DEFAULT_QUEUE else f"{self.queue}:{name}"
+
+    @property
+    def queues(self) -> str:
+        return f"{self.namespace}:queues"
 
     @property
     def pipelines(self) -> str:

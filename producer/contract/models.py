@@ -9,9 +9,18 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from producer.contract.keys import DEFAULT_QUEUE
 
 PIPELINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+QUEUE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # no dot, no colon: part of a key name
+# Priorities 0 (the default) to 9. A job of priority p is ordered as if it had become due
+# p x PRIORITY_STEP_S earlier: ahead of lower-priority work that became due less than that
+# before it, behind work that has waited longer. So no job is starved: at most the work
+# that arrives within 9 steps after it can overtake it.
+MAX_PRIORITY = 9
+PRIORITY_STEP_S = 60
 STAGES = ("fetch", "transform", "store")
 SAFE_EXTENSION = re.compile(r"^[A-Za-z0-9]{1,16}$")  # a blob's file extension
 
@@ -50,6 +59,12 @@ class JobSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     # W3C trace context of the enqueue (traceparent...), when tracing is on
     trace: dict[str, str] | None = None
+    # Per-job overrides of the queue and the worker's settings (None: the worker's own)
+    queue: str = Field(default=DEFAULT_QUEUE, pattern=QUEUE_NAME_PATTERN)
+    priority: int = Field(default=0, ge=0, le=MAX_PRIORITY)
+    timeout_s: float | None = Field(default=None, gt=0, le=30 * 86400)
+    max_tries: int | None = Field(default=None, ge=1, le=100)
+    result_ttl_s: int | None = Field(default=None, ge=1, le=365 * 86400)
 
 
 class StageTiming(BaseModel):
@@ -101,6 +116,11 @@ class JobStatus(BaseModel):
     error: str | None = None
     attempts: int = 0
     worker: str | None = None
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    timeout_s: float | None = None  # per-job overrides set at enqueue (None: the worker's)
+    max_tries: int | None = None
+    result_ttl_s: int | None = None
     enqueued_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
@@ -170,8 +190,22 @@ class ItemResult(BaseModel):
         return line
 
 
+class QueueFigures(BaseModel):
+    """One named queue's share of the figures below (units held are not told apart by queue:
+    they are in one lease set)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ready: int
+    deferred: int
+    oldest_ready_age_s: float
+    """As below; a job of priority p counts p x PRIORITY_STEP_S more (its head start)."""
+    ready_units: int = 0
+    """Units not handed out yet (lapsed leases are counted in the total only)."""
+
+
 class QueueStats(BaseModel):
-    """A snapshot of one namespace's queue."""
+    """A snapshot of one namespace's queues: the figures for all of them, and per queue."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -194,8 +228,10 @@ class QueueStats(BaseModel):
     not handed out; units whose lease lapsed, or handed back, count too."""
     held_units: int = 0
     """Units workers hold now (their leases are live)."""
+    queues: dict[str, QueueFigures] = Field(default_factory=dict)
+    """Per queue: "default", then every other queue a job was enqueued to or a worker serves."""
 
-    def as_dict(self) -> dict[str, int | float]:
+    def as_dict(self) -> dict[str, Any]:
         return self.model_dump()
 
 
@@ -218,6 +254,13 @@ class WorkerInfo(BaseModel):
     """Processes in its transform pool."""
     version: str = ""
     """Sluice's version in the worker."""
+    queues: list[str] = Field(default_factory=lambda: [DEFAULT_QUEUE])
+    """The queues it takes jobs from (SLUICE_QUEUES)."""
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return [q for q in value.split(",") if q] if isinstance(value, str) else value
 
     @classmethod
     def from_hash(cls, fields: dict[str, str]) -> WorkerInfo:

@@ -12,47 +12,72 @@ from redis.asyncio import Redis
 
 from producer.contract.keys import Keys
 from producer.contract.liveness import LIVE_S
-from producer.contract.models import QueueStats
+from producer.contract.models import QueueFigures, QueueStats
 from producer.contract.scripts import NOW
 
-# KEYS: queue, running set, failed set, workers, leases   ARGV: live-worker window (ms)
-# Returns {due, deferred, parked, running, failed, workers, oldest due score or -1, leased,
-# lapsed, now}. Every figure is a count on a sorted set's scores: the cost does not grow with
-# the jobs queued or held.
+MARK = "\x00"  # stands for a queue's name while its key is split around it
+
+# KEYS: the default queue, running set, failed set, workers, leases, the registry of queues
+# ARGV: live-worker window (ms), the key of a named queue around its name (prefix, suffix)
+# Returns {running, failed, workers, leased, lapsed, now, then per queue ("default" first,
+# then the registry's names in order): name, due, deferred, parked, oldest due score or -1}.
+# Every figure is a count on a sorted set's scores: the cost does not grow with the jobs
+# queued or held (it grows with the number of queues).
 QUEUE_STATS = (
     NOW
     + """
 local now = now_ms()
-local due = redis.call('ZCOUNT', KEYS[1], '-inf', now)
-local parked = redis.call('ZCOUNT', KEYS[1], '+inf', '+inf')
-local deferred = redis.call('ZCARD', KEYS[1]) - due - parked
-local first = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
-local oldest = first[2] or '-1'
-local leased = redis.call('ZCARD', KEYS[5])
-local lapsed = redis.call('ZCOUNT', KEYS[5], '-inf', now)
-local running = redis.call('SCARD', KEYS[2])
-local failed = redis.call('ZCARD', KEYS[3])
-local workers = redis.call('ZCOUNT', KEYS[4], now - tonumber(ARGV[1]), '+inf')
-return {due, deferred, parked, running, failed, workers, oldest, leased, lapsed, now}
+local out = {redis.call('SCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]),
+             redis.call('ZCOUNT', KEYS[4], now - tonumber(ARGV[1]), '+inf'),
+             redis.call('ZCARD', KEYS[5]), redis.call('ZCOUNT', KEYS[5], '-inf', now), now}
+local names = redis.call('SMEMBERS', KEYS[6])
+table.sort(names)
+table.insert(names, 1, 'default')
+for i, name in ipairs(names) do
+  local queue = KEYS[1]
+  if i > 1 then queue = ARGV[2] .. name .. ARGV[3] end
+  local due = redis.call('ZCOUNT', queue, '-inf', now)
+  local parked = redis.call('ZCOUNT', queue, '+inf', '+inf')
+  local deferred = redis.call('ZCARD', queue) - due - parked
+  local first = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = name, due, deferred, parked
+  out[n + 5] = first[2] or '-1'
+end
+return out
 """
 )
 
 
 async def read_queue_stats(redis: Redis, keys: Keys) -> QueueStats:
-    """The namespace's queue figures, read atomically by one script."""
-    keys_ = [keys.queue, keys.running, keys.failed, keys.workers, keys.leases]
-    raw = await redis.eval(QUEUE_STATS, len(keys_), *keys_, LIVE_S * 1000)
-    due, deferred, parked, running, failed, workers, oldest, leased, lapsed, now = (
-        int(float(v)) for v in raw
-    )
-    age_s = max(0.0, (now - oldest) / 1000) if oldest >= 0 else 0.0
+    """The namespace's queue figures, in all and per queue, read atomically by one script."""
+    keys_ = [keys.queue, keys.running, keys.failed, keys.workers, keys.leases, keys.queues]
+    prefix, _, suffix = keys.named_queue(MARK).partition(MARK)
+    raw = await redis.eval(QUEUE_STATS, len(keys_), *keys_, LIVE_S * 1000, prefix, suffix)
+    running, failed, workers, leased, lapsed, now = (int(float(v)) for v in raw[:6])
+    queues: dict[str, QueueFigures] = {}
+    for i in range(6, len(raw), 5):
+        name = raw[i].decode("utf-8", "replace") if isinstance(raw[i], bytes) else str(raw[i])
+        due, deferred, parked, oldest = (int(float(v)) for v in raw[i + 1 : i + 5])
+        queues[name] = QueueFigures(
+            ready=due,
+            deferred=deferred,
+            oldest_ready_age_s=_age_s(now, oldest),
+            ready_units=due + parked,
+        )
+    every = queues.values()
     return QueueStats(
-        ready=due,
-        deferred=deferred,
+        ready=sum(q.ready for q in every),
+        deferred=sum(q.deferred for q in every),
         in_progress=running,
         failed=failed,
         workers=workers,
-        oldest_ready_age_s=round(age_s, 3),
-        ready_units=due + parked + lapsed,
+        oldest_ready_age_s=max((q.oldest_ready_age_s for q in every), default=0.0),
+        ready_units=sum(q.ready_units for q in every) + lapsed,
         held_units=leased - lapsed,
+        queues=queues,
     )
+
+
+def _age_s(now: int, oldest: int) -> float:
+    return round(max(0.0, (now - oldest) / 1000), 3) if oldest >= 0 else 0.0

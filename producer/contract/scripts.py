@@ -3,18 +3,25 @@ pieces the worker's scripts share with them (the job's units, Redis's clock)."""
 
 from __future__ import annotations
 
+from producer.contract.placement import PRIORITY_STEP_MS
+
 # Shared by the scripts that make a job ready: write it as arq and Sluice expect it (arq's
 # envelope and queue entry, Sluice's status hash with its TTL), and push wake tokens so an
 # idle worker starts at once instead of at its next poll (at most `kept` stay in the list).
 # A false ``queue``: the caller adds the job to the queue itself (many in one ZADD).
 _ADMIT = """
 local function admit(queue, job_key, status, id, envelope, score, expires_ms, enqueued,
-                     pipeline, total, ttl)
+                     pipeline, total, ttl, chosen)
   redis.call('SET', job_key, envelope, 'PX', expires_ms)
   if queue then redis.call('ZADD', queue, score, id) end
   redis.call('HSET', status, 'state', 'queued', 'pipeline', pipeline, 'total', total,
-             'enqueued_at', enqueued, 'fetched', 0, 'transformed', 0, 'stored', 0, 'failed', 0)
+             'enqueued_at', enqueued, 'fetched', 0, 'transformed', 0, 'stored', 0, 'failed', 0,
+             unpack(chosen))
   redis.call('EXPIRE', status, ttl)
+end
+-- a queue other than "default" is named in the registry of queues, for `sluice stats`
+local function register_queue(registry, name)
+  if name ~= '' then redis.call('SADD', registry, name) end
 end
 """
 # One command over many arguments, a thousand at a time: Lua's unpack stops at its stack's
@@ -40,9 +47,10 @@ end
 
 # Enqueue one job, refusing a duplicate id and respecting the queue cap in the same atomic
 # step; a job ready now wakes a worker (a deferred one passes 0 tokens).
-# KEYS: queue, arq job, arq result, status hash, inputs list, wake list
+# KEYS: the job's queue, arq job, arq result, status hash, inputs list, wake list, queues
 # ARGV: job id, envelope, score, expires ms, cap, enqueued at (s), pipeline, total, status ttl s,
-#       wake tokens kept (0: deferred, wake nobody)
+#       wake tokens kept (0: deferred, wake nobody), queue name ('': default), then the
+#       status fields the enqueue chose (name, value...: producer.contract.placement)
 # Returns 1 enqueued, 0 queue at cap, -1 job exists.
 ENQUEUE = (
     _ADMIT
@@ -52,7 +60,8 @@ if redis.call('EXISTS', KEYS[2], KEYS[3], KEYS[4]) > 0 then return -1 end
 local cap = tonumber(ARGV[5])
 if cap > 0 and redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
 admit(KEYS[1], KEYS[2], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7],
-      ARGV[8], ARGV[9])
+      ARGV[8], ARGV[9], {unpack(ARGV, 12)})
+register_queue(KEYS[7], ARGV[11])
 if redis.call('EXISTS', KEYS[5]) == 1 then
   redis.call('EXPIRE', KEYS[5], ARGV[9])
   redis.call('HSET', KEYS[4], 'inputs_list', 1)  -- the ending sets its TTL when this is set
@@ -63,9 +72,10 @@ return 1
 )
 
 # Enqueue many jobs (`enqueue_many`), in order, while the queue has room under its cap.
-# KEYS: queue, wake list
+# KEYS: the jobs' queue, wake list, queues
 # ARGV: cap, score, expires ms, enqueued at (s), pipeline, status ttl s, wake tokens kept,
-#       status hash prefix, arq job prefix, then (id, envelope, total) per job
+#       status hash prefix, arq job prefix, queue name ('': default), the status fields the
+#       enqueue chose (JSON list: name, value...), then (id, envelope, total) per job
 # Returns how many of the jobs (the first ones) were admitted. The ids are fresh
 # (producer.client.bulk.job_ids), so unlike ENQUEUE there is no check that a job exists already.
 # The queue gets every admitted job in one ZADD (all share one score; ids break the tie).
@@ -74,22 +84,32 @@ ENQUEUE_MANY = (
     + CHUNKED
     + WAKE
     + """
-local first = 10
+local first = 12
 local n = (#ARGV - first + 1) / 3
+local chosen = cjson.decode(ARGV[11])
 local cap = tonumber(ARGV[1])
 if cap > 0 then n = math.max(0, math.min(n, cap - redis.call('ZCARD', KEYS[1]))) end
 local entries = {}
 for j = 0, n - 1 do
   local i = first + 3 * j
   admit(false, ARGV[9] .. ARGV[i], ARGV[8] .. ARGV[i], ARGV[i], ARGV[i + 1], ARGV[2],
-        ARGV[3], ARGV[4], ARGV[5], ARGV[i + 2], ARGV[6])
+        ARGV[3], ARGV[4], ARGV[5], ARGV[i + 2], ARGV[6], chosen)
   entries[2 * j + 1], entries[2 * j + 2] = ARGV[2], ARGV[i]
 end
 chunked('ZADD', KEYS[1], entries)
+if n > 0 then register_queue(KEYS[3], ARGV[10]) end
 wake(KEYS[2], n, tonumber(ARGV[7]))
 return n
 """
 )
+
+# A job's place in its queue (producer.contract.placement): due (ms) less its priority's
+# head start, for the scripts that put a job back in its queue.
+PLACE = """
+local function place(due, priority)
+  return due - (tonumber(priority) or 0) * PRIORITY_STEP_MS
+end
+""".replace("PRIORITY_STEP_MS", str(PRIORITY_STEP_MS))
 
 # Redis's own clock, in ms: every lease, lapse and abort is judged by one clock, whatever the
 # clocks of the hosts the workers and producers run on say.
@@ -208,6 +228,7 @@ return 1
 RETRY = (
     CLEAR_UNITS
     + WAKE
+    + PLACE
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'failed' and state ~= 'cancelled' then return 0 end
@@ -220,7 +241,7 @@ if not (ok and type(kept) == 'table' and type(kept.k) == 'table') then
 end
 clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
 redis.call('SET', KEYS[4], envelope, 'PX', ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[3], place(ARGV[2], redis.call('HGET', KEYS[1], 'priority')), ARGV[1])
 redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[7], ARGV[1])
 local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
@@ -244,6 +265,7 @@ return 1
 RETRY_INPUTS = (
     CLEAR_UNITS
     + WAKE
+    + PLACE
     + """
 if redis.call('HGET', KEYS[1], 'state') ~= 'complete' then return -1 end
 local spec = redis.call('GET', KEYS[2])
@@ -260,7 +282,7 @@ chunked('HDEL', KEYS[8], dropped)
 clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
 redis.call('SET', KEYS[4], spec, 'PX', ARGV[3])
 redis.call('DEL', KEYS[2], KEYS[5])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[3], place(ARGV[2], redis.call('HGET', KEYS[1], 'priority')), ARGV[1])
 local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
 redis.call('HINCRBY', KEYS[1], 'stored', -#dropped)
 redis.call('HINCRBY', KEYS[1], 'failed', -#dropped)

@@ -28,6 +28,13 @@ class Field(StrEnum):
     ENQUEUED_AT = "enqueued_at"  # epoch s
     STARTED_AT = "started_at"
     FINISHED_AT = "finished_at"
+    # what the enqueue chose (absent: the default queue, priority 0, the worker's settings)
+    QUEUE = "queue"
+    PRIORITY = "priority"
+    TIMEOUT_S = "timeout_s"
+    MAX_TRIES = "max_tries"
+    RESULT_TTL_S = "result_ttl_s"
+    NOT_BEFORE = "not_before"  # ms epoch: a deferred job of priority > 0 starts no sooner
     # the split into units (worker.lifecycle.claim)
     UNITS = "units"
     UNIT_SIZE = "unit_size"

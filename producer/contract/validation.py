@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -90,10 +91,13 @@ def check_defer(defer_s: float) -> float:
     return defer_s
 
 
-def build_spec(pipeline: str, inputs: list[str] | None, options: Any) -> JobSpec:
-    """A JobSpec, or InvalidJob listing every field that is wrong."""
+def build_spec(
+    pipeline: str, inputs: list[str] | None, options: Any, choices: Mapping[str, Any] | None = None
+) -> JobSpec:
+    """A JobSpec, or InvalidJob listing every field that is wrong. ``choices``: the queue,
+    priority and per-job overrides the enqueue chose (JobSpec's fields of those names)."""
     try:
-        spec = JobSpec(pipeline=pipeline, inputs=inputs, options=options or {})
+        spec = JobSpec(pipeline=pipeline, inputs=inputs, options=options or {}, **(choices or {}))
     except ValidationError as exc:
         raise InvalidJob(describe(exc)) from None
     check_json(spec.options, "options")

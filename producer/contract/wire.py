@@ -12,14 +12,23 @@ The job envelope at ``arq:job:{id}`` (arq's own field names)::
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from producer.contract.keys import JOB_FUNCTION
-from producer.contract.models import STAGES, JobSpec, JobState, JobStatus, StageTiming
+from producer.contract.keys import DEFAULT_QUEUE, JOB_FUNCTION
+from producer.contract.models import (
+    MAX_PRIORITY,
+    QUEUE_NAME_PATTERN,
+    STAGES,
+    JobSpec,
+    JobState,
+    JobStatus,
+    StageTiming,
+)
 from producer.contract.status import Field, stage_field
 
 
@@ -51,7 +60,13 @@ def now_ms() -> int:
 def encode_job(spec: JobSpec, enqueue_ms: int) -> bytes:
     """The arq envelope for a Sluice job, as stored at ``arq:job:{id}``."""
     kwargs = spec.model_dump(exclude_none=True)
+    for name in _DEFAULTS_LEFT_OUT:  # the usual job's envelope stays as short as it was
+        if kwargs.get(name) == JobSpec.model_fields[name].default:
+            del kwargs[name]
     return dumps({"t": 1, "f": JOB_FUNCTION, "a": [], "k": kwargs, "et": enqueue_ms})
+
+
+_DEFAULTS_LEFT_OUT = ("queue", "priority")
 
 
 def read_number(raw: str | bytes | None, kind: type[int] | type[float] = int) -> Any:
@@ -110,5 +125,16 @@ def status_from_hash(
         enqueued_at=_num(fields, Field.ENQUEUED_AT, float),
         started_at=_num(fields, Field.STARTED_AT, float),
         finished_at=_num(fields, Field.FINISHED_AT, float),
+        queue=queue_name(fields.get(Field.QUEUE)),
+        priority=min(max(_num(fields, Field.PRIORITY), 0), MAX_PRIORITY),
+        timeout_s=_num(fields, Field.TIMEOUT_S, float),
+        max_tries=_num(fields, Field.MAX_TRIES) or None,
+        result_ttl_s=_num(fields, Field.RESULT_TTL_S) or None,
         stages=stages,
     )
+
+
+def queue_name(raw: str | None) -> str:
+    """The job's queue as the hash says; a name that breaks the grammar (written by another
+    tool) reads as the default queue, where such a job was found."""
+    return raw if raw and re.fullmatch(QUEUE_NAME_PATTERN, raw) else DEFAULT_QUEUE

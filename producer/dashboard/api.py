@@ -9,10 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from producer.contract.errors import JobNotFound
-from producer.contract.models import PIPELINE_NAME_PATTERN, JobState
+from producer.contract.models import (
+    MAX_PRIORITY,
+    PIPELINE_NAME_PATTERN,
+    QUEUE_NAME_PATTERN,
+    JobState,
+)
 from producer.contract.validation import JOB_ID_PATTERN, MAX_DEFER_S, describe
 from producer.dashboard import context
 from producer.dashboard.actions import retry_all
@@ -46,6 +51,16 @@ class EnqueueRequest(BaseModel):
     """Use this id (default: a random one)."""
     defer_s: float = Field(default=0.0, ge=0, le=MAX_DEFER_S, allow_inf_nan=False)
     """Do not run before this many seconds from now (at most a year, MAX_DEFER_S)."""
+    queue: StrictStr | None = Field(default=None, json_schema_extra={"pattern": QUEUE_NAME_PATTERN})
+    """The queue it waits in (default ``default``): only workers that serve it take it."""
+    priority: StrictInt = Field(default=0, ge=0, le=MAX_PRIORITY)
+    """0-9: ahead of lower-priority jobs that became due up to this many minutes before it."""
+    timeout_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    """This job's timeout (default: the worker's SLUICE_JOB_TIMEOUT_S)."""
+    max_tries: StrictInt | None = Field(default=None, ge=1)
+    """This job's tries per unit (default: the worker's SLUICE_MAX_TRIES)."""
+    result_ttl_s: StrictInt | None = Field(default=None, ge=1)
+    """How long its results are kept (default: the worker's SLUICE_RESULT_TTL_S)."""
 
 
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -72,7 +87,16 @@ async def enqueue(request: web.Request) -> web.Response:
     except ValidationError as exc:
         return json_error(422, "invalid_job", describe(exc))
     job_id = await context.client(request).enqueue(
-        job.pipeline, job.inputs, options=job.options, job_id=job.job_id, defer_s=job.defer_s
+        job.pipeline,
+        job.inputs,
+        options=job.options,
+        job_id=job.job_id,
+        defer_s=job.defer_s,
+        queue=job.queue,
+        priority=job.priority,
+        timeout_s=job.timeout_s,
+        max_tries=job.max_tries,
+        result_ttl_s=job.result_ttl_s,
     )
     context.listing(request).invalidate()
     location = f"/api/jobs/{path_segment(job_id)}"

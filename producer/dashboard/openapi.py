@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from producer.contract.models import JobState, QueueStats, WorkerInfo
+from producer.contract.models import MAX_PRIORITY, JobState, QueueFigures, QueueStats, WorkerInfo
 from producer.contract.validation import JOB_ID_PATTERN
 from producer.dashboard import api
 from producer.dashboard.api import EnqueueRequest
@@ -110,6 +110,11 @@ def _schemas() -> dict[str, Any]:
             "error": _nullable(STR),
             "attempts": INT,
             "worker": _nullable(STR),
+            "queue": STR,
+            "priority": _int(0, MAX_PRIORITY),
+            "timeout_s": _nullable(NUM),
+            "max_tries": _nullable(INT),
+            "result_ttl_s": _nullable(INT),
             "enqueued_at": _nullable(NUM),
             "started_at": _nullable(NUM),
             "finished_at": _nullable(NUM),
@@ -136,9 +141,15 @@ def _schemas() -> dict[str, Any]:
         "StageTiming": stage,
         "JobStatus": status,
         "ItemRecord": record,
-        "QueueStats": QueueStats.model_json_schema(ref_template=REF),
+        "QueueStats": _without_defs(QueueStats.model_json_schema(ref_template=REF)),
+        "QueueFigures": QueueFigures.model_json_schema(ref_template=REF),
         "WorkerInfo": WorkerInfo.model_json_schema(ref_template=REF),
     }
+
+
+def _without_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's schema without the models it nests: those are components of their own."""
+    return {name: part for name, part in schema.items() if name != "$defs"}
 
 
 def _paths() -> dict[str, Any]:

@@ -341,12 +341,16 @@ def test_stats_json_counts_ready_and_deferred_jobs(env: dict[str, str]) -> None:
         "oldest_ready_age_s": 0.0,
         "ready_units": 0,
         "held_units": 0,
+        "queues": {
+            "default": {"ready": 0, "deferred": 0, "oldest_ready_age_s": 0.0, "ready_units": 0}
+        },
     }
     sluice(env, "enqueue", "text-stats", "data:,1")
-    sluice(env, "enqueue", "text-stats", "data:,2")
+    sluice(env, "enqueue", "text-stats", "data:,2", "--queue", "bulk")
     sluice(env, "enqueue", "text-stats", "data:,3", "--defer", "60")
     after = json.loads(sluice(env, "stats", "--json").stdout)
     assert after.pop("oldest_ready_age_s") >= 0
+    queues = after.pop("queues")
     assert after == {
         "ready": 2,
         "deferred": 1,
@@ -356,10 +360,18 @@ def test_stats_json_counts_ready_and_deferred_jobs(env: dict[str, str]) -> None:
         "ready_units": 2,
         "held_units": 0,
     }
+    assert {name: (q["ready"], q["deferred"]) for name, q in queues.items()} == {
+        "default": (1, 1),
+        "bulk": (1, 0),
+    }
     rows = sluice(env, "stats").stdout.splitlines()
     assert [line.split()[-1] for line in rows[:5]] == ["2", "1", "0", "0", "0"]
     assert rows[5].startswith("oldest ready")
     assert [line.split()[-1] for line in rows[6:8]] == ["2", "0"]
+    assert [line.split()[:4] for line in rows[9:]] == [
+        ["queue", "default", "1", "ready,"],
+        ["queue", "bulk", "1", "ready,"],
+    ]
 
 
 def test_results_json_lines_in_input_order(

@@ -134,3 +134,30 @@ async def test_workers_that_run_different_pipelines_each_get_their_own_work(
     started = {str(e["job_id"]) for e in builtin_only.events("job started", "unit started")}
     assert started and started <= set(mixed[1::2]), started
     assert {str(e["job_id"]) for e in extended.events("job started")} >= set(mixed[0::2])
+
+
+async def test_workers_take_only_the_queues_they_serve_and_apply_per_job_settings(
+    client: Client, workers: WorkerFactory, http: HttpServer
+) -> None:
+    """One worker serves "interactive" alone, the other "default" and "bulk": every job runs
+    on a worker that serves its queue; and a job's own timeout (set at enqueue) ends it,
+    naming where the limit came from, though the worker's own is an hour."""
+    urls = documents(http, 20)
+    interactive = workers(queues="interactive", pipelines="tests.sample_pipelines", **FLEET)
+    general = workers(queues="default,bulk", pipelines="tests.sample_pipelines", **FLEET)
+    mine = [await client.enqueue("text-stats", urls, queue="interactive") for _ in range(3)]
+    theirs = [await client.enqueue("text-stats", urls, queue=q) for q in ("default", "bulk")]
+    await complete(client, mine + theirs, [20] * 5)
+    assert {str(e["job_id"]) for e in interactive.events("job started")} == set(mine)
+    assert {str(e["job_id"]) for e in general.events("job started")} == set(theirs)
+    assert sorted(w.queues for w in await client.workers()) == [
+        ["default", "bulk"],
+        ["interactive"],
+    ]
+
+    slow = await client.enqueue(
+        "test-sleep", urls[:4], options={"seconds": 5}, queue="interactive", timeout_s=0.5
+    )
+    status = await client.wait(slow, timeout_s=60)
+    assert status.state == JobState.FAILED and status.timeout_s == 0.5
+    assert "timed out after 0.5 s (timeout_s set at enqueue)" in (status.error or "")

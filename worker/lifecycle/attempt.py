@@ -110,24 +110,38 @@ async def run_attempt(life: Lifecycle, attempt: Attempt) -> Outcome:
 
 def _check(life: Lifecycle, unit: Unit) -> tuple[Job | None, Outcome]:
     """The unit's job, if it may run; else how the attempt ends."""
-    config = life.config
-    if unit.tries > config.max_tries:
-        log.warning("unit out of tries", tries=unit.tries - 1)
-        return None, Failed(
-            f"gave up after {config.max_tries} tries (SLUICE_MAX_TRIES): every attempt at "
-            f"inputs {unit.first}-{unit.end - 1} was cut off (its worker died or stopped)"
-        )
     try:
         job = life.jobs.get(unit)
     except JobFailed as exc:
         log.warning("job failed", error=str(exc))
         return None, Failed(str(exc))
-    if time.time() - unit.started_at >= config.job_timeout_s:
-        return None, Failed(_timed_out(config))
+    most, named = _max_tries(life.config, job)
+    if unit.tries > most:
+        log.warning("unit out of tries", tries=unit.tries - 1)
+        return None, Failed(
+            f"gave up after {most} tries ({named}): every attempt at "
+            f"inputs {unit.first}-{unit.end - 1} was cut off (its worker died or stopped)"
+        )
+    if time.time() - unit.started_at >= _timeout_s(life.config, job):
+        return None, Failed(_timed_out(life.config, job))
     return job, Done()
 
 
-def _timed_out(config: WorkerConfig) -> str:
+def _timeout_s(config: WorkerConfig, job: Job) -> float:
+    """The job's own timeout (set at enqueue), else SLUICE_JOB_TIMEOUT_S."""
+    return job.spec.timeout_s or config.job_timeout_s
+
+
+def _max_tries(config: WorkerConfig, job: Job) -> tuple[int, str]:
+    """The job's own max tries (set at enqueue), else SLUICE_MAX_TRIES; and which it is."""
+    if job.spec.max_tries is not None:
+        return job.spec.max_tries, "max_tries set at enqueue"
+    return config.max_tries, "SLUICE_MAX_TRIES"
+
+
+def _timed_out(config: WorkerConfig, job: Job) -> str:
+    if job.spec.timeout_s is not None:
+        return f"job timed out after {job.spec.timeout_s:g} s (timeout_s set at enqueue)"
     return f"job timed out after {config.job_timeout_s:g} s (SLUICE_JOB_TIMEOUT_S)"
 
 
@@ -137,7 +151,13 @@ async def _traced(life: Lifecycle, attempt: Attempt, job: Job) -> Outcome:
     if not life.tracing:  # no span, not even a no-op one: this runs for every unit
         return await _run(life, attempt, job)
     carrier = job.spec.trace
-    with process_span(life.keys.queue, job.job_id, job.spec.pipeline, carrier, attempt.unit.tries):
+    with process_span(
+        life.keys.named_queue(job.spec.queue),
+        job.job_id,
+        job.spec.pipeline,
+        carrier,
+        attempt.unit.tries,
+    ):
         return await _run(life, attempt, job)
 
 
@@ -148,7 +168,7 @@ async def _run(life: Lifecycle, attempt: Attempt, job: Job) -> Outcome:
     engine.begin(run)
     event = "job started" if unit.index == 0 else "unit started"
     log.info(event, inputs=unit.size, attempt=unit.tries, units=unit.units)
-    remaining_s = unit.started_at + life.config.job_timeout_s - time.time()
+    remaining_s = unit.started_at + _timeout_s(life.config, job) - time.time()
     try:
         cut_short = await _feed(life, attempt, run, job, remaining_s)
     except asyncio.CancelledError:
@@ -157,14 +177,14 @@ async def _run(life: Lifecycle, attempt: Attempt, job: Job) -> Outcome:
         return Cancelled() if attempt.aborted else HandedBack(undo_try=life.draining.is_set())
     except TimeoutError:
         await _stop(engine, run)
-        log.warning("job failed", error=_timed_out(life.config))
-        return Failed(_timed_out(life.config))
+        log.warning("job failed", error=_timed_out(life.config, job))
+        return Failed(_timed_out(life.config, job))
     except JobFailed as exc:
         await _stop(engine, run)
         return Failed(str(exc))
     except Exception as exc:  # Redis refused the records, or a bug: try again later
         await _stop(engine, run)
-        return _retry_or_fail(life.config, unit, exc)
+        return _retry_or_fail(life.config, job, unit, exc)
     finally:
         life.leases.drop(unit)
     if run.lost:
@@ -211,12 +231,12 @@ class JobError(Exception):
     """Something went wrong for the unit as a whole; it is retried with backoff."""
 
 
-def _retry_or_fail(config: WorkerConfig, unit: Unit, exc: Exception) -> Outcome:
+def _retry_or_fail(config: WorkerConfig, job: Job, unit: Unit, exc: Exception) -> Outcome:
     """An unexpected error: try the unit again later with backoff, until the tries run out."""
     error = f"{type(exc).__name__}: {exc}"
     if not isinstance(exc, JobError):
         log.exception("unit failed unexpectedly", error=error)
-    if unit.tries >= config.max_tries:
+    if unit.tries >= _max_tries(config, job)[0]:
         error = f"failed after {unit.tries} tries: {error}"
         log.warning("job failed", error=error)
         return Failed(error)

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
 import structlog
 from redis.asyncio import Redis
 
-from producer.contract.keys import UNIT_SEPARATOR, WAKE_TOKENS, Keys
-from producer.contract.scripts import CHUNKED, NOW, WAKE
+from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, WAKE_TOKENS, Keys
+from producer.contract.scripts import CHUNKED, NOW, PLACE, WAKE
 from producer.contract.status import unit_field
 from worker.lifecycle.templates import KeyTemplates
 
@@ -34,11 +34,15 @@ log = structlog.get_logger("sluice.worker")
 ABORTS_KEPT_MS = 60_000  # how long a cancel stays in the abort set for workers to see
 WINDOW_MAX = 1000  # queue entries one claim looks at, at most
 
-# KEYS: queue, leases, running set, failed set, aborts, refused, wake list, pipelines registry
+# KEYS: first queue served, leases, running set, failed set, aborts, refused, wake list,
+#       pipelines registry, then the other queues served
 # ARGV: lease ms, room (inputs), most units, wake tokens kept, worker name, token prefix,
 #       unit size, aborts seen up to (ms), cached jobs (JSON object: id -> run read), result
-#       ttl s, window, the pipelines this worker runs (JSON list, or * for all), then key
-#       templates (prefix, suffix): status, arq job, inputs
+#       ttl s, window, the pipelines this worker runs (JSON list, or * for all), the names of
+#       the queues served (JSON list, in KEYS' order), then key templates (prefix, suffix):
+#       status, arq job, inputs
+# The queues are read together, earliest place first (producer.contract.placement: a
+# priority moves a job's place forward), so no queue served starves another.
 # Work of a pipeline this worker does not run is left for a worker that does; one no worker
 # of the namespace has ever registered is taken, and its job fails naming the pipeline.
 # Returns {more, units, refused, aborts, now ms}: units a flat list of FIELDS values per unit
@@ -50,6 +54,7 @@ CLAIM = (
     NOW
     + CHUNKED
     + WAKE
+    + PLACE
     + """
 local now = now_ms()
 local lease_ms, room, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -60,12 +65,17 @@ local every, serves = ARGV[12] == '*', {}
 if not every then
   for _, name in ipairs(cjson.decode(ARGV[12])) do serves[name] = true end
 end
+local queues, queue_names, serves_queue = {KEYS[1]}, cjson.decode(ARGV[13]), {}
+for i = 9, #KEYS do queues[#queues + 1] = KEYS[i] end
+for _, name in ipairs(queue_names) do serves_queue[name] = true end
 local t = {}
-for i = 13, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
+for i = 14, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
 local STATUS, ENVELOPE, INPUTS = 1, 2, 3
 
-local out, refused, leased, leaving, started, handled = {}, {}, {}, {}, {}, {}
+local out, refused, leased, started, handled = {}, {}, {}, {}, {}
+local leaving = {}  -- per queue (its place in ``queues``): members that leave it
+for q = 1, #queues do leaving[q] = {} end
 local taken, count, seq = 0, 0, 0
 
 local function full() return count >= most or (count > 0 and taken >= room) end
@@ -122,7 +132,7 @@ local function hand_out(id, k, status, f, due, envelope, writes)
 end
 
 local FIELDS = {'state', '', 'total', 'unit_size', 'units', 'started_at', 'run', 'attempts',
-                'fetch_count', 'stored', 'held', 'pipeline'}
+                'fetch_count', 'stored', 'held', 'pipeline', 'queue', 'priority'}
 local function read(status, k)
   FIELDS[2] = 'unit:' .. k
   return redis.call('HMGET', status, unpack(FIELDS))
@@ -137,22 +147,24 @@ local function take_over(member)
     redis.call('ZREM', KEYS[2], member)  -- its job ended or was reset: a stale entry
     return
   end
-  if not runs(f[12]) then return end  -- for a worker that runs its pipeline
+  -- for a worker that runs its pipeline and serves its queue
+  if not runs(f[12]) or not serves_queue[f[13] or 'default'] then return end
   hand_out(id, tonumber(k), status, f, now)
 end
 
 -- the next unit of a job split already: hand it out, and queue the one after it behind the
 -- other due work (the turn of a big job's units among the jobs queued after it)
-local function next_unit(member, id, k, due)
+local function next_unit(member, id, k, due, q)
   local status = key(STATUS, id)
   local f = read(status, k)
   if f[1] == 'in_progress' and not runs(f[12]) then return end  -- for another worker
-  leaving[#leaving + 1] = member
+  local gone = leaving[q]
+  gone[#gone + 1] = member
   if f[1] ~= 'in_progress' then return end  -- ended or cancelled: a stale entry
   if k + 1 < (tonumber(f[5]) or 0) then
-    redis.call('ZADD', KEYS[1], now, id .. '#' .. (k + 1))
+    redis.call('ZADD', queues[q], place(now, f[14]), id .. '#' .. (k + 1))
   end
-  hand_out(id, k, status, f, due)
+  hand_out(id, k, status, f, due - place(0, f[14]))
 end
 
 -- a job's inputs, as far as the claim can tell: the status hash (a Client wrote it), else the
@@ -184,14 +196,17 @@ local function describe(id, envelope, f)
 end
 
 -- a job never claimed in this run: split it into units and hand out the first
-local function start(id, due)
+local function start(id, due, q)
   local status, envelope_key = key(STATUS, id), key(ENVELOPE, id)
   local f = redis.call('HMGET', status, 'state', 'total', 'run', 'attempts', 'fetch_count',
-                       'stored', 'enqueued_at', 'pipeline')
+                       'stored', 'enqueued_at', 'pipeline', 'priority', 'not_before')
   if f[8] and f[1] ~= 'cancelled' and not runs(f[8]) then return end  -- for another worker
+  -- a deferred job of priority > 0 has an earlier place than its time: not yet
+  if f[10] and f[1] ~= 'cancelled' and (tonumber(f[10]) or 0) > now then return end
+  local gone = leaving[q]
   local envelope = redis.call('GET', envelope_key)
   if not envelope or f[1] == 'cancelled' then
-    leaving[#leaving + 1] = id
+    gone[#gone + 1] = id
     redis.call('DEL', envelope_key)  -- expired, or cancelled: dropped, as arq does
     return
   end
@@ -200,7 +215,7 @@ local function start(id, due)
     total, extra, pipeline = describe(id, envelope, f)
   end
   if not runs(pipeline) then return end  -- left queued for a worker that runs it
-  leaving[#leaving + 1] = id
+  gone[#gone + 1] = id
   local units = math.max(1, math.ceil((total or 1) / unit_size))
   local writes = {'state', 'in_progress', 'started_at', now_s, 'units', units,
                   'unit_size', unit_size}
@@ -216,8 +231,8 @@ local function start(id, due)
   if units > 1 then
     local parked = {}
     for u = 2, units - 1 do parked[#parked + 1] = '+inf'; parked[#parked + 1] = id .. '#' .. u end
-    chunked('ZADD', KEYS[1], parked)
-    redis.call('ZADD', KEYS[1], now, id .. '#1')
+    chunked('ZADD', queues[q], parked)
+    redis.call('ZADD', queues[q], place(now, f[9]), id .. '#1')
     wake(KEYS[7], units - 1, tonumber(ARGV[4]))  -- idle workers: units for you
   end
   -- the unit's view of the job as it starts: a new run, no unit held yet
@@ -225,12 +240,13 @@ local function start(id, due)
              f[5], f[6], 0}
   local sent = envelope
   if cached[id] == tonumber(g[7]) then sent = false end
-  hand_out(id, 0, status, g, due, sent, writes)
+  hand_out(id, 0, status, g, due - place(0, f[9]), sent, writes)
 end
 
 -- a queue entry that cannot be claimed: it leaves the queue, its job goes to the failed set
-local function refuse(member, id, err)
-  leaving[#leaving + 1] = member
+local function refuse(member, id, err, q)
+  local gone = leaving[q]
+  gone[#gone + 1] = member
   redis.call('ZADD', KEYS[4], now, id)
   redis.call('HSET', KEYS[6], id, err)
   redis.call('EXPIRE', KEYS[6], ARGV[10])
@@ -238,15 +254,16 @@ local function refuse(member, id, err)
   refused[#refused + 1] = err
 end
 
-local function claim(member, due)
+local function claim(member, due, q)
   local id, k = string.match(member, '^(.*)#(%d+)$')
   if id then
-    if valid_id(id) then return next_unit(member, id, tonumber(k), due) end
+    if valid_id(id) then return next_unit(member, id, tonumber(k), due, q) end
   elseif valid_id(member) then
-    return start(member, due)
+    return start(member, due, q)
   end
   redis.call('DEL', key(ENVELOPE, id or member))
-  refuse(member, id or member, 'invalid job id: use 1-128 letters, digits, _ . - (not first .)')
+  refuse(member, id or member, 'invalid job id: use 1-128 letters, digits, _ . - (not first .)',
+         q)
 end
 
 local lapsed, due = {}, {}
@@ -263,26 +280,45 @@ for _, member in ipairs(lapsed) do
     refused[#refused + 1] = tostring(err)
   end
 end
--- the due work, a window at a time: the next window only when this one was passed over
--- (other pipelines' work, stale entries), and never more than WINDOW_MAX entries in all
-local seen = 0
+-- the due work, a window at a time from every queue served, earliest place first: the
+-- next window only when this one was passed over (other pipelines' work, stale entries),
+-- and never more than WINDOW_MAX entries of a queue in all
+local offset, open, seen = 0, {}, 0
+for q = 1, #queues do open[q] = true end
 while not full() and seen < WINDOW_MAX do
-  due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', seen, window)
-  for i = 1, #due, 2 do
+  local batch, reading = {}, false
+  for q = 1, #queues do
+    if open[q] then
+      reading = true
+      local got = redis.call('ZRANGEBYSCORE', queues[q], '-inf', now, 'WITHSCORES', 'LIMIT',
+                             offset, window)
+      for i = 1, #got, 2 do batch[#batch + 1] = {tonumber(got[i + 1]), got[i], q} end
+      open[q] = #got == 2 * window
+    end
+  end
+  if not reading then break end
+  if #queues > 1 then
+    table.sort(batch, function(a, b)
+      if a[1] ~= b[1] then return a[1] < b[1] end
+      return a[2] < b[2]
+    end)
+  end
+  for _, e in ipairs(batch) do
     if full() then break end
-    if not handled[due[i]] then
-      handled[due[i]] = true
-      local ok, err = pcall(claim, due[i], tonumber(due[i + 1]))
+    local member, due, q = e[2], e[1], e[3]
+    if not handled[member] then
+      handled[member] = true
+      local ok, err = pcall(claim, member, due, q)
       if not ok then
         -- one of its keys is unusable (a wrong type): it fails alone, into the failed set
-        refuse(due[i], string.match(due[i], '^(.*)#%d+$') or due[i], tostring(err))
+        refuse(member, string.match(member, '^(.*)#%d+$') or member, tostring(err), q)
       end
     end
   end
+  offset = offset + window
   seen = seen + window
-  if #due < 2 * window then break end
 end
-chunked('ZREM', KEYS[1], leaving)
+for q = 1, #queues do chunked('ZREM', queues[q], leaving[q]) end
 chunked('ZADD', KEYS[2], leased)
 chunked('SADD', KEYS[3], started)
 local aborts = {}
@@ -354,10 +390,16 @@ class Claimer:
         unit_inputs: int,
         result_ttl_s: int,
         pipelines: Iterable[str] | None = None,
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> None:
         """``pipelines``: those this worker runs (None: every one); it leaves the work of
-        other registered pipelines to the workers that run them."""
+        other registered pipelines to the workers that run them. ``queues``: the names of
+        the queues it takes work from."""
+        if not queues:
+            raise ValueError("a worker serves at least one queue")
         self.keys, self.worker = keys, worker
+        self._queues = [keys.named_queue(name) for name in queues]
+        self._queue_names = orjson.dumps(list(queues))
         self._pipelines = b"*" if pipelines is None else orjson.dumps(sorted(pipelines))
         self.lease_ms = int(lease_s * 1000)
         self.unit_inputs, self.result_ttl_s = unit_inputs, result_ttl_s
@@ -387,10 +429,11 @@ class Claimer:
             self.result_ttl_s,
             window,
             self._pipelines,
+            self._queue_names,
             *self._templates,
         ]
         keys = [
-            self.keys.queue,
+            self._queues[0],
             self.keys.leases,
             self.keys.running,
             self.keys.failed,
@@ -398,6 +441,7 @@ class Claimer:
             self.keys.refused,
             self.keys.wake,
             self.keys.pipelines,
+            *self._queues[1:],
         ]
         more, flat, refused, aborts, _now = await self._script(keys=keys, args=args)
         for i in range(0, len(refused), 2):

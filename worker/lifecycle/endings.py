@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from producer.contract.keys import Keys
-from producer.contract.scripts import ARQ_RESULT, CLEAR_UNITS, HOLDS, KEEP_SPEC, NOW
+from producer.contract.scripts import ARQ_RESULT, CLEAR_UNITS, HOLDS, KEEP_SPEC, NOW, PLACE
 from producer.redis.scripts import BatchedScript, Value, refused_pairs
 from worker.lifecycle.templates import KeyTemplates
 
@@ -44,9 +44,11 @@ STOP_WRITE_S = 5.0  # at shutdown, how long endings wait for an unreachable Redi
 WRITERS = 2
 BATCH = 32
 
-# KEYS: queue, leases, running set, failed set
+# KEYS: the default queue, leases, running set, failed set
 # ARGV: endings (JSON list), arq result ttl ms, status ttl s, most runs, queue name, then key
-#       templates (prefix, suffix): status, arq job, arq result, results, blobs, inputs, spec
+#       templates (prefix, suffix): status, arq job, arq result, results, blobs, inputs, spec,
+#       named queue (around the queue's name)
+# A job's own result TTL and max tries (set at enqueue, in its status hash) win over ARGV's.
 # An ending: [mode, job id, unit, token, delay ms, undo try 0/1, set counters 0/1, fields,
 #            counters]; fields and counters are flat name/value lists; fields are written
 #            when the job ends (its error and pipeline when it fails).
@@ -59,25 +61,31 @@ END = (
     + KEEP_SPEC
     + HOLDS
     + ARQ_RESULT
+    + PLACE
     + """
 local now = now_ms()
 local t = {}
 for i = 6, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
-local STATUS, ENVELOPE, RESULT, RESULTS, BLOBS, INPUTS, SPEC = 1, 2, 3, 4, 5, 6, 7
+local STATUS, ENVELOPE, RESULT, RESULTS, BLOBS, INPUTS, SPEC, QUEUE = 1, 2, 3, 4, 5, 6, 7, 8
 local most_runs = tonumber(ARGV[4])
 local released, leaving, ended = {}, {}, {}
 
 -- everything an ending needs of the status hash, in one read (the unit's field is 2nd)
 local READ = {'state', '', 'units_done', 'units', 'held', 'total', 'run', 'failed', 'blobs',
-              'inputs_list', 'attempts', 'enqueued_at', 'started_at', 'foreign'}
+              'inputs_list', 'attempts', 'enqueued_at', 'started_at', 'foreign', 'queue',
+              'result_ttl_s', 'max_tries', 'priority'}
 local function read(status, k)
   READ[2] = 'unit:' .. k
   local f = redis.call('HMGET', status, unpack(READ))
+  local queue = KEYS[1]
+  if f[15] and f[15] ~= 'default' then queue = key(QUEUE, f[15]) end
   return {state = f[1], unit = f[2], done = tonumber(f[3]) or 0, units = tonumber(f[4]) or 1,
           held = tonumber(f[5]) or 1, total = tonumber(f[6]) or 0, run = tonumber(f[7]) or 1,
           failed = tonumber(f[8]) or 0, blobs = f[9], inputs = f[10],
-          arq = {f[11], f[12], f[13], f[6]}, foreign = f[14]}
+          arq = {f[11], f[12], f[13], f[6]}, foreign = f[14], queue = queue,
+          ttl = tonumber(f[16]) or tonumber(ARGV[3]), most_runs = tonumber(f[17]) or most_runs,
+          priority = f[18]}
 end
 
 -- the counters added to what the hash holds (one HMGET, not an HINCRBYFLOAT each), then
@@ -114,19 +122,19 @@ local function close(id, status, f, state, fields, result, spec_kept)
   else
     redis.call('DEL', key(ENVELOPE, id))
   end
-  if f.foreign then redis.call('SET', key(RESULT, id), result(), 'PX', ARGV[2]) end
+  if f.foreign then redis.call('SET', key(RESULT, id), result(), 'PX', f.ttl * 1000) end
   ended[#ended + 1] = id
   local expiring = {STATUS, RESULTS}
   if f.blobs then expiring[#expiring + 1] = BLOBS end
   if f.inputs then expiring[#expiring + 1] = INPUTS end
   if spec_kept then expiring[#expiring + 1] = SPEC end
-  for _, n in ipairs(expiring) do redis.call('EXPIRE', key(n, id), ARGV[3]) end
+  for _, n in ipairs(expiring) do redis.call('EXPIRE', key(n, id), f.ttl) end
 end
 
 local function fail(id, status, f, fields)
   local err = ''
   for i = 1, #fields, 2 do if fields[i] == 'error' then err = fields[i + 1] end end
-  clear_units(KEYS[1], KEYS[2], status, id)
+  clear_units(f.queue, KEYS[2], status, id)
   keep_spec(key(ENVELOPE, id), key(SPEC, id))
   local function result()
     return arq_result(id, f.arq, false, 'failed', {error = err}, ARGV[5], now)
@@ -149,15 +157,15 @@ local function finish(id, status, f, fields)
   end
   redis.call('HSET', status, unpack(fields))
   local missing = f.total - have
-  if f.run >= most_runs then
+  if f.run >= f.most_runs then
     return fail(id, status, f, {'error', missing .. ' of ' .. f.total .. ' inputs have no ' ..
       'record after ' .. f.run .. ' runs (their records were lost from Redis)'})
   end
-  clear_units(KEYS[1], KEYS[2], status, id)
+  clear_units(f.queue, KEYS[2], status, id)
   redis.call('HSET', status, 'state', 'queued', 'run', f.run + 1, 'units_done', 0,
              'stored', have, 'error', missing .. ' of ' .. f.total .. ' inputs had no ' ..
              'record when the job ended: running again for them')
-  redis.call('ZADD', KEYS[1], now, id)
+  redis.call('ZADD', f.queue, place(now, f.priority), id)
   ended[#ended + 1] = id
   return 'resumed'
 end
@@ -250,7 +258,9 @@ class Endings:
         self._keys = [keys.queue, keys.leases, keys.running, keys.failed]
         k = keys
         self._templates: list[Value] = list(
-            KeyTemplates(k.job, k.arq_job, k.arq_result, k.results, k.blobs, k.inputs, k.spec).args
+            KeyTemplates(
+                k.job, k.arq_job, k.arq_result, k.results, k.blobs, k.inputs, k.spec, k.named_queue
+            ).args
         )
 
     def start(self) -> None:

@@ -1,4 +1,5 @@
-"""The worker's heartbeat: who it is, that it is alive, and which pipelines it runs."""
+"""The worker's heartbeat: who it is, that it is alive, the pipelines it runs and the queues
+it serves."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from producer.contract.keys import Keys
+from producer.contract.keys import DEFAULT_QUEUE, Keys
 from producer.contract.liveness import BEAT_INTERVAL_S, FORGOTTEN_S, LIVE_S
 from producer.contract.version import sluice_version
 from producer.contract.wire import dumps, now_ms
@@ -27,9 +28,16 @@ def worker_name(configured: str | None) -> str:
 
 class Heartbeat:
     def __init__(
-        self, redis: Redis, keys: Keys, name: str, pool_size: int, units: Callable[[], int]
+        self,
+        redis: Redis,
+        keys: Keys,
+        name: str,
+        pool_size: int,
+        units: Callable[[], int],
+        queues: Sequence[str] = (DEFAULT_QUEUE,),
     ) -> None:
         self.redis, self.keys, self.name = redis, keys, name
+        self.queues = list(queues)
         self.started = time.time()
         self.pool_size = pool_size
         self.units = units
@@ -57,7 +65,9 @@ class Heartbeat:
             "jobs": self.units(),  # units held (a job of one unit is one)
             "pool_size": self.pool_size,
             "version": sluice_version(),
+            "queues": ",".join(self.queues),
         }
+        named = [q for q in self.queues if q != DEFAULT_QUEUE]
         pipelines = {name: dumps(p.describe()) for name, p in REGISTRY.pipelines.items()}
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(self.keys.workers, {self.name: now_ms()})
@@ -65,6 +75,8 @@ class Heartbeat:
             pipe.expire(self.keys.worker(self.name), LIVE_S)
             if pipelines:
                 pipe.hset(self.keys.pipelines, mapping=pipelines)
+            if named:  # `sluice stats` shows the queues served, even before a job comes
+                pipe.sadd(self.keys.queues, *named)
             # forget workers that stopped beating long ago
             pipe.zremrangebyscore(self.keys.workers, "-inf", now_ms() - FORGOTTEN_S * 1000)
             await pipe.execute()

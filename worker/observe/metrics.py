@@ -186,6 +186,40 @@ class QueueCollector(Collector):
             "Workers whose heartbeat is fresh, across the namespace.",
             value=stats.workers,
         )
+        yield from _per_queue(stats)
+
+
+def _per_queue(stats: QueueStats) -> Iterator[GaugeMetricFamily]:
+    """The figures above that are told apart by queue ("default" and each named queue), for
+    scaling the workers of one queue on its own backlog."""
+    families = {
+        "ready": GaugeMetricFamily(
+            "sluice_queue_ready_jobs",
+            "Jobs with work due that no worker has taken, by queue.",
+            labels=["queue"],
+        ),
+        "deferred": GaugeMetricFamily(
+            "sluice_queue_deferred_jobs",
+            "Jobs not to run before a later time, by queue.",
+            labels=["queue"],
+        ),
+        "ready_units": GaugeMetricFamily(
+            "sluice_queue_ready_units",
+            "Units no worker holds, by queue (lapsed leases are counted in sluice_queue_units "
+            "only: the lease set is shared).",
+            labels=["queue"],
+        ),
+        "oldest_ready_age_s": GaugeMetricFamily(
+            "sluice_queue_oldest_ready_age_by_queue_seconds",
+            "How long the longest-waiting ready work of the queue has waited (a job of "
+            "priority p counts p minutes more: its head start).",
+            labels=["queue"],
+        ),
+    }
+    for name, figures in stats.queues.items():
+        for field, family in families.items():
+            family.add_metric([name], getattr(figures, field))
+    yield from families.values()
 
 
 QUEUE = QueueCollector()

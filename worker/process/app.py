@@ -64,7 +64,12 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
         deadlines = Deadlines()
         engine.start({"deadlines": deadlines.run()})
         heartbeat = Heartbeat(
-            redis, keys, name, config.pool_size, units=lambda: len(worker.attempts)
+            redis,
+            keys,
+            name,
+            config.pool_size,
+            units=lambda: len(worker.attempts),
+            queues=config.queues,
         )
         await heartbeat.start()
         await warn_if_not_persistent(redis)
@@ -91,6 +96,7 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
             config.unit_inputs,
             config.result_ttl_s,
             pipelines=REGISTRY.pipelines,
+            queues=config.queues,
         )
         worker.start_lifecycle(life, claimer)
         stopping.extend((heartbeat.stop, worker.stop_lifecycle, engine.stop, pool.stop))
@@ -100,7 +106,7 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
             "worker ready",
             worker=name,
             pool_size=config.pool_size,
-            queue=keys.queue,
+            queues=",".join(config.queues),
             unit_inputs=config.unit_inputs,
         )
 
