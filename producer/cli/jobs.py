@@ -40,6 +40,7 @@ def jobs(
         ),
     ] = None,
     pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
+    queue: Annotated[str | None, typer.Option(help="Only jobs of this queue.")] = None,
     search: Annotated[
         str | None, typer.Option("--search", "-q", help="Only ids containing this (any case).")
     ] = None,
@@ -57,7 +58,11 @@ def jobs(
 
     async def work(client: Client) -> int:
         listed = await client.jobs(
-            state=state, pipeline=pipeline, search=search, max_listed=settings.dashboard_max_listed
+            state=state,
+            pipeline=pipeline,
+            search=search,
+            queue=queue,
+            max_listed=settings.dashboard_max_listed,
         )
         shown = listed.jobs[:limit]
         if as_json:

@@ -214,8 +214,10 @@ class Client(Enqueueing):
         pipeline: str | None = None,
         search: str | None = None,
         max_listed: int | None = None,
+        queue: str | None = None,
     ) -> JobList:
-        """Jobs newest first, in ``state``, of ``pipeline``, whose id contains ``search``.
+        """Jobs newest first, in ``state``, of ``pipeline``, whose id contains ``search``, in
+        ``queue``.
 
         Found by SCAN (see `producer.client.listing`), at most ``max_listed`` of them (default
         20,000, `MAX_LISTED`) before filtering; ``truncated`` says when there were more.
@@ -224,7 +226,7 @@ class Client(Enqueueing):
         limit = max_listed or MAX_LISTED
         with self._reachable():
             listed = await list_jobs(self.redis, self.keys, limit)
-        chosen = listed.select(state=wanted, pipeline=pipeline, search=search)
+        chosen = listed.select(state=wanted, pipeline=pipeline, search=search, queue=queue)
         return JobList(chosen, listed.truncated)
 
     async def delete(self, job_id: str) -> None:

@@ -46,15 +46,22 @@ class JobList:
         return sorted({job.pipeline for job in self.jobs if job.pipeline})
 
     def select(
-        self, *, state: str | None = None, pipeline: str | None = None, search: str | None = None
+        self,
+        *,
+        state: str | None = None,
+        pipeline: str | None = None,
+        search: str | None = None,
+        queue: str | None = None,
     ) -> list[JobStatus]:
-        """The jobs in ``state``, of ``pipeline``, whose id contains ``search`` (any case)."""
+        """The jobs in ``state``, of ``pipeline``, whose id contains ``search`` (any case), in
+        ``queue``."""
         needle = (search or "").strip().lower()
         return [
             job
             for job in self.jobs
             if (not state or job.state.value == state)
             and (not pipeline or job.pipeline == pipeline)
+            and (not queue or job.queue == queue)
             and (not needle or needle in job.job_id.lower())
         ]
 

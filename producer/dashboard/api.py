@@ -112,7 +112,10 @@ async def list_jobs(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=f"unknown state {state!r}")
     snapshot = await context.listing(request).snapshot()
     matched = snapshot.select(
-        state=state, pipeline=request.query.get("pipeline"), search=request.query.get("q")
+        state=state,
+        pipeline=request.query.get("pipeline"),
+        search=request.query.get("q"),
+        queue=request.query.get("queue"),
     )
     per_page = int_query(request, "per_page", JOBS_DEFAULT, 1, JOBS_MAX)
     rows, pages = page_of(matched, int_query(request, "page", 1, 1, PAGE_MAX), per_page)

@@ -190,6 +190,7 @@ def _job_paths() -> dict[str, Any]:
     filters = [
         _query("state", states, "Only this state (empty: any)"),
         _query("pipeline", STR, "Only this pipeline"),
+        _query("queue", STR, "Only jobs of this queue"),
         _query("q", STR, "Job id contains this (any case)"),
         _query("page", _int(1, api.PAGE_MAX), "Page, from 1"),
         _query("per_page", _int(1, api.JOBS_MAX), f"1-{api.JOBS_MAX}"),

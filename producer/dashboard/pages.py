@@ -60,9 +60,10 @@ async def overview(request: web.Request) -> web.Response:
 async def jobs(request: web.Request) -> web.Response:
     state = request.query.get("state", "")
     pipeline = request.query.get("pipeline", "")
+    queue = request.query.get("queue", "")
     search = request.query.get("q", "").strip()
     snapshot = await context.listing(request).snapshot()
-    matched = snapshot.select(state=state, pipeline=pipeline, search=search)
+    matched = snapshot.select(state=state, pipeline=pipeline, search=search, queue=queue)
     rows, pages = page_of(matched, int_query(request, "page", 1, 1, PAGE_MAX), JOBS_PER_PAGE)
     page = min(int_query(request, "page", 1, 1, PAGE_MAX), pages)
     pipelines = sorted(set(snapshot.pipelines()) | set(await context.client(request).pipelines()))
@@ -78,6 +79,8 @@ async def jobs(request: web.Request) -> web.Response:
         pipeline=pipeline,
         search=search,
         pipelines=pipelines,
+        queue=queue,
+        queues=sorted({job.queue for job in snapshot.jobs} | ({queue} - {""})),
         states=[s.value for s in LISTED_STATES],
         query=_query(request),
     )

@@ -16,8 +16,12 @@ def json_lines(text: str) -> list[dict[str, object]]:
 
 
 def test_jobs_lists_filters_and_searches(env: dict[str, str], workers: WorkerFactory) -> None:
-    """`sluice jobs` lists newest first; --state, --pipeline and --search narrow it down."""
-    for job_id, args in [("lst-a", ["text-stats", "data:,a"]), ("lst-b", ["thumbnail", "data:,b"])]:
+    """`sluice jobs` lists newest first; --state, --pipeline, --queue and --search narrow it
+    down; a deferred job of a named queue reads deferred, its queue and priority shown."""
+    for job_id, args in [
+        ("lst-a", ["text-stats", "data:,a"]),
+        ("lst-b", ["thumbnail", "data:,b", "--queue", "bulk", "--priority", "3"]),
+    ]:
         assert sluice(env, "enqueue", *args, "--job-id", job_id, "--defer", "3600").exit_code == 0
     assert sluice(env, "cancel", "lst-a").exit_code == 0
 
@@ -30,6 +34,10 @@ def test_jobs_lists_filters_and_searches(env: dict[str, str], workers: WorkerFac
     assert [j["job_id"] for j in json_lines(cancelled)] == ["lst-a"]
     thumbs = sluice(env, "jobs", "--pipeline", "thumbnail", "--json").stdout
     assert [j["job_id"] for j in json_lines(thumbs)] == ["lst-b"]
+    bulk = json_lines(sluice(env, "jobs", "--queue", "bulk", "--json").stdout)
+    assert [(j["job_id"], j["queue"], j["priority"]) for j in bulk] == [("lst-b", "bulk", 3)]
+    shown = sluice(env, "status", "lst-b").stdout
+    assert "bulk, priority 3" in shown
     assert [j["job_id"] for j in json_lines(sluice(env, "jobs", "-q", "T-A", "--json").stdout)] == [
         "lst-a"
     ]

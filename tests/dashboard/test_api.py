@@ -214,3 +214,39 @@ async def test_openapi_describes_every_route(
             write = method != "get"
             assert (op["security"] == [{"bearer": []}]) is write, (method, path)
             assert {} in op["security"] or write
+
+
+async def test_a_job_of_a_named_queue_over_http(
+    dashboard: Dashboard, session: aiohttp.ClientSession
+) -> None:
+    """POST /api/jobs takes the queue, priority and per-job settings; the status, the
+    listing's queue filter, /api/stats and the overview page show them."""
+    created = await enqueue(
+        session,
+        dashboard,
+        pipeline="text-stats",
+        inputs=["data:,x"],
+        queue="reports",
+        priority=4,
+        timeout_s=90,
+        max_tries=3,
+        result_ttl_s=3600,
+    )
+    assert created.status == 201, created.body
+    job_id = created.body["job_id"]
+    status = (await call(session, "GET", dashboard.at(f"/api/jobs/{job_id}"))).body
+    check_schema(status, "JobStatus")
+    chosen = ("queue", "priority", "timeout_s", "max_tries", "result_ttl_s")
+    assert [status[name] for name in chosen] == ["reports", 4, 90.0, 3, 3600]
+    plain = await enqueue(session, dashboard, pipeline="text-stats", inputs=["data:,y"])
+    listed = await call(session, "GET", dashboard.at("/api/jobs?queue=reports"))
+    assert [job["job_id"] for job in listed.body["jobs"]] == [job_id]
+    assert plain.body["job_id"] not in str(listed.body)
+    stats = (await call(session, "GET", dashboard.at("/api/stats"))).body
+    check_schema(stats, "QueueStats")
+    assert {name: q["ready"] for name, q in stats["queues"].items()} == {
+        "default": 1,
+        "reports": 1,
+    }
+    page = await call(session, "GET", dashboard.at("/"))
+    assert 'id="queues-table"' in str(page.body) and "reports" in str(page.body)
