@@ -50,3 +50,24 @@ async def test_tokens_are_capped_and_deferred_jobs_push_none(client: Client, red
     for i in range(WAKE_TOKENS + 10):
         await client.enqueue("text-stats", [data_uri(f"{i}".encode())])
     assert await redis.llen(client.keys.wake) == WAKE_TOKENS
+
+
+async def test_each_queue_wakes_its_own_workers(
+    client: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """Two idle workers, one per queue, with a 30 s poll: a job of either queue starts at
+    once, though the other queue's worker is idle too (its token is on its queue's list,
+    where only that queue's workers wait)."""
+    workers(poll_delay_s=POLL_S, queues="urgent")
+    workers(poll_delay_s=POLL_S, queues="default")
+
+    async def both_waiting() -> bool:
+        return sum(c.get("cmd") == "blpop" for c in await redis.client_list()) >= 2
+
+    await wait_until(both_waiting)
+    for queue in ("urgent", "default", "urgent", "default"):
+        job_id = await client.enqueue("text-stats", [data_uri(queue.encode())], queue=queue)
+        status = await client.wait(job_id, timeout_s=POLL_S / 3)
+        assert status.state == JobState.COMPLETE
+    await client.enqueue("text-stats", [data_uri(b"later")], queue="urgent", defer_s=600)
+    assert await redis.llen(client.keys.wake_for("urgent")) == 0

@@ -93,7 +93,7 @@ class Client(Enqueueing):
         k = self.keys
         keys = [
             k.job(job_id),
-            await self._queue_of(job_id),
+            k.named_queue(await self._queue_name(job_id)),
             k.arq_job(job_id),
             k.aborts,
             k.running,
@@ -121,16 +121,17 @@ class Client(Enqueueing):
         if failed_inputs:
             return await self._retry_inputs(job_id)
         k = self.keys
+        queue = await self._queue_name(job_id)
         keys = [
             k.job(job_id),
             k.spec(job_id),
-            await self._queue_of(job_id),
+            k.named_queue(queue),
             k.arq_job(job_id),
             k.arq_result(job_id),
             k.leases,
             k.failed,
             k.inputs(job_id),
-            k.wake,
+            k.wake_for(queue),
         ]
         expires_ms = self.settings.job_expires_s * 1000
         args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS]
@@ -157,9 +158,10 @@ class Client(Enqueueing):
             async for index, raw in self.redis.hscan_iter(k.results(job_id), count=1000):
                 if b'"ok":false' in raw:  # checked again, record by record, by the script
                     failed.append(int(index))
-        queue = await self._queue_of(job_id)
-        own = [k.job(job_id), k.spec(job_id), queue, k.arq_job(job_id), k.arq_result(job_id)]
-        keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake]
+        queue = await self._queue_name(job_id)
+        own = [k.job(job_id), k.spec(job_id), k.named_queue(queue)]
+        own += [k.arq_job(job_id), k.arq_result(job_id)]
+        keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake_for(queue)]
         expires_ms = self.settings.job_expires_s * 1000
         args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS, *failed]
         with self._reachable():
@@ -177,12 +179,12 @@ class Client(Enqueueing):
             raise SluiceError(f"job {job_id} cannot be retried: no copy of the job was kept")
         raise SluiceError(f"job {job_id} has no failed inputs to retry")
 
-    async def _queue_of(self, job_id: str) -> str:
-        """The key of the queue the job waits in (as its status hash says; a job written with
-        raw commands is in the default queue)."""
+    async def _queue_name(self, job_id: str) -> str:
+        """The queue the job waits in, as its status hash says (a job written with raw
+        commands is in the default queue)."""
         with self._reachable():
             raw = await self.redis.hget(self.keys.job(job_id), Field.QUEUE)
-        return self.keys.named_queue(queue_name(raw.decode("utf-8", "replace") if raw else None))
+        return queue_name(raw.decode("utf-8", "replace") if raw else None)
 
     async def failed(self, *, limit: int = 100) -> list[JobStatus]:
         """Jobs in the failed set, most recent first."""

@@ -226,7 +226,7 @@ class Enqueueing(Connected):
             self.keys.arq_result(job_id),
             self.keys.job(job_id),
             self.keys.inputs(job_id),
-            self.keys.wake,
+            self.keys.wake_for(spec.queue),
             self.keys.queues,
         ]
         wake = 0 if defer_s > 0 else WAKE_TOKENS
@@ -292,7 +292,8 @@ class Enqueueing(Connected):
             _queue_arg(spec),
             orjson.dumps(chosen_fields(spec, due, defer_s > 0)),
         ]
-        keys, done = [self.keys.named_queue(spec.queue), self.keys.wake, self.keys.queues], 0
+        queue, wake = self.keys.named_queue(spec.queue), self.keys.wake_for(spec.queue)
+        keys, done = [queue, wake, self.keys.queues], 0
 
         def full() -> QueueFull:
             return self._full(spec.queue, [e.job_id for e in batch[:done]])

@@ -31,6 +31,7 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
     {ns}:workers                 sorted set  worker id -> last heartbeat (ms epoch)
     {ns}:wake                    list        a token per job made ready, so an idle worker
                                              starts at once (kept to WAKE_TOKENS)
+    {ns}:wake:{name}             list        the same, for the queue named {name}
     {ns}:worker:{wid}            hash        a worker's heartbeat details
     {ns}:wait-mark               string      a counter bumped before each WAIT for replicas
                                              (SLUICE_REDIS_WAIT_REPLICAS; producer.redis.failover)
@@ -78,6 +79,10 @@ class Keys:
     def named_queue(self, name: str) -> str:
         """The sorted set of queue ``name``: "default" is arq's queue (``{ns}:queue``)."""
         return self.queue if name == DEFAULT_QUEUE else f"{self.queue}:{name}"
+
+    def wake_for(self, queue: str) -> str:
+        """The wake list of queue ``queue``: its workers wait on it when idle."""
+        return self.wake if queue == DEFAULT_QUEUE else f"{self.wake}:{queue}"
 
     @property
     def queues(self) -> str:

@@ -34,8 +34,8 @@ log = structlog.get_logger("sluice.worker")
 ABORTS_KEPT_MS = 60_000  # how long a cancel stays in the abort set for workers to see
 WINDOW_MAX = 1000  # queue entries one claim looks at, at most
 
-# KEYS: first queue served, leases, running set, failed set, aborts, refused, wake list,
-#       pipelines registry, then the other queues served
+# KEYS: first queue served, leases, running set, failed set, aborts, refused, its wake list,
+#       pipelines registry, then (queue, its wake list) for each other queue served
 # ARGV: lease ms, room (inputs), most units, wake tokens kept, worker name, token prefix,
 #       unit size, aborts seen up to (ms), cached jobs (JSON object: id -> run read), result
 #       ttl s, window, the pipelines this worker runs (JSON list, or * for all), the names of
@@ -65,8 +65,11 @@ local every, serves = ARGV[12] == '*', {}
 if not every then
   for _, name in ipairs(cjson.decode(ARGV[12])) do serves[name] = true end
 end
-local queues, queue_names, serves_queue = {KEYS[1]}, cjson.decode(ARGV[13]), {}
-for i = 9, #KEYS do queues[#queues + 1] = KEYS[i] end
+local queues, wakes, queue_names, serves_queue = {KEYS[1]}, {KEYS[7]}, cjson.decode(ARGV[13]), {}
+for i = 9, #KEYS, 2 do
+  queues[#queues + 1] = KEYS[i]
+  wakes[#wakes + 1] = KEYS[i + 1]
+end
 for _, name in ipairs(queue_names) do serves_queue[name] = true end
 local t = {}
 for i = 14, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
@@ -233,7 +236,7 @@ local function start(id, due, q)
     for u = 2, units - 1 do parked[#parked + 1] = '+inf'; parked[#parked + 1] = id .. '#' .. u end
     chunked('ZADD', queues[q], parked)
     redis.call('ZADD', queues[q], place(now, f[9]), id .. '#1')
-    wake(KEYS[7], units - 1, tonumber(ARGV[4]))  -- idle workers: units for you
+    wake(wakes[q], units - 1, tonumber(ARGV[4]))  -- idle workers: units for you
   end
   -- the unit's view of the job as it starts: a new run, no unit held yet
   local g = {'in_progress', false, total or -1, unit_size, units, now_s, f[3] or 1, f[4],
@@ -399,6 +402,8 @@ class Claimer:
             raise ValueError("a worker serves at least one queue")
         self.keys, self.worker = keys, worker
         self._queues = [keys.named_queue(name) for name in queues]
+        # idle, the worker waits for a token on any of these (`worker.process.arq_worker`)
+        self.wakes = [keys.wake_for(name) for name in queues]
         self._queue_names = orjson.dumps(list(queues))
         self._pipelines = b"*" if pipelines is None else orjson.dumps(sorted(pipelines))
         self.lease_ms = int(lease_s * 1000)
@@ -439,9 +444,9 @@ class Claimer:
             self.keys.failed,
             self.keys.aborts,
             self.keys.refused,
-            self.keys.wake,
+            self.wakes[0],
             self.keys.pipelines,
-            *self._queues[1:],
+            *(key for pair in zip(self._queues[1:], self.wakes[1:], strict=True) for key in pair),
         ]
         more, flat, refused, aborts, _now = await self._script(keys=keys, args=args)
         for i in range(0, len(refused), 2):

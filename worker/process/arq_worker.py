@@ -107,7 +107,8 @@ class SluiceWorker(Worker):
         if self.allow_pick_jobs and not self._more and self.room() >= self._claim_threshold():
             # a producer's enqueue (or a split) pushes a token: an idle worker starts at once
             try:
-                await self.pool.blpop([self.keys.wake], timeout=delay)
+                assert self._claimer is not None
+                await self.pool.blpop(self._claimer.wakes, timeout=delay)
             except (RedisError, OSError):
                 await asyncio.sleep(delay)  # the next poll reports it
             return
