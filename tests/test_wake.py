@@ -62,7 +62,8 @@ async def test_each_queue_wakes_its_own_workers(
     workers(poll_delay_s=POLL_S, queues="default")
 
     async def both_waiting() -> bool:
-        return sum(c.get("cmd") == "blpop" for c in await redis.client_list()) >= 2
+        waiting = [c for c in await redis.client_list() if c.get("cmd") == "blpop"]
+        return len(waiting) >= 2
 
     await wait_until(both_waiting)
     for queue in ("urgent", "default", "urgent", "default"):
