@@ -25,7 +25,7 @@ from producer.client.tracing import publish_span
 from producer.contract.errors import InvalidJob, JobExists, QueueFull
 from producer.contract.keys import ARQ_JOB_PREFIX, DEFAULT_QUEUE, WAKE_TOKENS
 from producer.contract.models import JobSpec
-from producer.contract.placement import chosen_fields, place
+from producer.contract.placement import chosen_fields, place, too_many_queues
 from producer.contract.scripts import ENQUEUE, ENQUEUE_MANY
 from producer.contract.settings import ClientSettings
 from producer.contract.validation import (
@@ -261,6 +261,8 @@ class Enqueueing(Connected):
                 return
             if outcome == -1:
                 raise JobExists(f"job {job_id} already exists")
+            if outcome == -2:
+                raise InvalidJob(too_many_queues(spec.queue))
             await room.wait()
 
     async def _wait_for_room(self, queue: str, tries: Tries) -> None:
@@ -310,6 +312,8 @@ class Enqueueing(Connected):
                 )
                 if not admitted:
                     admitted = int(await self._run(ENQUEUE_MANY, keys, args))
+                if admitted < 0:
+                    raise InvalidJob(too_many_queues(spec.queue))
             except (RedisError, OSError) as exc:
                 in_doubt = True
                 await tries.again(exc)

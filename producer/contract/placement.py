@@ -15,6 +15,18 @@ from producer.contract.models import PRIORITY_STEP_S, JobSpec
 from producer.contract.status import Field
 
 PRIORITY_STEP_MS = PRIORITY_STEP_S * 1000
+# Most queue names a namespace knows (besides "default"): each costs every `sluice stats`,
+# metrics scrape and KEDA poll, so an enqueue to one more is refused. Retire a name with
+# ``SREM {ns}:queues NAME`` once its queue is empty.
+MAX_QUEUES = 100
+
+
+def too_many_queues(queue: str) -> str:
+    """InvalidJob's message for an enqueue to one queue more than MAX_QUEUES."""
+    return (
+        f"queue {queue!r} would be one more than the {MAX_QUEUES} queues a namespace may have "
+        "(MAX_QUEUES); use an existing queue, or retire one (docs/queues.md)"
+    )
 
 
 def place(due_ms: int, priority: int) -> int:

@@ -3,7 +3,7 @@ pieces the worker's scripts share with them (the job's units, Redis's clock)."""
 
 from __future__ import annotations
 
-from producer.contract.placement import PRIORITY_STEP_MS
+from producer.contract.placement import MAX_QUEUES, PRIORITY_STEP_MS
 
 # Shared by the scripts that make a job ready: write it as arq and Sluice expect it (arq's
 # envelope and queue entry, Sluice's status hash with its TTL), and push wake tokens so an
@@ -19,11 +19,16 @@ local function admit(queue, job_key, status, id, envelope, score, expires_ms, en
              unpack(chosen))
   redis.call('EXPIRE', status, ttl)
 end
--- a queue other than "default" is named in the registry of queues, for `sluice stats`
+-- a queue other than "default" is named in the registry of queues, for `sluice stats`; a
+-- new name past MAX_QUEUES is refused (each name costs every stats read and metrics scrape)
+local function queue_allowed(registry, name)
+  return name == '' or redis.call('SISMEMBER', registry, name) == 1
+         or redis.call('SCARD', registry) < MAX_QUEUES
+end
 local function register_queue(registry, name)
   if name ~= '' then redis.call('SADD', registry, name) end
 end
-"""
+""".replace("MAX_QUEUES", str(MAX_QUEUES))
 # One command over many arguments, a thousand at a time: Lua's unpack stops at its stack's
 # limit (8,000 values), and a call may carry more (a claim or a shutdown's endings of up to
 # SLUICE_MAX_JOBS jobs). Pairs (ZADD's score, member) stay whole: the step is even.
@@ -51,12 +56,13 @@ end
 # ARGV: job id, envelope, score, expires ms, cap, enqueued at (s), pipeline, total, status ttl s,
 #       wake tokens kept (0: deferred, wake nobody), queue name ('': default), then the
 #       status fields the enqueue chose (name, value...: producer.contract.placement)
-# Returns 1 enqueued, 0 queue at cap, -1 job exists.
+# Returns 1 enqueued, 0 queue at cap, -1 job exists, -2 a new queue past MAX_QUEUES.
 ENQUEUE = (
     _ADMIT
     + WAKE
     + """
 if redis.call('EXISTS', KEYS[2], KEYS[3], KEYS[4]) > 0 then return -1 end
+if not queue_allowed(KEYS[7], ARGV[11]) then return -2 end
 local cap = tonumber(ARGV[5])
 if cap > 0 and redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
 admit(KEYS[1], KEYS[2], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7],
@@ -76,7 +82,8 @@ return 1
 # ARGV: cap, score, expires ms, enqueued at (s), pipeline, status ttl s, wake tokens kept,
 #       status hash prefix, arq job prefix, queue name ('': default), the status fields the
 #       enqueue chose (JSON list: name, value...), then (id, envelope, total) per job
-# Returns how many of the jobs (the first ones) were admitted. The ids are fresh
+# Returns how many of the jobs (the first ones) were admitted (-1: a new queue past
+# MAX_QUEUES, none admitted). The ids are fresh
 # (producer.client.bulk.job_ids), so unlike ENQUEUE there is no check that a job exists already.
 # The queue gets every admitted job in one ZADD (all share one score; ids break the tie).
 ENQUEUE_MANY = (
@@ -87,6 +94,7 @@ ENQUEUE_MANY = (
 local first = 12
 local n = (#ARGV - first + 1) / 3
 local chosen = cjson.decode(ARGV[11])
+if not queue_allowed(KEYS[3], ARGV[10]) then return -1 end
 local cap = tonumber(ARGV[1])
 if cap > 0 then n = math.max(0, math.min(n, cap - redis.call('ZCARD', KEYS[1]))) end
 local entries = {}

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from producer import Client, JobState
 from producer.contract.errors import InvalidJob
-from producer.contract.placement import PRIORITY_STEP_MS
+from producer.contract.placement import MAX_QUEUES, PRIORITY_STEP_MS
 from producer.contract.wire import now_ms
 from tests.lifecycle.support import end, member_scores
 from worker.lifecycle.claim import Claimer
@@ -157,3 +157,23 @@ async def test_a_bad_choice_is_refused_naming_it(
     with pytest.raises(InvalidJob, match=named):
         await client.enqueue_many("text-stats", [["data:,x"]], **choice)  # type: ignore[arg-type]
     assert await redis.keys(f"{client.keys.namespace}:queue*") == []
+
+
+async def test_a_namespace_refuses_one_queue_more_than_its_limit(
+    client: Client, redis: Redis
+) -> None:
+    """With MAX_QUEUES names known, an enqueue to a new one is refused naming the limit and
+    leaves nothing behind; one to a known name, or to the default queue, still goes in."""
+    await redis.sadd(client.keys.queues, *(f"q{i}" for i in range(MAX_QUEUES)))
+    for enqueue in (
+        lambda: client.enqueue("text-stats", ["data:,x"], queue="one-more"),
+        lambda: client.enqueue_many("text-stats", [["data:,x"]], queue="one-more"),
+        lambda: client.enqueue("text-stats", (f"data:,{i}" for i in range(3)), queue="one-more"),
+    ):
+        with pytest.raises(InvalidJob, match="one more than the 100 queues"):
+            await enqueue()
+    assert not await redis.exists(client.keys.named_queue("one-more"))
+    assert await redis.scard(client.keys.queues) == MAX_QUEUES
+    assert await client.enqueue("text-stats", ["data:,x"], queue="q7")
+    assert await client.enqueue_many("text-stats", [["data:,x"]])
+    assert (await client.stats()).ready == 2
