@@ -139,6 +139,13 @@ class JobStatus(BaseModel):
         slot_s = fetch.slot_s if fetch else 0.0
         return StageTiming(count=self.rate_wait_count, total_s=self.rate_wait_s, slot_s=slot_s)
 
+    def timed(self) -> dict[str, StageTiming]:
+        """The stages, and the waiting for rate limits as "rate_limit" when there was any:
+        what the bottleneck is chosen from."""
+        if not self.rate_wait_count:
+            return self.stages
+        return {**self.stages, RATE_LIMIT: self.rate_wait}
+
     @property
     def elapsed_s(self) -> float | None:
         if self.started_at is None:
@@ -154,11 +161,9 @@ class JobStatus(BaseModel):
         an older worker — falls back to the stage with the most time.) "rate_limit" when
         fetches waiting for their rate limits' slots weigh more than any stage. None before
         any input has left a stage."""
-        ran = {name: t for name, t in self.stages.items() if t.count}
-        if not ran:
+        if not any(t.count for t in self.stages.values()):
             return None
-        if self.rate_wait_count:
-            ran[RATE_LIMIT] = self.rate_wait
+        ran = {name: t for name, t in self.timed().items() if t.count}
         if all(t.utilisation is not None for t in ran.values()):
             return max(ran, key=lambda name: ran[name].utilisation or 0.0)
         return max(ran, key=lambda name: ran[name].total_s)
