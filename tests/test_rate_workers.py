@@ -67,6 +67,8 @@ async def test_two_workers_keep_one_host_limit_together(
     assert len(http.arrivals) == 40
     assert_within_rate(http.arrivals, RATE)
     assert all(worker.units_started() for worker in started), "one worker did it all"
+    waited = [r.timings.get("rate_wait_s", 0) async for r in client.results(job)]
+    assert sum(1 for seconds in waited if seconds > 0) == status.rate_wait_count
     infos = await client.workers()
     assert [info.rates for info in infos] == [[f"host 127.0.0.1 {RATE}/s"]] * 2
     samples = await scrape(port)
