@@ -141,3 +141,18 @@ def test_waiting_for_rate_limits_can_be_the_bottleneck() -> None:
     assert limited.as_dict()["rate_wait_s"] == 20.0
     briefly = limited.model_copy(update={"rate_wait_s": 0.5})
     assert briefly.bottleneck == "transform"
+
+
+async def test_each_request_of_a_fetch_pays_its_host(redis: Redis, namespace: str) -> None:
+    """The first request was paid for with the fetch's gate; a retry or a redirect hop to a
+    limited host pays again, and a hop to a host no rule names pays nothing."""
+    rates = limiter(redis, namespace, "a.example=10")
+    gate = rates.gate("text-stats", "http://A.example/x")
+    assert gate is not None
+    await gate.open()
+    await gate.request("a.example")  # the first request: paid by open
+    assert gate.waited_s == 0
+    await gate.request("free.example")
+    assert gate.waited_s == 0
+    await gate.request("a.example")  # a retry: the next slot, 100 ms on
+    assert 0.05 < gate.waited_s <= 0.1
