@@ -122,14 +122,17 @@ class HostRates:
     else ``*``."""
 
     def __init__(self, rules: list[RateRule]) -> None:
-        self.exact = {rule.name.strip("[]").rstrip("."): rule for rule in rules}
-        self.domains = sorted(
-            ((rule.name[1:].rstrip("."), rule) for rule in rules if rule.name.startswith("*.")),
-            key=lambda pair: -len(pair[0]),
-        )
-        self.any = self.exact.pop("*", None)
-        for suffix, _ in self.domains:
-            self.exact.pop("*" + suffix, None)
+        self.any: RateRule | None = None
+        self.exact: dict[str, RateRule] = {}
+        domains: list[tuple[str, RateRule]] = []
+        for rule in rules:
+            if rule.name == "*":
+                self.any = rule
+            elif rule.name.startswith("*."):
+                domains.append((rule.name[1:].rstrip("."), rule))  # ".example.org"
+            else:
+                self.exact[rule.name.strip("[]").rstrip(".")] = rule
+        self.domains = sorted(domains, key=lambda pair: -len(pair[0]))
 
     def __bool__(self) -> bool:
         return bool(self.exact or self.domains or self.any)
