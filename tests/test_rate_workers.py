@@ -119,6 +119,9 @@ async def test_an_unlimited_fetch_never_calls_the_limiter(
 
 
 def test_a_bad_rate_stops_the_worker_naming_the_setting(workers: WorkerFactory) -> None:
-    worker = workers(wait=False, fetch_rates="127.0.0.1=fast")
-    assert worker.wait(60) != 0
-    assert "SLUICE_FETCH_RATES" in worker.log() and "'127.0.0.1=fast'" in worker.log()
+    """A rate that is no rate, or a limit for a pipeline no module registers, stops start-up."""
+    bad_rate = workers(wait=False, fetch_rates="127.0.0.1=fast")
+    misspelt = workers(wait=False, pipeline_rates="text_stats=5")
+    assert bad_rate.wait(60) == 2 and misspelt.wait(60) == 2
+    assert "SLUICE_FETCH_RATES" in bad_rate.log() and "'127.0.0.1=fast'" in bad_rate.log()
+    assert "SLUICE_PIPELINE_RATES: no pipeline 'text_stats'" in misspelt.log()

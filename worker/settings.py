@@ -72,7 +72,8 @@ class WorkerConfig(ClientSettings):
     ``*`` (docs/rate-limits.md). Hosts no rule names are not limited."""
     pipeline_rates: CommaList = Field(default_factory=list)
     """Fetches (inputs) per second per pipeline, shared by every worker of the namespace:
-    ``pipeline=rate`` or ``pipeline=rate:burst``, comma-separated."""
+    ``pipeline=rate`` or ``pipeline=rate:burst``, comma-separated; each pipeline named must
+    be registered."""
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     """Time allowed for one fetch attempt (each retry and redirect hop gets its own)."""
     fetch_connect_timeout_s: float = Field(default=10.0, gt=0)
