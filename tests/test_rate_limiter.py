@@ -14,7 +14,7 @@ from producer.contract.keys import Keys
 from producer.contract.models import JobState, JobStatus, StageTiming
 from tests.support.scrape import wait_until
 from tests.support.servers import Server
-from worker.fetchers.rate import RATE, RateLimiter, http_host
+from worker.fetchers.rate import RATE, Limit, RateLimiter, http_host
 from worker.rates import HostRates, Rate, RateRule, parse_rules
 from worker.settings import load_worker_config
 
@@ -29,9 +29,10 @@ async def reserve(rates: RateLimiter, host: str) -> int:
     limit = rates.host(host)
     assert limit is not None
     rate = limit.rule.rate
-    wait_ms, _ = await rates.redis.evalsha(
+    wait_ms, _, reserved = await rates.redis.evalsha(
         await rates.redis.script_load(RATE), 1, limit.key, rate.interval_ms, rate.tolerance_ms
     )
+    assert reserved == 1  # one limit: its slot is always reserved
     return int(wait_ms)
 
 
@@ -156,3 +157,32 @@ async def test_each_request_of_a_fetch_pays_its_host(redis: Redis, namespace: st
     assert gate.waited_s == 0
     await gate.request("a.example")  # a retry: the next slot, 100 ms on
     assert 0.05 < gate.waited_s <= 0.1
+
+
+async def test_two_limits_reserve_only_when_both_are_free(redis: Redis, namespace: str) -> None:
+    """A fetch under its pipeline's limit and a busy host's reserves neither while the host
+    has no slot (the pipeline's other fetches are not held up), then both at once."""
+    rates = RateLimiter(
+        redis,
+        Keys(namespace),
+        parse_rules(["busy.example=10"], "host") + parse_rules(["text-stats=1"], "pipeline"),
+        give_up_after_s=5.0,
+    )
+    await rates.take([host_limit(rates, "busy.example")])  # the host's slot for now is gone
+    gate = rates.gate("text-stats", "http://busy.example/x")
+    assert gate is not None and gate.pipeline is not None
+    host = host_limit(rates, "busy.example")
+    wait_ms, binding, reserved = await rates.redis.evalsha(
+        await rates.redis.script_load(RATE), 2, gate.pipeline.key, host.key, 1000, 0, 100, 0
+    )
+    assert (binding, reserved) == (2, 0) and 0 < wait_ms <= 100
+    assert not await redis.exists(gate.pipeline.key)  # nothing reserved in the pipeline
+    await gate.open()  # waits for the host's next slot, then takes both
+    assert 0.05 < gate.waited_s <= 0.3
+    assert await redis.exists(gate.pipeline.key)
+
+
+def host_limit(rates: RateLimiter, host: str) -> Limit:
+    limit = rates.host(host)
+    assert limit is not None
+    return limit

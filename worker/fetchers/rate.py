@@ -1,15 +1,19 @@
 """Rate limits held across every worker of a namespace (`worker.rates` has the rules): one
-key per limited host or pipeline in Redis, one script call per limited request, nothing at all
-for a request no rule limits.
+key per limited host or pipeline in Redis, one script call per limited request (more only for
+one under two limits that must wait), nothing at all for a request no rule limits.
 
 The script is GCRA (the generic cell rate algorithm) on Redis's clock: each key holds when its
 limit's next request may go at the steady pace (its theoretical arrival time, TAT). A request
-may go once every limit it is under allows it, at ``go``; the call *reserves* that slot, moving
-each TAT one interval past ``go``, and answers how long to wait for it. So the caller sleeps
-that long and goes, with no second call. Fairness: slots are handed out first come, first
-served, in the order the calls reach Redis, whichever worker makes them; a waiter is never
-overtaken. A slot reserved by a fetch that is then dropped (its job cancelled, its worker
-stopped) goes unused: a limit can only be kept more strictly than asked, never less.
+under one limit *reserves* the next slot, moving the TAT one interval on, and is told how long
+to wait for it: it sleeps that long and goes, with no second call. Fairness: such slots are
+handed out first come, first served, in the order the calls reach Redis, whichever worker
+makes them. A request under two limits (its pipeline's and its host's) goes only when both
+have a slot free at the same moment: when one has none, nothing is reserved (a slot held ahead
+in one limit would stop its other traffic until then), and it sleeps until the later of the
+two is due and asks again. It holds no place in either's line: while requests under one of
+the limits alone keep it busy, it waits behind them. A slot reserved by a fetch that is then
+dropped (its job cancelled, its worker stopped) goes unused: a limit can only be kept more
+strictly than asked, never less.
 
 A fetch's first request pays its pipeline's limit and its host's in one call (`Gate.open`);
 each further request of it (a retry, a redirect hop) pays its host's again, as the HTTP
@@ -36,11 +40,15 @@ from worker.errors import FetchError
 from worker.observe import instrument
 from worker.rates import HostRates, RateRule
 
-# Reserve the next slot of every limit a request is under; a key expires once its TAT has
-# passed (an idle limit holds nothing, as if it had never been used).
+# Reserve the next slot of the limits a request is under; a key expires once its TAT has
+# passed (an idle limit holds nothing, as if it had never been used). One limit: its next
+# slot is reserved, however far ahead. Several: their slots are reserved only if every one
+# is free now; else none is (a slot reserved ahead in one would leave the others' capacity
+# unused until then), and the caller asks again when the longest wait is over.
 # KEYS: one key per limit
 # ARGV: per key: its interval ms, its burst tolerance ms ((burst - 1) x interval)
-# Returns {ms to wait before going (0: go now), the place from 1 of the limit that set it}
+# Returns {ms to wait (0: go now), the place from 1 of the limit that set it, 1 if the slot
+# is reserved (go after the wait) or 0 if not (ask again after it)}
 RATE = (
     NOW
     + """
@@ -51,11 +59,12 @@ for i = 1, #KEYS do
   local allowed = tats[i] - tonumber(ARGV[2 * i])
   if allowed > go then go, binding = allowed, i end
 end
+if #KEYS > 1 and binding > 0 then return {math.ceil(go - now), binding, 0} end
 for i = 1, #KEYS do
   local tat = math.max(tats[i], go) + tonumber(ARGV[2 * i - 1])
   redis.call('SET', KEYS[i], string.format('%.3f', tat), 'PX', math.ceil(tat - now))
 end
-return {math.ceil(go - now), binding}
+return {math.ceil(go - now), binding, 1}
 """
 )
 _SHA = hashlib.sha1(RATE.encode()).hexdigest()
@@ -98,22 +107,29 @@ class RateLimiter:
         for limit in limits:
             args += (limit.rule.rate.interval_ms, limit.rule.rate.tolerance_ms)
         keys = [limit.key for limit in limits]
+        waited_s, held_by = 0.0, 0  # held_by: the place of the limit it last waited for
+        reserved = 0
+        while not reserved:
+            wait_ms, binding, reserved = await self._call(keys, args)
+            if wait_ms > 0:
+                await asyncio.sleep(wait_ms / 1000)
+                waited_s, held_by = waited_s + wait_ms / 1000, binding
+        for place, limit in enumerate(limits, 1):
+            rule = limit.rule
+            instrument.rate_waited(rule.kind, rule.name, waited_s if place == held_by else 0.0)
+        return waited_s
+
+    async def _call(self, keys: list[str], args: list[float]) -> list[int]:
+        """The script's answer; Redis unreachable is retried with backoff up to the fetch
+        timeout, then fails the fetch (a limit is never skipped)."""
         backoff = Backoff(self.give_up_after_s, first_s=0.05, max_s=1.0)
         while True:
             try:
-                wait_ms, binding = await run_script(self.redis, _SHA, RATE, keys, args)
-                break
+                return list(await run_script(self.redis, _SHA, RATE, keys, args))
             except RedisError as exc:
                 if backoff.expired():
                     raise FetchError(f"cannot reach the rate limits in Redis: {exc}") from None
                 await backoff.pause()
-        wait_s = max(int(wait_ms), 0) / 1000
-        for place, limit in enumerate(limits, 1):
-            rule = limit.rule
-            instrument.rate_waited(rule.kind, rule.name, wait_s if place == binding else 0.0)
-        if wait_s:
-            await asyncio.sleep(wait_s)
-        return wait_s
 
 
 class Gate:
