@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from producer import Client, ClientSettings, JobState, JobStatus
 from tests.support.http_server import HttpServer
 from tests.support.scrape import key, scrape
@@ -76,13 +78,15 @@ async def test_two_workers_keep_one_host_limit_together(
     assert samples[key("sluice_rate_limit_wait_seconds_count", kind="host", limit="127.0.0.1")]
 
 
+@pytest.mark.parametrize("host_rates", ["", f"127.0.0.1={2.5 * RATE}"])
 async def test_two_workers_keep_one_pipeline_limit_together(
-    client: Client, workers: WorkerFactory, http: HttpServer
+    client: Client, workers: WorkerFactory, http: HttpServer, host_rates: str
 ) -> None:
-    """A pipeline's limit holds its fetches across workers, whatever host they go to."""
+    """A pipeline's limit holds its fetches across workers, whatever host they go to; under
+    a looser host limit too (each fetch then asks for both slots at once)."""
     for i in range(24):
         http.documents[f"p{i}"] = b"more words"
-    workers.many(2, **LIMITS, pipeline_rates=f"text-stats={RATE}:2")
+    workers.many(2, **LIMITS, pipeline_rates=f"text-stats={RATE}:2", fetch_rates=host_rates)
     job = await client.enqueue("text-stats", [http.url(f"p{i}") for i in range(24)])
     status = await client.wait(job, timeout_s=60)
     assert_rate_limited(status, 24)
