@@ -25,6 +25,7 @@ from producer.contract.settings import (
     load_settings,
     unknown_env_settings,
 )
+from worker.rates import RateRule, parse_rules
 
 MiB = 1024 * 1024
 # one label of a host name; '_' too, as container and cluster-internal names use it
@@ -65,6 +66,14 @@ class WorkerConfig(ClientSettings):
     """Fetches in flight at once across all jobs."""
     fetch_per_host: int = Field(default=0, ge=0)
     """Connections per host, to be polite to one server (0: only SLUICE_FETCH_CONCURRENCY)."""
+    fetch_rates: CommaList = Field(default_factory=list)
+    """Requests per second per host, shared by every worker of the namespace:
+    ``host=rate`` or ``host=rate:burst``, comma-separated; a host is exact, ``*.domain`` or
+    ``*`` (docs/rate-limits.md). Hosts no rule names are not limited."""
+    pipeline_rates: CommaList = Field(default_factory=list)
+    """Fetches (inputs) per second per pipeline, shared by every worker of the namespace:
+    ``pipeline=rate`` or ``pipeline=rate:burst``, comma-separated; each pipeline named must
+    be registered."""
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     """Time allowed for one fetch attempt (each retry and redirect hop gets its own)."""
     fetch_connect_timeout_s: float = Field(default=10.0, gt=0)
@@ -132,6 +141,18 @@ class WorkerConfig(ClientSettings):
     def _allow_entries(cls, entries: list[str]) -> list[str]:
         return _each_fine(entries, allow_entry_problem)
 
+    @field_validator("fetch_rates")
+    @classmethod
+    def _host_rates(cls, entries: list[str]) -> list[str]:
+        parse_rules(entries, "host")
+        return entries
+
+    @field_validator("pipeline_rates")
+    @classmethod
+    def _pipeline_rates(cls, entries: list[str]) -> list[str]:
+        parse_rules(entries, "pipeline")
+        return entries
+
     @field_validator("queues")
     @classmethod
     def _queue_names(cls, names: list[str]) -> list[str]:
@@ -153,6 +174,12 @@ class WorkerConfig(ClientSettings):
     @property
     def file_root_paths(self) -> list[Path]:
         return [Path(p).resolve() for p in self.file_roots]
+
+    @property
+    def rate_rules(self) -> list[RateRule]:
+        """Every rate limit this worker applies: its hosts', then its pipelines'."""
+        hosts = parse_rules(self.fetch_rates, "host")
+        return hosts + parse_rules(self.pipeline_rates, "pipeline")
 
     @property
     def pool_inflight(self) -> int:

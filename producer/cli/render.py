@@ -124,9 +124,10 @@ def render_stages(status: JobStatus) -> Table:
     table.add_column("busy", justify="right")  # of the stage's capacity: names the bottleneck
     table.add_column("")
     bottleneck = status.bottleneck
-    names = [*STAGES, *(name for name in status.stages if name not in STAGES)]
+    timed = status.timed()  # with "rate_limit": fetches waiting for their rate limit's slot
+    names = [*STAGES, *(name for name in timed if name not in STAGES)]
     for name in names:
-        timing = status.stages.get(name)
+        timing = timed.get(name)
         if timing is None:
             continue
         mark = Text("◀ bottleneck", style="bold yellow") if name == bottleneck else Text()

@@ -33,6 +33,10 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
                                              starts at once (kept to WAKE_TOKENS)
     {ns}:wake:{name}             list        the same, for the queue named {name}
     {ns}:worker:{wid}            hash        a worker's heartbeat details
+    {ns}:rate:host:{host}        string      a host's rate limit: when its next request may go
+                                             (GCRA's theoretical arrival time, ms on Redis's
+                                             clock); expires once that time has passed
+    {ns}:rate:pipeline:{name}    string      the same, for a pipeline's fetches
     {ns}:wait-mark               string      a counter bumped before each WAIT for replicas
                                              (SLUICE_REDIS_WAIT_REPLICAS; producer.redis.failover)
 """
@@ -123,6 +127,10 @@ class Keys:
     @property
     def wait_mark(self) -> str:
         return f"{self.namespace}:wait-mark"
+
+    def rate(self, kind: str, name: str) -> str:
+        """The rate limit of one host or pipeline (``kind``: "host" or "pipeline")."""
+        return f"{self.namespace}:rate:{kind}:{name}"
 
     def worker(self, worker_id: str) -> str:
         return f"{self.namespace}:worker:{worker_id}"

@@ -28,6 +28,9 @@ class Field(StrEnum):
     ENQUEUED_AT = "enqueued_at"  # epoch s
     STARTED_AT = "started_at"
     FINISHED_AT = "finished_at"
+    # fetches that waited for a rate limit's slot, and their seconds waiting (not in fetch_s)
+    RATE_WAIT_COUNT = "rate_wait_count"
+    RATE_WAIT_S = "rate_wait_s"
     # what the enqueue chose (absent: the default queue, priority 0, the worker's settings)
     QUEUE = "queue"
     PRIORITY = "priority"

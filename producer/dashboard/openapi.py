@@ -119,8 +119,14 @@ def _schemas() -> dict[str, Any]:
             "started_at": _nullable(NUM),
             "finished_at": _nullable(NUM),
             "stages": {"type": "object", "additionalProperties": _ref("StageTiming")},
+            "rate_wait_count": INT,
+            "rate_wait_s": NUM,
             "elapsed_s": _nullable(NUM),
-            "bottleneck": _nullable(STR),
+            "bottleneck": {
+                **_nullable(STR),
+                "description": "a stage, or rate_limit: fetches waiting for rate limits' "
+                "slots weighed most",
+            },
         }
     )
     record = _obj(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +20,8 @@ Handler = Callable[[web.Request], web.StreamResponse]
 class HttpServer:
     """Serves ``documents`` (path -> bytes) with ``latency_s`` delay, in a background thread.
 
-    ``/status/{code}`` answers with that status; ``hits`` counts completed responses per path.
+    ``/status/{code}`` answers with that status; ``hits`` counts completed responses per path,
+    ``arrivals`` holds when each request came.
     With ``ssl_context`` it serves https, and its URLs name ``localhost`` (the name on the
     test certificates).
     """
@@ -28,6 +30,7 @@ class HttpServer:
     latency_s: float = 0.0
     port: int = field(default_factory=free_port)
     hits: dict[str, int] = field(default_factory=dict)
+    arrivals: list[float] = field(default_factory=list)  # when each request came (monotonic s)
     ssl_context: ssl.SSLContext | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -43,6 +46,7 @@ class HttpServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"]
+        self.arrivals.append(time.monotonic())
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         try:

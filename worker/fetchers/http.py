@@ -12,6 +12,7 @@ import aiohttp
 from yarl import URL
 
 from worker.errors import FetchError
+from worker.fetchers.rate import before_request
 from worker.fetchers.retry import Transient, parse_retry_after, with_retries
 from worker.fetchers.ssrf import AddressPolicy, GuardedResolver
 from worker.registry import fetcher
@@ -84,6 +85,7 @@ class HttpFetcher:
         """Fetch ``url``, following redirects; every hop is checked by the address guard."""
         for _ in range(MAX_REDIRECTS + 1):
             self.policy.check_literal(url.host or "")
+            await before_request(url.raw_host or "")  # a host under a rate limit waits its turn
             body, location = await self._get(url, max_bytes)
             if location is None:
                 return body

@@ -106,6 +106,21 @@ FETCH_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+RATE_LIMIT_WAIT = Histogram(
+    "sluice_rate_limit_wait_seconds",
+    "Time a fetch (or a retry or redirect of it) waited for its slot under a rate limit, by "
+    "kind (host, pipeline) and limit (the rule: a host, *.domain, * or a pipeline name); "
+    "only fetches under a limit are observed.",
+    ["kind", "limit"],
+    buckets=_WAIT_S,
+    registry=REGISTRY,
+)
+RATE_LIMITED = Counter(
+    "sluice_rate_limited_total",
+    "Requests that had to wait for their slot under a rate limit, by kind and limit.",
+    ["kind", "limit"],
+    registry=REGISTRY,
+)
 STAGE_QUEUE_ITEMS = Gauge(
     "sluice_stage_queue_items",
     "Inputs waiting in the bounded queue in front of a stage.",

@@ -70,6 +70,7 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
             config.pool_size,
             units=lambda: len(worker.attempts),
             queues=config.queues,
+            rates=[rule.describe() for rule in config.rate_rules],
         )
         await heartbeat.start()
         await warn_if_not_persistent(redis)
