@@ -33,6 +33,10 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
                                              starts at once (kept to WAKE_TOKENS)
     {ns}:wake:{name}             list        the same, for the queue named {name}
     {ns}:worker:{wid}            hash        a worker's heartbeat details
+    {ns}:webhooks                sorted set  job id -> ms epoch when its ending's webhook is due
+                                             (or when a worker's lease on sending it lapses)
+    {ns}:webhook-default         string      the namespace's default webhook URL, written by
+                                             live workers with SLUICE_WEBHOOK_URL (expires)
     {ns}:wait-mark               string      a counter bumped before each WAIT for replicas
                                              (SLUICE_REDIS_WAIT_REPLICAS; producer.redis.failover)
 """
@@ -119,6 +123,14 @@ class Keys:
     @property
     def wake(self) -> str:
         return f"{self.namespace}:wake"
+
+    @property
+    def webhooks(self) -> str:
+        return f"{self.namespace}:webhooks"
+
+    @property
+    def webhook_default(self) -> str:
+        return f"{self.namespace}:webhook-default"
 
     @property
     def wait_mark(self) -> str:
