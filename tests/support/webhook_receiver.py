@@ -57,7 +57,9 @@ class WebhookReceiver:
         headers = dict(request.headers)
         path = request.match_info["path"]
         with self._lock:
-            self.received.append(Received(path, json.loads(raw), headers, self.verified(raw, headers)))
+            self.received.append(
+                Received(path, json.loads(raw), headers, self.verified(raw, headers))
+            )
             queued = self.answers.get(path, [])
             status = queued.pop(0) if queued else 200
         return web.Response(status=status, text="ok" if status < 300 else "no")
