@@ -11,6 +11,8 @@ import pytest
 
 from producer import Client, InvalidJob, JobState, JobStatus
 from producer.contract.models import WebhookState
+from tests.support.scrape import key, scrape
+from tests.support.servers import free_port
 from tests.support.webhook_receiver import Received, WebhookReceiver
 from tests.support.workers import WorkerFactory
 
@@ -98,21 +100,44 @@ async def test_a_cancel_is_posted_and_a_retry_posts_the_next_ending_afresh(
 ) -> None:
     """Cancelling a deferred job posts 'cancelled'; after a retry, its completion is posted
     again under a new delivery id."""
-    workers(**FAST)
+    worker = workers(**FAST)
     url = receiver.url("cancel")
     job_id = await client.enqueue("text-stats", ["data:,x"], defer_s=600, callback_url=url)
     assert await client.cancel(job_id)
     await settled(client, job_id)
     assert only(receiver, "cancel").body["state"] == "cancelled"
+    worker.stop()  # so that the reset is seen before the next run ends
     await client.retry(job_id)
     reset = (await client.status(job_id)).webhook
-    assert reset is not None and reset.state in (None, WebhookState.PENDING)
+    assert reset is not None and (reset.url, reset.state, reset.attempts) == (url, None, 0)
+    workers(**FAST)
     await client.wait(job_id, timeout_s=20)
     await until(lambda: len(receiver.to("cancel")) == 2)
     second = receiver.to("cancel")[1]
     assert (second.body["state"], second.body["delivery"]) == ("complete", f"{job_id}.2")
     again = (await settled(client, job_id)).webhook
     assert again is not None and again.attempts == 1
+
+
+async def test_retrying_failed_inputs_delivers_the_next_ending_afresh(
+    client: Client, workers: WorkerFactory, receiver: WebhookReceiver
+) -> None:
+    """A complete job with failed inputs is posted; `retry --failed-inputs` resets the
+    delivery, and the next completion is posted under the run's new delivery id."""
+    worker = workers(pipelines="tests.sample_pipelines", **FAST)
+    url = receiver.url("inputs")
+    job_id = await client.enqueue("test-raise", ["data:,ok", "data:,bad"], callback_url=url)
+    first = await settled(client, job_id)
+    assert (first.state, first.failed) == (JobState.COMPLETE, 1)
+    worker.stop()  # so that the reset is seen before the next run ends
+    assert await client.retry(job_id, failed_inputs=True) == 1
+    reset = (await client.status(job_id)).webhook
+    assert reset is not None and (reset.state, reset.attempts, reset.at) == (None, 0, None)
+    workers(pipelines="tests.sample_pipelines", **FAST)
+    await until(lambda: len(receiver.to("inputs")) == 2)
+    posts = receiver.to("inputs")
+    assert [p.body["delivery"] for p in posts] == [f"{job_id}.1", f"{job_id}.2"]
+    assert [p.body["counts"]["failed"] for p in posts] == [1, 1]
 
 
 async def test_the_namespace_default_gets_jobs_without_a_callback_url(
@@ -133,9 +158,11 @@ async def test_the_namespace_default_gets_jobs_without_a_callback_url(
 async def test_a_500_is_tried_again_then_delivered(
     client: Client, workers: WorkerFactory, receiver: WebhookReceiver
 ) -> None:
-    """5xx and 429 are retried with backoff; the next 2xx delivers."""
+    """5xx and 429 are retried with backoff; the next 2xx delivers; the metrics count each
+    attempt by outcome."""
     receiver.answers["flaky"] = [500, 429]
-    workers(**FAST)
+    port = free_port()
+    workers(metrics_port=port, **FAST)
     job_id = await client.enqueue("text-stats", ["data:,x"], callback_url=receiver.url("flaky"))
     status = await settled(client, job_id)
     posts = receiver.to("flaky")
@@ -144,6 +171,12 @@ async def test_a_500_is_tried_again_then_delivered(
     assert all(p.signed for p in posts)
     assert status.webhook is not None
     assert (status.webhook.state, status.webhook.attempts) == (WebhookState.DELIVERED, 3)
+    samples = await scrape(port)
+    counted = {
+        outcome: samples[key("sluice_webhook_deliveries_total", outcome=outcome)]
+        for outcome in ("delivered", "retried", "failed")
+    }
+    assert counted == {"delivered": 1, "retried": 2, "failed": 0}
 
 
 async def test_a_4xx_fails_at_once_and_attempts_run_out(
