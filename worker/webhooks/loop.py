@@ -14,6 +14,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from producer.contract.callbacks import callback_url_problem
 from producer.contract.keys import Keys
 from worker.fetchers.ssrf import AddressPolicy
 from worker.observe import metrics
@@ -78,8 +79,12 @@ class Webhooks:
                 await asyncio.sleep(POLL_S)
 
     async def _deliver(self, claim: Claimed) -> None:
-        answer = await self._send(claim)
         cfg = self.config
+        if claim.attempt > cfg.webhook_max_attempts:  # its earlier attempts never settled
+            tried = claim.attempt - 1
+            answer = Answer(Settled.FAILED, f"gave up: {tried} attempts ended with no answer")
+        else:
+            answer = await self._send(claim)
         step = schedule.after(
             answer, claim.attempt, cfg.webhook_max_attempts, cfg.webhook_backoff_s
         )
@@ -103,6 +108,9 @@ class Webhooks:
             return Answer(Settled.FAILED, NO_URL)
         if self.secret is None:
             return Answer(Settled.FAILED, NO_SECRET)
+        problem = callback_url_problem(claim.url)  # anyone may write the hash: checked again
+        if problem is not None:
+            return Answer(Settled.FAILED, f"not sent: the webhook URL {problem}")
         body = signing.payload(claim.job_id, claim.fields, claim.attempt)
         delivery = signing.delivery_id(claim.job_id, claim.fields)
         headers = signing.headers(self.secret, int(time.time()), body, delivery)
