@@ -22,7 +22,7 @@ FAST = {"webhook_secret": SECRET, "webhook_backoff_s": 0.1}
 
 @pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
-    srv = WebhookReceiver(SECRET).start()
+    srv = WebhookReceiver(secret=SECRET).start()
     yield srv
     srv.stop()
 

@@ -19,7 +19,7 @@ def test_enqueue_with_a_callback_url_and_status_shows_the_delivery(
 ) -> None:
     """The job's ending reaches the receiver, signed; `status` shows where and how it went,
     as a row and in --json."""
-    receiver = WebhookReceiver(SECRET).start()
+    receiver = WebhookReceiver(secret=SECRET).start()
     try:
         workers(webhook_secret=SECRET)
         url = receiver.url("cli")

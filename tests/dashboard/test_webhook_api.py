@@ -18,7 +18,7 @@ async def test_callback_url_over_http(
 ) -> None:
     """The ending is POSTed signed; GET /api/jobs/{id} (per the OpenAPI schema) and the job
     page show it delivered."""
-    receiver = WebhookReceiver(SECRET).start()
+    receiver = WebhookReceiver(secret=SECRET).start()
     try:
         workers(webhook_secret=SECRET)
         url = receiver.url("api")

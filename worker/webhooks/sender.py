@@ -15,7 +15,8 @@ from yarl import URL
 
 from worker.fetchers.http import shown
 from worker.fetchers.retry import parse_retry_after
-from worker.fetchers.ssrf import AddressPolicy, GuardedResolver, RefusedDestination
+from worker.fetchers.session import GuardedSession
+from worker.fetchers.ssrf import AddressPolicy, RefusedDestination
 from worker.webhooks.store import Settled
 
 RETRIED_STATUSES = frozenset({408, 429})
@@ -31,29 +32,18 @@ class Answer(NamedTuple):
 
 
 class Sender:
-    """One aiohttp session for every POST, created on first use inside the running loop."""
+    """One session for every POST (`worker.fetchers.session`), through the address guard."""
 
     def __init__(self, policy: AddressPolicy, timeout_s: float) -> None:
         self.policy, self.timeout_s = policy, timeout_s
-        self._session: aiohttp.ClientSession | None = None
-        self._resolver: GuardedResolver | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._resolver = GuardedResolver(self.policy)
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=CONNECTIONS, resolver=self._resolver),
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-                trust_env=False,  # a proxy from the environment would bypass the guard
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._session
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session = GuardedSession(policy, timeout, CONNECTIONS)
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
         target = URL(url)
         try:
             self.policy.check_literal(target.host or "")
-            async with self._client().post(
+            async with self._session.get().post(
                 target, data=body, headers=headers, allow_redirects=False
             ) as resp:
                 return _judge(resp, target)
@@ -66,12 +56,7 @@ class Sender:
             return Answer(Settled.RETRY, f"cannot reach {shown(target)}: {detail}")
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        if self._resolver is not None:
-            await self._resolver.close()  # the connector does not close a resolver it was given
-            self._resolver = None
+        await self._session.close()
 
 
 def _judge(resp: aiohttp.ClientResponse, url: URL) -> Answer:
