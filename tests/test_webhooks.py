@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from redis.asyncio import Redis
 
 from producer import Client, InvalidJob, JobState, JobStatus
 from producer.contract.models import WebhookState
@@ -259,3 +260,18 @@ async def test_a_bad_callback_url_is_refused_at_enqueue(
     assert "callback_url" in str(refused.value)
     assert problem in str(refused.value)
     assert "pw@" not in str(refused.value)  # a credential is never repeated
+
+
+async def test_an_unreadable_delivery_is_dropped_and_blocks_no_other(
+    client: Client, workers: WorkerFactory, receiver: WebhookReceiver, redis: Redis
+) -> None:
+    """A due entry whose status hash Redis refuses to count in (written by another tool)
+    leaves the set; the deliveries due with it go out."""
+    keys = client.keys
+    await redis.hset(keys.job("bad"), mapping={"webhook_state": "pending", "webhook_attempts": "x"})
+    await redis.zadd(keys.webhooks, {"bad": 0})
+    workers(**FAST)
+    job_id = await client.enqueue("text-stats", ["data:,x"], callback_url=receiver.url("good"))
+    await settled(client, job_id)
+    assert only(receiver, "good").body["job_id"] == job_id
+    assert await redis.zscore(keys.webhooks, "bad") is None

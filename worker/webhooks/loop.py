@@ -68,7 +68,7 @@ class Webhooks:
                 await self.default.refresh()
                 room = CONNECTIONS - len(self._sending)
                 claimed = await self.store.claim(room) if room > 0 else []
-            except RedisError as exc:
+            except (RedisError, OSError, ValueError) as exc:  # the loop goes on, whatever
                 log.warning("cannot claim webhooks", error=str(exc))
                 claimed = []
             for claim in claimed:
@@ -84,7 +84,10 @@ class Webhooks:
             tried = claim.attempt - 1
             answer = Answer(Settled.FAILED, f"gave up: {tried} attempts ended with no answer")
         else:
-            answer = await self._send(claim)
+            try:
+                answer = await self._send(claim)
+            except Exception as exc:  # e.g. a URL in the hash yarl cannot read: this one fails
+                answer = Answer(Settled.FAILED, f"not sent: {type(exc).__name__}: {exc}")
         step = schedule.after(
             answer, claim.attempt, cfg.webhook_max_attempts, cfg.webhook_backoff_s
         )

@@ -24,7 +24,9 @@ from producer.redis.scripts import run_script
 # KEYS: webhooks, webhook default
 # ARGV: lease ms, most deliveries, status hash prefix
 # Returns a list of {id, attempt, lease (the token), target URL or '', status hash (flat)}.
-# An entry whose job no longer waits for a delivery (expired, deleted, retried) leaves the set.
+# An entry whose job no longer waits for a delivery (expired, deleted, retried) leaves the set,
+# and so does one whose keys Redis refuses (a hash of the wrong type, a count that is not a
+# number: under pcall, so it never blocks the others).
 CLAIM = (
     NOW
     + """
@@ -32,18 +34,21 @@ local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local default = redis.call('GET', KEYS[2])
 local out = {}
-for _, id in ipairs(due) do
+local function take(id)
   local status = ARGV[3] .. id
   local f = redis.call('HMGET', status, 'webhook_state', 'callback_url')
   if f[1] ~= 'pending' then
     redis.call('ZREM', KEYS[1], id)
-  else
-    local lease = now + tonumber(ARGV[1])
-    redis.call('ZADD', KEYS[1], lease, id)
-    local attempt = redis.call('HINCRBY', status, 'webhook_attempts', 1)
-    redis.call('HSET', status, 'webhook_at', now / 1000)
-    out[#out + 1] = {id, attempt, lease, f[2] or default or '', redis.call('HGETALL', status)}
+    return
   end
+  local attempt = redis.call('HINCRBY', status, 'webhook_attempts', 1)
+  local lease = now + tonumber(ARGV[1])
+  redis.call('ZADD', KEYS[1], lease, id)
+  redis.call('HSET', status, 'webhook_at', now / 1000)
+  out[#out + 1] = {id, attempt, lease, f[2] or default or '', redis.call('HGETALL', status)}
+end
+for _, id in ipairs(due) do
+  if not pcall(take, id) then redis.call('ZREM', KEYS[1], id) end
 end
 return out
 """
