@@ -16,6 +16,7 @@ from tests.support.scrape import key, scrape
 from tests.support.servers import free_port
 from tests.support.webhook_receiver import Received, WebhookReceiver
 from tests.support.workers import WorkerFactory
+from worker.webhooks.default import DIFFERENT
 
 SECRET = "s3cret-for-the-tests-only"
 FAST = {"webhook_secret": SECRET, "webhook_backoff_s": 0.1}
@@ -145,15 +146,26 @@ async def test_the_namespace_default_gets_jobs_without_a_callback_url(
     client: Client, workers: WorkerFactory, receiver: WebhookReceiver
 ) -> None:
     """With SLUICE_WEBHOOK_URL on the worker, a job of no callback of its own is posted
-    there; a job with its own goes to its own only."""
+    there, a producer's cancel too; a job with its own goes to its own only. A second worker
+    saying another URL warns, and the first stays the default."""
     workers(webhook_url=receiver.url("default"), **FAST)
     plain = await client.enqueue("text-stats", ["data:,x"])
     own = await client.enqueue("text-stats", ["data:,y"], callback_url=receiver.url("own"))
+    deferred = await client.enqueue("text-stats", ["data:,z"], defer_s=600)
+    assert await client.cancel(deferred)
     status = await settled(client, plain)
     await settled(client, own)
-    assert only(receiver, "default").body["job_id"] == plain
+    await settled(client, deferred)
+    posts = {p.body["job_id"]: p.body["state"] for p in receiver.to("default")}
+    assert posts == {plain: "complete", deferred: "cancelled"}
     assert only(receiver, "own").body["job_id"] == own
     assert status.webhook is not None and status.webhook.url is None
+    other = workers(webhook_url=receiver.url("other"), **FAST)
+    assert other.events(DIFFERENT)
+    later = await client.enqueue("text-stats", ["data:,w"])
+    await settled(client, later)
+    assert [p.body["job_id"] for p in receiver.to("default")][-1] == later
+    assert receiver.to("other") == []
 
 
 async def test_a_500_is_tried_again_then_delivered(

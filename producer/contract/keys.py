@@ -35,8 +35,9 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
     {ns}:worker:{wid}            hash        a worker's heartbeat details
     {ns}:webhooks                sorted set  job id -> ms epoch when its ending's webhook is due
                                              (or when a worker's lease on sending it lapses)
-    {ns}:webhook-default         string      the namespace's default webhook URL, written by
-                                             live workers with SLUICE_WEBHOOK_URL (expires)
+    {ns}:webhook-default         string      the namespace's default webhook URL, kept alive
+                                             by live workers with SLUICE_WEBHOOK_URL (the
+                                             first written holds; expires LIVE_S after)
     {ns}:wait-mark               string      a counter bumped before each WAIT for replicas
                                              (SLUICE_REDIS_WAIT_REPLICAS; producer.redis.failover)
 """
