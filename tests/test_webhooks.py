@@ -4,6 +4,7 @@ server that checks the signature; retries, refusals and the address guard as doc
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Callable, Iterator
 
@@ -14,7 +15,7 @@ from producer import Client, InvalidJob, JobState, JobStatus
 from producer.contract.models import WebhookState
 from tests.support.scrape import key, scrape
 from tests.support.servers import free_port
-from tests.support.webhook_receiver import Received, WebhookReceiver
+from tests.support.webhook_receiver import HANG, Received, WebhookReceiver
 from tests.support.workers import WorkerFactory
 from worker.webhooks.default import DIFFERENT
 
@@ -287,3 +288,23 @@ async def test_an_unreadable_delivery_is_dropped_and_blocks_no_other(
     await settled(client, job_id)
     assert only(receiver, "good").body["job_id"] == job_id
     assert await redis.zscore(keys.webhooks, "bad") is None
+
+
+async def test_a_worker_killed_mid_post_leaves_the_ending_to_another(
+    client: Client, workers: WorkerFactory, receiver: WebhookReceiver
+) -> None:
+    """SIGKILL while the receiver holds the POST: once the lease lapses (twice the timeout
+    plus 5 s), another worker sends the same delivery again: at least once."""
+    receiver.answers["crash"] = [HANG]
+    first = workers(webhook_timeout_s=0.5, **FAST)
+    job_id = await client.enqueue("text-stats", ["data:,x"], callback_url=receiver.url("crash"))
+    await until(lambda: len(receiver.to("crash")) == 1)
+    first.signal(signal.SIGKILL)
+    first.wait()
+    workers(webhook_timeout_s=0.5, **FAST)
+    status = await settled(client, job_id, timeout_s=30)
+    posts = receiver.to("crash")
+    assert [p.body["attempt"] for p in posts] == [1, 2]
+    assert {p.body["delivery"] for p in posts} == {f"{job_id}.1"}
+    assert status.webhook is not None
+    assert (status.webhook.state, status.webhook.attempts) == (WebhookState.DELIVERED, 2)

@@ -3,6 +3,7 @@ receiver would (docs/webhooks.md's snippet, in test form)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -13,6 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from tests.support.http_server import HttpServer
+
+HANG = 0  # an answer that never comes
 
 
 @dataclass
@@ -27,13 +30,15 @@ class Received:
 
 @dataclass
 class WebhookReceiver(HttpServer):
-    """Answers each POST to ``/{path}`` with the next status of ``answers[path]`` (then 200),
-    and keeps every POST in ``received``; started and stopped as `HttpServer` is."""
+    """Answers each POST to ``/{path}`` with the next status of ``answers[path]`` (then 200;
+    `HANG`: no answer at all), and keeps every POST in ``received``; started and stopped as
+    `HttpServer` is."""
 
     secret: str = ""
     answers: dict[str, list[int]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _hanging: set[asyncio.Task[object]] = field(default_factory=set)
 
     def verified(self, raw: bytes, headers: dict[str, str]) -> bool:
         signed = headers.get("X-Sluice-Timestamp", "").encode() + b"." + raw
@@ -54,7 +59,18 @@ class WebhookReceiver(HttpServer):
             )
             queued = self.answers.get(path, [])
             status = queued.pop(0) if queued else 200
+        if status == HANG:  # until the sender gives up or dies, or the server stops
+            hanging = asyncio.current_task()
+            assert hanging is not None
+            self._hanging.add(hanging)
+            await asyncio.sleep(3600)
         return web.Response(status=status, text="ok" if status < 300 else "no")
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/{path:.*}", self._receive)
+
+    def stop(self) -> None:
+        if self._loop is not None:  # a held answer would hold the server's cleanup too
+            hanging = list(self._hanging)
+            self._loop.call_soon_threadsafe(lambda: [task.cancel() for task in hanging])
+        super().stop()

@@ -27,7 +27,9 @@ from worker.webhooks.store import Claimed, DeliveryStore, Settled
 log = structlog.get_logger("sluice.webhooks")
 
 POLL_S = 0.2
-LEASE_MARGIN_S = 30.0  # a lease outlasts the POST's timeout by this much
+# A claim's lease: twice the POST's timeout (which bounds the POST) and this slack, for the
+# settle's write and a busy event loop; past it, another worker sends the ending again.
+LEASE_SLACK_S = 5.0
 NO_SECRET = (
     "not sent: this worker has no SLUICE_WEBHOOK_SECRET to sign it with (set the same secret "
     "on every worker of the namespace)"
@@ -41,7 +43,7 @@ NO_URL = (
 class Webhooks:
     def __init__(self, redis: Redis, keys: Keys, config: WorkerConfig) -> None:
         self.config = config
-        lease_ms = int((config.webhook_timeout_s + LEASE_MARGIN_S) * 1000)
+        lease_ms = int((2 * config.webhook_timeout_s + LEASE_SLACK_S) * 1000)
         self.store = DeliveryStore(redis, keys, lease_ms)
         self.default = DefaultUrl(redis, keys, config.webhook_url)
         secret = config.webhook_secret
