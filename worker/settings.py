@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from producer.contract.callbacks import callback_url_problem
 from producer.contract.errors import ConfigError
 from producer.contract.keys import DEFAULT_QUEUE
 from producer.contract.models import QUEUE_NAME_PATTERN
@@ -28,6 +29,7 @@ from producer.contract.settings import (
 from worker.rates import RateRule, parse_rules
 
 MiB = 1024 * 1024
+MIN_SECRET_CHARS = 16  # a webhook secret shorter than this is a placeholder, not a key
 # one label of a host name; '_' too, as container and cluster-internal names use it
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
@@ -135,6 +137,19 @@ class WorkerConfig(ClientSettings):
     """Port of the worker's HTTP server: /metrics (Prometheus), /healthz, /readyz (0: none)."""
     metrics_host: str = "0.0.0.0"
     """Address the metrics and health server listens on."""
+    webhook_url: str | None = None
+    """The namespace's default webhook: POSTed, signed, when a job without a callback URL of
+    its own ends (docs/webhooks.md). Needs SLUICE_WEBHOOK_SECRET."""
+    webhook_secret: SecretStr | None = None
+    """The key of every webhook's HMAC-SHA256 signature (at least 16 characters; the same on
+    every worker of the namespace). Without it, webhooks are not sent: they fail, saying so."""
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    """POSTs tried for one job's ending before its delivery is marked failed."""
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """Time allowed for one POST to a webhook (connecting, sending, the answer)."""
+    webhook_backoff_s: float = Field(default=5.0, ge=0)
+    """Pause before the second POST; doubles each try up to 10 minutes, each pause jittered
+    to between half and all of it (a receiver's Retry-After wins where it asks for longer)."""
 
     @field_validator("fetch_allow")
     @classmethod
@@ -152,6 +167,28 @@ class WorkerConfig(ClientSettings):
     def _pipeline_rates(cls, entries: list[str]) -> list[str]:
         parse_rules(entries, "pipeline")
         return entries
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, url: str | None) -> str | None:
+        problem = callback_url_problem(url) if url else None
+        if problem is not None:
+            raise ValueError(problem)
+        return url or None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if secret is not None and not secret.get_secret_value():
+            secret = None
+        if secret is None and info.data.get("webhook_url"):
+            raise ValueError(
+                "needed with SLUICE_WEBHOOK_URL: the key webhooks are signed with (the same "
+                "on every worker of the namespace)"
+            )
+        if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_CHARS} characters")
+        return secret
 
     @field_validator("queues")
     @classmethod

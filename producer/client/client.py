@@ -103,6 +103,8 @@ class Client(Enqueueing):
             k.blobs(job_id),
             k.inputs(job_id),
             k.arq_result(job_id),
+            k.webhooks,
+            k.webhook_default,
         ]
         args = [job_id, time.time(), self.settings.result_ttl_s]
         with self._reachable():
@@ -132,6 +134,7 @@ class Client(Enqueueing):
             k.failed,
             k.inputs(job_id),
             k.wake_for(queue),
+            k.webhooks,
         ]
         expires_ms = self.settings.job_expires_s * 1000
         args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS]
@@ -161,7 +164,7 @@ class Client(Enqueueing):
         queue = await self._queue_name(job_id)
         own = [k.job(job_id), k.spec(job_id), k.named_queue(queue)]
         own += [k.arq_job(job_id), k.arq_result(job_id)]
-        keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake_for(queue)]
+        keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake_for(queue), k.webhooks]
         expires_ms = self.settings.job_expires_s * 1000
         args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS, *failed]
         with self._reachable():

@@ -37,6 +37,11 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
                                              (GCRA's theoretical arrival time, ms on Redis's
                                              clock); expires once that time has passed
     {ns}:rate:pipeline:{name}    string      the same, for a pipeline's fetches
+    {ns}:webhooks                sorted set  job id -> ms epoch when its ending's webhook is due
+                                             (or when a worker's lease on sending it lapses)
+    {ns}:webhook-default         string      the namespace's default webhook URL, kept alive
+                                             by live workers with SLUICE_WEBHOOK_URL (the
+                                             first written holds; expires LIVE_S after)
     {ns}:wait-mark               string      a counter bumped before each WAIT for replicas
                                              (SLUICE_REDIS_WAIT_REPLICAS; producer.redis.failover)
 """
@@ -123,6 +128,14 @@ class Keys:
     @property
     def wake(self) -> str:
         return f"{self.namespace}:wake"
+
+    @property
+    def webhooks(self) -> str:
+        return f"{self.namespace}:webhooks"
+
+    @property
+    def webhook_default(self) -> str:
+        return f"{self.namespace}:webhook-default"
 
     @property
     def wait_mark(self) -> str:

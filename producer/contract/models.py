@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from producer.contract.callbacks import callback_url_problem
 from producer.contract.keys import DEFAULT_QUEUE
 
 PIPELINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -66,6 +67,41 @@ class JobSpec(BaseModel):
     timeout_s: float | None = Field(default=None, gt=0, le=30 * 86400)
     max_tries: int | None = Field(default=None, ge=1, le=100)
     result_ttl_s: int | None = Field(default=None, ge=1, le=365 * 86400)
+    # POSTed, signed, when the job ends (None: the namespace default, if any: docs/webhooks.md)
+    callback_url: str | None = None
+
+    @field_validator("callback_url")
+    @classmethod
+    def _check_callback_url(cls, url: str | None) -> str | None:
+        problem = None if url is None else callback_url_problem(url)
+        if problem is not None:
+            raise ValueError(problem)
+        return url
+
+
+class WebhookState(StrEnum):
+    """Where the delivery of a job's ending to its webhook is."""
+
+    PENDING = "pending"  # due, being sent, or waiting to be tried again
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # refused (4xx, SSRF guard, no secret) or out of attempts: not sent again
+
+
+class WebhookStatus(BaseModel):
+    """The webhook of a job: where it goes, and how its delivery went."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str | None = None
+    """The job's own callback URL (None: the namespace default, SLUICE_WEBHOOK_URL)."""
+    state: WebhookState | None = None
+    """None until the job ends (or when the job has none and the namespace no default)."""
+    attempts: int = 0
+    """POSTs tried for this ending."""
+    error: str | None = None
+    """Why the last attempt did not deliver."""
+    at: float | None = None
+    """When the delivery was last tried (epoch s)."""
 
 
 class StageTiming(BaseModel):
@@ -145,6 +181,8 @@ class JobStatus(BaseModel):
         if not self.rate_wait_count:
             return self.stages
         return {**self.stages, RATE_LIMIT: self.rate_wait}
+
+    webhook: WebhookStatus | None = None  # None: no callback URL, no delivery (yet)
 
     @property
     def elapsed_s(self) -> float | None:

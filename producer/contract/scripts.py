@@ -193,11 +193,29 @@ local function arq_result(id, f, ok, state, extra, queue, now)
 end
 """
 
+# A job's ending is sent to its webhook (worker.webhooks) when it has a callback URL of its
+# own or the namespace has a default (a live worker with SLUICE_WEBHOOK_URL keeps the default
+# key): queued with the ending, in the same step, so no ending is missed or sent twice by
+# design. A retry resets the delivery, so that the next ending is sent afresh.
+WEBHOOK = """
+local function queue_webhook(webhooks, default, status, id, now)
+  if redis.call('HEXISTS', status, 'callback_url') == 0
+     and redis.call('EXISTS', default) == 0 then return end
+  redis.call('ZADD', webhooks, now, id)
+  redis.call('HSET', status, 'webhook_state', 'pending', 'webhook_attempts', 0)
+  redis.call('HDEL', status, 'webhook_error', 'webhook_at')
+end
+local function reset_webhook(webhooks, status, id)
+  redis.call('ZREM', webhooks, id)
+  redis.call('HDEL', status, 'webhook_state', 'webhook_attempts', 'webhook_error', 'webhook_at')
+end
+"""
+
 # Cancel a job that is queued or running. Its units leave the queue and the lease set at once
 # and the abort set tells every worker holding one to stop it now; the envelope is kept (as
 # the spec) so that `retry` resumes it from its stored records.
 # KEYS: status hash, queue, arq job, aborts, running set, leases, spec, results, blobs, inputs,
-#       arq result
+#       arq result, webhooks, webhook default
 # ARGV: job id, now (s), ttl s
 # Returns 1 cancelled, 0 already final (or unknown).
 CANCEL = (
@@ -205,6 +223,7 @@ CANCEL = (
     + CLEAR_UNITS
     + KEEP_SPEC
     + ARQ_RESULT
+    + WEBHOOK
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 local queued = redis.call('ZSCORE', KEYS[2], ARGV[1])
@@ -220,6 +239,7 @@ redis.call('SET', KEYS[11], arq_result(ARGV[1], f, false, 'cancelled', {}, KEYS[
            'EX', ARGV[3])
 redis.call('ZADD', KEYS[4], now, ARGV[1])
 redis.call('SREM', KEYS[5], ARGV[1])
+queue_webhook(KEYS[12], KEYS[13], KEYS[1], ARGV[1], now)
 for _, key in ipairs({KEYS[1], KEYS[7], KEYS[8], KEYS[9], KEYS[10]}) do
   redis.call('EXPIRE', key, ARGV[3])
 end
@@ -230,13 +250,15 @@ return 1
 # Put a failed or cancelled job back in the queue, as one not yet split; records already stored
 # are kept, and its next run (``run`` + 1) looks them up, so it does only the inputs that have
 # none. The kept spec is the job's envelope (or, kept by an older Sluice, the job alone).
-# KEYS: status hash, spec, queue, arq job, arq result, leases, failed set, inputs list, wake list
+# KEYS: status hash, spec, queue, arq job, arq result, leases, failed set, inputs list, wake list,
+#       webhooks
 # ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept
 # Returns 1 re-queued, 0 not failed/cancelled, -1 no spec kept.
 RETRY = (
     CLEAR_UNITS
     + WAKE
     + PLACE
+    + WEBHOOK
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'failed' and state ~= 'cancelled' then return 0 end
@@ -252,6 +274,7 @@ redis.call('SET', KEYS[4], envelope, 'PX', ARGV[3])
 redis.call('ZADD', KEYS[3], place(ARGV[2], redis.call('HGET', KEYS[1], 'priority')), ARGV[1])
 redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[7], ARGV[1])
+reset_webhook(KEYS[10], KEYS[1], ARGV[1])
 local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
 redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', 'run', run + 1,
            'units_done', 0)
@@ -266,7 +289,8 @@ return 1
 # good ones stay, and the next run (``run`` + 1) looks up what is stored, so it redoes only
 # those. The caller names the failed inputs it read; each is checked again here (a record
 # that is not a failure is left alone).
-# KEYS: status hash, spec, queue, arq job, arq result, leases, results, blobs, wake list
+# KEYS: status hash, spec, queue, arq job, arq result, leases, results, blobs, wake list,
+#       webhooks
 # ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept, then input indexes
 # Returns how many records were dropped (the job re-queued if > 0); 0: none of them is a
 # failure; -1 the job is not complete; -2 no copy of the job was kept.
@@ -274,6 +298,7 @@ RETRY_INPUTS = (
     CLEAR_UNITS
     + WAKE
     + PLACE
+    + WEBHOOK
     + """
 if redis.call('HGET', KEYS[1], 'state') ~= 'complete' then return -1 end
 local spec = redis.call('GET', KEYS[2])
@@ -290,6 +315,7 @@ chunked('HDEL', KEYS[8], dropped)
 clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
 redis.call('SET', KEYS[4], spec, 'PX', ARGV[3])
 redis.call('DEL', KEYS[2], KEYS[5])
+reset_webhook(KEYS[10], KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[3], place(ARGV[2], redis.call('HGET', KEYS[1], 'priority')), ARGV[1])
 local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
 redis.call('HINCRBY', KEYS[1], 'stored', -#dropped)

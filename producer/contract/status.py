@@ -38,6 +38,12 @@ class Field(StrEnum):
     MAX_TRIES = "max_tries"
     RESULT_TTL_S = "result_ttl_s"
     NOT_BEFORE = "not_before"  # ms epoch: a deferred job of priority > 0 starts no sooner
+    CALLBACK_URL = "callback_url"  # the job's own webhook (docs/webhooks.md)
+    # the webhook's delivery of the job's ending (worker.webhooks); reset by a retry
+    WEBHOOK_STATE = "webhook_state"  # a WebhookState value
+    WEBHOOK_ATTEMPTS = "webhook_attempts"
+    WEBHOOK_ERROR = "webhook_error"
+    WEBHOOK_AT = "webhook_at"  # epoch s of the last attempt
     # the split into units (worker.lifecycle.claim)
     UNITS = "units"
     UNIT_SIZE = "unit_size"

@@ -9,7 +9,15 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from producer.contract.models import MAX_PRIORITY, JobState, QueueFigures, QueueStats, WorkerInfo
+from producer.contract.models import (
+    MAX_PRIORITY,
+    JobState,
+    QueueFigures,
+    QueueStats,
+    WebhookState,
+    WebhookStatus,
+    WorkerInfo,
+)
 from producer.contract.validation import JOB_ID_PATTERN
 from producer.dashboard import api
 from producer.dashboard.api import EnqueueRequest
@@ -121,6 +129,7 @@ def _schemas() -> dict[str, Any]:
             "stages": {"type": "object", "additionalProperties": _ref("StageTiming")},
             "rate_wait_count": INT,
             "rate_wait_s": NUM,
+            "webhook": _nullable(_ref("WebhookStatus")),
             "elapsed_s": _nullable(NUM),
             "bottleneck": {
                 **_nullable(STR),
@@ -145,6 +154,8 @@ def _schemas() -> dict[str, Any]:
         "Error": _obj({"error": STR, "message": STR}),
         "EnqueueRequest": EnqueueRequest.model_json_schema(ref_template=REF),
         "StageTiming": stage,
+        "WebhookStatus": _without_defs(WebhookStatus.model_json_schema(ref_template=REF)),
+        "WebhookState": {"type": "string", "enum": [s.value for s in WebhookState]},
         "JobStatus": status,
         "ItemRecord": record,
         "QueueStats": _without_defs(QueueStats.model_json_schema(ref_template=REF)),

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 from aiohttp import web
 
@@ -59,12 +60,16 @@ class HttpServer:
         finally:
             self.hits[path] = self.hits.get(path, 0) + 1
 
-    def start(self) -> HttpServer:
+    def add_routes(self, app: web.Application) -> None:
+        """What the server answers: GET of ``documents`` (a subclass may serve other routes)."""
+        app.router.add_get("/{path:.*}", self._handle)
+
+    def start(self) -> Self:
         ready = threading.Event()
 
         async def serve() -> None:
             app = web.Application()
-            app.router.add_get("/{path:.*}", self._handle)
+            self.add_routes(app)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self.ssl_context)

@@ -30,7 +30,15 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from producer.contract.keys import Keys
-from producer.contract.scripts import ARQ_RESULT, CLEAR_UNITS, HOLDS, KEEP_SPEC, NOW, PLACE
+from producer.contract.scripts import (
+    ARQ_RESULT,
+    CLEAR_UNITS,
+    HOLDS,
+    KEEP_SPEC,
+    NOW,
+    PLACE,
+    WEBHOOK,
+)
 from producer.redis.scripts import BatchedScript, Value, refused_pairs
 from worker.lifecycle.templates import KeyTemplates
 
@@ -44,7 +52,7 @@ STOP_WRITE_S = 5.0  # at shutdown, how long endings wait for an unreachable Redi
 WRITERS = 2
 BATCH = 32
 
-# KEYS: the default queue, leases, running set, failed set
+# KEYS: the default queue, leases, running set, failed set, webhooks, webhook default
 # ARGV: endings (JSON list), arq result ttl ms, status ttl s, most runs, queue name, then key
 #       templates (prefix, suffix): status, arq job, arq result, results, blobs, inputs, spec,
 #       named queue (around the queue's name)
@@ -62,6 +70,7 @@ END = (
     + HOLDS
     + ARQ_RESULT
     + PLACE
+    + WEBHOOK
     + """
 local now = now_ms()
 local t = {}
@@ -111,10 +120,11 @@ local function append(list, more)
   return list
 end
 
--- the job is over: one write of its state and final fields, arq's keys, and the TTL of each
--- of its keys that exists; a complete job with failed inputs keeps its envelope as the spec
--- (a rename, not a copy), for retrying those inputs. arq's result is written for a job
--- enqueued without a Client (raw commands, arq's client), which may be waited for by arq.
+-- the job is over: one write of its state and final fields, arq's keys, its webhook queued,
+-- and the TTL of each of its keys that exists; a complete job with failed inputs keeps its
+-- envelope as the spec (a rename, not a copy), for retrying those inputs. arq's result is
+-- written for a job enqueued without a Client (raw commands, arq's client), which may be
+-- waited for by arq.
 local function close(id, status, f, state, fields, result, spec_kept)
   redis.call('HSET', status, 'state', state, 'finished_at', now / 1000, unpack(fields))
   if state == 'complete' and f.failed > 0 then
@@ -123,6 +133,7 @@ local function close(id, status, f, state, fields, result, spec_kept)
     redis.call('DEL', key(ENVELOPE, id))
   end
   if f.foreign then redis.call('SET', key(RESULT, id), result(), 'PX', f.ttl * 1000) end
+  queue_webhook(KEYS[5], KEYS[6], status, id, now)
   ended[#ended + 1] = id
   local expiring = {STATUS, RESULTS}
   if f.blobs then expiring[#expiring + 1] = BLOBS end
@@ -255,7 +266,14 @@ class Endings:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._script = BatchedScript(redis, END, "unit ending")
-        self._keys = [keys.queue, keys.leases, keys.running, keys.failed]
+        self._keys = [
+            keys.queue,
+            keys.leases,
+            keys.running,
+            keys.failed,
+            keys.webhooks,
+            keys.webhook_default,
+        ]
         k = keys
         self._templates: list[Value] = list(
             KeyTemplates(

@@ -161,6 +161,18 @@ POOL_RESTARTS = Counter(
 for _reason in ("crash", "timeout", "recycle"):
     POOL_RESTARTS.labels(_reason)  # present at 0 from the start, so rate() sees the first one
 
+# --- webhooks ---------------------------------------------------------------------------
+WEBHOOK_DELIVERIES = Counter(
+    "sluice_webhook_deliveries_total",
+    "Webhook POSTs this worker made, by outcome: delivered (2xx), retried (5xx, 408, 429, a "
+    "timeout or lost connection: sent again after a backoff), failed (refused at once, or "
+    "out of attempts: not sent again).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+for _outcome in ("delivered", "retried", "failed"):
+    WEBHOOK_DELIVERIES.labels(_outcome)
+
 
 class QueueCollector(Collector):
     """The queue figures of the last successful read from Redis; none if it failed."""
