@@ -33,6 +33,9 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
                                              starts at once (kept to WAKE_TOKENS)
     {ns}:wake:{name}             list        the same, for the queue named {name}
     {ns}:worker:{wid}            hash        a worker's heartbeat details
+    {ns}:schedules               sorted set  schedule name -> ms epoch of its next tick
+                                             (producer.contract.schedule_scripts)
+    {ns}:schedule:{name}         hash        a schedule's published definition and last run
     {ns}:wait-mark               string      a counter bumped before each WAIT for replicas
                                              (SLUICE_REDIS_WAIT_REPLICAS; producer.redis.failover)
 """
@@ -123,6 +126,13 @@ class Keys:
     @property
     def wait_mark(self) -> str:
         return f"{self.namespace}:wait-mark"
+
+    @property
+    def schedules(self) -> str:
+        return f"{self.namespace}:schedules"
+
+    def schedule(self, name: str) -> str:
+        return f"{self.namespace}:schedule:{name}"
 
     def worker(self, worker_id: str) -> str:
         return f"{self.namespace}:worker:{worker_id}"

@@ -24,7 +24,8 @@ from worker.process.app import build_worker
 from worker.process.check import run_check
 from worker.process.embedded import EmbeddedServer
 from worker.process.health_server import HealthServer
-from worker.registry import load_modules
+from worker.registry import REGISTRY, load_modules
+from worker.schedules.definitions import load_schedules
 from worker.settings import WorkerConfig, load_worker_config
 
 log = structlog.get_logger("sluice.worker")
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             return run_check(config)
         load_modules(config.pipelines)
+        schedules = load_schedules(config, REGISTRY.pipelines)
     except ConfigError as exc:
         print(f"sluice-worker: {exc}", file=sys.stderr)
         return 2
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             health = HealthServer(config)
             loop.run_until_complete(health.start())
         loop.run_until_complete(wait_for_redis(config))
-        worker = build_worker(config, health)
+        worker = build_worker(config, health, schedules)
         worker.run()
         status = worker.exit_code  # 1: a stage died; its units were handed back
     except SluiceError as exc:
