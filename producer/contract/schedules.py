@@ -28,6 +28,7 @@ SCHEDULE_NAME_PATTERN = QUEUE_NAME_PATTERN
 MAX_CATCH_UP = 100
 # Longest interval: a year (a longer one is surely seconds given as milliseconds).
 MAX_EVERY_S = 366 * 86400
+MAX_JOB_ID_CHARS = 128  # producer.contract.validation's grammar
 
 Missed = Literal["skip", "all"]
 
@@ -117,6 +118,15 @@ class Schedule(JobSpec):
         return hashlib.sha256(self.definition()).hexdigest()[:16]
 
 
-def tick_job_id(name: str, tick_ms: int) -> str:
-    """The id of the job a schedule enqueues for a tick: one tick, one id, whoever fires it."""
-    return f"sched-{name}-{tick_ms // 1000}"
+def tick_job_id(namespace: str, name: str, tick_ms: int) -> str:
+    """The id of the job a schedule enqueues for a tick: one tick, one id, whoever fires it.
+
+    ``sched-{name}-{tick s}.{namespace}``: arq's keys hold job ids of every namespace, so
+    the namespace is in it (its hash, where the whole would pass the 128 characters of an id).
+    """
+    job_id = f"sched-{name}-{tick_ms // 1000}.{namespace}"
+    if len(job_id) > MAX_JOB_ID_CHARS:
+        job_id = (
+            f"sched-{name}-{tick_ms // 1000}.{hashlib.sha256(namespace.encode()).hexdigest()[:12]}"
+        )
+    return job_id

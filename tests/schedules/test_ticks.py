@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from producer.contract.schedules import MAX_CATCH_UP, Schedule, tick_job_id
 from producer.contract.ticks import due_ticks_ms, latest_ticks_ms, next_tick_ms
+from producer.contract.validation import check_job_id
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -112,8 +113,10 @@ def test_cron_catch_up_walks_the_ticks_as_they_fire_across_a_change() -> None:
 
 
 def test_job_ids_name_the_schedule_and_the_tick() -> None:
-    """One tick, one id, whichever worker fires it."""
-    assert tick_job_id("nightly", 1_764_921_600_000) == "sched-nightly-1764921600"
+    """One tick, one id, whichever worker fires it; the namespace in it (hashed if long)."""
+    assert tick_job_id("sluice", "nightly", 1_764_921_600_000) == "sched-nightly-1764921600.sluice"
+    long = tick_job_id("n" * 64, "s" * 64, 1_764_921_600_000)
+    assert len(long) <= 128 and check_job_id(long) == long
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ class Firing:
         """Fire ``tick_ms`` if the schedule's next tick is still ``expected_ms``, setting it to
         ``next_ms``: what FIRE did, and the tick's job id."""
         spec = schedule.job_spec()
-        job_id = tick_job_id(schedule.name, tick_ms)
+        job_id = tick_job_id(self.keys.namespace, schedule.name, tick_ms)
         keys = [
             self.keys.schedules,
             self.keys.schedule(schedule.name),

@@ -49,11 +49,10 @@ class Scheduler:
         self._beat_at = 0.0
 
     async def start(self) -> None:
+        """Publish the definitions, then fire their ticks until stopped."""
         if not self.schedules:
             return
-        now = await self._now_ms()
-        for schedule in self.schedules.values():
-            await self._publish(schedule, now)
+        await self.publish()
         self._task = asyncio.create_task(self._loop(), name="sluice-schedules")
 
     async def stop(self) -> None:
@@ -61,6 +60,12 @@ class Scheduler:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+    async def publish(self) -> None:
+        """Publish this worker's definitions (`PUBLISH`: the last started wins)."""
+        now = await self._now_ms()
+        for schedule in self.schedules.values():
+            await self._publish(schedule, now)
 
     async def _loop(self) -> None:
         while True:
