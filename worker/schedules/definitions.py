@@ -86,7 +86,7 @@ def _schedule(setting: str, index: int, item: Any) -> Schedule:
         return Schedule.model_validate(item)
     except ValidationError as exc:
         raise ConfigError(
-            f"invalid setting {setting}: {label}: {described(exc, 'schedule')}"
+            f"invalid setting {setting}: {label}: {described(exc, 'definition')}"
         ) from None
 
 
