@@ -57,21 +57,19 @@ def run_now(
 
 def render_schedules(found: list[ScheduleInfo]) -> Table:
     table = Table(title=f"{len(found)} schedule(s)", show_edge=False)
-    for column in ("name", "timing", "pipeline", "queue", "next run", "last run", "last job"):
-        table.add_column(column, no_wrap=column in ("name", "last job"))
-    table.add_column("state")
+    table.add_column("name", no_wrap=True)
+    for column in ("timing", "next run", "last run"):
+        table.add_column(column)
+    table.add_column("last job", overflow="fold")
+    table.add_column("state", no_wrap=True)
     for info in found:
         state = state_text(info.last_state) if info.last_state else Text("-")
         next_run = (
-            Text("stale: no live worker defines it", style="yellow")
-            if info.stale
-            else (Text(format_time(info.next_run)))
+            Text("stale", style="yellow") if info.stale else (Text(format_time(info.next_run)))
         )
         table.add_row(
             shown(info.name),
             shown(info.timing),
-            shown(info.pipeline or "-"),
-            shown(info.queue or "default"),
             next_run,
             Text(format_time(info.last_run)),
             shown(printable(info.last_job or "-")),
