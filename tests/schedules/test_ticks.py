@@ -21,8 +21,9 @@ def schedule(**timing: Any) -> Schedule:
     return Schedule(name="s", pipeline="text-stats", inputs=["data:,x"], **timing)
 
 
-def ms(*parts: int, zone: ZoneInfo = PARIS) -> int:
-    return int(datetime(*parts, tzinfo=zone).timestamp() * 1000)  # type: ignore[misc]
+def ms(year: int, month: int, day: int, hour: int, minute: int) -> int:
+    """A Paris wall-clock time as a ms epoch."""
+    return int(datetime(year, month, day, hour, minute, tzinfo=PARIS).timestamp() * 1000)
 
 
 def local(tick_ms: int) -> str:
