@@ -22,6 +22,10 @@ from cronsim import CronSim
 
 from producer.contract.schedules import MAX_CATCH_UP, Schedule
 
+# A tick due at most this long ago is late, not missed: the worker that fires it was held up
+# (a busy event loop, a slow Redis), and it is fired whatever the schedule's catch-up rule.
+LATE_S = 5
+
 
 def next_tick_ms(schedule: Schedule, after_ms: int) -> int:
     """The first tick strictly after ``after_ms``."""
@@ -66,9 +70,13 @@ def latest_ticks_ms(schedule: Schedule, since_ms: int, now_ms: int, most: int) -
 
 def due_ticks_ms(schedule: Schedule, due_ms: int, now_ms: int) -> list[int]:
     """The ticks to fire now for a schedule whose next tick was ``due_ms``: none before it is
-    due; then the latest tick due (missed="skip"), or each one due, the latest MAX_CATCH_UP
-    at most (missed="all")."""
+    due. A tick at most LATE_S old is late, not missed (a worker's loop held up a moment):
+    each is fired. Older ones were missed while no worker ran: with missed="skip" the latest
+    of them is fired only if no tick is late; with missed="all" each is (the latest
+    MAX_CATCH_UP at most, late ones included)."""
     if due_ms > now_ms:
         return []
-    most = 1 if schedule.missed == "skip" else MAX_CATCH_UP
-    return latest_ticks_ms(schedule, due_ms, now_ms, most) or [due_ms]
+    if schedule.missed == "all":
+        return latest_ticks_ms(schedule, due_ms, now_ms, MAX_CATCH_UP) or [due_ms]
+    late = latest_ticks_ms(schedule, max(due_ms, now_ms - LATE_S * 1000), now_ms, MAX_CATCH_UP)
+    return late or latest_ticks_ms(schedule, due_ms, now_ms, 1) or [due_ms]

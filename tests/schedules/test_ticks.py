@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from producer.contract.schedules import MAX_CATCH_UP, Schedule, tick_job_id
-from producer.contract.ticks import due_ticks_ms, latest_ticks_ms, next_tick_ms
+from producer.contract.ticks import LATE_S, due_ticks_ms, latest_ticks_ms, next_tick_ms
 from producer.contract.validation import check_job_id
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -86,11 +86,21 @@ def test_an_expression_with_a_star_hour_follows_real_time_across_the_change() ->
 
 
 def test_missed_skip_fires_only_the_latest_tick_due() -> None:
-    """Five ticks missed with missed="skip": one job, for the latest."""
+    """Ticks missed with missed="skip": one job, for the latest; a late one is fired anyway."""
     every = schedule(every_s=10)
-    assert due_ticks_ms(every, 100_000, 145_000) == [140_000]
+    assert due_ticks_ms(every, 100_000, 143_000) == [140_000]  # late (within LATE_S): fired
+    assert due_ticks_ms(every, 100_000, 147_000) == [140_000]  # none late: the latest missed
     assert due_ticks_ms(every, 100_000, 99_999) == []
     assert due_ticks_ms(every, 100_000, 100_000) == [100_000]
+
+
+def test_late_ticks_are_fired_each_whatever_the_rule() -> None:
+    """A worker held up a few seconds fires every tick of those seconds: they are late
+    (LATE_S), not missed; the ticks before them were missed, and are skipped."""
+    every_second = schedule(every_s=1)
+    late = list(range(100_000, 100_000 + LATE_S * 1000 + 1, 1000))
+    assert due_ticks_ms(every_second, 100_000, late[-1]) == late
+    assert due_ticks_ms(every_second, 50_000, late[-1]) == late
 
 
 def test_missed_all_fires_each_tick_due_up_to_the_cap() -> None:

@@ -74,6 +74,9 @@ class Scheduler:
             except RedisError as exc:
                 log.warning("schedules: Redis failed, trying again", error=str(exc))
                 pause_s = LOOK_S
+            except Exception:  # a bug must not stop every schedule of this worker for good
+                log.exception("schedules: a step failed, trying again")
+                pause_s = LOOK_S
             await asyncio.sleep(pause_s)
 
     async def step(self) -> float:
