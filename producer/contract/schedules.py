@@ -46,8 +46,9 @@ class Schedule(JobSpec):
     timezone: str = "UTC"
     """An IANA zone (``Europe/Paris``) the cron expression is read in."""
     missed: Missed = "skip"
-    """Ticks missed while no worker ran: "skip" fires the latest of them once, "all" fires
-    each (the latest MAX_CATCH_UP at most)."""
+    """Ticks missed while no worker ran (more than LATE_S late; a late tick is always fired):
+    "skip" fires only the latest of them, once, and only if no tick is late; "all" fires
+    each (the latest MAX_CATCH_UP at most). See `producer.contract.ticks.due_ticks_ms`."""
 
     @field_validator("cron")
     @classmethod
