@@ -14,6 +14,7 @@ from producer.contract.keys import WAKE_TOKENS, Keys
 from producer.contract.placement import place
 from producer.contract.schedule_scripts import Fired, ScheduleField
 from producer.contract.schedules import Schedule, tick_job_id
+from producer.redis.failover import NotConfirmed
 from tests.support.servers import Server
 from worker.schedules.firing import Firing
 from worker.schedules.scheduler import Scheduler
@@ -145,3 +146,24 @@ async def test_the_job_lands_in_its_queue_with_its_settings(
         2,
     )
     assert status.enqueued_at == tick / 1000
+
+
+async def test_with_wait_replicas_an_unconfirmed_fire_says_so(
+    redis: Redis, server: Server, settings: ClientSettings
+) -> None:
+    """SLUICE_REDIS_WAIT_REPLICAS applies to FIRE as to an enqueue: with no replica to
+    confirm it, the tick's job is written and the call says it was not confirmed."""
+    config = WorkerConfig(
+        redis_url=server.url,
+        namespace=settings.namespace,
+        redis_wait_replicas=1,
+        redis_wait_timeout_ms=50,
+        _env_file=None,
+    )
+    schedule = every_second()
+    tick = await published(redis, config, schedule)
+    firing = Firing(redis, Keys(config.namespace), config)
+    with pytest.raises(NotConfirmed, match="0 of 1 replicas"):
+        await firing.fire(schedule, schedule.digest(), tick, tick, tick + 1000)
+    job_id = tick_job_id(config.namespace, "tick", tick)
+    assert await redis.exists(Keys(config.namespace).job(job_id))

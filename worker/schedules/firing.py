@@ -12,6 +12,7 @@ from producer.contract.placement import chosen_fields, place
 from producer.contract.schedule_scripts import FIRE, Fired
 from producer.contract.schedules import Schedule, tick_job_id
 from producer.contract.wire import encode_job
+from producer.redis.failover import ReplicaWait
 from producer.redis.scripts import run_script
 from worker.settings import WorkerConfig
 
@@ -23,6 +24,8 @@ class Firing:
 
     def __init__(self, redis: Redis, keys: Keys, config: WorkerConfig) -> None:
         self.redis, self.keys, self.config = redis, keys, config
+        # as an enqueue does: a tick's job counts as written once the replicas confirm it
+        self.wait = ReplicaWait.of(config, keys)
 
     async def fire(
         self, schedule: Schedule, digest: str, expected_ms: int, tick_ms: int, next_ms: int
@@ -63,5 +66,5 @@ class Firing:
             self.config.max_queued_jobs,
             *chosen_fields(spec, tick_ms, False),
         ]
-        outcome = await run_script(self.redis, FIRE_SHA, FIRE, keys, args)
+        outcome = await run_script(self.redis, FIRE_SHA, FIRE, keys, args, self.wait)
         return Fired(int(outcome)), job_id
