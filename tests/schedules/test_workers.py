@@ -46,9 +46,13 @@ def assert_each_tick_once(ticks: list[int]) -> None:
 async def test_two_workers_fire_each_tick_once(
     workers: WorkerFactory, redis: Redis, client: Client
 ) -> None:
-    """Two workers with the same 1 s schedule: about 5 s of ticks, each enqueued by exactly
-    one of them, none skipped, and every one of those jobs is there."""
-    started = workers.many(2, schedules=definitions({"name": "every-second"}), pool_size=1)
+    """Two workers with the same 1 s schedules: about 5 s of ticks, each enqueued by exactly
+    one of them, none skipped, and every one of those jobs is there; those of a schedule in a
+    named queue with a priority wait in that queue (no worker serves it) with those fields."""
+    both = definitions(
+        {"name": "every-second"}, {"name": "reports", "queue": "reports", "priority": 5}
+    )
+    started = workers.many(2, schedules=both, pool_size=1)
     keys = client.keys
 
     async def five_fired() -> bool:
@@ -65,6 +69,14 @@ async def test_two_workers_fire_each_tick_once(
     for tick in ticks:
         status = await client.status(tick_job_id(keys.namespace, "every-second", tick))
         assert status.state != JobState.NOT_FOUND
+    reports = fired_ticks(started, "reports")
+    assert_each_tick_once(reports)
+    waiting = await redis.zrange(keys.named_queue("reports"), 0, -1)
+    assert sorted(waiting) == sorted(
+        tick_job_id(keys.namespace, "reports", tick).encode() for tick in reports
+    )
+    status = await client.status(waiting[0].decode())
+    assert (status.state, status.queue, status.priority) == (JobState.QUEUED, "reports", 5)
 
 
 async def test_a_restart_catches_up_by_the_schedules_rule(
