@@ -8,8 +8,9 @@ import io
 
 import pytest
 
-from producer import Client, JobState
+from producer import Client, ClientSettings, JobState
 from tests.dashboard.support import Dashboard
+from tests.schedules.helpers import publish_and_fire
 from tests.support.workers import WorkerFactory
 
 pytest.importorskip("playwright", reason="Playwright for Python is not installed (dev extra)")
@@ -49,6 +50,26 @@ async def test_pages_fit_a_phone_screen(
             )
             wide = await page.evaluate(WIDER_THAN_THE_SCREEN)
             assert sideways <= 0, f"{path} is {sideways} px wider than the screen: {wide[:8]}"
+    finally:
+        await context.close()
+
+
+async def test_the_schedules_page_fits_a_phone_screen(
+    settings: ClientSettings, dashboard: Dashboard, browser: Browser
+) -> None:
+    """At 375 px, the Schedules page, with a schedule and its last job, does not scroll
+    sideways."""
+    await publish_and_fire(settings)
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    try:
+        await page.goto(dashboard.at("/schedules"))
+        assert await page.locator("#schedules-table tr.schedule").count() == 2
+        sideways = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        wide = await page.evaluate(WIDER_THAN_THE_SCREEN)
+        assert sideways <= 0, f"/schedules is {sideways} px wider than the screen: {wide[:8]}"
     finally:
         await context.close()
 
