@@ -10,6 +10,7 @@ across the workers is docs/schedules.md.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from datetime import UTC, datetime
 from typing import Literal
@@ -49,6 +50,17 @@ class Schedule(JobSpec):
     """Ticks missed while no worker ran (more than LATE_S late; a late tick is always fired):
     "skip" fires only the latest of them, once, and only if no tick is late; "all" fires
     each (the latest MAX_CATCH_UP at most). See `producer.contract.ticks.due_ticks_ms`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in data:
+                if isinstance(key, str) and key not in cls.model_fields:
+                    close = difflib.get_close_matches(key, list(cls.model_fields), n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise ValueError(f"unknown field {key!r}{hint}")
+        return data
 
     @field_validator("cron")
     @classmethod

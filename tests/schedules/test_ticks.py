@@ -147,6 +147,7 @@ def test_job_ids_name_the_schedule_and_the_tick() -> None:
         ({"every_s": 5, "queue": "a:b"}, "queue"),
         ({"every_s": 5, "inputs": []}, "inputs"),
         ({"every_s": 5, "trace": {"traceparent": "x"}}, "trace context"),
+        ({"every": 5}, "unknown field 'every'; did you mean 'every_s'"),
     ],
 )
 def test_a_bad_definition_is_refused_naming_what_is_wrong(
