@@ -50,6 +50,12 @@ class WorkerConfig(ClientSettings):
     queues: CommaList = Field(default_factory=lambda: [DEFAULT_QUEUE])
     """Comma-separated names of the queues this worker takes jobs from (``high,default``);
     it takes the earliest-placed work of all of them first (docs/queues.md)."""
+    schedules: str = ""
+    """Periodic jobs: a JSON list of schedules (``[{"name": "nightly", "pipeline":
+    "text-stats", "inputs": [...], "cron": "0 3 * * *"}]``); docs/schedules.md."""
+    schedules_module: str | None = None
+    """A module whose ``SCHEDULES`` list holds more schedules (`producer.contract.schedules.
+    Schedule` objects or dicts); imported at start-up as SLUICE_PIPELINES modules are."""
     pool_size: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     """Processes in the transform pool (default: the CPU count)."""
     pool_inflight_per_process: int = Field(default=2, ge=1, le=64)

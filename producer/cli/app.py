@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from producer.cli import control
+from producer.cli import control, schedules
 from producer.cli import jobs as listing
 from producer.cli.arguments import JobIdArg, JsonFlag
 from producer.cli.enqueue import (
@@ -335,6 +335,7 @@ for command in (
     listing.pipelines,
 ):
     app.command()(command)
+app.add_typer(schedules.app, name="schedules")
 
 
 @app.command()

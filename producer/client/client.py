@@ -12,12 +12,14 @@ from producer.client.enqueue import Enqueueing, chunks
 from producer.client.inspect import read_status
 from producer.client.listing import MAX_LISTED, JobList, list_jobs
 from producer.client.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, delete_call
+from producer.client.schedules import published_schedule, read_schedules, run_now_id
 from producer.client.stored_ids import decode_fields, raw_key, read_statuses
 from producer.contract.errors import JobNotFound, SluiceError, WaitTimeout
 from producer.contract.keys import WAKE_TOKENS
 from producer.contract.liveness import live_since_ms
 from producer.contract.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
 from producer.contract.queue_stats import read_queue_stats
+from producer.contract.schedule_info import ScheduleInfo
 from producer.contract.scripts import CANCEL, RETRY, RETRY_INPUTS
 from producer.contract.status import Field
 from producer.contract.wire import loads, now_ms, queue_name, read_number
@@ -211,6 +213,30 @@ class Client(Enqueueing):
         with self._reachable():
             raw = await self.redis.hgetall(self.keys.pipelines)
         return {name: about for name, about in map(_registered, raw.items()) if about is not None}
+
+    async def schedules(self) -> list[ScheduleInfo]:
+        """The schedules workers publish (SLUICE_SCHEDULES): timing, next and last run, the
+        last job and its state, and whether a live worker still defines each."""
+        with self._reachable():
+            return await read_schedules(self.redis, self.keys)
+
+    async def run_schedule(self, name: str) -> str:
+        """Enqueue a published schedule's job now, outside its ticks (which go on as
+        before); the job's id. SluiceError if no worker publishes the schedule."""
+        with self._reachable():
+            schedule = await published_schedule(self.redis, self.keys, name)
+        spec = schedule.job_spec()
+        return await self.enqueue(
+            spec.pipeline,
+            schedule.inputs,
+            options=spec.options,
+            job_id=run_now_id(name),
+            queue=spec.queue,
+            priority=spec.priority,
+            timeout_s=spec.timeout_s,
+            max_tries=spec.max_tries,
+            result_ttl_s=spec.result_ttl_s,
+        )
 
     async def jobs(
         self,

@@ -93,5 +93,7 @@ class SyncClient:
     workers = blocking(Client.workers)
     pipelines = blocking(Client.pipelines)
     jobs = blocking(Client.jobs)
+    schedules = blocking(Client.schedules)
+    run_schedule = blocking(Client.run_schedule)
     delete = blocking(Client.delete)
     purge_failed = blocking(Client.purge_failed)

@@ -42,6 +42,9 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
     {ns}:webhook-default         string      the namespace's default webhook URL, kept alive
                                              by live workers with SLUICE_WEBHOOK_URL (the
                                              first written holds; expires LIVE_S after)
+    {ns}:schedules               sorted set  schedule name -> ms epoch of its next tick
+                                             (producer.contract.schedule_scripts)
+    {ns}:schedule:{name}         hash        a schedule's published definition and last run
     {ns}:wait-mark               string      a counter bumped before each WAIT for replicas
                                              (SLUICE_REDIS_WAIT_REPLICAS; producer.redis.failover)
 """
@@ -144,6 +147,13 @@ class Keys:
     def rate(self, kind: str, name: str) -> str:
         """The rate limit of one host or pipeline (``kind``: "host" or "pipeline")."""
         return f"{self.namespace}:rate:{kind}:{name}"
+
+    @property
+    def schedules(self) -> str:
+        return f"{self.namespace}:schedules"
+
+    def schedule(self, name: str) -> str:
+        return f"{self.namespace}:schedule:{name}"
 
     def worker(self, worker_id: str) -> str:
         return f"{self.namespace}:worker:{worker_id}"

@@ -1,4 +1,5 @@
-"""The HTTP API: enqueue, status, results, cancel, retry, delete, listings, stats, workers.
+"""The HTTP API: enqueue, status, results, cancel, retry, delete, listings, stats, workers,
+schedules.
 
 Every call goes through `producer.Client`, so enqueue has exactly the client's validation and
 limits. Which calls need the token is `auth`'s business; how errors look is `errors`'.
@@ -221,6 +222,12 @@ async def stats(request: web.Request) -> web.Response:
 async def workers(request: web.Request) -> web.Response:
     live = await context.client(request).workers()
     return web.json_response([worker.as_dict() for worker in live])
+
+
+@routes.get("/api/schedules")
+async def schedules(request: web.Request) -> web.Response:
+    found = await context.client(request).schedules()
+    return web.json_response([info.as_dict() for info in found])
 
 
 @routes.get("/api/pipelines")

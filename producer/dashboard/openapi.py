@@ -18,6 +18,7 @@ from producer.contract.models import (
     WebhookStatus,
     WorkerInfo,
 )
+from producer.contract.schedule_info import ScheduleInfo
 from producer.contract.validation import JOB_ID_PATTERN
 from producer.dashboard import api
 from producer.dashboard.api import EnqueueRequest
@@ -150,6 +151,7 @@ def _schemas() -> dict[str, Any]:
         },
         ["index", "input", "ok", "timings"],
     )
+    schedule = ScheduleInfo.model_json_schema(ref_template=REF, mode="serialization")
     return {
         "Error": _obj({"error": STR, "message": STR}),
         "EnqueueRequest": EnqueueRequest.model_json_schema(ref_template=REF),
@@ -161,6 +163,8 @@ def _schemas() -> dict[str, Any]:
         "QueueStats": _without_defs(QueueStats.model_json_schema(ref_template=REF)),
         "QueueFigures": QueueFigures.model_json_schema(ref_template=REF),
         "WorkerInfo": WorkerInfo.model_json_schema(ref_template=REF),
+        "ScheduleInfo": _without_defs(schedule),
+        **schedule.get("$defs", {}),
     }
 
 
@@ -308,6 +312,7 @@ def _other_paths() -> dict[str, Any]:
     }
     retried_all = _json(_obj(retried), "What was re-queued, and why the rest were not")
     workers = _json({"type": "array", "items": _ref("WorkerInfo")}, "Workers")
+    schedules = _json({"type": "array", "items": _ref("ScheduleInfo")}, "Schedules")
     anything = {"type": "object"}
     return {
         "/api/failed": {
@@ -326,6 +331,7 @@ def _other_paths() -> dict[str, Any]:
         },
         "/api/stats": {"get": _op("Queue figures", READ, _json(_ref("QueueStats"), "Stats"))},
         "/api/workers": {"get": _op("Live workers' heartbeats", READ, workers)},
+        "/api/schedules": {"get": _op("Schedules workers publish", READ, schedules)},
         "/api/pipelines": {"get": _op("Registered pipelines", READ, _json(anything, "Pipelines"))},
         "/api/openapi.json": {"get": _op("This description", READ, _json(anything, "OpenAPI"))},
     }

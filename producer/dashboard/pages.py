@@ -1,4 +1,4 @@
-"""The dashboard's pages: overview, jobs, a job, the failed set, workers, login.
+"""The dashboard's pages: overview, jobs, a job, the failed set, workers, schedules, login.
 
 Each page is rendered whole on the server; its live region is the same template rendered alone
 (``?partial=1``), which the page's script fetches again every `render.POLL_MS`.
@@ -123,6 +123,12 @@ async def failed(request: web.Request) -> web.Response:
 async def workers(request: web.Request) -> web.Response:
     live = await context.client(request).workers()
     return render(request, "workers.html", workers=live, now=time.time(), query=_query(request))
+
+
+@routes.get("/schedules")
+async def schedules(request: web.Request) -> web.Response:
+    found = await context.client(request).schedules()
+    return render(request, "schedules.html", schedules=found, query=_query(request))
 
 
 @routes.get("/login")

@@ -8,14 +8,15 @@ import io
 
 import pytest
 
-from producer import Client, JobState
+from producer import Client, ClientSettings, JobState
 from tests.dashboard.support import Dashboard
+from tests.schedules.helpers import publish_and_fire
 from tests.support.workers import WorkerFactory
 
 pytest.importorskip("playwright", reason="Playwright for Python is not installed (dev extra)")
 pytest.importorskip("PIL", reason="Pillow (the worker extra) makes the test images")
 from PIL import Image
-from playwright.async_api import Browser, ViewportSize
+from playwright.async_api import Browser, Page, ViewportSize
 
 PHONE: ViewportSize = {"width": 375, "height": 740}
 # the elements that stick out on the right: what a failure names
@@ -32,6 +33,15 @@ def png_uri(width: int, height: int) -> str:
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
 
 
+async def assert_no_sideways_scroll(page: Page, path: str) -> None:
+    """The page at ``path`` is no wider than the screen; else say what sticks out."""
+    sideways = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    wide = await page.evaluate(WIDER_THAN_THE_SCREEN)
+    assert sideways <= 0, f"{path} is {sideways} px wider than the screen: {wide[:8]}"
+
+
 async def test_pages_fit_a_phone_screen(
     dashboard: Dashboard, browser: Browser, client: Client, workers: WorkerFactory
 ) -> None:
@@ -44,11 +54,23 @@ async def test_pages_fit_a_phone_screen(
     try:
         for path in ("/", "/workers", "/jobs", f"/jobs/{job_id}", "/failed"):
             await page.goto(dashboard.at(path))
-            sideways = await page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            wide = await page.evaluate(WIDER_THAN_THE_SCREEN)
-            assert sideways <= 0, f"{path} is {sideways} px wider than the screen: {wide[:8]}"
+            await assert_no_sideways_scroll(page, path)
+    finally:
+        await context.close()
+
+
+async def test_the_schedules_page_fits_a_phone_screen(
+    settings: ClientSettings, dashboard: Dashboard, browser: Browser
+) -> None:
+    """At 375 px, the Schedules page, with a schedule and its last job, does not scroll
+    sideways."""
+    await publish_and_fire(settings)
+    context = await browser.new_context(viewport=PHONE)
+    page = await context.new_page()
+    try:
+        await page.goto(dashboard.at("/schedules"))
+        assert await page.locator("#schedules-table tr.schedule").count() == 2
+        await assert_no_sideways_scroll(page, "/schedules")
     finally:
         await context.close()
 

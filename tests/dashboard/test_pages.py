@@ -9,7 +9,7 @@ from producer import Client, ClientSettings
 from tests.dashboard.conftest import StartDashboard
 from tests.dashboard.support import TOKEN, Dashboard, call
 
-PAGES = ("/", "/jobs", "/failed", "/workers", "/login")
+PAGES = ("/", "/jobs", "/failed", "/workers", "/schedules", "/login")
 
 
 async def login(session: aiohttp.ClientSession, dashboard: Dashboard, token: str) -> int:

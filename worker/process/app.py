@@ -3,7 +3,7 @@ pipeline, the heartbeat and the job lifecycle."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
@@ -12,6 +12,7 @@ from arq.worker import func
 
 from producer.contract.envelope import load_envelope
 from producer.contract.keys import JOB_FUNCTION, Keys
+from producer.contract.schedules import Schedule
 from producer.contract.tracing import tracing_on
 from producer.contract.wire import dumps
 from producer.redis.connection import connection_pool
@@ -27,6 +28,7 @@ from worker.process.arq_worker import SluiceWorker
 from worker.process.health_server import HealthServer
 from worker.process.persistence import warn_if_not_persistent
 from worker.registry import REGISTRY
+from worker.schedules.scheduler import Scheduler
 from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
 from worker.webhooks.loop import Webhooks
@@ -44,7 +46,11 @@ def arq_redis(config: WorkerConfig) -> ArqRedis:
     )
 
 
-def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> SluiceWorker:
+def build_worker(
+    config: WorkerConfig,
+    health: HealthServer | None = None,
+    schedules: Sequence[Schedule] = (),
+) -> SluiceWorker:
     keys = Keys(config.namespace)
     name = worker_name(config.worker_name)
     stopping: list[Callable[[], Awaitable[None] | None]] = []  # in order, at shutdown
@@ -76,6 +82,8 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
             rates=[rule.describe() for rule in config.rate_rules],
         )
         await heartbeat.start()
+        scheduler = Scheduler(redis, keys, config, name, list(schedules))
+        await scheduler.start()
         await warn_if_not_persistent(redis)
         life = Lifecycle(
             config=config,
@@ -104,7 +112,14 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
         )
         worker.start_lifecycle(life, claimer)
         stopping.extend(
-            (heartbeat.stop, webhooks.stop, worker.stop_lifecycle, engine.stop, pool.stop)
+            (
+                scheduler.stop,
+                heartbeat.stop,
+                webhooks.stop,
+                worker.stop_lifecycle,
+                engine.stop,
+                pool.stop,
+            )
         )
         if health is not None:
             health.attach(engine, pool, worker.draining, name)

@@ -24,7 +24,8 @@ from worker.process.app import build_worker
 from worker.process.check import run_check
 from worker.process.embedded import EmbeddedServer
 from worker.process.health_server import HealthServer
-from worker.registry import check_rated_pipelines, load_modules
+from worker.registry import REGISTRY, check_rated_pipelines, load_modules
+from worker.schedules.definitions import load_schedules
 from worker.settings import WorkerConfig, load_worker_config
 
 log = structlog.get_logger("sluice.worker")
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_check(config)
         load_modules(config.pipelines)
         check_rated_pipelines(config)
+        schedules = load_schedules(config, REGISTRY.pipelines)
     except ConfigError as exc:
         print(f"sluice-worker: {exc}", file=sys.stderr)
         return 2
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             health = HealthServer(config)
             loop.run_until_complete(health.start())
         loop.run_until_complete(wait_for_redis(config))
-        worker = build_worker(config, health)
+        worker = build_worker(config, health, schedules)
         worker.run()
         status = worker.exit_code  # 1: a stage died; its units were handed back
     except SluiceError as exc:

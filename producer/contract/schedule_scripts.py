@@ -1,0 +1,120 @@
+"""The Lua scripts that publish schedules and fire each tick once, whatever the number of
+workers, and the fields of a schedule's hash ``{ns}:schedule:{name}``.
+
+``{ns}:schedules`` holds each schedule's next tick. A worker fires a tick with FIRE, giving
+the next tick it expects to find there and the one to put in its place: the script enqueues
+the job only if the score is still the one expected (compare-and-set), so of two workers
+that saw the same tick due, one enqueues it and the other finds the score moved on.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+from producer.contract.scripts import _ADMIT, NOW, WAKE
+
+
+class ScheduleField(StrEnum):
+    """A field of a schedule's hash."""
+
+    DEFINITION = "definition"  # the Schedule as JSON (producer.contract.schedules)
+    DIGEST = "digest"  # its short hash: a worker fires only the definition it holds
+    PUBLISHED_BY = "published_by"  # the worker that published this definition
+    PUBLISHED_AT = "published_at"  # ms epoch
+    SEEN_AT = "seen_at"  # ms epoch: a live worker defines it (refreshed with each beat)
+    LAST_TICK = "last_tick"  # ms epoch of the last tick fired
+    LAST_JOB = "last_job"  # the job it enqueued
+    FIRED = "fired"  # ticks fired
+    SKIPPED = "skipped"  # ticks not enqueued (queue at its cap, job id taken)
+    LAST_ERROR = "last_error"  # why the last skipped tick was skipped
+
+
+class Fired(IntEnum):
+    """What FIRE did with a tick."""
+
+    ENQUEUED = 1  # the tick's job is queued; the next tick is set
+    NOT_MINE = 0  # not due yet, fired by another worker already, or the schedule is gone
+    REDEFINED = -1  # another definition was published since: this worker's is not fired
+    EXISTS = 2  # the tick's job id was taken already: skipped, the next tick is set
+    QUEUE_FULL = 3  # its queue was at SLUICE_MAX_QUEUED_JOBS: skipped, the next tick is set
+    TOO_MANY_QUEUES = 4  # its queue would be one past MAX_QUEUES: skipped, next tick set
+
+
+# Publish a worker's definition of a schedule at its start. The same definition keeps the
+# next tick already set (a restart neither skips nor repeats a tick); a new or different one
+# (the last worker started wins) starts from ``first tick``.
+# KEYS: schedules set, schedule hash
+# ARGV: name, definition (JSON), digest, first tick (ms), worker, now (ms)
+# Returns 0 already published, 1 new, 2 replaced another definition.
+PUBLISH = """
+local old = redis.call('HGET', KEYS[2], 'digest')
+redis.call('HSET', KEYS[2], 'seen_at', ARGV[6])
+if old == ARGV[3] and redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[2], 'definition', ARGV[2], 'digest', ARGV[3], 'published_by', ARGV[5],
+           'published_at', ARGV[6])
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+if old then return 2 end
+return 1
+"""
+
+# Fire one tick of a schedule: if its next tick is still ``expected``, the tick is due by
+# Redis's clock and the definition published is this worker's, enqueue the tick's job as
+# ENQUEUE does (queue, status hash, registry of queues, wake list) and set the next tick.
+# A tick that cannot be enqueued is skipped (counted, with why) and the next tick set.
+# KEYS: schedules set, schedule hash, the job's queue, arq job, arq result, status hash,
+#       wake list, queues
+# ARGV: name, expected next tick (ms), tick (ms), next tick (ms), digest, job id, envelope,
+#       queue score, expires ms, enqueued at (s), pipeline, total, status ttl s, wake tokens
+#       kept, queue name ('': default), queue cap (0: none), then the status fields the
+#       schedule chose (name, value...: producer.contract.placement)
+# Returns a `Fired` value.
+FIRE = (
+    _ADMIT
+    + WAKE
+    + NOW
+    + """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+if tonumber(ARGV[3]) > now_ms() then return 0 end
+if redis.call('HGET', KEYS[2], 'digest') ~= ARGV[5] then return -1 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+local function skip(outcome, why)
+  redis.call('HINCRBY', KEYS[2], 'skipped', 1)
+  redis.call('HSET', KEYS[2], 'last_error', why)
+  return outcome
+end
+if redis.call('EXISTS', KEYS[4], KEYS[5], KEYS[6]) > 0 then
+  return skip(2, 'job ' .. ARGV[6] .. ' exists already')
+end
+if not queue_allowed(KEYS[8], ARGV[15]) then return skip(4, 'too many queues') end
+local cap = tonumber(ARGV[16])
+if cap > 0 and redis.call('ZCARD', KEYS[3]) >= cap then
+  return skip(3, 'queue at its cap (SLUICE_MAX_QUEUED_JOBS)')
+end
+admit(KEYS[3], KEYS[4], KEYS[6], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11],
+      ARGV[12], ARGV[13], {unpack(ARGV, 17)})
+register_queue(KEYS[8], ARGV[15])
+wake(KEYS[7], 1, tonumber(ARGV[14]))
+redis.call('HINCRBY', KEYS[2], 'fired', 1)
+redis.call('HSET', KEYS[2], 'last_tick', ARGV[3], 'last_job', ARGV[6])
+return 1
+"""
+)
+
+# Forget the schedules no live worker has defined for a long while (removed from every
+# worker's settings): their next tick and their hash go.
+# KEYS: schedules set
+# ARGV: schedule hash prefix ("{ns}:schedule:"), oldest seen_at kept (ms)
+# Returns the names forgotten.
+FORGET = """
+local gone = {}
+for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local seen = tonumber(redis.call('HGET', ARGV[1] .. name, 'seen_at') or '0') or 0
+  if seen < tonumber(ARGV[2]) then
+    redis.call('ZREM', KEYS[1], name)
+    redis.call('DEL', ARGV[1] .. name)
+    gone[#gone + 1] = name
+  end
+end
+return gone
+"""

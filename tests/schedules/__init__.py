@@ -1,0 +1,1 @@
+"""Schedules: ticks, firing once across workers, definitions, listing."""

@@ -1,0 +1,70 @@
+"""Firing one tick of one schedule: its job written as an enqueue writes it, by FIRE, which
+enqueues it only if no other worker fired the tick first (producer.contract.schedule_scripts)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from redis.asyncio import Redis
+
+from producer.contract.keys import DEFAULT_QUEUE, WAKE_TOKENS, Keys
+from producer.contract.placement import chosen_fields, place
+from producer.contract.schedule_scripts import FIRE, Fired
+from producer.contract.schedules import Schedule, tick_job_id
+from producer.contract.wire import encode_job
+from producer.redis.failover import ReplicaWait
+from producer.redis.scripts import run_script
+from worker.settings import WorkerConfig
+
+FIRE_SHA = hashlib.sha1(FIRE.encode()).hexdigest()
+
+
+class Firing:
+    """Fires ticks of the schedules of one worker."""
+
+    def __init__(self, redis: Redis, keys: Keys, config: WorkerConfig) -> None:
+        self.redis, self.keys, self.config = redis, keys, config
+        # as an enqueue does: a tick's job counts as written once the replicas confirm it
+        self.wait = ReplicaWait.of(config, keys)
+
+    async def fire(
+        self, schedule: Schedule, digest: str, expected_ms: int, tick_ms: int, next_ms: int
+    ) -> tuple[Fired, str]:
+        """Fire ``tick_ms`` if the schedule's next tick is still ``expected_ms``, setting it to
+        ``next_ms``: what FIRE did, and the tick's job id."""
+        spec = schedule.job_spec()
+        job_id = tick_job_id(self.keys.namespace, schedule.name, tick_ms)
+        keys = [
+            self.keys.schedules,
+            self.keys.schedule(schedule.name),
+            self.keys.named_queue(spec.queue),
+            self.keys.arq_job(job_id),
+            self.keys.arq_result(job_id),
+            self.keys.job(job_id),
+            self.keys.wake_for(spec.queue),
+            self.keys.queues,
+        ]
+        # the job is enqueued at its tick (its place in the queue, its enqueued_at): one
+        # fired a little late still goes ahead of work enqueued after its tick
+        expires_s = self.config.job_expires_s
+        args = [
+            schedule.name,
+            expected_ms,
+            tick_ms,
+            next_ms,
+            digest,
+            job_id,
+            encode_job(spec, tick_ms),
+            place(tick_ms, spec.priority),
+            expires_s * 1000,
+            tick_ms / 1000,
+            spec.pipeline,
+            len(schedule.inputs),
+            expires_s,
+            WAKE_TOKENS,
+            "" if spec.queue == DEFAULT_QUEUE else spec.queue,
+            self.config.max_queued_jobs,
+            *chosen_fields(spec, tick_ms, False),
+        ]
+        outcome = await run_script(self.redis, FIRE_SHA, FIRE, keys, args, self.wait)
+        return Fired(int(outcome)), job_id

@@ -1,0 +1,166 @@
+"""The loop that fires a worker's schedules: it publishes their definitions at start, then
+about once a second reads their next ticks and Redis's clock, and fires each tick due
+(`worker.schedules.firing`). Any number of workers run it side by side: FIRE's
+compare-and-set lets one of them enqueue each tick, and while one lives none is skipped.
+
+Every BEAT_INTERVAL_S it also marks its schedules as defined by a live worker, and forgets
+those no live worker has defined for FORGOTTEN_S (removed from every worker's settings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from producer.contract.keys import Keys
+from producer.contract.liveness import BEAT_INTERVAL_S, FORGOTTEN_S
+from producer.contract.schedule_scripts import FORGET, PUBLISH, Fired, ScheduleField
+from producer.contract.schedules import Schedule
+from producer.contract.ticks import due_ticks_ms, next_tick_ms
+from producer.redis.scripts import run_script
+from worker.schedules.firing import Firing
+from worker.settings import WorkerConfig
+
+log = structlog.get_logger("sluice.schedules")
+
+LOOK_S = 1.0  # longest pause between two looks at the next ticks
+SOONEST_S = 0.01  # shortest: a tick due in a moment is fired at once, not a second late
+_SHA = {script: hashlib.sha1(script.encode()).hexdigest() for script in (PUBLISH, FORGET)}
+_SKIPPED = {Fired.EXISTS, Fired.QUEUE_FULL, Fired.TOO_MANY_QUEUES}
+
+
+class Scheduler:
+    """Fires one worker's schedules."""
+
+    def __init__(
+        self, redis: Redis, keys: Keys, config: WorkerConfig, name: str, schedules: list[Schedule]
+    ) -> None:
+        self.redis, self.keys, self.name = redis, keys, name
+        self.schedules = {s.name: s for s in schedules}
+        self.digests = {s.name: s.digest() for s in schedules}
+        self.outranked: set[str] = set()  # another worker's definition was published since
+        self.firing = Firing(redis, keys, config)
+        self._task: asyncio.Task[None] | None = None
+        self._beat_at = 0.0
+
+    async def start(self) -> None:
+        """Publish the definitions, then fire their ticks until stopped."""
+        if not self.schedules:
+            return
+        await self.publish()
+        self._task = asyncio.create_task(self._loop(), name="sluice-schedules")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def publish(self) -> None:
+        """Publish this worker's definitions (`PUBLISH`: the last started wins)."""
+        now = await self._now_ms()
+        for schedule in self.schedules.values():
+            await self._publish(schedule, now)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                pause_s = await self.step()
+            except RedisError as exc:
+                log.warning("schedules: Redis failed, trying again", error=str(exc))
+                pause_s = LOOK_S
+            except Exception:  # a bug must not stop every schedule of this worker for good
+                log.exception("schedules: a step failed, trying again")
+                pause_s = LOOK_S
+            await asyncio.sleep(pause_s)
+
+    async def step(self) -> float:
+        """Fire every tick due; the seconds until the next look."""
+        names = list(self.schedules)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.time()
+            pipe.zmscore(self.keys.schedules, names)
+            (seconds, micros), scores = await pipe.execute()
+        now = int(seconds) * 1000 + int(micros) // 1000
+        if time.monotonic() >= self._beat_at:
+            await self._beat([n for n in names if n not in self.outranked], now)
+        soonest = now + int(LOOK_S * 1000)
+        for name, score in zip(names, scores, strict=True):
+            schedule = self.schedules[name]
+            if score is None:  # forgotten, or deleted by hand: published afresh
+                self.outranked.discard(name)
+                await self._publish(schedule, now)
+                continue
+            if name in self.outranked:
+                continue
+            next_ms = await self._fire_due(schedule, int(score), now)
+            soonest = min(soonest, next_ms)
+        pause_s: float = max(SOONEST_S, (soonest - now) / 1000)
+        return pause_s
+
+    async def _fire_due(self, schedule: Schedule, due_ms: int, now: int) -> int:
+        """Fire the ticks of ``schedule`` due by ``now``; its next tick as far as known."""
+        ticks = due_ticks_ms(schedule, due_ms, now)
+        if not ticks:
+            return due_ms
+        expected, following = due_ms, next_tick_ms(schedule, now)
+        for n, tick in enumerate(ticks):
+            next_ms = ticks[n + 1] if n + 1 < len(ticks) else following
+            outcome, job_id = await self.firing.fire(
+                schedule, self.digests[schedule.name], expected, tick, next_ms
+            )
+            if outcome is Fired.NOT_MINE:
+                break
+            if outcome is Fired.REDEFINED:
+                self.outranked.add(schedule.name)
+                log.warning(
+                    "schedule: another worker published another definition of it since this "
+                    "one started; this worker leaves it to that one (the last started wins)",
+                    schedule=schedule.name,
+                )
+                break
+            event = "schedule tick skipped" if outcome in _SKIPPED else "schedule fired"
+            (log.warning if outcome in _SKIPPED else log.info)(
+                event, schedule=schedule.name, job_id=job_id, tick_ms=tick, outcome=outcome.name
+            )
+            expected = next_ms
+        return following
+
+    async def _publish(self, schedule: Schedule, now: int) -> None:
+        keys = [self.keys.schedules, self.keys.schedule(schedule.name)]
+        args = [
+            schedule.name,
+            schedule.definition(),
+            self.digests[schedule.name],
+            next_tick_ms(schedule, now),
+            self.name,
+            now,
+        ]
+        outcome = await run_script(self.redis, _SHA[PUBLISH], PUBLISH, keys, args)
+        if int(outcome) == 2:
+            log.warning(
+                "schedule: this worker's definition replaced another one (the last started "
+                "wins; workers with the other stop firing it)",
+                schedule=schedule.name,
+            )
+
+    async def _beat(self, names: list[str], now: int) -> None:
+        """Mark these schedules as defined by a live worker; forget the long-undefined."""
+        self._beat_at = time.monotonic() + BEAT_INTERVAL_S
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.hset(self.keys.schedule(name), ScheduleField.SEEN_AT, now)
+            await pipe.execute()
+        forget = [self.keys.schedules], [self.keys.schedule(""), now - FORGOTTEN_S * 1000]
+        gone = await run_script(self.redis, _SHA[FORGET], FORGET, *forget)
+        if gone:
+            log.info("schedules forgotten: no live worker defines them", names=list(gone))
+
+    async def _now_ms(self) -> int:
+        seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
