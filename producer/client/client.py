@@ -103,8 +103,9 @@ class Client(Enqueueing):
             k.blobs(job_id),
             k.inputs(job_id),
             k.arq_result(job_id),
+            k.events,
         ]
-        args = [job_id, time.time(), self.settings.result_ttl_s]
+        args = [job_id, time.time(), self.settings.result_ttl_s, self.settings.events_maxlen]
         with self._reachable():
             if await self._script(CANCEL)(keys=keys, args=args):
                 return True
@@ -132,9 +133,11 @@ class Client(Enqueueing):
             k.failed,
             k.inputs(job_id),
             k.wake_for(queue),
+            k.events,
         ]
-        expires_ms = self.settings.job_expires_s * 1000
-        args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS]
+        s = self.settings
+        args = [job_id, now_ms(), s.job_expires_s * 1000, s.job_expires_s, WAKE_TOKENS]
+        args.append(s.events_maxlen)
         with self._reachable():
             outcome = await self._script(RETRY)(keys=keys, args=args)
         if outcome == 1:
@@ -161,9 +164,10 @@ class Client(Enqueueing):
         queue = await self._queue_name(job_id)
         own = [k.job(job_id), k.spec(job_id), k.named_queue(queue)]
         own += [k.arq_job(job_id), k.arq_result(job_id)]
-        keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake_for(queue)]
-        expires_ms = self.settings.job_expires_s * 1000
-        args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS, *failed]
+        keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake_for(queue), k.events]
+        s = self.settings
+        args = [job_id, now_ms(), s.job_expires_s * 1000, s.job_expires_s, WAKE_TOKENS]
+        args += [s.events_maxlen, *failed]
         with self._reachable():
             outcome = int(await self._script(RETRY_INPUTS)(keys=keys, args=args))
         if outcome > 0:

@@ -33,6 +33,8 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
                                              starts at once (kept to WAKE_TOKENS)
     {ns}:wake:{name}             list        the same, for the queue named {name}
     {ns}:worker:{wid}            hash        a worker's heartbeat details
+    {ns}:events                  stream      job events (job, type, queue...), about
+                                             SLUICE_EVENTS_MAXLEN kept (producer.contract.events)
     {ns}:wait-mark               string      a counter bumped before each WAIT for replicas
                                              (SLUICE_REDIS_WAIT_REPLICAS; producer.redis.failover)
 """
@@ -119,6 +121,10 @@ class Keys:
     @property
     def wake(self) -> str:
         return f"{self.namespace}:wake"
+
+    @property
+    def events(self) -> str:
+        return f"{self.namespace}:events"
 
     @property
     def wait_mark(self) -> str:
