@@ -3,17 +3,17 @@ retry and delete them, and look at the queue, its jobs and its workers."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from producer.client.enqueue import Enqueueing, chunks
+from producer.client.enqueue import chunks
+from producer.client.events import Watching
 from producer.client.inspect import read_status
 from producer.client.listing import MAX_LISTED, JobList, list_jobs
 from producer.client.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, delete_call
 from producer.client.stored_ids import decode_fields, raw_key, read_statuses
-from producer.contract.errors import JobNotFound, SluiceError, WaitTimeout
+from producer.contract.errors import JobNotFound, SluiceError
 from producer.contract.keys import WAKE_TOKENS
 from producer.contract.liveness import live_since_ms
 from producer.contract.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
@@ -25,11 +25,11 @@ from producer.contract.wire import loads, now_ms, queue_name, read_number
 RESULTS_PAGE = 500  # records per HMGET when reading results
 
 
-class Client(Enqueueing):
+class Client(Watching):
     """Async client. ``async with Client() as c: job_id = await c.enqueue(...)``.
 
-    Enqueueing (`enqueue`, `enqueue_many`) is in `producer.client.enqueue`; the connection in
-    `producer.redis.connection.Connected`.
+    Enqueueing (`enqueue`, `enqueue_many`) is in `producer.client.enqueue`; `events` and
+    `wait` in `producer.client.events`; the connection in `producer.redis.connection.Connected`.
     """
 
     async def status(self, job_id: str) -> JobStatus:
@@ -65,19 +65,6 @@ class Client(Enqueueing):
             raw = await self.redis.hmget(self.keys.blobs(job_id), [str(i) for i in indexes])
         found = zip(indexes, raw, strict=True)
         return {index: value for index, value in found if value is not None}
-
-    async def wait(
-        self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.2
-    ) -> JobStatus:
-        """Poll until the job is complete, failed or not found; WaitTimeout past ``timeout_s``."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            status = await self.status(job_id)
-            if status.state.is_final:
-                return status
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"job {job_id} still {status.state} after {timeout_s:g} s")
-            await asyncio.sleep(poll_s)
 
     async def stats(self) -> QueueStats:
         """Queue depth (ready, deferred), jobs in progress, the failed set, live workers, and

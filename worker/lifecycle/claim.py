@@ -24,8 +24,8 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
-from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, WAKE_TOKENS, Keys
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
+from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, WAKE_TOKENS, Keys
 from producer.contract.scripts import CHUNKED, EMIT, NOW, PLACE, WAKE
 from producer.contract.status import unit_field
 from worker.lifecycle.templates import KeyTemplates

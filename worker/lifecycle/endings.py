@@ -29,8 +29,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from producer.contract.keys import Keys
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
+from producer.contract.keys import Keys
 from producer.contract.scripts import ARQ_RESULT, CLEAR_UNITS, EMIT, HOLDS, KEEP_SPEC, NOW, PLACE
 from producer.redis.scripts import BatchedScript, Value, refused_pairs
 from worker.lifecycle.templates import KeyTemplates

@@ -18,8 +18,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from producer.contract.keys import Keys
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
+from producer.contract.keys import Keys
 from producer.contract.scripts import EMIT, HOLDS
 from producer.redis.failover import failover_code
 from producer.redis.scripts import refused_pairs
