@@ -106,12 +106,7 @@ class Watching(Enqueueing):
         """``since`` as an id to read after: "$" becomes the newest entry's id now, so that
         nothing written between two reads is missed."""
         if since != NEWEST:
-            if not STREAM_ID.match(since):
-                raise ValueError(
-                    f"since: {since!r} is not a stream id: use '$' (from now on), '0' (every "
-                    "event kept) or an event's id such as 1733390000000-0"
-                )
-            return since
+            return check_since(since)
         tries = self._tries()
         newest = await tries.read(lambda: self.redis.xrevrange(self.keys.events, count=1))
         return _text(newest[0][0]) if newest else "0-0"
@@ -129,6 +124,16 @@ class Watching(Enqueueing):
             return []
         _key, entries = reply[0]
         return list(entries)
+
+
+def check_since(since: str) -> str:
+    """``since`` if it is a stream id ("0", "{ms}" or "{ms}-{seq}"), else ValueError."""
+    if not STREAM_ID.match(since):
+        raise ValueError(
+            f"since: {since!r} is not a stream id: use '$' (from now on), '0' (every event "
+            "kept) or an event's id such as 1733390000000-0"
+        )
+    return since
 
 
 def _types(types: Iterable[EventType | str] | None) -> frozenset[EventType] | None:
