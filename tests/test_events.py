@@ -12,9 +12,11 @@ from redis.asyncio import Redis
 from producer import Client, ClientSettings, JobState, SyncClient
 from producer.client import events as events_module
 from producer.client.inspect import read_status
+from producer.contract.errors import ConfigError
 from producer.contract.events import Event, EventType
 from producer.contract.keys import Keys
 from producer.contract.models import JobStatus
+from producer.contract.settings import load_settings
 from tests.expected import data_uri
 from tests.support.workers import WorkerFactory
 
@@ -151,3 +153,31 @@ def test_the_sync_client_reads_events(settings: ClientSettings) -> None:
         job = client.enqueue("text-stats", ["data:,a"])
         events = list(client.events(since="0", follow=False))
     assert [(e.job, e.type) for e in events] == [(job, EventType.ENQUEUED)]
+
+
+async def test_a_follower_survives_its_connection_dropped(client: Client, redis: Redis) -> None:
+    """The server drops the connection a follower blocks on (as a failover or a restart
+    would): the read is tried again, and the next event still arrives."""
+    stream = client.events()
+    first = asyncio.ensure_future(anext(stream))
+    blocked: list[int] = []
+    for _ in range(50):  # until the follower is blocked in its XREAD
+        blocked = [c["id"] for c in await redis.client_list() if c.get("cmd") == "xread"]
+        if blocked:
+            break
+        await asyncio.sleep(0.05)
+    assert blocked, "the follower never blocked"
+    for client_id in blocked:
+        await redis.client_kill_filter(_id=client_id)
+    job = await client.enqueue("text-stats", ["data:,after the drop"])
+    event = await asyncio.wait_for(first, 10)
+    await stream.aclose()
+    assert (event.job, event.type) == (job, EventType.ENQUEUED)
+
+
+def test_a_bad_events_maxlen_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SLUICE_EVENTS_MAXLEN below 0, or not a number, stops start-up naming the variable."""
+    for bad in ("-1", "lots"):
+        monkeypatch.setenv("SLUICE_EVENTS_MAXLEN", bad)
+        with pytest.raises(ConfigError, match="invalid setting SLUICE_EVENTS_MAXLEN"):
+            load_settings(ClientSettings, _env_file=None)
