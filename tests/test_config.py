@@ -45,6 +45,14 @@ ROOTS = "invalid setting SLUICE_FILE_ROOTS:"
         ("SLUICE_REDIS_MASTER_NAME", "mymaster", "invalid setting SLUICE_REDIS_MASTER_NAME"),
         ("SLUICE_QUEUES", "high,Bulk Jobs", "invalid setting SLUICE_QUEUES: 'Bulk Jobs' is not"),
         ("SLUICE_QUEUES", ",", "invalid setting SLUICE_QUEUES: name at least one queue"),
+        (
+            "SLUICE_WEBHOOK_URL",
+            "https://hooks.example.com/sluice",
+            "invalid setting SLUICE_WEBHOOK_SECRET: needed with SLUICE_WEBHOOK_URL",
+        ),
+        ("SLUICE_WEBHOOK_URL", "ftp://x/y", "invalid setting SLUICE_WEBHOOK_URL: must be an http"),
+        ("SLUICE_WEBHOOK_SECRET", "short", "invalid setting SLUICE_WEBHOOK_SECRET: must be at"),
+        ("SLUICE_WEBHOOK_MAX_ATTEMPTS", "0", "invalid setting SLUICE_WEBHOOK_MAX_ATTEMPTS"),
     ],
 )
 def test_bad_setting_stops_worker(

@@ -25,6 +25,7 @@ RUNNERS = {"python": [sys.executable], "bash": ["bash", "-euo", "pipefail"]}
 DATA = {"text", "promql"}  # blocks that show something, not code to run
 NOT_RUN = "<!-- not run:"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+WEBHOOK_SECRET = "examples-webhook-secret"
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def examples_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     server = Server(valkey_binary(), root / "valkey").start()
     env = worker_env(server.url, "sluice", root)
     env.pop("SLUICE_NAMESPACE")  # the examples use the default namespace
+    env["SLUICE_WEBHOOK_SECRET"] = WEBHOOK_SECRET  # docs/webhooks.md's receiver knows it too
     factory = WorkerFactory(base_env=env, log_dir=root, redis_url=server.url, namespace="sluice")
     try:
         factory()
@@ -86,6 +88,7 @@ def examples_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         bin_dir = str(Path(sys.executable).parent)  # `sluice` and `sluice-worker`
         shell.update(
             SLUICE_REDIS_URL=server.url,
+            SLUICE_WEBHOOK_SECRET=WEBHOOK_SECRET,
             PYTHONPATH=str(ROOT),
             PATH=f"{bin_dir}{os.pathsep}{shell.get('PATH', '')}",
         )

@@ -64,6 +64,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("worker.pool",),
     ("worker.stages",),
     ("worker.lifecycle",),
+    ("worker.webhooks",),
     ("worker.process", "worker.__main__"),
 ]
 # All the worker may import of the producer: the contract and the Redis layer.

@@ -22,7 +22,7 @@ from worker.errors import FetchError
 from worker.fetchers.data import DataFetcher
 from worker.fetchers.file import FileFetcher
 from worker.fetchers.http import HttpFetcher
-from worker.observe import metrics
+from worker.observe import instrument, metrics
 from worker.observe.instrument import fetch_error_kind
 from worker.settings import WorkerConfig
 
@@ -216,7 +216,9 @@ def test_metric_names_and_labels_follow_prometheus_conventions() -> None:
     )
     families = [f for f in metrics.REGISTRY.collect() if f.name.startswith("sluice_")]
     metrics.QUEUE.stats = None
-    bounded = {"pipeline", "stage", "outcome", "kind", "queue", "reason", "state"}
+    instrument.rate_waited("host", "*.example.org", 0.25)  # so its families are checked too
+    # "limit": a rate limit's rule as configured (SLUICE_FETCH_RATES...), never a host fetched
+    bounded = {"pipeline", "stage", "outcome", "kind", "queue", "reason", "state", "limit"}
     defined = {m._name: m for m in vars(metrics).values() if isinstance(m, Counter | Histogram)}
     assert {"sluice_queue_jobs", "sluice_queue_oldest_ready_age_seconds"} <= {
         f.name for f in families

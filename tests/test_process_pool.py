@@ -136,6 +136,24 @@ async def test_buffers_travel_through_shared_memory(pools: Factory) -> None:
     assert results == [hashlib.sha256(b"".join(b)).hexdigest() for b in batches]
 
 
+async def test_a_tasks_clock_starts_when_its_process_is_ready() -> None:
+    """A process still starting (its initializer running) has not begun the task it was
+    given: a limit shorter than the start-up does not kill a task that runs in time."""
+    replaced: list[str] = []
+    pool = ProcessExecutor(
+        1, pool_tasks.slow_start, (1.0,), timeout_of=lambda args: 0.5, on_replace=replaced.append
+    )
+    pool.start()
+    try:
+        assert await call(pool, pool_tasks.echo, 7) == 7
+        with pytest.raises(TaskTimedOut):  # the limit still holds once it runs
+            await call(pool, pool_tasks.sleep_then_pid, 30)
+        assert await call(pool, pool_tasks.echo, 8) == 8  # on the replacement, booting again
+        assert replaced == ["timeout"]
+    finally:
+        pool.shutdown()
+
+
 async def test_a_short_transform_limit_does_not_apply_to_the_warm_up() -> None:
     """The warm-up waits for each process to start and import the pipelines (well over
     50 ms): a worker with SLUICE_TRANSFORM_TIMEOUT_S=0.05 still starts."""

@@ -9,11 +9,12 @@ from dataclasses import fields
 from producer.contract import scripts
 from producer.contract.events import EVENT_FIELDS, EventType
 from producer.contract.keys import DEFAULT_QUEUE
-from producer.contract.models import JobState, JobStatus
+from producer.contract.models import JobState, JobStatus, WebhookState, WebhookStatus
 from producer.contract.status import ALL, UNIT_FIELD_PREFIX, Field
 from worker.lifecycle import claim, endings, lease
 from worker.stages import progress, store
 from worker.stages.items import StageCounters
+from worker.webhooks import store as webhooks
 
 SCRIPTS = {
     "ENQUEUE": scripts.ENQUEUE,
@@ -26,13 +27,16 @@ SCRIPTS = {
     "RENEW": lease.RENEW,
     "STORE": store.STORE,
     "PROGRESS": progress.PROGRESS,
+    "CLAIM_WEBHOOKS": webhooks.CLAIM,
+    "SETTLE_WEBHOOK": webhooks.SETTLE,
 }
 # quoted words in the scripts that are not fields: the states a field holds, the codes the
 # scripts answer, what Lua's type() says, and the pieces field names are built from
-CODES = {"ok", "lost", "done", "release", "released", "resumed"}
+CODES = {"ok", "lost", "done", "release", "released", "resumed", "retry"}
 LUA_WORDS = {"number", "string", "table", "true", "false"}
 NOT_FIELDS = (
     {s.value for s in JobState}
+    | {s.value for s in WebhookState}
     | CODES
     | LUA_WORDS
     | {"_s", "+inf", UNIT_FIELD_PREFIX, DEFAULT_QUEUE}
@@ -59,5 +63,7 @@ def test_the_workers_counters_are_fields_of_the_schema() -> None:
 
 def test_what_a_status_reads_from_the_hash_is_in_the_schema() -> None:
     """Every JobStatus attribute that the hash holds is a Field."""
-    from_hash = set(JobStatus.model_fields) - {"job_id", "stages"}
+    from_hash = set(JobStatus.model_fields) - {"job_id", "stages", "webhook"}
     assert from_hash <= {f.value for f in Field}
+    webhook = {f"webhook_{name}" for name in WebhookStatus.model_fields} - {"webhook_url"}
+    assert webhook | {Field.CALLBACK_URL} <= {f.value for f in Field}

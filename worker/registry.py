@@ -114,3 +114,15 @@ def load_modules(names: Iterable[str]) -> None:
             raise ConfigError(
                 f"invalid setting SLUICE_PIPELINES: cannot import {name!r}: {exc}"
             ) from None
+
+
+def check_rated_pipelines(config: WorkerConfig) -> None:
+    """Every pipeline SLUICE_PIPELINE_RATES limits is registered (a misspelt name would limit
+    nothing), or ConfigError naming the setting; run once the modules are loaded."""
+    for rule in config.rate_rules:
+        if rule.kind == "pipeline" and rule.name not in REGISTRY.pipelines:
+            known = ", ".join(sorted(REGISTRY.pipelines))
+            raise ConfigError(
+                f"invalid setting SLUICE_PIPELINE_RATES: no pipeline {rule.name!r} is "
+                f"registered (registered: {known}; SLUICE_PIPELINES names modules with more)"
+            )

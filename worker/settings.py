@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from producer.contract.callbacks import callback_url_problem
 from producer.contract.errors import ConfigError
 from producer.contract.keys import DEFAULT_QUEUE
 from producer.contract.models import QUEUE_NAME_PATTERN
@@ -25,8 +26,10 @@ from producer.contract.settings import (
     load_settings,
     unknown_env_settings,
 )
+from worker.rates import RateRule, parse_rules
 
 MiB = 1024 * 1024
+MIN_SECRET_CHARS = 16  # a webhook secret shorter than this is a placeholder, not a key
 # one label of a host name; '_' too, as container and cluster-internal names use it
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
@@ -65,6 +68,14 @@ class WorkerConfig(ClientSettings):
     """Fetches in flight at once across all jobs."""
     fetch_per_host: int = Field(default=0, ge=0)
     """Connections per host, to be polite to one server (0: only SLUICE_FETCH_CONCURRENCY)."""
+    fetch_rates: CommaList = Field(default_factory=list)
+    """Requests per second per host, shared by every worker of the namespace:
+    ``host=rate`` or ``host=rate:burst``, comma-separated; a host is exact, ``*.domain`` or
+    ``*`` (docs/rate-limits.md). Hosts no rule names are not limited."""
+    pipeline_rates: CommaList = Field(default_factory=list)
+    """Fetches (inputs) per second per pipeline, shared by every worker of the namespace:
+    ``pipeline=rate`` or ``pipeline=rate:burst``, comma-separated; each pipeline named must
+    be registered."""
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     """Time allowed for one fetch attempt (each retry and redirect hop gets its own)."""
     fetch_connect_timeout_s: float = Field(default=10.0, gt=0)
@@ -126,11 +137,58 @@ class WorkerConfig(ClientSettings):
     """Port of the worker's HTTP server: /metrics (Prometheus), /healthz, /readyz (0: none)."""
     metrics_host: str = "0.0.0.0"
     """Address the metrics and health server listens on."""
+    webhook_url: str | None = None
+    """The namespace's default webhook: POSTed, signed, when a job without a callback URL of
+    its own ends (docs/webhooks.md). Needs SLUICE_WEBHOOK_SECRET."""
+    webhook_secret: SecretStr | None = None
+    """The key of every webhook's HMAC-SHA256 signature (at least 16 characters; the same on
+    every worker of the namespace). Without it, webhooks are not sent: they fail, saying so."""
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    """POSTs tried for one job's ending before its delivery is marked failed."""
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """Time allowed for one POST to a webhook (connecting, sending, the answer)."""
+    webhook_backoff_s: float = Field(default=5.0, ge=0)
+    """Pause before the second POST; doubles each try up to 10 minutes, each pause jittered
+    to between half and all of it (a receiver's Retry-After wins where it asks for longer)."""
 
     @field_validator("fetch_allow")
     @classmethod
     def _allow_entries(cls, entries: list[str]) -> list[str]:
         return _each_fine(entries, allow_entry_problem)
+
+    @field_validator("fetch_rates")
+    @classmethod
+    def _host_rates(cls, entries: list[str]) -> list[str]:
+        parse_rules(entries, "host")
+        return entries
+
+    @field_validator("pipeline_rates")
+    @classmethod
+    def _pipeline_rates(cls, entries: list[str]) -> list[str]:
+        parse_rules(entries, "pipeline")
+        return entries
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, url: str | None) -> str | None:
+        problem = callback_url_problem(url) if url else None
+        if problem is not None:
+            raise ValueError(problem)
+        return url or None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if secret is not None and not secret.get_secret_value():
+            secret = None
+        if secret is None and info.data.get("webhook_url"):
+            raise ValueError(
+                "needed with SLUICE_WEBHOOK_URL: the key webhooks are signed with (the same "
+                "on every worker of the namespace)"
+            )
+        if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_CHARS} characters")
+        return secret
 
     @field_validator("queues")
     @classmethod
@@ -153,6 +211,12 @@ class WorkerConfig(ClientSettings):
     @property
     def file_root_paths(self) -> list[Path]:
         return [Path(p).resolve() for p in self.file_roots]
+
+    @property
+    def rate_rules(self) -> list[RateRule]:
+        """Every rate limit this worker applies: its hosts', then its pipelines'."""
+        hosts = parse_rules(self.fetch_rates, "host")
+        return hosts + parse_rules(self.pipeline_rates, "pipeline")
 
     @property
     def pool_inflight(self) -> int:

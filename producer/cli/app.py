@@ -141,6 +141,15 @@ def enqueue(
             metavar="SECONDS", help="Keep this job's results this long (default: the worker's)."
         ),
     ] = None,
+    callback_url: Annotated[
+        str | None,
+        typer.Option(
+            "--callback-url",
+            metavar="URL",
+            help="POST the job's ending here, signed (default: the namespace's, if a worker "
+            "has SLUICE_WEBHOOK_URL; see docs/webhooks.md).",
+        ),
+    ] = None,
     each: Annotated[
         bool,
         typer.Option(
@@ -179,6 +188,7 @@ def enqueue(
         "timeout_s": timeout,
         "max_tries": max_tries,
         "result_ttl_s": result_ttl,
+        "callback_url": callback_url,
     }
     job: dict[str, Any] = {"options": options, "job_id": job_id, "defer_s": defer, **chosen}
 

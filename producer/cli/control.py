@@ -91,7 +91,8 @@ def render_failed(jobs: list[JobStatus]) -> Group:
 
 
 def workers(as_json: JsonFlag = False) -> None:
-    """List live workers: id, host, pid, uptime, last heartbeat, jobs running, pool size."""
+    """List live workers: id, host, pid, uptime, last heartbeat, jobs running, pool size,
+    the rate limits each applies."""
 
     async def work(client: Client) -> int:
         live = await client.workers()
@@ -108,13 +109,14 @@ def workers(as_json: JsonFlag = False) -> None:
 def render_workers(live: list[WorkerInfo], now: float) -> Table:
     table = Table(title=f"{len(live)} live worker(s)", show_edge=False)
     table.add_column("id", no_wrap=True)
-    for column in ("host", "pid", "uptime", "last beat", "jobs", "pool", "version"):
+    for column in ("host", "pid", "uptime", "last beat", "jobs", "pool", "version", "rate limits"):
         table.add_column(column)
     for w in live:
         uptime = None if w.started is None else now - w.started
         beat = "-" if w.last_beat is None else f"{now - w.last_beat:.0f} s ago"
         counts = (_shown(w.pid), format_seconds(uptime), beat, _shown(w.jobs), _shown(w.pool_size))
-        table.add_row(shown(w.id), shown(w.host), *counts, shown(w.version))
+        rates = "\n".join(w.rates) or "-"
+        table.add_row(shown(w.id), shown(w.host), *counts, shown(w.version), shown(rates))
     return table
 
 

@@ -20,7 +20,15 @@ from rich.text import Text
 
 from producer.client.display import format_seconds, format_time
 from producer.contract.keys import DEFAULT_QUEUE
-from producer.contract.models import STAGES, ItemResult, JobState, JobStatus, QueueStats
+from producer.contract.models import (
+    STAGES,
+    ItemResult,
+    JobState,
+    JobStatus,
+    QueueStats,
+    WebhookState,
+    WebhookStatus,
+)
 from producer.contract.wire import dumps
 
 STATE_STYLES = {
@@ -91,11 +99,31 @@ def render_status(status: JobStatus, now: float | None = None) -> RenderableType
         info.add_row("attempts", Text(str(status.attempts)))
     if status.worker:
         info.add_row("worker", shown(status.worker))
+    if status.webhook is not None:
+        info.add_row("webhook", webhook_text(status.webhook))
     info.add_row("enqueued", format_time(status.enqueued_at))
     info.add_row("started", format_time(status.started_at))
     info.add_row("finished", format_time(status.finished_at))
     info.add_row("elapsed", elapsed_text(status, now))
     return Group(info, Text(), render_stages(status)) if status.stages else info
+
+
+def webhook_text(hook: WebhookStatus) -> Text:
+    """Where the job's webhook goes and how its delivery went."""
+    text = shown(hook.url or "the namespace default")
+    state = hook.state.value if hook.state else "when the job ends"
+    styles = {WebhookState.DELIVERED: "green", WebhookState.FAILED: "red"}
+    style = styles.get(hook.state, "") if hook.state else ""
+    text.append(f": {state}", style=style)
+    if hook.attempts:
+        text.append(f", {hook.attempts} attempt{'s' if hook.attempts > 1 else ''}")
+    if hook.at is not None:
+        text.append(f", last {format_time(hook.at)}")
+    if hook.error:
+        text.append(" (")
+        text.append_text(shown(hook.error, style="red"))
+        text.append(")")
+    return text
 
 
 def _chosen(status: JobStatus) -> str:
@@ -121,9 +149,10 @@ def render_stages(status: JobStatus) -> Table:
     table.add_column("busy", justify="right")  # of the stage's capacity: names the bottleneck
     table.add_column("")
     bottleneck = status.bottleneck
-    names = [*STAGES, *(name for name in status.stages if name not in STAGES)]
+    timed = status.timed()  # with "rate_limit": fetches waiting for their rate limit's slot
+    names = [*STAGES, *(name for name in timed if name not in STAGES)]
     for name in names:
-        timing = status.stages.get(name)
+        timing = timed.get(name)
         if timing is None:
             continue
         mark = Text("◀ bottleneck", style="bold yellow") if name == bottleneck else Text()

@@ -90,6 +90,8 @@ class Client(Watching):
             k.blobs(job_id),
             k.inputs(job_id),
             k.arq_result(job_id),
+            k.webhooks,
+            k.webhook_default,
             k.events,
         ]
         args = [job_id, time.time(), self.settings.result_ttl_s, self.settings.events_maxlen]
@@ -120,6 +122,7 @@ class Client(Watching):
             k.failed,
             k.inputs(job_id),
             k.wake_for(queue),
+            k.webhooks,
             k.events,
         ]
         s = self.settings
@@ -151,7 +154,8 @@ class Client(Watching):
         queue = await self._queue_name(job_id)
         own = [k.job(job_id), k.spec(job_id), k.named_queue(queue)]
         own += [k.arq_job(job_id), k.arq_result(job_id)]
-        keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake_for(queue), k.events]
+        keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake_for(queue)]
+        keys += [k.webhooks, k.events]
         s = self.settings
         args = [job_id, now_ms(), s.job_expires_s * 1000, s.job_expires_s, WAKE_TOKENS]
         args += [s.events_maxlen, *failed]

@@ -71,17 +71,19 @@ class Enqueueing(Connected):
         timeout_s: float | None = None,
         max_tries: int | None = None,
         result_ttl_s: int | None = None,
+        callback_url: str | None = None,
     ) -> str:
         """Enqueue a job and return its id. Raises InvalidJob, JobExists or QueueFull.
 
         ``queue``: the named queue it waits in (default "default"), taken only by workers
         that serve it (SLUICE_QUEUES); ``priority`` 0-9: ahead of lower-priority work that
         became due up to ``priority`` minutes before it (docs/queues.md); ``timeout_s``,
-        ``max_tries``, ``result_ttl_s``: this job's own, instead of the worker's settings.
+        ``max_tries``, ``result_ttl_s``: this job's own, instead of the worker's settings;
+        ``callback_url``: POSTed, signed, when the job ends (docs/webhooks.md).
         """
         job_id = check_job_id(uuid.uuid4().hex if job_id is None else job_id)
         check_defer(defer_s)
-        choices = chosen(queue, priority, timeout_s, max_tries, result_ttl_s)
+        choices = chosen(queue, priority, timeout_s, max_tries, result_ttl_s, callback_url)
         build_spec(pipeline, None, options, choices)  # fail fast on a bad name or options
         tries = self._tries()
         with self._reachable():
@@ -100,6 +102,7 @@ class Enqueueing(Connected):
         timeout_s: float | None = None,
         max_tries: int | None = None,
         result_ttl_s: int | None = None,
+        callback_url: str | None = None,
     ) -> list[str]:
         """Enqueue one job per item of ``jobs`` (each a list of input URIs), all with this
         pipeline and these options, a few hundred jobs per round trip; return their ids in
@@ -110,7 +113,7 @@ class Enqueueing(Connected):
         the ids admitted before it gave up. ``queue`` and the rest: as for `enqueue`.
         """
         check_defer(defer_s)
-        choices = chosen(queue, priority, timeout_s, max_tries, result_ttl_s)
+        choices = chosen(queue, priority, timeout_s, max_tries, result_ttl_s, callback_url)
         spec = build_spec(pipeline, None, options, choices)
         checked = checked_jobs(jobs, self.settings)
         if not checked:
@@ -359,6 +362,7 @@ def chosen(
     timeout_s: float | None,
     max_tries: int | None,
     result_ttl_s: int | None,
+    callback_url: str | None = None,
 ) -> dict[str, Any]:
     """The JobSpec fields an enqueue chose (what it left unset keeps JobSpec's defaults)."""
     given = {
@@ -367,6 +371,7 @@ def chosen(
         "timeout_s": timeout_s,
         "max_tries": max_tries,
         "result_ttl_s": result_ttl_s,
+        "callback_url": callback_url,
     }
     return {name: value for name, value in given.items() if value is not None}
 

@@ -35,6 +35,15 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
     {ns}:worker:{wid}            hash        a worker's heartbeat details
     {ns}:events                  stream      job events (job, type, queue...), about
                                              SLUICE_EVENTS_MAXLEN kept (producer.contract.events)
+    {ns}:rate:host:{host}        string      a host's rate limit: when its next request may go
+                                             (GCRA's theoretical arrival time, ms on Redis's
+                                             clock); expires once that time has passed
+    {ns}:rate:pipeline:{name}    string      the same, for a pipeline's fetches
+    {ns}:webhooks                sorted set  job id -> ms epoch when its ending's webhook is due
+                                             (or when a worker's lease on sending it lapses)
+    {ns}:webhook-default         string      the namespace's default webhook URL, kept alive
+                                             by live workers with SLUICE_WEBHOOK_URL (the
+                                             first written holds; expires LIVE_S after)
     {ns}:wait-mark               string      a counter bumped before each WAIT for replicas
                                              (SLUICE_REDIS_WAIT_REPLICAS; producer.redis.failover)
 """
@@ -127,8 +136,20 @@ class Keys:
         return f"{self.namespace}:events"
 
     @property
+    def webhooks(self) -> str:
+        return f"{self.namespace}:webhooks"
+
+    @property
+    def webhook_default(self) -> str:
+        return f"{self.namespace}:webhook-default"
+
+    @property
     def wait_mark(self) -> str:
         return f"{self.namespace}:wait-mark"
+
+    def rate(self, kind: str, name: str) -> str:
+        """The rate limit of one host or pipeline (``kind``: "host" or "pipeline")."""
+        return f"{self.namespace}:rate:{kind}:{name}"
 
     def worker(self, worker_id: str) -> str:
         return f"{self.namespace}:worker:{worker_id}"

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from producer.contract.callbacks import callback_url_problem
 from producer.contract.keys import DEFAULT_QUEUE
 
 PIPELINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -22,6 +23,7 @@ QUEUE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # no dot, no colon: part of 
 MAX_PRIORITY = 9
 PRIORITY_STEP_S = 60
 STAGES = ("fetch", "transform", "store")
+RATE_LIMIT = "rate_limit"  # the bottleneck when waiting for rate limits weighs the most
 SAFE_EXTENSION = re.compile(r"^[A-Za-z0-9]{1,16}$")  # a blob's file extension
 
 
@@ -65,6 +67,41 @@ class JobSpec(BaseModel):
     timeout_s: float | None = Field(default=None, gt=0, le=30 * 86400)
     max_tries: int | None = Field(default=None, ge=1, le=100)
     result_ttl_s: int | None = Field(default=None, ge=1, le=365 * 86400)
+    # POSTed, signed, when the job ends (None: the namespace default, if any: docs/webhooks.md)
+    callback_url: str | None = None
+
+    @field_validator("callback_url")
+    @classmethod
+    def _check_callback_url(cls, url: str | None) -> str | None:
+        problem = None if url is None else callback_url_problem(url)
+        if problem is not None:
+            raise ValueError(problem)
+        return url
+
+
+class WebhookState(StrEnum):
+    """Where the delivery of a job's ending to its webhook is."""
+
+    PENDING = "pending"  # due, being sent, or waiting to be tried again
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # refused (4xx, SSRF guard, no secret) or out of attempts: not sent again
+
+
+class WebhookStatus(BaseModel):
+    """The webhook of a job: where it goes, and how its delivery went."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str | None = None
+    """The job's own callback URL (None: the namespace default, SLUICE_WEBHOOK_URL)."""
+    state: WebhookState | None = None
+    """None until the job ends (or when the job has none and the namespace no default)."""
+    attempts: int = 0
+    """POSTs tried for this ending."""
+    error: str | None = None
+    """Why the last attempt did not deliver."""
+    at: float | None = None
+    """When the delivery was last tried (epoch s)."""
 
 
 class StageTiming(BaseModel):
@@ -125,6 +162,27 @@ class JobStatus(BaseModel):
     started_at: float | None = None
     finished_at: float | None = None
     stages: dict[str, StageTiming] = Field(default_factory=dict)
+    rate_wait_count: int = 0
+    """Fetches that waited for their slot under a rate limit (docs/rate-limits.md)."""
+    rate_wait_s: float = 0.0
+    """Their seconds waiting, summed; counted as waiting, not in the fetch stage's time."""
+
+    @property
+    def rate_wait(self) -> StageTiming:
+        """The waiting for rate limits as a stage of its own: it holds fetch slots, so its
+        capacity is the fetch stage's."""
+        fetch = self.stages.get("fetch")
+        slot_s = fetch.slot_s if fetch else 0.0
+        return StageTiming(count=self.rate_wait_count, total_s=self.rate_wait_s, slot_s=slot_s)
+
+    def timed(self) -> dict[str, StageTiming]:
+        """The stages, and the waiting for rate limits as "rate_limit" when there was any:
+        what the bottleneck is chosen from."""
+        if not self.rate_wait_count:
+            return self.stages
+        return {**self.stages, RATE_LIMIT: self.rate_wait}
+
+    webhook: WebhookStatus | None = None  # None: no callback URL, no delivery (yet)
 
     @property
     def elapsed_s(self) -> float | None:
@@ -138,11 +196,12 @@ class JobStatus(BaseModel):
         """The stage whose capacity was the busiest: 64 fetches in flight at half their
         capacity are less of a limit than 2 pool processes at 90% of theirs, however much
         more time the fetches add up to. (A job whose capacities are not known — written by
-        an older worker — falls back to the stage with the most time.) None before any
-        input has left a stage."""
-        ran = {name: t for name, t in self.stages.items() if t.count}
-        if not ran:
+        an older worker — falls back to the stage with the most time.) "rate_limit" when
+        fetches waiting for their rate limits' slots weigh more than any stage. None before
+        any input has left a stage."""
+        if not any(t.count for t in self.stages.values()):
             return None
+        ran = {name: t for name, t in self.timed().items() if t.count}
         if all(t.utilisation is not None for t in ran.values()):
             return max(ran, key=lambda name: ran[name].utilisation or 0.0)
         return max(ran, key=lambda name: ran[name].total_s)
@@ -256,8 +315,11 @@ class WorkerInfo(BaseModel):
     """Sluice's version in the worker."""
     queues: list[str] = Field(default_factory=lambda: [DEFAULT_QUEUE])
     """The queues it takes jobs from (SLUICE_QUEUES)."""
+    rates: list[str] = Field(default_factory=list)
+    """The rate limits it applies (SLUICE_FETCH_RATES, SLUICE_PIPELINE_RATES), each as
+    ``host api.example.com 5/s burst 10`` or ``pipeline thumbnail 20/s``."""
 
-    @field_validator("queues", mode="before")
+    @field_validator("queues", "rates", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return [q for q in value.split(",") if q] if isinstance(value, str) else value

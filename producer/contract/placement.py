@@ -36,7 +36,8 @@ def place(due_ms: int, priority: int) -> int:
 
 def chosen_fields(spec: JobSpec, due_ms: int, deferred: bool) -> list[str]:
     """The status-hash fields (name, value, ...) of what the enqueue chose beyond the usual:
-    a queue, a priority, overrides of the worker's settings. Empty for the usual job."""
+    a queue, a priority, overrides of the worker's settings, a callback URL. Empty for the
+    usual job."""
     out: list[str] = []
     if spec.queue != JobSpec.model_fields["queue"].default:
         out += (Field.QUEUE, spec.queue)
@@ -50,4 +51,6 @@ def chosen_fields(spec: JobSpec, due_ms: int, deferred: bool) -> list[str]:
         out += (Field.MAX_TRIES, str(spec.max_tries))
     if spec.result_ttl_s is not None:
         out += (Field.RESULT_TTL_S, str(spec.result_ttl_s))
+    if spec.callback_url is not None:
+        out += (Field.CALLBACK_URL, spec.callback_url)
     return out

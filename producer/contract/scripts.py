@@ -226,11 +226,29 @@ local function arq_result(id, f, ok, state, extra, queue, now)
 end
 """
 
+# A job's ending is sent to its webhook (worker.webhooks) when it has a callback URL of its
+# own or the namespace has a default (a live worker with SLUICE_WEBHOOK_URL keeps the default
+# key): queued with the ending, in the same step, so no ending is missed or sent twice by
+# design. A retry resets the delivery, so that the next ending is sent afresh.
+WEBHOOK = """
+local function queue_webhook(webhooks, default, status, id, now)
+  if redis.call('HEXISTS', status, 'callback_url') == 0
+     and redis.call('EXISTS', default) == 0 then return end
+  redis.call('ZADD', webhooks, now, id)
+  redis.call('HSET', status, 'webhook_state', 'pending', 'webhook_attempts', 0)
+  redis.call('HDEL', status, 'webhook_error', 'webhook_at')
+end
+local function reset_webhook(webhooks, status, id)
+  redis.call('ZREM', webhooks, id)
+  redis.call('HDEL', status, 'webhook_state', 'webhook_attempts', 'webhook_error', 'webhook_at')
+end
+"""
+
 # Cancel a job that is queued or running. Its units leave the queue and the lease set at once
 # and the abort set tells every worker holding one to stop it now; the envelope is kept (as
 # the spec) so that `retry` resumes it from its stored records.
 # KEYS: status hash, queue, arq job, aborts, running set, leases, spec, results, blobs, inputs,
-#       arq result, events
+#       arq result, webhooks, webhook default, events
 # ARGV: job id, now (s), ttl s, events kept (SLUICE_EVENTS_MAXLEN)
 # Returns 1 cancelled, 0 already final (or unknown).
 CANCEL = (
@@ -238,6 +256,7 @@ CANCEL = (
     + CLEAR_UNITS
     + KEEP_SPEC
     + ARQ_RESULT
+    + WEBHOOK
     + EMIT
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -253,10 +272,11 @@ local f = redis.call('HMGET', KEYS[1], 'attempts', 'enqueued_at', 'started_at', 
                     'queue', 'pipeline')
 redis.call('SET', KEYS[11], arq_result(ARGV[1], f, false, 'cancelled', {}, KEYS[2], now),
            'EX', ARGV[3])
-events_to(KEYS[12], ARGV[4])
+events_to(KEYS[14], ARGV[4])
 emit(ARGV[1], 'cancelled', f[5], f[6], {'error', 'cancelled'})
 redis.call('ZADD', KEYS[4], now, ARGV[1])
 redis.call('SREM', KEYS[5], ARGV[1])
+queue_webhook(KEYS[12], KEYS[13], KEYS[1], ARGV[1], now)
 for _, key in ipairs({KEYS[1], KEYS[7], KEYS[8], KEYS[9], KEYS[10]}) do
   redis.call('EXPIRE', key, ARGV[3])
 end
@@ -277,13 +297,14 @@ end
 # are kept, and its next run (``run`` + 1) looks them up, so it does only the inputs that have
 # none. The kept spec is the job's envelope (or, kept by an older Sluice, the job alone).
 # KEYS: status hash, spec, queue, arq job, arq result, leases, failed set, inputs list, wake list,
-#       events
+#       webhooks, events
 # ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept, events kept
 # Returns 1 re-queued, 0 not failed/cancelled, -1 no spec kept.
 RETRY = (
     CLEAR_UNITS
     + WAKE
     + PLACE
+    + WEBHOOK
     + EMIT
     + RETRIED
     + """
@@ -301,13 +322,14 @@ redis.call('SET', KEYS[4], envelope, 'PX', ARGV[3])
 redis.call('ZADD', KEYS[3], place(ARGV[2], redis.call('HGET', KEYS[1], 'priority')), ARGV[1])
 redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[7], ARGV[1])
+reset_webhook(KEYS[10], KEYS[1], ARGV[1])
 local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
 redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', 'run', run + 1,
            'units_done', 0)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 if redis.call('EXISTS', KEYS[8]) == 1 then redis.call('EXPIRE', KEYS[8], ARGV[4]) end
 wake(KEYS[9], 1, tonumber(ARGV[5]))
-retried(KEYS[10], ARGV[6], KEYS[1], ARGV[1])
+retried(KEYS[11], ARGV[6], KEYS[1], ARGV[1])
 return 1
 """
 )
@@ -316,7 +338,8 @@ return 1
 # good ones stay, and the next run (``run`` + 1) looks up what is stored, so it redoes only
 # those. The caller names the failed inputs it read; each is checked again here (a record
 # that is not a failure is left alone).
-# KEYS: status hash, spec, queue, arq job, arq result, leases, results, blobs, wake list, events
+# KEYS: status hash, spec, queue, arq job, arq result, leases, results, blobs, wake list,
+#       webhooks, events
 # ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept, events kept, then input
 #       indexes
 # Returns how many records were dropped (the job re-queued if > 0); 0: none of them is a
@@ -325,6 +348,7 @@ RETRY_INPUTS = (
     CLEAR_UNITS
     + WAKE
     + PLACE
+    + WEBHOOK
     + EMIT
     + RETRIED
     + """
@@ -343,6 +367,7 @@ chunked('HDEL', KEYS[8], dropped)
 clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
 redis.call('SET', KEYS[4], spec, 'PX', ARGV[3])
 redis.call('DEL', KEYS[2], KEYS[5])
+reset_webhook(KEYS[10], KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[3], place(ARGV[2], redis.call('HGET', KEYS[1], 'priority')), ARGV[1])
 local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
 redis.call('HINCRBY', KEYS[1], 'stored', -#dropped)
@@ -352,7 +377,7 @@ redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', '
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[7], ARGV[4])
 wake(KEYS[9], 1, tonumber(ARGV[5]))
-retried(KEYS[10], ARGV[6], KEYS[1], ARGV[1])
+retried(KEYS[11], ARGV[6], KEYS[1], ARGV[1])
 return #dropped
 """
 )

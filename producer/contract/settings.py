@@ -247,7 +247,7 @@ def describe_errors(exc: ValidationError) -> str:
 
 
 def _redact(name: str, value: object) -> object:
-    if "TOKEN" in name or "PASSWORD" in name:
+    if "TOKEN" in name or "PASSWORD" in name or "SECRET" in name:
         return "***"
     if "URL" in name and isinstance(value, str):
         return redact_url(value)

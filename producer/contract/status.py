@@ -28,6 +28,9 @@ class Field(StrEnum):
     ENQUEUED_AT = "enqueued_at"  # epoch s
     STARTED_AT = "started_at"
     FINISHED_AT = "finished_at"
+    # fetches that waited for a rate limit's slot, and their seconds waiting (not in fetch_s)
+    RATE_WAIT_COUNT = "rate_wait_count"
+    RATE_WAIT_S = "rate_wait_s"
     # what the enqueue chose (absent: the default queue, priority 0, the worker's settings)
     QUEUE = "queue"
     PRIORITY = "priority"
@@ -35,6 +38,12 @@ class Field(StrEnum):
     MAX_TRIES = "max_tries"
     RESULT_TTL_S = "result_ttl_s"
     NOT_BEFORE = "not_before"  # ms epoch: a deferred job of priority > 0 starts no sooner
+    CALLBACK_URL = "callback_url"  # the job's own webhook (docs/webhooks.md)
+    # the webhook's delivery of the job's ending (worker.webhooks); reset by a retry
+    WEBHOOK_STATE = "webhook_state"  # a WebhookState value
+    WEBHOOK_ATTEMPTS = "webhook_attempts"
+    WEBHOOK_ERROR = "webhook_error"
+    WEBHOOK_AT = "webhook_at"  # epoch s of the last attempt
     # the split into units (worker.lifecycle.claim)
     UNITS = "units"
     UNIT_SIZE = "unit_size"

@@ -28,6 +28,8 @@ from producer.contract.models import (
     JobState,
     JobStatus,
     StageTiming,
+    WebhookState,
+    WebhookStatus,
 )
 from producer.contract.status import Field, stage_field
 
@@ -131,6 +133,25 @@ def status_from_hash(
         max_tries=_num(fields, Field.MAX_TRIES) or None,
         result_ttl_s=_num(fields, Field.RESULT_TTL_S) or None,
         stages=stages,
+        rate_wait_count=_num(fields, Field.RATE_WAIT_COUNT),
+        rate_wait_s=_num(fields, Field.RATE_WAIT_S, float) or 0.0,
+        webhook=_webhook(fields),
+    )
+
+
+def _webhook(fields: Mapping[str, str]) -> WebhookStatus | None:
+    """The webhook part of a status: None when the job has no callback URL and no delivery
+    was queued; a state the hash holds that is not a WebhookState reads as none."""
+    url, raw = fields.get(Field.CALLBACK_URL) or None, fields.get(Field.WEBHOOK_STATE)
+    state = WebhookState(raw) if raw in {s.value for s in WebhookState} else None
+    if url is None and state is None:
+        return None
+    return WebhookStatus(
+        url=url,
+        state=state,
+        attempts=_num(fields, Field.WEBHOOK_ATTEMPTS),
+        error=fields.get(Field.WEBHOOK_ERROR) or None,
+        at=_num(fields, Field.WEBHOOK_AT, float),
     )
 
 

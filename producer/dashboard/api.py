@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
+from producer.contract.callbacks import MAX_CALLBACK_URL_CHARS
 from producer.contract.errors import JobNotFound
 from producer.contract.models import (
     MAX_PRIORITY,
@@ -61,6 +62,12 @@ class EnqueueRequest(BaseModel):
     """This job's tries per unit (default: the worker's SLUICE_MAX_TRIES)."""
     result_ttl_s: StrictInt | None = Field(default=None, ge=1)
     """How long its results are kept (default: the worker's SLUICE_RESULT_TTL_S)."""
+    callback_url: StrictStr | None = Field(
+        default=None,
+        json_schema_extra={"format": "uri", "maxLength": MAX_CALLBACK_URL_CHARS},
+    )
+    """POSTed, signed, when the job ends: http(s), no credentials (default: the namespace's
+    SLUICE_WEBHOOK_URL, if any; docs/webhooks.md)."""
 
 
 def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -97,6 +104,7 @@ async def enqueue(request: web.Request) -> web.Response:
         timeout_s=job.timeout_s,
         max_tries=job.max_tries,
         result_ttl_s=job.result_ttl_s,
+        callback_url=job.callback_url,
     )
     context.listing(request).invalidate()
     location = f"/api/jobs/{path_segment(job_id)}"

@@ -10,7 +10,15 @@ from functools import cache
 from typing import Any
 
 from producer.contract.events import Event, EventType
-from producer.contract.models import MAX_PRIORITY, JobState, QueueFigures, QueueStats, WorkerInfo
+from producer.contract.models import (
+    MAX_PRIORITY,
+    JobState,
+    QueueFigures,
+    QueueStats,
+    WebhookState,
+    WebhookStatus,
+    WorkerInfo,
+)
 from producer.contract.validation import JOB_ID_PATTERN
 from producer.dashboard import api
 from producer.dashboard.api import EnqueueRequest
@@ -120,8 +128,15 @@ def _schemas() -> dict[str, Any]:
             "started_at": _nullable(NUM),
             "finished_at": _nullable(NUM),
             "stages": {"type": "object", "additionalProperties": _ref("StageTiming")},
+            "rate_wait_count": INT,
+            "rate_wait_s": NUM,
+            "webhook": _nullable(_ref("WebhookStatus")),
             "elapsed_s": _nullable(NUM),
-            "bottleneck": _nullable(STR),
+            "bottleneck": {
+                **_nullable(STR),
+                "description": "a stage, or rate_limit: fetches waiting for rate limits' "
+                "slots weighed most",
+            },
         }
     )
     record = _obj(
@@ -140,6 +155,8 @@ def _schemas() -> dict[str, Any]:
         "Error": _obj({"error": STR, "message": STR}),
         "EnqueueRequest": EnqueueRequest.model_json_schema(ref_template=REF),
         "StageTiming": stage,
+        "WebhookStatus": _without_defs(WebhookStatus.model_json_schema(ref_template=REF)),
+        "WebhookState": {"type": "string", "enum": [s.value for s in WebhookState]},
         "JobStatus": status,
         "ItemRecord": record,
         "QueueStats": _without_defs(QueueStats.model_json_schema(ref_template=REF)),

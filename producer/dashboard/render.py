@@ -63,11 +63,13 @@ def ago(epoch_s: float | str | None) -> str:
 
 
 def stage_shares(status: JobStatus) -> dict[str, float]:
-    """How busy each stage's capacity was with the job, 0..1 (`StageTiming.utilisation`);
-    for a job whose capacities are not known, each stage's share of the time in stages."""
-    if all(t.utilisation is not None for t in status.stages.values() if t.count):
-        return {name: t.utilisation or 0.0 for name, t in status.stages.items()}
-    busy = {name: t.total_s for name, t in status.stages.items()}
+    """How busy each stage's capacity was with the job, 0..1 (`StageTiming.utilisation`),
+    and the fetch slots' share spent waiting for rate limits ("rate_limit"); for a job whose
+    capacities are not known, each stage's share of the time in stages."""
+    timed = status.timed()  # the stages, and the waiting for rate limits if any
+    if all(t.utilisation is not None for t in timed.values() if t.count):
+        return {name: t.utilisation or 0.0 for name, t in timed.items()}
+    busy = {name: t.total_s for name, t in timed.items()}
     total = sum(busy.values())
     return {name: (s / total if total else 0.0) for name, s in busy.items()}
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 from aiohttp import web
 
@@ -19,7 +21,8 @@ Handler = Callable[[web.Request], web.StreamResponse]
 class HttpServer:
     """Serves ``documents`` (path -> bytes) with ``latency_s`` delay, in a background thread.
 
-    ``/status/{code}`` answers with that status; ``hits`` counts completed responses per path.
+    ``/status/{code}`` answers with that status; ``hits`` counts completed responses per path,
+    ``arrivals`` holds when each request came.
     With ``ssl_context`` it serves https, and its URLs name ``localhost`` (the name on the
     test certificates).
     """
@@ -28,6 +31,7 @@ class HttpServer:
     latency_s: float = 0.0
     port: int = field(default_factory=free_port)
     hits: dict[str, int] = field(default_factory=dict)
+    arrivals: list[float] = field(default_factory=list)  # when each request came (monotonic s)
     ssl_context: ssl.SSLContext | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -43,6 +47,7 @@ class HttpServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"]
+        self.arrivals.append(time.monotonic())
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         try:
@@ -55,12 +60,16 @@ class HttpServer:
         finally:
             self.hits[path] = self.hits.get(path, 0) + 1
 
-    def start(self) -> HttpServer:
+    def add_routes(self, app: web.Application) -> None:
+        """What the server answers: GET of ``documents`` (a subclass may serve other routes)."""
+        app.router.add_get("/{path:.*}", self._handle)
+
+    def start(self) -> Self:
         ready = threading.Event()
 
         async def serve() -> None:
             app = web.Application()
-            app.router.add_get("/{path:.*}", self._handle)
+            self.add_routes(app)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self.ssl_context)

@@ -36,6 +36,11 @@ def raise_unpicklable() -> None:
     raise Unpicklable(1, 2)
 
 
+def slow_start(seconds: float) -> None:
+    """An initializer that takes its time, as imports do on a loaded machine."""
+    time.sleep(seconds)
+
+
 def nothing() -> None:
     return None
 

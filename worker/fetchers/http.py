@@ -12,8 +12,10 @@ import aiohttp
 from yarl import URL
 
 from worker.errors import FetchError
+from worker.fetchers.rate import before_request
 from worker.fetchers.retry import Transient, parse_retry_after, with_retries
-from worker.fetchers.ssrf import AddressPolicy, GuardedResolver
+from worker.fetchers.session import GuardedSession
+from worker.fetchers.ssrf import AddressPolicy
 from worker.registry import fetcher
 from worker.settings import WorkerConfig
 
@@ -38,34 +40,20 @@ def _scrub(text: str, url: URL) -> str:
 
 
 class HttpFetcher:
-    """One aiohttp session for every fetch, created on first use inside the running loop."""
+    """One session for every fetch (`worker.fetchers.session`), through the address guard."""
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self.policy = AddressPolicy.from_allow(config.fetch_allow)
-        self._session: aiohttp.ClientSession | None = None
-        self._resolver: GuardedResolver | None = None
+        timeout = aiohttp.ClientTimeout(
+            total=config.fetch_timeout_s, connect=config.fetch_connect_timeout_s
+        )
+        self._session = GuardedSession(
+            self.policy, timeout, config.fetch_concurrency, config.fetch_per_host
+        )
 
     def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            cfg = self.config
-            self._resolver = GuardedResolver(self.policy)
-            connector = aiohttp.TCPConnector(
-                limit=cfg.fetch_concurrency,
-                limit_per_host=cfg.fetch_per_host,
-                resolver=self._resolver,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(
-                    total=cfg.fetch_timeout_s, connect=cfg.fetch_connect_timeout_s
-                ),
-                trust_env=False,  # a proxy from the environment would bypass the address guard
-                # every input is fetched on its own: a cookie one response sets must not be
-                # sent with the next request to that host, which may be another job's
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._session
+        return self._session.get()
 
     async def fetch(self, uri: str, max_bytes: int) -> bytes:
         try:
@@ -84,6 +72,7 @@ class HttpFetcher:
         """Fetch ``url``, following redirects; every hop is checked by the address guard."""
         for _ in range(MAX_REDIRECTS + 1):
             self.policy.check_literal(url.host or "")
+            await before_request(url.raw_host or "")  # a host under a rate limit waits its turn
             body, location = await self._get(url, max_bytes)
             if location is None:
                 return body
@@ -120,12 +109,7 @@ class HttpFetcher:
         return f"timed out after {self.config.fetch_timeout_s:g} s fetching {shown(url)}"
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        if self._resolver is not None:
-            await self._resolver.close()  # the connector does not close a resolver it was given
-            self._resolver = None
+        await self._session.close()
 
 
 def _redirect_target(url: URL, location: str) -> URL:

@@ -31,7 +31,16 @@ from redis.exceptions import ResponseError
 
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
 from producer.contract.keys import Keys
-from producer.contract.scripts import ARQ_RESULT, CLEAR_UNITS, EMIT, HOLDS, KEEP_SPEC, NOW, PLACE
+from producer.contract.scripts import (
+    ARQ_RESULT,
+    CLEAR_UNITS,
+    EMIT,
+    HOLDS,
+    KEEP_SPEC,
+    NOW,
+    PLACE,
+    WEBHOOK,
+)
 from producer.redis.scripts import BatchedScript, Value, refused_pairs
 from worker.lifecycle.templates import KeyTemplates
 
@@ -45,7 +54,7 @@ STOP_WRITE_S = 5.0  # at shutdown, how long endings wait for an unreachable Redi
 WRITERS = 2
 BATCH = 32
 
-# KEYS: the default queue, leases, running set, failed set, events
+# KEYS: the default queue, leases, running set, failed set, webhooks, webhook default, events
 # ARGV: endings (JSON list), arq result ttl ms, status ttl s, most runs, queue name, events kept
 #       (SLUICE_EVENTS_MAXLEN), then key templates (prefix, suffix): status, arq job, arq
 #       result, results, blobs, inputs, spec, named queue (around the queue's name)
@@ -66,10 +75,11 @@ END = (
     + HOLDS
     + ARQ_RESULT
     + PLACE
+    + WEBHOOK
     + EMIT
     + """
 local now = now_ms()
-events_to(KEYS[5], ARGV[6])
+events_to(KEYS[7], ARGV[6])
 local t = {}
 for i = 7, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
@@ -117,10 +127,11 @@ local function append(list, more)
   return list
 end
 
--- the job is over: one write of its state and final fields, arq's keys, and the TTL of each
--- of its keys that exists; a complete job with failed inputs keeps its envelope as the spec
--- (a rename, not a copy), for retrying those inputs. arq's result is written for a job
--- enqueued without a Client (raw commands, arq's client), which may be waited for by arq.
+-- the job is over: one write of its state and final fields, arq's keys, its webhook queued,
+-- and the TTL of each of its keys that exists; a complete job with failed inputs keeps its
+-- envelope as the spec (a rename, not a copy), for retrying those inputs. arq's result is
+-- written for a job enqueued without a Client (raw commands, arq's client), which may be
+-- waited for by arq.
 local function close(id, status, f, state, fields, result, spec_kept)
   redis.call('HSET', status, 'state', state, 'finished_at', now / 1000, unpack(fields))
   if state == 'complete' and f.failed > 0 then
@@ -129,6 +140,7 @@ local function close(id, status, f, state, fields, result, spec_kept)
     redis.call('DEL', key(ENVELOPE, id))
   end
   if f.foreign then redis.call('SET', key(RESULT, id), result(), 'PX', f.ttl * 1000) end
+  queue_webhook(KEYS[5], KEYS[6], status, id, now)
   ended[#ended + 1] = id
   local expiring = {STATUS, RESULTS}
   if f.blobs then expiring[#expiring + 1] = BLOBS end
@@ -277,7 +289,15 @@ class Endings:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._script = BatchedScript(redis, END, "unit ending")
-        self._keys = [keys.queue, keys.leases, keys.running, keys.failed, keys.events]
+        self._keys = [
+            keys.queue,
+            keys.leases,
+            keys.running,
+            keys.failed,
+            keys.webhooks,
+            keys.webhook_default,
+            keys.events,
+        ]
         k = keys
         self._templates: list[Value] = list(
             KeyTemplates(

@@ -1,5 +1,5 @@
-"""The worker's heartbeat: who it is, that it is alive, the pipelines it runs and the queues
-it serves."""
+"""The worker's heartbeat: who it is, that it is alive, the pipelines it runs, the queues
+it serves and the rate limits it applies."""
 
 from __future__ import annotations
 
@@ -35,9 +35,11 @@ class Heartbeat:
         pool_size: int,
         units: Callable[[], int],
         queues: Sequence[str] = (DEFAULT_QUEUE,),
+        rates: Sequence[str] = (),
     ) -> None:
         self.redis, self.keys, self.name = redis, keys, name
         self.queues = list(queues)
+        self.rates = list(rates)  # the rate limits it applies, as `RateRule.describe` says
         self.started = time.time()
         self.pool_size = pool_size
         self.units = units
@@ -66,6 +68,7 @@ class Heartbeat:
             "pool_size": self.pool_size,
             "version": sluice_version(),
             "queues": ",".join(self.queues),
+            "rates": ",".join(self.rates),
         }
         named = [q for q in self.queues if q != DEFAULT_QUEUE]
         pipelines = {name: dumps(p.describe()) for name, p in REGISTRY.pipelines.items()}

@@ -74,6 +74,20 @@ def fetched(pipeline: str, elapsed_s: float, error: str | None) -> None:
         _fetch_errors(fetch_error_kind(error)).inc()
 
 
+@functools.cache
+def _rate(kind: str, limit: str) -> tuple[Histogram, Counter]:
+    return metrics.RATE_LIMIT_WAIT.labels(kind, limit), metrics.RATE_LIMITED.labels(kind, limit)
+
+
+def rate_waited(kind: str, limit: str, wait_s: float) -> None:
+    """A request under a rate limit (its rule: ``kind`` and ``limit``, bounded by the
+    settings) got its slot after ``wait_s`` (0: at once)."""
+    waited, limited = _rate(kind, limit)
+    waited.observe(wait_s)
+    if wait_s > 0:
+        limited.inc()
+
+
 def transformed(pipeline: str, ok: int, failed: int, elapsed_s: Iterable[float]) -> None:
     """A batch of one job's inputs left the transform stage: ``ok`` with a result, ``failed``
     without; ``elapsed_s`` the time of each transform (0 when its process died before it

@@ -106,6 +106,21 @@ FETCH_ERRORS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+RATE_LIMIT_WAIT = Histogram(
+    "sluice_rate_limit_wait_seconds",
+    "Time a fetch (or a retry or redirect of it) waited for its slot under a rate limit, by "
+    "kind (host, pipeline) and limit (the rule: a host, *.domain, * or a pipeline name); "
+    "only fetches under a limit are observed.",
+    ["kind", "limit"],
+    buckets=_WAIT_S,
+    registry=REGISTRY,
+)
+RATE_LIMITED = Counter(
+    "sluice_rate_limited_total",
+    "Requests that had to wait for their slot under a rate limit, by kind and limit.",
+    ["kind", "limit"],
+    registry=REGISTRY,
+)
 STAGE_QUEUE_ITEMS = Gauge(
     "sluice_stage_queue_items",
     "Inputs waiting in the bounded queue in front of a stage.",
@@ -145,6 +160,18 @@ POOL_RESTARTS = Counter(
 )
 for _reason in ("crash", "timeout", "recycle"):
     POOL_RESTARTS.labels(_reason)  # present at 0 from the start, so rate() sees the first one
+
+# --- webhooks ---------------------------------------------------------------------------
+WEBHOOK_DELIVERIES = Counter(
+    "sluice_webhook_deliveries_total",
+    "Webhook POSTs this worker made, by outcome: delivered (2xx), retried (5xx, 408, 429, a "
+    "timeout or lost connection: sent again after a backoff), failed (refused at once, or "
+    "out of attempts: not sent again).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+for _outcome in ("delivered", "retried", "failed"):
+    WEBHOOK_DELIVERIES.labels(_outcome)
 
 
 class QueueCollector(Collector):

@@ -22,15 +22,17 @@ def serve(
     initargs: Sequence[Any],
 ) -> None:
     """A pool process's life: run each task read from ``tasks``, answer on ``results``,
-    until the pool closes ``tasks``. A task is a header naming the spans of its large
-    buffers in the memory shared with the pool (``shared``: a memfd), then a pickled
-    (function, args); the answer a pickled (True, value) or (False, exception)."""
+    until the pool closes ``tasks``. The first answer, empty, says the process is ready. A
+    task is a header naming the spans of its large buffers in the memory shared with the pool
+    (``shared``: a memfd), then a pickled (function, args); the answer a pickled (True, value)
+    or (False, exception)."""
     # the pool decides when its processes stop: a Ctrl-C or SIGTERM for the worker's process
     # group must not kill a transform halfway through a drain
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     memory = memoryview(mmap.mmap(shared.fileno(), 0)) if shared is not None else None
     initializer(*initargs)
+    results.send_bytes(b"")  # ready: the pool starts a task's clock from here, not from fork
     while True:
         try:
             frame = tasks.recv_bytes()

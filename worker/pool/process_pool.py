@@ -74,6 +74,7 @@ class _Process:
     timed_out: _Task | None = None
     timer: asyncio.TimerHandle | None = None
     shared: mmap.mmap | None = None  # memory shared with the process, for large buffers
+    ready: bool = False  # its initializer has run: a task's clock starts only from then
 
 
 def _frame(payload: bytes) -> bytes:
@@ -208,10 +209,12 @@ class ProcessExecutor(Executor):
             self._loop.remove_writer(proc.tasks_fd)
 
     def _started(self, proc: _Process) -> None:
-        """The head of ``proc``'s queue is running now: start its clock."""
+        """The head of ``proc``'s queue is running now: start its clock. A process still
+        starting (a replacement booting on a busy machine) has not begun it yet: its clock
+        starts when the process says it is ready."""
         assert self._loop is not None
         task = proc.queue[0]
-        if task.timeout_s is not None:
+        if task.timeout_s is not None and proc.ready:
             proc.timer = self._loop.call_later(task.timeout_s, self._time_out, proc, task)
 
     def _time_out(self, proc: _Process, task: _Task) -> None:
@@ -237,7 +240,12 @@ class ProcessExecutor(Executor):
                 return
             proc.received += data
             while (payload := _take_frame(proc.received)) is not None:
-                self._finished(proc, payload)
+                if proc.ready:
+                    self._finished(proc, payload)
+                else:  # its first frame, empty: the initializer has run
+                    proc.ready = True
+                    if proc.queue:
+                        self._started(proc)
 
     def _finished(self, proc: _Process, payload: bytes) -> None:
         task = proc.queue.popleft()

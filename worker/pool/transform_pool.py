@@ -18,8 +18,6 @@ from worker.observe import metrics
 from worker.pool.process_pool import ProcessDied, ProcessExecutor, TaskTimedOut
 from worker.pool.transform_child import Outcome, init, run_batch
 
-WARM_UP_S = 60.0  # longest a pool process may take to start and import the pipelines
-
 
 class TransformPool:
     def __init__(
@@ -39,14 +37,12 @@ class TransformPool:
         self.calls_in_flight = 0
 
     def _timeout_of(self, args: tuple[Any, ...]) -> float | None:
-        """A call's time limit: the per-input limit times its inputs. The warm-up's no-op
-        waits for its process to start and import the pipelines, which is not a transform:
-        it gets at least WARM_UP_S."""
+        """A call's time limit: the per-input limit times its inputs (the warm-up's no-op has
+        none). A process's start-up, the pipelines' import, is never on the clock: the pool
+        starts it when the process says it is ready."""
         if self.task_timeout_s is None:
             return None
-        if len(args) != 3:
-            return max(WARM_UP_S, self.task_timeout_s)
-        return self.task_timeout_s * max(1, len(args[2]))
+        return self.task_timeout_s * max(1, len(args[2]) if len(args) == 3 else 0)
 
     def start(self) -> None:
         """Start the processes (from the event loop that will use the pool)."""

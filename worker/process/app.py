@@ -29,6 +29,7 @@ from worker.process.persistence import warn_if_not_persistent
 from worker.registry import REGISTRY
 from worker.settings import WorkerConfig
 from worker.stages.engine import Engine
+from worker.webhooks.loop import Webhooks
 
 log = structlog.get_logger("sluice.worker")
 
@@ -63,6 +64,8 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
         engine = Engine(config, pool, redis, keys)
         deadlines = Deadlines()
         engine.start({"deadlines": deadlines.run()})
+        webhooks = Webhooks(redis, keys, config)
+        await webhooks.start()  # before the heartbeat: a ready worker's default is written
         heartbeat = Heartbeat(
             redis,
             keys,
@@ -70,6 +73,7 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
             config.pool_size,
             units=lambda: len(worker.attempts),
             queues=config.queues,
+            rates=[rule.describe() for rule in config.rate_rules],
         )
         await heartbeat.start()
         await warn_if_not_persistent(redis)
@@ -106,7 +110,9 @@ def build_worker(config: WorkerConfig, health: HealthServer | None = None) -> Sl
             events_maxlen=config.events_maxlen,
         )
         worker.start_lifecycle(life, claimer)
-        stopping.extend((heartbeat.stop, worker.stop_lifecycle, engine.stop, pool.stop))
+        stopping.extend(
+            (heartbeat.stop, webhooks.stop, worker.stop_lifecycle, engine.stop, pool.stop)
+        )
         if health is not None:
             health.attach(engine, pool, worker.draining, name)
         log.info(

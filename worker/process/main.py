@@ -24,7 +24,7 @@ from worker.process.app import build_worker
 from worker.process.check import run_check
 from worker.process.embedded import EmbeddedServer
 from worker.process.health_server import HealthServer
-from worker.registry import load_modules
+from worker.registry import check_rated_pipelines, load_modules
 from worker.settings import WorkerConfig, load_worker_config
 
 log = structlog.get_logger("sluice.worker")
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             return run_check(config)
         load_modules(config.pipelines)
+        check_rated_pipelines(config)
     except ConfigError as exc:
         print(f"sluice-worker: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from producer.contract.keys import Keys
 from producer.redis.failover import ReplicaWait
+from worker.fetchers.rate import RateLimiter
 from worker.pool.transform_pool import TransformPool
 from worker.registry import REGISTRY
 from worker.settings import WorkerConfig
@@ -47,6 +48,7 @@ class Engine:
             self.transform_queue,
             self.store_queue,
             self.budget,
+            rate_limiter(config, redis, keys),
         )
         self.transform = TransformStage(
             pool, config, self.transform_queue, self.store_queue, self.budget
@@ -115,6 +117,12 @@ class Engine:
     def running(self) -> bool:
         """Whether every stage task is still running (none has crashed or been stopped)."""
         return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
+
+def rate_limiter(config: WorkerConfig, redis: Redis, keys: Keys) -> RateLimiter | None:
+    """The limiter of the rate limits configured; None when there are none."""
+    rules = config.rate_rules
+    return RateLimiter(redis, keys, rules, config.fetch_timeout_s) if rules else None
 
 
 def describe_end(task: asyncio.Task[object]) -> str:

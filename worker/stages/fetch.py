@@ -13,6 +13,8 @@ from collections.abc import Mapping
 import structlog
 
 from worker.errors import FetchError, ItemError, JobFailed, described, reason_of
+from worker.fetchers import rate
+from worker.fetchers.rate import RateLimiter
 from worker.observe import instrument
 from worker.registry import Fetcher, FetcherFactory
 from worker.settings import WorkerConfig
@@ -42,11 +44,13 @@ class FetchStage:
         to_transform: asyncio.Queue[Item],
         to_store: asyncio.Queue[Item],
         budget: ByteBudget,
+        rates: RateLimiter | None = None,
     ) -> None:
         self.fetchers = fetchers
         self.max_bytes = config.max_fetch_bytes
         self.inbox, self.to_transform, self.to_store = inbox, to_transform, to_store
         self.budget = budget
+        self.rates = rates  # None: no rate limits configured, nothing to check per fetch
         self.workers = config.fetch_concurrency
 
     async def run(self) -> None:
@@ -69,6 +73,9 @@ class FetchStage:
             counters.fetched += 1
             counters.fetch_count += 1
             counters.fetch_s += item.fetch_s
+            if item.rate_wait_s:
+                counters.rate_wait_count += 1
+                counters.rate_wait_s += item.rate_wait_s
             if item.ok and item.data is not None:
                 item.held_bytes = await self.budget.acquire(len(item.data))
                 await self.to_transform.put(item)
@@ -77,8 +84,13 @@ class FetchStage:
                 await self.to_store.put(item)
 
     async def _fetch(self, item: Item) -> None:
+        """Fetch one input; the time it waited for rate limits is told apart from the rest."""
         start = time.perf_counter()
+        gate = None if self.rates is None else self.rates.gate(item.run.pipeline.name, item.uri)
+        token = None if gate is None else rate.CURRENT.set(gate)
         try:
+            if gate is not None:
+                await gate.open()
             item.data = await self._bytes_of(item.uri)
         except JobFailed as exc:  # from a user's fetcher: the whole job is to fail
             self._fail_job(item, reason_of(exc))
@@ -91,7 +103,11 @@ class FetchStage:
             self._fetcher_raised(item, exc)  # a fetcher's own CancelledError
         except BaseException as exc:  # a user's fetcher, even one calling sys.exit()
             self._fetcher_raised(item, exc)
-        item.fetch_s = time.perf_counter() - start
+        finally:
+            if token is not None:
+                rate.CURRENT.reset(token)
+        item.rate_wait_s = 0.0 if gate is None else gate.waited_s
+        item.fetch_s = time.perf_counter() - start - item.rate_wait_s
 
     async def _bytes_of(self, uri: str) -> bytes:
         scheme = uri.partition(":")[0].lower()

@@ -23,6 +23,9 @@ class StageCounters:
     transform_s: float = 0.0
     store_count: int = 0
     store_s: float = 0.0
+    # fetches that waited for a rate limit's slot, and their seconds waiting (not in fetch_s)
+    rate_wait_count: int = 0
+    rate_wait_s: float = 0.0
     # each stage's capacity while the run went: its slots × seconds (see `JobRun.account`)
     fetch_slot_s: float = 0.0
     transform_slot_s: float = 0.0
@@ -136,6 +139,7 @@ class Item:
     blob: bytes | None = None
     blob_ext: str | None = None
     fetch_s: float = 0.0
+    rate_wait_s: float = 0.0  # of its fetch, waiting for rate limits (not in fetch_s)
     transform_s: float = 0.0
 
     def fail(self, message: str) -> None:

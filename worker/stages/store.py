@@ -83,10 +83,10 @@ def encode_record(item: Item) -> bytes:
         record["error"] = item.error
     if item.blob is not None:
         record["blob"] = item.blob_ext or "bin"
-    record["timings"] = {
-        "fetch_s": round(item.fetch_s, 6),
-        "transform_s": round(item.transform_s, 6),
-    }
+    timings = {"fetch_s": round(item.fetch_s, 6), "transform_s": round(item.transform_s, 6)}
+    if item.rate_wait_s:  # waited for a rate limit's slot (not in fetch_s)
+        timings["rate_wait_s"] = round(item.rate_wait_s, 6)
+    record["timings"] = timings
     return orjson.dumps(record)
 
 

@@ -1,0 +1,76 @@
+"""A real local HTTP server that receives webhooks and checks their signatures, as a
+receiver would (docs/webhooks.md's snippet, in test form)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.support.http_server import HttpServer
+
+HANG = 0  # an answer that never comes
+
+
+@dataclass
+class Received:
+    """One POST: its path, JSON body, headers, and whether its signature verified."""
+
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+    signed: bool
+
+
+@dataclass
+class WebhookReceiver(HttpServer):
+    """Answers each POST to ``/{path}`` with the next status of ``answers[path]`` (then 200;
+    `HANG`: no answer at all), and keeps every POST in ``received``; started and stopped as
+    `HttpServer` is."""
+
+    secret: str = ""
+    answers: dict[str, list[int]] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _hanging: set[asyncio.Task[object]] = field(default_factory=set)
+
+    def verified(self, raw: bytes, headers: dict[str, str]) -> bool:
+        signed = headers.get("X-Sluice-Timestamp", "").encode() + b"." + raw
+        expected = hmac.new(self.secret.encode(), signed, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(f"sha256={expected}", headers.get("X-Sluice-Signature", ""))
+
+    def to(self, path: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if r.path == path]
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        headers = dict(request.headers)
+        path = request.match_info["path"]
+        with self._lock:
+            self.received.append(
+                Received(path, json.loads(raw), headers, self.verified(raw, headers))
+            )
+            queued = self.answers.get(path, [])
+            status = queued.pop(0) if queued else 200
+        if status == HANG:  # until the sender gives up or dies, or the server stops
+            hanging = asyncio.current_task()
+            assert hanging is not None
+            self._hanging.add(hanging)
+            await asyncio.sleep(3600)
+        return web.Response(status=status, text="ok" if status < 300 else "no")
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/{path:.*}", self._receive)
+
+    def stop(self) -> None:
+        if self._loop is not None:  # a held answer would hold the server's cleanup too
+            hanging = list(self._hanging)
+            self._loop.call_soon_threadsafe(lambda: [task.cancel() for task in hanging])
+        super().stop()
