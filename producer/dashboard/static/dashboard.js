@@ -45,6 +45,7 @@
 
   const SLOW_MS = 15000;  // the poll while the event stream is up
   const GAP_MS = 500;  // at most one refresh this often, however many events come
+  const TRAIL_MS = 2500;  // and one more after the last, past the server's 2 s job listing cache
 
   function poll(region) {
     const every = Number(region.dataset.interval) || 1500;
@@ -66,6 +67,7 @@
         if (soon === null && !document.hidden) {
           soon = setTimeout(() => { soon = null; refresh(region); }, GAP_MS);
         }
+        schedule(TRAIL_MS);
       };
       stream.onopen = () => schedule(SLOW_MS);
       stream.onerror = () => schedule(every);  // down: poll as before until it reopens
