@@ -24,7 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 from producer import Client, ClientSettings, JobStatus
-from producer.cli.render import render_status, watch
+from producer.cli.events import watch
+from producer.cli.render import render_status
 from producer.contract.wire import dumps
 from producer.redis.connection import embedded_address
 from worker.pipelines.text_stats import text_stats

@@ -7,6 +7,7 @@ import re
 from dataclasses import fields
 
 from producer.contract import scripts
+from producer.contract.events import EVENT_FIELDS, EventType
 from producer.contract.keys import DEFAULT_QUEUE
 from producer.contract.models import JobState, JobStatus, WebhookState, WebhookStatus
 from producer.contract.status import ALL, UNIT_FIELD_PREFIX, Field
@@ -39,6 +40,8 @@ NOT_FIELDS = (
     | CODES
     | LUA_WORDS
     | {"_s", "+inf", UNIT_FIELD_PREFIX, DEFAULT_QUEUE}
+    | {e.value for e in EventType}  # the event stream's types and fields, not the hash's
+    | set(EVENT_FIELDS)
 )
 
 

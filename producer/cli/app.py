@@ -26,7 +26,8 @@ from producer.cli.enqueue import (
     open_inputs,
     parse_options,
 )
-from producer.cli.render import render_stats, watch
+from producer.cli.events import events, watch
+from producer.cli.render import render_stats
 from producer.cli.results import show_results
 from producer.cli.runner import ending_code, fail, print_json, run, show_status
 from producer.client.client import Client
@@ -46,7 +47,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-WAIT_POLL_S = 0.2  # how often `enqueue --wait` polls the job's status
+WAIT_POLL_S = 0.2  # how often `enqueue --wait` polls a status with events off
+WATCH_FALLBACK_S = 1.0  # with events, `enqueue --wait` redraws at each; at least this often
 
 
 def _show_version(value: bool) -> None:
@@ -210,7 +212,8 @@ def enqueue(
             if as_json:
                 final = await client.wait(new_id)
             else:
-                final = await watch(client, new_id, WAIT_POLL_S, stderr)
+                every = WATCH_FALLBACK_S if client.settings.events_maxlen else WAIT_POLL_S
+                final = await watch(client, new_id, every, stderr)
             return show_status(final, as_json=as_json, console=stdout)
 
         run(work)
@@ -266,10 +269,17 @@ def status(job_id: JobIdArg, as_json: JsonFlag = False) -> None:
 def watch_command(
     job_id: JobIdArg,
     interval: Annotated[
-        float, typer.Option(min=0.05, metavar="SECONDS", help="How often to poll.")
-    ] = 0.5,
+        float,
+        typer.Option(
+            min=0.05,
+            metavar="SECONDS",
+            help="Read the status at least this often (it is read at each of the job's "
+            "events too).",
+        ),
+    ] = 1.0,
 ) -> None:
-    """Show live progress per stage until the job ends, then its status.
+    """Show live progress per stage until the job ends, then its status; it moves at each of
+    the job's events (`sluice events`).
 
     Exits 0 if the job completed with every input done, 3 if it completed with failed inputs,
     1 if it failed, was cancelled or does not exist.
@@ -333,6 +343,7 @@ for command in (
     listing.delete,
     listing.purge,
     listing.pipelines,
+    events,
 ):
     app.command()(command)
 app.add_typer(schedules.app, name="schedules")

@@ -10,17 +10,14 @@ returns, bidirectional overrides) written out as an escape by `printable`.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
+from rich.console import Group, RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from producer.client.client import Client
 from producer.client.display import format_seconds, format_time
 from producer.contract.keys import DEFAULT_QUEUE
 from producer.contract.models import (
@@ -193,22 +190,6 @@ def render_progress(status: JobStatus, now: float | None = None) -> RenderableTy
         bar = ProgressBar(total=total, completed=done, width=40)
         bars.add_row(name, bar, f"{done:,}/{status.total:,}")
     return Group(head, bars)
-
-
-async def watch(client: Client, job_id: str, interval_s: float, console: Console) -> JobStatus:
-    """Show live progress, polling the job's status every ``interval_s``, until it is final.
-
-    The display is transient: it is cleared at the end (and never drawn when ``console``
-    is not a terminal), so callers print `render_status` of the returned status after it.
-    """
-    status = await client.status(job_id)
-    view = Live(render_progress(status), console=console, transient=True, auto_refresh=False)
-    with view as live:
-        while not status.state.is_final:
-            await asyncio.sleep(interval_s)
-            status = await client.status(job_id)
-            live.update(render_progress(status), refresh=True)
-    return status
 
 
 def render_stats(stats: QueueStats) -> Table:

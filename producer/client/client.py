@@ -3,18 +3,18 @@ retry and delete them, and look at the queue, its jobs and its workers."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from producer.client.enqueue import Enqueueing, chunks
+from producer.client.enqueue import chunks
+from producer.client.events import Watching
 from producer.client.inspect import read_status
 from producer.client.listing import MAX_LISTED, JobList, list_jobs
 from producer.client.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, delete_call
 from producer.client.schedules import published_schedule, read_schedules, run_now_id
 from producer.client.stored_ids import decode_fields, raw_key, read_statuses
-from producer.contract.errors import JobNotFound, SluiceError, WaitTimeout
+from producer.contract.errors import JobNotFound, SluiceError
 from producer.contract.keys import WAKE_TOKENS
 from producer.contract.liveness import live_since_ms
 from producer.contract.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
@@ -27,11 +27,11 @@ from producer.contract.wire import loads, now_ms, queue_name, read_number
 RESULTS_PAGE = 500  # records per HMGET when reading results
 
 
-class Client(Enqueueing):
+class Client(Watching):
     """Async client. ``async with Client() as c: job_id = await c.enqueue(...)``.
 
-    Enqueueing (`enqueue`, `enqueue_many`) is in `producer.client.enqueue`; the connection in
-    `producer.redis.connection.Connected`.
+    Enqueueing (`enqueue`, `enqueue_many`) is in `producer.client.enqueue`; `events` and
+    `wait` in `producer.client.events`; the connection in `producer.redis.connection.Connected`.
     """
 
     async def status(self, job_id: str) -> JobStatus:
@@ -68,19 +68,6 @@ class Client(Enqueueing):
         found = zip(indexes, raw, strict=True)
         return {index: value for index, value in found if value is not None}
 
-    async def wait(
-        self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.2
-    ) -> JobStatus:
-        """Poll until the job is complete, failed or not found; WaitTimeout past ``timeout_s``."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            status = await self.status(job_id)
-            if status.state.is_final:
-                return status
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"job {job_id} still {status.state} after {timeout_s:g} s")
-            await asyncio.sleep(poll_s)
-
     async def stats(self) -> QueueStats:
         """Queue depth (ready, deferred), jobs in progress, the failed set, live workers, and
         how long the oldest ready job has waited: the figures workers export as metrics."""
@@ -107,8 +94,9 @@ class Client(Enqueueing):
             k.arq_result(job_id),
             k.webhooks,
             k.webhook_default,
+            k.events,
         ]
-        args = [job_id, time.time(), self.settings.result_ttl_s]
+        args = [job_id, time.time(), self.settings.result_ttl_s, self.settings.events_maxlen]
         with self._reachable():
             if await self._script(CANCEL)(keys=keys, args=args):
                 return True
@@ -137,9 +125,11 @@ class Client(Enqueueing):
             k.inputs(job_id),
             k.wake_for(queue),
             k.webhooks,
+            k.events,
         ]
-        expires_ms = self.settings.job_expires_s * 1000
-        args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS]
+        s = self.settings
+        args = [job_id, now_ms(), s.job_expires_s * 1000, s.job_expires_s, WAKE_TOKENS]
+        args.append(s.events_maxlen)
         with self._reachable():
             outcome = await self._script(RETRY)(keys=keys, args=args)
         if outcome == 1:
@@ -166,9 +156,11 @@ class Client(Enqueueing):
         queue = await self._queue_name(job_id)
         own = [k.job(job_id), k.spec(job_id), k.named_queue(queue)]
         own += [k.arq_job(job_id), k.arq_result(job_id)]
-        keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake_for(queue), k.webhooks]
-        expires_ms = self.settings.job_expires_s * 1000
-        args = [job_id, now_ms(), expires_ms, self.settings.job_expires_s, WAKE_TOKENS, *failed]
+        keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake_for(queue)]
+        keys += [k.webhooks, k.events]
+        s = self.settings
+        args = [job_id, now_ms(), s.job_expires_s * 1000, s.job_expires_s, WAKE_TOKENS]
+        args += [s.events_maxlen, *failed]
         with self._reachable():
             outcome = int(await self._script(RETRY_INPUTS)(keys=keys, args=args))
         if outcome > 0:

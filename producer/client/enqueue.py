@@ -231,6 +231,7 @@ class Enqueueing(Connected):
             self.keys.inputs(job_id),
             self.keys.wake_for(spec.queue),
             self.keys.queues,
+            self.keys.events,
         ]
         wake = 0 if defer_s > 0 else WAKE_TOKENS
         args = [
@@ -245,6 +246,7 @@ class Enqueueing(Connected):
             self.settings.job_expires_s,
             wake,
             _queue_arg(spec),
+            self.settings.events_maxlen,
             *chosen_fields(spec, due, defer_s > 0),
         ]
         room, in_doubt = self._room(spec.queue), False
@@ -296,9 +298,10 @@ class Enqueueing(Connected):
             ARQ_JOB_PREFIX,
             _queue_arg(spec),
             orjson.dumps(chosen_fields(spec, due, defer_s > 0)),
+            s.events_maxlen,
         ]
         queue, wake = self.keys.named_queue(spec.queue), self.keys.wake_for(spec.queue)
-        keys, done = [queue, wake, self.keys.queues], 0
+        keys, done = [queue, wake, self.keys.queues, self.keys.events], 0
 
         def full() -> QueueFull:
             return self._full(spec.queue, [e.job_id for e in batch[:done]])

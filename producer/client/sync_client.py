@@ -86,6 +86,7 @@ class SyncClient:
     blob = blocking(Client.blob)
     blobs = blocking(Client.blobs)
     wait = blocking(Client.wait)
+    events = blocking_iter(Client.events)
     stats = blocking(Client.stats)
     cancel = blocking(Client.cancel)
     retry = blocking(Client.retry)

@@ -33,6 +33,8 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
                                              starts at once (kept to WAKE_TOKENS)
     {ns}:wake:{name}             list        the same, for the queue named {name}
     {ns}:worker:{wid}            hash        a worker's heartbeat details
+    {ns}:events                  stream      job events (job, type, queue...), about
+                                             SLUICE_EVENTS_MAXLEN kept (producer.contract.events)
     {ns}:rate:host:{host}        string      a host's rate limit: when its next request may go
                                              (GCRA's theoretical arrival time, ms on Redis's
                                              clock); expires once that time has passed
@@ -131,6 +133,10 @@ class Keys:
     @property
     def wake(self) -> str:
         return f"{self.namespace}:wake"
+
+    @property
+    def events(self) -> str:
+        return f"{self.namespace}:events"
 
     @property
     def webhooks(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import IntEnum, StrEnum
 
-from producer.contract.scripts import _ADMIT, NOW, WAKE
+from producer.contract.scripts import ADMIT, EMIT, NOW, WAKE
 
 
 class ScheduleField(StrEnum):
@@ -62,16 +62,17 @@ return 1
 # ENQUEUE does (queue, status hash, registry of queues, wake list) and set the next tick.
 # A tick that cannot be enqueued is skipped (counted, with why) and the next tick set.
 # KEYS: schedules set, schedule hash, the job's queue, arq job, arq result, status hash,
-#       wake list, queues
+#       wake list, queues, events stream
 # ARGV: name, expected next tick (ms), tick (ms), next tick (ms), digest, job id, envelope,
 #       queue score, expires ms, enqueued at (s), pipeline, total, status ttl s, wake tokens
-#       kept, queue name ('': default), queue cap (0: none), then the status fields the
-#       schedule chose (name, value...: producer.contract.placement)
+#       kept, queue name ('': default), queue cap (0: none), events kept (0: none), then the
+#       status fields the schedule chose (name, value...: producer.contract.placement)
 # Returns a `Fired` value.
 FIRE = (
-    _ADMIT
+    ADMIT
     + WAKE
     + NOW
+    + EMIT
     + """
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
@@ -92,8 +93,10 @@ if cap > 0 and redis.call('ZCARD', KEYS[3]) >= cap then
   return skip(3, 'queue at its cap (SLUICE_MAX_QUEUED_JOBS)')
 end
 admit(KEYS[3], KEYS[4], KEYS[6], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11],
-      ARGV[12], ARGV[13], {unpack(ARGV, 17)})
+      ARGV[12], ARGV[13], {unpack(ARGV, 18)})
 register_queue(KEYS[8], ARGV[15])
+events_to(KEYS[9], ARGV[17])
+emit(ARGV[6], 'enqueued', ARGV[15], ARGV[11], {'total', ARGV[12], 'schedule', ARGV[1]})
 wake(KEYS[7], 1, tonumber(ARGV[14]))
 redis.call('HINCRBY', KEYS[2], 'fired', 1)
 redis.call('HSET', KEYS[2], 'last_tick', ARGV[3], 'last_job', ARGV[6])

@@ -5,11 +5,32 @@ from __future__ import annotations
 
 from producer.contract.placement import MAX_QUEUES, PRIORITY_STEP_MS
 
+# The job event stream (producer.contract.events): every script that changes a job's state
+# adds its entry in the same atomic step, one XADD, trimmed as it goes (MAXLEN ~: whole
+# nodes at a time, the cheap way). ``events_to(key, kept)`` first, with the stream's key and
+# SLUICE_EVENTS_MAXLEN (0: no events); then ``emit(id, type, queue, pipeline, extra)``, with
+# ``extra`` a flat list of more fields (name, value...). A queue of '' or nil is "default".
+EMIT = """
+local events_key, events_kept = false, 0
+local function events_to(key, kept)
+  events_key, events_kept = key, tonumber(kept) or 0
+end
+local function emit(id, kind, queue, pipeline, extra)
+  if events_kept <= 0 then return end
+  if not queue or queue == '' then queue = 'default' end
+  local a = {'XADD', events_key, 'MAXLEN', '~', events_kept, '*', 'job', id, 'type', kind,
+             'queue', queue}
+  if pipeline then a[#a + 1] = 'pipeline'; a[#a + 1] = pipeline end
+  if extra then for i = 1, #extra do a[#a + 1] = extra[i] end end
+  redis.call(unpack(a))
+end
+"""
+
 # Shared by the scripts that make a job ready: write it as arq and Sluice expect it (arq's
 # envelope and queue entry, Sluice's status hash with its TTL), and push wake tokens so an
 # idle worker starts at once instead of at its next poll (at most `kept` stay in the list).
 # A false ``queue``: the caller adds the job to the queue itself (many in one ZADD).
-_ADMIT = """
+ADMIT = """
 local function admit(queue, job_key, status, id, envelope, score, expires_ms, enqueued,
                      pipeline, total, ttl, chosen)
   redis.call('SET', job_key, envelope, 'PX', expires_ms)
@@ -52,22 +73,27 @@ end
 
 # Enqueue one job, refusing a duplicate id and respecting the queue cap in the same atomic
 # step; a job ready now wakes a worker (a deferred one passes 0 tokens).
-# KEYS: the job's queue, arq job, arq result, status hash, inputs list, wake list, queues
+# KEYS: the job's queue, arq job, arq result, status hash, inputs list, wake list, queues,
+#       events
 # ARGV: job id, envelope, score, expires ms, cap, enqueued at (s), pipeline, total, status ttl s,
-#       wake tokens kept (0: deferred, wake nobody), queue name ('': default), then the
-#       status fields the enqueue chose (name, value...: producer.contract.placement)
+#       wake tokens kept (0: deferred, wake nobody), queue name ('': default), events kept
+#       (SLUICE_EVENTS_MAXLEN), then the status fields the enqueue chose (name, value...:
+#       producer.contract.placement)
 # Returns 1 enqueued, 0 queue at cap, -1 job exists, -2 a new queue past MAX_QUEUES.
 ENQUEUE = (
-    _ADMIT
+    ADMIT
     + WAKE
+    + EMIT
     + """
 if redis.call('EXISTS', KEYS[2], KEYS[3], KEYS[4]) > 0 then return -1 end
 if not queue_allowed(KEYS[7], ARGV[11]) then return -2 end
 local cap = tonumber(ARGV[5])
 if cap > 0 and redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
 admit(KEYS[1], KEYS[2], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7],
-      ARGV[8], ARGV[9], {unpack(ARGV, 12)})
+      ARGV[8], ARGV[9], {unpack(ARGV, 13)})
 register_queue(KEYS[7], ARGV[11])
+events_to(KEYS[8], ARGV[12])
+emit(ARGV[1], 'enqueued', ARGV[11], ARGV[7], {'total', ARGV[8]})
 if redis.call('EXISTS', KEYS[5]) == 1 then
   redis.call('EXPIRE', KEYS[5], ARGV[9])
   redis.call('HSET', KEYS[4], 'inputs_list', 1)  -- the ending sets its TTL when this is set
@@ -78,20 +104,22 @@ return 1
 )
 
 # Enqueue many jobs (`enqueue_many`), in order, while the queue has room under its cap.
-# KEYS: the jobs' queue, wake list, queues
+# KEYS: the jobs' queue, wake list, queues, events
 # ARGV: cap, score, expires ms, enqueued at (s), pipeline, status ttl s, wake tokens kept,
 #       status hash prefix, arq job prefix, queue name ('': default), the status fields the
-#       enqueue chose (JSON list: name, value...), then (id, envelope, total) per job
+#       enqueue chose (JSON list: name, value...), events kept (SLUICE_EVENTS_MAXLEN), then
+#       (id, envelope, total) per job
 # Returns how many of the jobs (the first ones) were admitted (-1: a new queue past
 # MAX_QUEUES, none admitted). The ids are fresh
 # (producer.client.bulk.job_ids), so unlike ENQUEUE there is no check that a job exists already.
 # The queue gets every admitted job in one ZADD (all share one score; ids break the tie).
 ENQUEUE_MANY = (
-    _ADMIT
+    ADMIT
     + CHUNKED
     + WAKE
+    + EMIT
     + """
-local first = 12
+local first = 13
 local n = (#ARGV - first + 1) / 3
 local chosen = cjson.decode(ARGV[11])
 if not queue_allowed(KEYS[3], ARGV[10]) then return -1 end
@@ -103,6 +131,11 @@ for j = 0, n - 1 do
   admit(false, ARGV[9] .. ARGV[i], ARGV[8] .. ARGV[i], ARGV[i], ARGV[i + 1], ARGV[2],
         ARGV[3], ARGV[4], ARGV[5], ARGV[i + 2], ARGV[6], chosen)
   entries[2 * j + 1], entries[2 * j + 2] = ARGV[2], ARGV[i]
+end
+events_to(KEYS[4], ARGV[12])
+for j = 0, n - 1 do
+  local i = first + 3 * j
+  emit(ARGV[i], 'enqueued', ARGV[10], ARGV[5], {'total', ARGV[i + 2]})
 end
 chunked('ZADD', KEYS[1], entries)
 if n > 0 then register_queue(KEYS[3], ARGV[10]) end
@@ -215,8 +248,8 @@ end
 # and the abort set tells every worker holding one to stop it now; the envelope is kept (as
 # the spec) so that `retry` resumes it from its stored records.
 # KEYS: status hash, queue, arq job, aborts, running set, leases, spec, results, blobs, inputs,
-#       arq result, webhooks, webhook default
-# ARGV: job id, now (s), ttl s
+#       arq result, webhooks, webhook default, events
+# ARGV: job id, now (s), ttl s, events kept (SLUICE_EVENTS_MAXLEN)
 # Returns 1 cancelled, 0 already final (or unknown).
 CANCEL = (
     NOW
@@ -224,6 +257,7 @@ CANCEL = (
     + KEEP_SPEC
     + ARQ_RESULT
     + WEBHOOK
+    + EMIT
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 local queued = redis.call('ZSCORE', KEYS[2], ARGV[1])
@@ -234,9 +268,12 @@ keep_spec(KEYS[3], KEYS[7])
 redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', ARGV[2], 'error', 'cancelled')
 redis.call('DEL', KEYS[3])
 local now = now_ms()
-local f = redis.call('HMGET', KEYS[1], 'attempts', 'enqueued_at', 'started_at', 'total')
+local f = redis.call('HMGET', KEYS[1], 'attempts', 'enqueued_at', 'started_at', 'total',
+                    'queue', 'pipeline')
 redis.call('SET', KEYS[11], arq_result(ARGV[1], f, false, 'cancelled', {}, KEYS[2], now),
            'EX', ARGV[3])
+events_to(KEYS[14], ARGV[4])
+emit(ARGV[1], 'cancelled', f[5], f[6], {'error', 'cancelled'})
 redis.call('ZADD', KEYS[4], now, ARGV[1])
 redis.call('SREM', KEYS[5], ARGV[1])
 queue_webhook(KEYS[12], KEYS[13], KEYS[1], ARGV[1], now)
@@ -247,18 +284,29 @@ return 1
 """
 )
 
+# The event of a job put back in its queue by `retry` (needs EMIT).
+RETRIED = """
+local function retried(stream, kept, status, id)
+  events_to(stream, kept)
+  local f = redis.call('HMGET', status, 'queue', 'pipeline', 'total')
+  emit(id, 'retried', f[1], f[2], {'total', f[3] or 0})
+end
+"""
+
 # Put a failed or cancelled job back in the queue, as one not yet split; records already stored
 # are kept, and its next run (``run`` + 1) looks them up, so it does only the inputs that have
 # none. The kept spec is the job's envelope (or, kept by an older Sluice, the job alone).
 # KEYS: status hash, spec, queue, arq job, arq result, leases, failed set, inputs list, wake list,
-#       webhooks
-# ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept
+#       webhooks, events
+# ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept, events kept
 # Returns 1 re-queued, 0 not failed/cancelled, -1 no spec kept.
 RETRY = (
     CLEAR_UNITS
     + WAKE
     + PLACE
     + WEBHOOK
+    + EMIT
+    + RETRIED
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'failed' and state ~= 'cancelled' then return 0 end
@@ -281,6 +329,7 @@ redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', '
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 if redis.call('EXISTS', KEYS[8]) == 1 then redis.call('EXPIRE', KEYS[8], ARGV[4]) end
 wake(KEYS[9], 1, tonumber(ARGV[5]))
+retried(KEYS[11], ARGV[6], KEYS[1], ARGV[1])
 return 1
 """
 )
@@ -290,8 +339,9 @@ return 1
 # those. The caller names the failed inputs it read; each is checked again here (a record
 # that is not a failure is left alone).
 # KEYS: status hash, spec, queue, arq job, arq result, leases, results, blobs, wake list,
-#       webhooks
-# ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept, then input indexes
+#       webhooks, events
+# ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept, events kept, then input
+#       indexes
 # Returns how many records were dropped (the job re-queued if > 0); 0: none of them is a
 # failure; -1 the job is not complete; -2 no copy of the job was kept.
 RETRY_INPUTS = (
@@ -299,12 +349,14 @@ RETRY_INPUTS = (
     + WAKE
     + PLACE
     + WEBHOOK
+    + EMIT
+    + RETRIED
     + """
 if redis.call('HGET', KEYS[1], 'state') ~= 'complete' then return -1 end
 local spec = redis.call('GET', KEYS[2])
 if not spec then return -2 end
 local dropped = {}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   local record = redis.call('HGET', KEYS[7], ARGV[i])
   local ok, parsed = pcall(cjson.decode, record or '')
   if ok and type(parsed) == 'table' and parsed.ok == false then dropped[#dropped + 1] = ARGV[i] end
@@ -325,6 +377,7 @@ redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', '
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[7], ARGV[4])
 wake(KEYS[9], 1, tonumber(ARGV[5]))
+retried(KEYS[11], ARGV[6], KEYS[1], ARGV[1])
 return #dropped
 """
 )

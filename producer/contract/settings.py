@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio.connection import parse_url
 
 from producer.contract.errors import ConfigError, problems
+from producer.contract.events import DEFAULT_EVENTS_MAXLEN
 from producer.contract.redaction import redact_url
 
 ENV_PREFIX = "SLUICE_"
@@ -123,6 +124,9 @@ class ClientSettings(BaseSettings):
     """How long a finished job's status and results are kept."""
     job_expires_s: int = Field(default=86400, ge=1)
     """How long a queued job may wait before it expires unrun."""
+    events_maxlen: int = Field(default=DEFAULT_EVENTS_MAXLEN, ge=0, le=100_000_000)
+    """About how many job events the namespace's stream keeps (``{ns}:events``, trimmed
+    with ``MAXLEN ~``); a reader further behind misses the oldest (0: write no events)."""
 
     @field_validator("redis_url")
     @classmethod

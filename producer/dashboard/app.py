@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from producer.client.client import Client
-from producer.dashboard import api, blobs, context, pages
+from producer.dashboard import api, blobs, context, pages, stream
 from producer.dashboard.auth import Access, auth_middleware
 from producer.dashboard.errors import error_middleware
 from producer.dashboard.history import SAMPLE_S, History
@@ -50,6 +50,8 @@ def create_app(
     )
     app[context.SETTINGS] = settings
     app[context.ACCESS] = access
+    app[stream.CLOSING] = asyncio.Event()
+    app.on_shutdown.append(stream.close_streams)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         client = Client(settings)
@@ -66,6 +68,7 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     app.router.add_routes(api.routes)
     app.router.add_routes(blobs.routes)
+    app.router.add_routes(stream.routes)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", STATIC)

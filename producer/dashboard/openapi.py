@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from producer.contract.events import Event, EventType
 from producer.contract.models import (
     MAX_PRIORITY,
     JobState,
@@ -165,6 +166,8 @@ def _schemas() -> dict[str, Any]:
         "WorkerInfo": WorkerInfo.model_json_schema(ref_template=REF),
         "ScheduleInfo": _without_defs(schedule),
         **schedule.get("$defs", {}),
+        "Event": _without_defs(Event.model_json_schema(ref_template=REF)),
+        "EventType": {"type": "string", "enum": [t.value for t in EventType]},
     }
 
 
@@ -329,12 +332,36 @@ def _other_paths() -> dict[str, Any]:
                 "Re-queue every failed job (up to 1,000)", WRITE, retried_all, errors=(403,)
             ),
         },
+        "/api/events": {"get": _events()},
         "/api/stats": {"get": _op("Queue figures", READ, _json(_ref("QueueStats"), "Stats"))},
         "/api/workers": {"get": _op("Live workers' heartbeats", READ, workers)},
         "/api/schedules": {"get": _op("Schedules workers publish", READ, schedules)},
         "/api/pipelines": {"get": _op("Registered pipelines", READ, _json(anything, "Pipelines"))},
         "/api/openapi.json": {"get": _op("This description", READ, _json(anything, "OpenAPI"))},
     }
+
+
+def _events() -> dict[str, Any]:
+    """``GET /api/events`` (`producer.dashboard.stream`): it never ends while followed."""
+    sse = {
+        "description": "Server-sent events, for ever: per event `id: <stream id>` and "
+        "`data: <Event as JSON>`; a comment line every 15 s while idle",
+        "content": {"text/event-stream": {"schema": STR}},
+    }
+    types = {"type": "string", "pattern": "^[a-z,]*$"}
+    params = [
+        _query("job", JOB_ID_SCHEMA, "Only this job's events"),
+        _query("type", types, "Only these types, comma-separated (see Event.type)"),
+        _query("since", STR, "After this stream id ('0': every event kept; default: new ones)"),
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": False,
+            "schema": STR,
+            "description": "Go on after this event id (sent by a reconnecting EventSource)",
+        },
+    ]
+    return _op("Job events, live", READ, sse, errors=(400,), params=params)
 
 
 @cache

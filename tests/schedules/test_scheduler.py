@@ -11,7 +11,8 @@ from redis.asyncio import Redis
 
 from producer import ClientSettings
 from producer.contract import schedule_scripts
-from producer.contract.keys import Keys
+from producer.contract.events import EVENT_FIELDS, EventType
+from producer.contract.keys import DEFAULT_QUEUE, Keys
 from producer.contract.liveness import FORGOTTEN_S
 from producer.contract.schedule_scripts import ScheduleField
 from producer.contract.schedules import Schedule
@@ -94,5 +95,6 @@ def test_the_scripts_spell_only_the_schedule_fields() -> None:
         for source in (schedule_scripts.PUBLISH, schedule_scripts.FIRE, schedule_scripts.FORGET)
         for word in re.findall(r"'([a-z_]+)'", source)
     }
-    known = {f.value for f in ScheduleField} | ALL | {"queued"}
+    known = {f.value for f in ScheduleField} | ALL | {"queued", DEFAULT_QUEUE}
+    known |= {e.value for e in EventType} | set(EVENT_FIELDS)  # the enqueued event's
     assert words - known == set()

@@ -275,8 +275,9 @@ def _entry(attempt: Attempt, pipeline: str, outcome: Outcome) -> Entry | None:
         case Done():
             counters = flat(attempt.counters.nonzero(), []) if attempt.counters else []
             return Entry("done", *head, plain=int(attempt.plain), counters=tuple(counters))
-        case RetryLater(delay_s=delay_s):
-            return Entry("release", *head, delay_ms=int(delay_s * 1000))
+        case RetryLater(error=error, delay_s=delay_s):
+            why = (Field.ERROR.value, error)  # for its "retrying" event
+            return Entry("release", *head, delay_ms=int(delay_s * 1000), fields=why)
         case HandedBack(undo_try=undo):
             return Entry("release", *head, undo_try=int(undo))
         case Failed(error=error):

@@ -24,8 +24,9 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
+from producer.contract.events import DEFAULT_EVENTS_MAXLEN
 from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, WAKE_TOKENS, Keys
-from producer.contract.scripts import CHUNKED, NOW, PLACE, WAKE
+from producer.contract.scripts import CHUNKED, EMIT, NOW, PLACE, WAKE
 from producer.contract.status import unit_field
 from worker.lifecycle.templates import KeyTemplates
 
@@ -35,12 +36,13 @@ ABORTS_KEPT_MS = 60_000  # how long a cancel stays in the abort set for workers 
 WINDOW_MAX = 1000  # queue entries one claim looks at, at most
 
 # KEYS: first queue served, leases, running set, failed set, aborts, refused, its wake list,
-#       pipelines registry, then (queue, its wake list) for each other queue served
+#       pipelines registry, events, then (queue, its wake list) for each other queue served
 # ARGV: lease ms, room (inputs), most units, wake tokens kept, worker name, token prefix,
 #       unit size, aborts seen up to (ms), cached jobs (JSON object: id -> run read), result
 #       ttl s, window, the pipelines this worker runs (JSON list, or * for all), the names of
-#       the queues served (JSON list, in KEYS' order), then key templates (prefix, suffix):
-#       status, arq job, inputs
+#       the queues served (JSON list, in KEYS' order), events kept (SLUICE_EVENTS_MAXLEN),
+#       then key templates (prefix, suffix): status, arq job, inputs
+# A job whose run starts here gets a "started" event; one refused here, a "failed" event.
 # The queues are read together, earliest place first (producer.contract.placement: a
 # priority moves a job's place forward), so no queue served starves another.
 # Work of a pipeline this worker does not run is left for a worker that does; one no worker
@@ -55,6 +57,7 @@ CLAIM = (
     + CHUNKED
     + WAKE
     + PLACE
+    + EMIT
     + """
 local now = now_ms()
 local lease_ms, room, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -66,13 +69,14 @@ if not every then
   for _, name in ipairs(cjson.decode(ARGV[12])) do serves[name] = true end
 end
 local queues, wakes, queue_names, serves_queue = {KEYS[1]}, {KEYS[7]}, cjson.decode(ARGV[13]), {}
-for i = 9, #KEYS, 2 do
+for i = 10, #KEYS, 2 do
   queues[#queues + 1] = KEYS[i]
   wakes[#wakes + 1] = KEYS[i + 1]
 end
 for _, name in ipairs(queue_names) do serves_queue[name] = true end
 local t = {}
-for i = 14, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
+for i = 15, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
+events_to(KEYS[9], ARGV[14])
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
 local STATUS, ENVELOPE, INPUTS = 1, 2, 3
 
@@ -244,6 +248,7 @@ local function start(id, due, q)
   local sent = envelope
   if cached[id] == tonumber(g[7]) then sent = false end
   hand_out(id, 0, status, g, due - place(0, f[9]), sent, writes)
+  emit(id, 'started', queue_names[q], pipeline, {'total', total or -1})
 end
 
 -- a queue entry that cannot be claimed: it leaves the queue, its job goes to the failed set
@@ -255,6 +260,7 @@ local function refuse(member, id, err, q)
   redis.call('EXPIRE', KEYS[6], ARGV[10])
   refused[#refused + 1] = id
   refused[#refused + 1] = err
+  emit(id, 'failed', queue_names[q], nil, {'error', err})
 end
 
 local function claim(member, due, q)
@@ -394,6 +400,7 @@ class Claimer:
         result_ttl_s: int,
         pipelines: Iterable[str] | None = None,
         queues: Sequence[str] = (DEFAULT_QUEUE,),
+        events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
     ) -> None:
         """``pipelines``: those this worker runs (None: every one); it leaves the work of
         other registered pipelines to the workers that run them. ``queues``: the names of
@@ -408,6 +415,7 @@ class Claimer:
         self._pipelines = b"*" if pipelines is None else orjson.dumps(sorted(pipelines))
         self.lease_ms = int(lease_s * 1000)
         self.unit_inputs, self.result_ttl_s = unit_inputs, result_ttl_s
+        self.events_maxlen = events_maxlen
         self._script = redis.register_script(CLAIM)
         # tokens: a prefix no other worker has, then a number per hand-out
         self._prefix = f"{secrets.token_hex(6)}."
@@ -435,6 +443,7 @@ class Claimer:
             window,
             self._pipelines,
             self._queue_names,
+            self.events_maxlen,
             *self._templates,
         ]
         keys = [
@@ -446,6 +455,7 @@ class Claimer:
             self.keys.refused,
             self.wakes[0],
             self.keys.pipelines,
+            self.keys.events,
             *(key for pair in zip(self._queues[1:], self.wakes[1:], strict=True) for key in pair),
         ]
         more, flat, refused, aborts, _now = await self._script(keys=keys, args=args)

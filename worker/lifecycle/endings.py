@@ -29,10 +29,12 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from producer.contract.events import DEFAULT_EVENTS_MAXLEN
 from producer.contract.keys import Keys
 from producer.contract.scripts import (
     ARQ_RESULT,
     CLEAR_UNITS,
+    EMIT,
     HOLDS,
     KEEP_SPEC,
     NOW,
@@ -52,14 +54,17 @@ STOP_WRITE_S = 5.0  # at shutdown, how long endings wait for an unreachable Redi
 WRITERS = 2
 BATCH = 32
 
-# KEYS: the default queue, leases, running set, failed set, webhooks, webhook default
-# ARGV: endings (JSON list), arq result ttl ms, status ttl s, most runs, queue name, then key
-#       templates (prefix, suffix): status, arq job, arq result, results, blobs, inputs, spec,
-#       named queue (around the queue's name)
+# KEYS: the default queue, leases, running set, failed set, webhooks, webhook default, events
+# ARGV: endings (JSON list), arq result ttl ms, status ttl s, most runs, queue name, events kept
+#       (SLUICE_EVENTS_MAXLEN), then key templates (prefix, suffix): status, arq job, arq
+#       result, results, blobs, inputs, spec, named queue (around the queue's name)
 # A job's own result TTL and max tries (set at enqueue, in its status hash) win over ARGV's.
 # An ending: [mode, job id, unit, token, delay ms, undo try 0/1, set counters 0/1, fields,
 #            counters]; fields and counters are flat name/value lists; fields are written
-#            when the job ends (its error and pipeline when it fails).
+#            when the job ends (its error and pipeline when it fails); a release after a
+#            delay carries its error there, for its event.
+# Events: "completed", "failed", and "retrying" for a job run again for missing records or a
+# unit released after a delay (a try that failed; a hand-back at shutdown has none).
 # Returns a flat list of (place from 0, code) for every ending: "ok" (unit done, job goes on),
 # "complete", "resumed", "failed", "released", "lost" (not the unit's token: nothing
 # written), or the error Redis raised (a replica's READONLY makes the whole call run again).
@@ -71,10 +76,12 @@ END = (
     + ARQ_RESULT
     + PLACE
     + WEBHOOK
+    + EMIT
     + """
 local now = now_ms()
+events_to(KEYS[7], ARGV[6])
 local t = {}
-for i = 6, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
+for i = 7, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
 local STATUS, ENVELOPE, RESULT, RESULTS, BLOBS, INPUTS, SPEC, QUEUE = 1, 2, 3, 4, 5, 6, 7, 8
 local most_runs = tonumber(ARGV[4])
@@ -83,7 +90,7 @@ local released, leaving, ended = {}, {}, {}
 -- everything an ending needs of the status hash, in one read (the unit's field is 2nd)
 local READ = {'state', '', 'units_done', 'units', 'held', 'total', 'run', 'failed', 'blobs',
               'inputs_list', 'attempts', 'enqueued_at', 'started_at', 'foreign', 'queue',
-              'result_ttl_s', 'max_tries', 'priority'}
+              'result_ttl_s', 'max_tries', 'priority', 'pipeline'}
 local function read(status, k)
   READ[2] = 'unit:' .. k
   local f = redis.call('HMGET', status, unpack(READ))
@@ -94,7 +101,7 @@ local function read(status, k)
           failed = tonumber(f[8]) or 0, blobs = f[9], inputs = f[10],
           arq = {f[11], f[12], f[13], f[6]}, foreign = f[14], queue = queue,
           ttl = tonumber(f[16]) or tonumber(ARGV[3]), most_runs = tonumber(f[17]) or most_runs,
-          priority = f[18]}
+          priority = f[18], queue_name = f[15], pipeline = f[19]}
 end
 
 -- the counters added to what the hash holds (one HMGET, not an HINCRBYFLOAT each), then
@@ -152,6 +159,7 @@ local function fail(id, status, f, fields)
   end
   close(id, status, f, 'failed', fields, result, true)
   redis.call('ZADD', KEYS[4], now, id)
+  emit(id, 'failed', f.queue_name, f.pipeline, {'error', err})
   return 'failed'
 end
 
@@ -164,6 +172,7 @@ local function finish(id, status, f, fields)
     -- every input left every stage: the counts say so, whatever the counters added
     local final = append(fields, {'fetched', f.total, 'transformed', f.total})
     close(id, status, f, 'complete', final, result, false)
+    emit(id, 'completed', f.queue_name, f.pipeline, {'total', f.total})
     return 'complete'
   end
   redis.call('HSET', status, unpack(fields))
@@ -178,6 +187,8 @@ local function finish(id, status, f, fields)
              'record when the job ended: running again for them')
   redis.call('ZADD', f.queue, place(now, f.priority), id)
   ended[#ended + 1] = id
+  emit(id, 'retrying', f.queue_name, f.pipeline, {'error', missing .. ' of ' .. f.total ..
+       ' inputs had no record', 'delay_ms', 0})
   return 'resumed'
 end
 
@@ -193,13 +204,17 @@ local function done(e, id, status, member, f)
   return finish(id, status, f, append(fields, e[8]))
 end
 
-local function release(e, status, member, f)
+local function release(e, id, status, member, f)
   local tries = (tonumber(string.match(f.unit, ' (%d+)$')) or 1) - e[6]
   local fields = with_counters(status, e[9], 0, {'unit:' .. e[3], '- ' .. tries,
                                                  'held', f.held - 1})
   redis.call('HSET', status, unpack(fields))
   released[#released + 1] = now + e[5]
   released[#released + 1] = member
+  if e[5] > 0 and e[6] == 0 then
+    emit(id, 'retrying', f.queue_name, f.pipeline, {'unit', e[3], 'delay_ms', e[5],
+                                                    'error', e[8][2] or ''})
+  end
   return 'released'
 end
 
@@ -210,7 +225,7 @@ local function apply(e)
   if not held_by(f.state, f.unit, e[4]) then return 'lost' end
   local member = id .. '#' .. e[3]
   if mode == 'done' then return done(e, id, status, member, f) end
-  if mode == 'release' then return release(e, status, member, f) end
+  if mode == 'release' then return release(e, id, status, member, f) end
   return fail(id, status, f, e[8])
 end
 
@@ -259,8 +274,16 @@ class _Ending:
 class Endings:
     """Writes unit endings, batched: up to BATCH a script call, WRITERS calls in flight."""
 
-    def __init__(self, redis: Redis, keys: Keys, result_ttl_s: int, most_runs: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        result_ttl_s: int,
+        most_runs: int,
+        events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
+    ) -> None:
         self.redis, self.keys, self.ttl_s = redis, keys, result_ttl_s
+        self.events_maxlen = events_maxlen
         self.most_runs = most_runs
         self._waiting: list[_Ending] = []
         self._wake = asyncio.Event()
@@ -273,6 +296,7 @@ class Endings:
             keys.failed,
             keys.webhooks,
             keys.webhook_default,
+            keys.events,
         ]
         k = keys
         self._templates: list[Value] = list(
@@ -329,6 +353,7 @@ class Endings:
             self.ttl_s,
             self.most_runs,
             self.keys.queue,
+            self.events_maxlen,
             *self._templates,
         ]
         codes = dict(

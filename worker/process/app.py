@@ -92,7 +92,13 @@ def build_worker(
             engine=engine,
             jobs=Jobs(config),
             leases=Leases(redis, keys, config.lease_s),
-            endings=Endings(redis, keys, config.result_ttl_s, most_runs=config.max_tries),
+            endings=Endings(
+                redis,
+                keys,
+                config.result_ttl_s,
+                most_runs=config.max_tries,
+                events_maxlen=config.events_maxlen,
+            ),
             name=name,
             draining=worker.draining,
             deadlines=deadlines,
@@ -109,6 +115,7 @@ def build_worker(
             config.result_ttl_s,
             pipelines=REGISTRY.pipelines,
             queues=config.queues,
+            events_maxlen=config.events_maxlen,
         )
         worker.start_lifecycle(life, claimer)
         stopping.extend(

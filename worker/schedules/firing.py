@@ -43,6 +43,7 @@ class Firing:
             self.keys.job(job_id),
             self.keys.wake_for(spec.queue),
             self.keys.queues,
+            self.keys.events,
         ]
         # the job is enqueued at its tick (its place in the queue, its enqueued_at): one
         # fired a little late still goes ahead of work enqueued after its tick
@@ -64,6 +65,7 @@ class Firing:
             WAKE_TOKENS,
             "" if spec.queue == DEFAULT_QUEUE else spec.queue,
             self.config.max_queued_jobs,
+            self.config.events_maxlen,
             *chosen_fields(spec, tick_ms, False),
         ]
         outcome = await run_script(self.redis, FIRE_SHA, FIRE, keys, args, self.wait)

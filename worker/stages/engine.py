@@ -56,7 +56,7 @@ class Engine:
         self.store = StoreStage(
             redis, keys, self.store_queue, config.store_batch_size, ReplicaWait.of(config, keys)
         )
-        self.progress = ProgressWriter(redis, keys)
+        self.progress = ProgressWriter(redis, keys, events_maxlen=config.events_maxlen)
         # told (stage, error) when a stage task ends by itself: the worker cannot go on
         self.on_stage_died: Callable[[str, str], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -5,7 +5,9 @@ so `sluice watch` sees every stage move without a Redis call per item. A run is 
 written at its second tick: a job over sooner (most small jobs) has its counters written
 once, with its ending, and never costs a progress write. Each unit's counts are added only
 while its token holds it (`producer.contract.scripts.HOLDS`): a worker that lost a unit adds
-nothing.
+nothing. Each write adds a "progress" event with the job's counts to the event stream
+(`producer.contract.events`), so progress events come at this same pace, and not at all for
+a job over by its second tick.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from producer.contract.events import DEFAULT_EVENTS_MAXLEN
 from producer.contract.keys import Keys
-from producer.contract.scripts import HOLDS
+from producer.contract.scripts import EMIT, HOLDS
 from producer.redis.failover import failover_code
 from producer.redis.scripts import refused_pairs
 from worker.stages.items import JobRun
@@ -25,13 +28,17 @@ from worker.stages.store import LOST
 
 log = structlog.get_logger("sluice.progress")
 
-# KEYS: per run: its job's status hash
-# ARGV: per run: its lease field, its token, how many counters, then (name, delta) per counter
+# KEYS: events, then per run: its job's status hash
+# ARGV: events kept (SLUICE_EVENTS_MAXLEN), then per run: its lease field, its token, how many
+#       counters, then (name, delta) per counter
 # Returns a flat list of (place from 0, error) for the runs not written: the error is "lost"
 # for a run whose token no longer holds its unit, else what Redis said.
 PROGRESS = (
     HOLDS
+    + EMIT
     + """
+events_to(KEYS[1], ARGV[1])
+local COUNTS = {'fetched', 'transformed', 'stored', 'failed', 'total', 'queue', 'pipeline'}
 local function add(status, a, n)
   if not holds(status, ARGV[a], ARGV[a + 1]) then return 'lost' end
   for i = a + 3, a + 1 + 2 * n, 2 do
@@ -41,13 +48,19 @@ local function add(status, a, n)
       redis.call('HINCRBY', status, ARGV[i], ARGV[i + 1])
     end
   end
+  if events_kept > 0 then
+    local c = redis.call('HMGET', status, unpack(COUNTS))
+    emit(string.match(status, '^.-:job:(.*)$'), 'progress', c[6], c[7],
+         {'fetched', c[1] or 0, 'transformed', c[2] or 0, 'stored', c[3] or 0,
+          'failed', c[4] or 0, 'total', c[5] or 0})
+  end
 end
-local refused, a = {}, 1
-for j = 1, #KEYS do
+local refused, a = {}, 2
+for j = 2, #KEYS do
   local n = tonumber(ARGV[a + 2])
   local ok, err = pcall(add, KEYS[j], a, n)
   if not ok or err then
-    refused[#refused + 1] = j - 1
+    refused[#refused + 1] = j - 2
     refused[#refused + 1] = ok and err or tostring(err)
   end
   a = a + 3 + 2 * n
@@ -58,8 +71,15 @@ return refused
 
 
 class ProgressWriter:
-    def __init__(self, redis: Redis, keys: Keys, interval_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        interval_s: float = 0.25,
+        events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
+    ) -> None:
         self.redis, self.keys, self.interval_s = redis, keys, interval_s
+        self.events_maxlen = events_maxlen
         self.runs: set[JobRun] = set()
         self._script = redis.register_script(PROGRESS)
         self._writing: list[tuple[set[JobRun], asyncio.Event]] = []  # writes on the wire
@@ -89,8 +109,8 @@ class ProgressWriter:
             return
         writing = ({run for run, _ in pending}, asyncio.Event())
         self._writing.append(writing)
-        keys: list[str] = []
-        args: list[str | int | float] = []
+        keys: list[str] = [self.keys.events]
+        args: list[str | int | float] = [self.events_maxlen]
         for run, delta in pending:
             counts = delta.nonzero()
             keys.append(self.keys.job(run.job_id))
