@@ -1,0 +1,316 @@
+"""The claim's Lua script: take over lapsed units, then hand out ready work from every queue
+served, earliest place first, as much as the worker has room for (`worker.lifecycle.claim`
+calls it and reads its answer)."""
+
+from __future__ import annotations
+
+from producer.contract.scripts import CHUNKED, EMIT, NOW, PLACE, WAKE
+
+ABORTS_KEPT_MS = 60_000  # how long a cancel stays in the abort set for workers to see
+WINDOW_MAX = 1000  # queue entries one claim looks at, at most
+
+# KEYS: first queue served, leases, running set, failed set, aborts, refused, its wake list,
+#       pipelines registry, events, then (queue, its wake list) for each other queue served
+# ARGV: lease ms, room (inputs), most units, wake tokens kept, worker name, token prefix,
+#       unit size, aborts seen up to (ms), cached jobs (JSON object: id -> run read), result
+#       ttl s, window, the pipelines this worker runs (JSON list, or * for all), the names of
+#       the queues served (JSON list, in KEYS' order), events kept (SLUICE_EVENTS_MAXLEN),
+#       then key templates (prefix, suffix): status, arq job, inputs
+# A job whose run starts here gets a "started" event; one refused here, a "failed" event.
+# The queues are read together, earliest place first (producer.contract.placement: a
+# priority moves a job's place forward), so no queue served starves another.
+# Work of a pipeline this worker does not run is left for a worker that does; one no worker
+# of the namespace has ever registered is taken, and its job fails naming the pipeline.
+# Returns {more, units, refused, aborts, now ms}: units a flat list of FIELDS values per unit
+# (id, unit, first input, end input, token, try, units, total or -1, envelope or false,
+# started at (s), run, counted, due ms, records stored); refused a flat list of (id, error)
+# for the jobs failed at the claim; aborts a flat list of (id, ms) cancelled since ARGV[8];
+# more = 1 when it stopped at the room or the unit limit with due work maybe left.
+CLAIM = (
+    NOW
+    + CHUNKED
+    + WAKE
+    + PLACE
+    + EMIT
+    + """
+local now = now_ms()
+local lease_ms, room, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now_s, worker, token_prefix = now / 1000, ARGV[5], ARGV[6]
+local unit_size, window = tonumber(ARGV[7]), tonumber(ARGV[11])
+local cached = cjson.decode(ARGV[9])  -- job id -> the run of it this worker has read
+local every, serves = ARGV[12] == '*', {}
+if not every then
+  for _, name in ipairs(cjson.decode(ARGV[12])) do serves[name] = true end
+end
+local queues, wakes, queue_names, serves_queue = {KEYS[1]}, {KEYS[7]}, cjson.decode(ARGV[13]), {}
+for i = 10, #KEYS, 2 do
+  queues[#queues + 1] = KEYS[i]
+  wakes[#wakes + 1] = KEYS[i + 1]
+end
+for _, name in ipairs(queue_names) do serves_queue[name] = true end
+local t = {}
+for i = 15, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
+events_to(KEYS[9], ARGV[14])
+local function key(n, id) return t[n][1] .. id .. t[n][2] end
+local STATUS, ENVELOPE, INPUTS = 1, 2, 3
+
+local out, refused, leased, started, handled = {}, {}, {}, {}, {}
+local leaving = {}  -- per queue (its place in ``queues``): members that leave it
+for q = 1, #queues do leaving[q] = {} end
+local taken, count, seq = 0, 0, 0
+
+local function full() return count >= most or (count > 0 and taken >= room) end
+
+-- whether this worker is the one to take work of ``pipeline``: it runs it, or nobody does
+-- (the job is taken to fail with the reason), or the job does not say (malformed: the same)
+local function runs(pipeline)
+  if every or type(pipeline) ~= 'string' or serves[pipeline] then return true end
+  return redis.call('HEXISTS', KEYS[8], pipeline) == 0
+end
+
+local function valid_id(id)
+  return #id <= 128 and string.find(id, '^[%w_%-][%w_%.%-]*$') ~= nil
+end
+
+-- unit k of a job whose status fields are `f` (state, unit field, total, unit_size, units,
+-- started_at, run, attempts, fetch_count, stored, held): a fresh token, the try counted, a
+-- lease; written in one HSET with ``writes`` (the fields of a job starting)
+local function hand_out(id, k, status, f, due, envelope, writes)
+  local tries = 1
+  if f[2] then tries = (tonumber(string.match(f[2], ' (%d+)$')) or 0) + 1 end
+  -- held: units with a holder; a lapsed holder's unit was counted, a released one was not
+  local held = tonumber(f[11]) or 0
+  if not f[2] or string.sub(f[2], 1, 2) == '- ' then held = held + 1 end
+  seq = seq + 1
+  local token = token_prefix .. seq
+  local attempts = math.max(tonumber(f[8] or '0') or 0, tries)
+  writes = writes or {}
+  local w = #writes
+  writes[w + 1], writes[w + 2] = 'unit:' .. k, token .. ' ' .. tries
+  writes[w + 3], writes[w + 4] = 'attempts', attempts
+  writes[w + 5], writes[w + 6] = 'worker', worker
+  writes[w + 7], writes[w + 8] = 'held', held
+  redis.call('HSET', status, unpack(writes))
+  leased[#leased + 1] = now + lease_ms
+  leased[#leased + 1] = id .. '#' .. k
+  local total, size = tonumber(f[3]) or -1, tonumber(f[4])
+  local first = k * size
+  local last = first + size
+  if total >= 0 then last = math.min(total, last) end
+  if envelope == nil then
+    envelope = false
+    if cached[id] ~= tonumber(f[7] or '1') then
+      envelope = redis.call('GET', key(ENVELOPE, id)) or false
+    end
+  end
+  local n = #out
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, k, first, last
+  out[n + 5], out[n + 6], out[n + 7], out[n + 8] = token, tries, tonumber(f[5]), total
+  out[n + 9], out[n + 10], out[n + 11] = envelope, f[6] or now_s, tonumber(f[7] or '1')
+  out[n + 12], out[n + 13], out[n + 14] = f[9] and 1 or 0, due, tonumber(f[10] or '0') or 0
+  taken = taken + math.max(1, last - first)
+  count = count + 1
+end
+
+local FIELDS = {'state', '', 'total', 'unit_size', 'units', 'started_at', 'run', 'attempts',
+                'fetch_count', 'stored', 'held', 'pipeline', 'queue', 'priority'}
+local function read(status, k)
+  FIELDS[2] = 'unit:' .. k
+  return redis.call('HMGET', status, unpack(FIELDS))
+end
+
+-- a unit whose lease lapsed, or that was handed back: take it over
+local function take_over(member)
+  local id, k = string.match(member, '^(.*)#(%d+)$')
+  local status = id and key(STATUS, id)
+  local f = id and read(status, k)
+  if not id or f[1] ~= 'in_progress' or not f[2] then
+    redis.call('ZREM', KEYS[2], member)  -- its job ended or was reset: a stale entry
+    return
+  end
+  -- for a worker that runs its pipeline and serves its queue
+  if not runs(f[12]) or not serves_queue[f[13] or 'default'] then return end
+  hand_out(id, tonumber(k), status, f, now)
+end
+
+-- the next unit of a job split already: hand it out, and queue the one after it behind the
+-- other due work (the turn of a big job's units among the jobs queued after it)
+local function next_unit(member, id, k, due, q)
+  local status = key(STATUS, id)
+  local f = read(status, k)
+  if f[1] == 'in_progress' and not runs(f[12]) then return end  -- for another worker
+  local gone = leaving[q]
+  gone[#gone + 1] = member
+  if f[1] ~= 'in_progress' then return end  -- ended or cancelled: a stale entry
+  if k + 1 < (tonumber(f[5]) or 0) then
+    redis.call('ZADD', queues[q], place(now, f[14]), id .. '#' .. (k + 1))
+  end
+  hand_out(id, k, status, f, due - place(0, f[14]))
+end
+
+-- a job's inputs, as far as the claim can tell: the status hash (a Client wrote it), else the
+-- envelope (raw Redis commands); the worker fails the job if neither says. ``f`` is what
+-- `start` read: state, total, run, attempts, fetch_count, stored, enqueued_at, pipeline
+local function describe(id, envelope, f)
+  -- written without a Client (raw commands, arq's client): its ending writes arq's result
+  local total, extra = tonumber(f[2]), {'foreign', 1}
+  local ok, job = pcall(cjson.decode, envelope)
+  if not (ok and type(job) == 'table' and type(job.k) == 'table') then
+    return total, extra, f[8]
+  end
+  if not total then
+    if type(job.k.inputs) == 'table' then
+      total = #job.k.inputs
+    elseif job.k.inputs == nil or job.k.inputs == cjson.null then
+      total = redis.call('LLEN', key(INPUTS, id))
+      extra[#extra + 1] = 'inputs_list'; extra[#extra + 1] = 1
+    end
+    if total then extra[#extra + 1] = 'total'; extra[#extra + 1] = total end
+  end
+  if not f[7] and type(job.et) == 'number' and job.et > 0 then
+    extra[#extra + 1] = 'enqueued_at'; extra[#extra + 1] = job.et / 1000
+  end
+  if not f[8] and type(job.k.pipeline) == 'string' then
+    extra[#extra + 1] = 'pipeline'; extra[#extra + 1] = job.k.pipeline
+  end
+  return total, extra, f[8] or job.k.pipeline
+end
+
+-- a job never claimed in this run: split it into units and hand out the first
+local function start(id, due, q)
+  local status, envelope_key = key(STATUS, id), key(ENVELOPE, id)
+  local f = redis.call('HMGET', status, 'state', 'total', 'run', 'attempts', 'fetch_count',
+                       'stored', 'enqueued_at', 'pipeline', 'priority', 'not_before')
+  if f[8] and f[1] ~= 'cancelled' and not runs(f[8]) then return end  -- for another worker
+  -- a deferred job of priority > 0 has an earlier place than its time: not yet
+  if f[10] and f[1] ~= 'cancelled' and (tonumber(f[10]) or 0) > now then return end
+  local gone = leaving[q]
+  local envelope = redis.call('GET', envelope_key)
+  if not envelope or f[1] == 'cancelled' then
+    gone[#gone + 1] = id
+    redis.call('DEL', envelope_key)  -- expired, or cancelled: dropped, as arq does
+    return
+  end
+  local total, extra, pipeline = tonumber(f[2]), {}, f[8]
+  if not total or not f[7] or not f[8] then
+    total, extra, pipeline = describe(id, envelope, f)
+  end
+  if not runs(pipeline) then return end  -- left queued for a worker that runs it
+  gone[#gone + 1] = id
+  local units = math.max(1, math.ceil((total or 1) / unit_size))
+  local writes = {'state', 'in_progress', 'started_at', now_s, 'units', units,
+                  'unit_size', unit_size}
+  if f[3] then  -- a run after a retry or a resume: what the last one left is reset
+    local stored = f[6] or 0
+    local again = {'finished_at', '', 'error', '', 'units_done', 0, 'run', f[3],
+                   'fetched', stored, 'transformed', stored}
+    for i = 1, #again do writes[#writes + 1] = again[i] end
+  end
+  for i = 1, #extra do writes[#writes + 1] = extra[i] end
+  redis.call('PERSIST', status)
+  started[#started + 1] = id
+  if units > 1 then
+    local parked = {}
+    for u = 2, units - 1 do parked[#parked + 1] = '+inf'; parked[#parked + 1] = id .. '#' .. u end
+    chunked('ZADD', queues[q], parked)
+    redis.call('ZADD', queues[q], place(now, f[9]), id .. '#1')
+    wake(wakes[q], units - 1, tonumber(ARGV[4]))  -- idle workers: units for you
+  end
+  -- the unit's view of the job as it starts: a new run, no unit held yet
+  local g = {'in_progress', false, total or -1, unit_size, units, now_s, f[3] or 1, f[4],
+             f[5], f[6], 0}
+  local sent = envelope
+  if cached[id] == tonumber(g[7]) then sent = false end
+  hand_out(id, 0, status, g, due - place(0, f[9]), sent, writes)
+  emit(id, 'started', queue_names[q], pipeline, {'total', total or -1})
+end
+
+-- a queue entry that cannot be claimed: it leaves the queue, its job goes to the failed set
+local function refuse(member, id, err, q)
+  local gone = leaving[q]
+  gone[#gone + 1] = member
+  redis.call('ZADD', KEYS[4], now, id)
+  redis.call('HSET', KEYS[6], id, err)
+  redis.call('EXPIRE', KEYS[6], ARGV[10])
+  refused[#refused + 1] = id
+  refused[#refused + 1] = err
+  emit(id, 'failed', queue_names[q], nil, {'error', err})
+end
+
+local function claim(member, due, q)
+  local id, k = string.match(member, '^(.*)#(%d+)$')
+  if id then
+    if valid_id(id) then return next_unit(member, id, tonumber(k), due, q) end
+  elseif valid_id(member) then
+    return start(member, due, q)
+  end
+  redis.call('DEL', key(ENVELOPE, id or member))
+  refuse(member, id or member, 'invalid job id: use 1-128 letters, digits, _ . - (not first .)',
+         q)
+end
+
+local lapsed, due = {}, {}
+if most > 0 then  -- a window, not ``most``: lapsed units of other pipelines are passed over
+  lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, window)
+end
+for _, member in ipairs(lapsed) do
+  if full() then break end
+  handled[member] = true
+  local ok, err = pcall(take_over, member)
+  if not ok then
+    redis.call('ZREM', KEYS[2], member)
+    refused[#refused + 1] = member
+    refused[#refused + 1] = tostring(err)
+  end
+end
+-- the due work, a window at a time from every queue served, earliest place first: the
+-- next window only when this one was passed over (other pipelines' work, stale entries),
+-- and never more than WINDOW_MAX entries of a queue in all
+local offset, open, seen = 0, {}, 0
+for q = 1, #queues do open[q] = true end
+while not full() and seen < WINDOW_MAX do
+  local batch, reading = {}, false
+  for q = 1, #queues do
+    if open[q] then
+      reading = true
+      local got = redis.call('ZRANGEBYSCORE', queues[q], '-inf', now, 'WITHSCORES', 'LIMIT',
+                             offset, window)
+      for i = 1, #got, 2 do batch[#batch + 1] = {tonumber(got[i + 1]), got[i], q} end
+      open[q] = #got == 2 * window
+    end
+  end
+  if not reading then break end
+  if #queues > 1 then
+    table.sort(batch, function(a, b)
+      if a[1] ~= b[1] then return a[1] < b[1] end
+      return a[2] < b[2]
+    end)
+  end
+  for _, e in ipairs(batch) do
+    if full() then break end
+    local member, due, q = e[2], e[1], e[3]
+    if not handled[member] then
+      handled[member] = true
+      local ok, err = pcall(claim, member, due, q)
+      if not ok then
+        -- one of its keys is unusable (a wrong type): it fails alone, into the failed set
+        refuse(member, string.match(member, '^(.*)#%d+$') or member, tostring(err), q)
+      end
+    end
+  end
+  offset = offset + window
+  seen = seen + window
+end
+for q = 1, #queues do chunked('ZREM', queues[q], leaving[q]) end
+chunked('ZADD', KEYS[2], leased)
+chunked('SADD', KEYS[3], started)
+local aborts = {}
+if redis.call('ZCARD', KEYS[5]) > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - ABORTS_KEPT_MS)
+  aborts = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ARGV[8], '+inf', 'WITHSCORES')
+end
+local more = (most > 0 and full()) and 1 or 0
+return {more, out, refused, aborts, now}
+""".replace("ABORTS_KEPT_MS", str(ABORTS_KEPT_MS)).replace("WINDOW_MAX", str(WINDOW_MAX))
+)
+FIELDS = 14
