@@ -15,12 +15,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from producer.contract.errors import ConfigError, described
 from producer.contract.models import PIPELINE_NAME_PATTERN
+from worker.errors import described as error_text
 from worker.settings import WorkerConfig
 
 
@@ -108,12 +110,19 @@ def fetcher(*schemes: str) -> Callable[[FetcherFactory], FetcherFactory]:
 def load_modules(names: Iterable[str]) -> None:
     """Import the built-in pipelines and fetchers, then the user's modules."""
     for name in ("worker.pipelines", "worker.fetchers", *names):
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ConfigError(
-                f"invalid setting SLUICE_PIPELINES: cannot import {name!r}: {exc}"
-            ) from None
+        import_named(name, "SLUICE_PIPELINES")
+
+
+def import_named(name: str, setting: str) -> ModuleType:
+    """The module a setting names, or ConfigError naming the setting and what its import
+    raised (any exception: a module that fails as it runs, or raises what cannot be printed,
+    stops start-up with that message, not a traceback)."""
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:
+        raise ConfigError(
+            f"invalid setting {setting}: cannot import {name!r}: {error_text(exc)}"
+        ) from None
 
 
 def check_rated_pipelines(config: WorkerConfig) -> None:

@@ -115,6 +115,12 @@ def test_a_module_without_schedules_is_named(
         load(schedules_module=module)
     with pytest.raises(ConfigError, match="SLUICE_SCHEDULES_MODULE: cannot import 'nope_x'"):
         load(schedules_module="nope_x")
+    broken = f"sched_{uuid.uuid4().hex[:8]}"  # its import raises what cannot be printed
+    (tmp_path / f"{broken}.py").write_text(
+        "from tests.hostile_pipelines import UnprintableError\nraise UnprintableError()\n"
+    )
+    with pytest.raises(ConfigError, match=f"cannot import '{broken}': UnprintableError"):
+        load(schedules_module=broken)
 
 
 def test_a_bad_schedule_stops_the_worker(server: Server, tmp_path: Path) -> None:

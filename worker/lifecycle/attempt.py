@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from producer.contract.keys import Keys
 from producer.contract.status import Field
 from producer.redis.backoff import jittered_s
-from worker.errors import JobFailed
+from worker.errors import JobFailed, described
 from worker.lifecycle.claim import Unit
 from worker.lifecycle.deadlines import Deadlines
 from worker.lifecycle.endings import Endings, Entry, flat
@@ -233,7 +233,7 @@ class JobError(Exception):
 
 def _retry_or_fail(config: WorkerConfig, job: Job, unit: Unit, exc: Exception) -> Outcome:
     """An unexpected error: try the unit again later with backoff, until the tries run out."""
-    error = f"{type(exc).__name__}: {exc}"
+    error = described(exc)
     if not isinstance(exc, JobError):
         log.exception("unit failed unexpectedly", error=error)
     if unit.tries >= _max_tries(config, job)[0]:

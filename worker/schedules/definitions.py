@@ -4,7 +4,6 @@ the worker with a message naming the setting and the schedule."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +19,7 @@ from producer.contract.validation import (
     check_payload_size,
 )
 from producer.contract.wire import encode_job
-from worker.registry import Pipeline
+from worker.registry import Pipeline, import_named
 from worker.settings import WorkerConfig
 
 JSON_SETTING = "SLUICE_SCHEDULES"
@@ -63,12 +62,7 @@ def _from_json(text: str) -> list[Schedule]:
 
 
 def _from_module(name: str) -> list[Schedule]:
-    try:
-        module = importlib.import_module(name)
-    except ImportError as exc:
-        raise ConfigError(
-            f"invalid setting {MODULE_SETTING}: cannot import {name!r}: {exc}"
-        ) from None
+    module = import_named(name, MODULE_SETTING)
     listed = getattr(module, "SCHEDULES", None)
     if not isinstance(listed, list | tuple):
         raise ConfigError(

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from producer.contract.keys import Keys
 from producer.redis.failover import ReplicaWait
+from worker.errors import described
 from worker.fetchers.rate import RateLimiter
 from worker.pool.transform_pool import TransformPool
 from worker.registry import REGISTRY
@@ -132,7 +133,4 @@ def describe_end(task: asyncio.Task[object]) -> str:
     exc = task.exception()
     if exc is None:
         return "returned"
-    try:
-        return f"{type(exc).__name__}: {exc}"
-    except Exception:  # its message itself raises
-        return type(exc).__name__
+    return described(exc)

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from producer.contract.callbacks import callback_url_problem
 from producer.contract.keys import Keys
+from worker.errors import described
 from worker.fetchers.ssrf import AddressPolicy
 from worker.observe import metrics
 from worker.settings import WorkerConfig
@@ -89,7 +90,7 @@ class Webhooks:
             try:
                 answer = await self._send(claim)
             except Exception as exc:  # e.g. a URL in the hash yarl cannot read: this one fails
-                answer = Answer(Settled.FAILED, f"not sent: {type(exc).__name__}: {exc}")
+                answer = Answer(Settled.FAILED, f"not sent: {described(exc)}")
         step = schedule.after(
             answer, claim.attempt, cfg.webhook_max_attempts, cfg.webhook_backoff_s
         )
