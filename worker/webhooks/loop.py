@@ -1,8 +1,10 @@
 """The worker's delivery loop: claim due webhooks, POST each signed, settle it.
 
 Up to CONNECTIONS deliveries are sent at once; a claim takes no more than the room left.
-Idle, the loop looks for due deliveries every POLL_S. At shutdown the POSTs in flight are
-dropped: their leases lapse and a live worker sends them again (at least once).
+Idle, the loop looks for due deliveries every POLL_S at first, then less often, up to every
+POLL_MAX_S (an idle fleet's Redis pays a call a second per worker, not five). At shutdown the
+POSTs in flight are dropped: their leases lapse and a live worker sends them again (at least
+once).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from worker.webhooks.store import Claimed, DeliveryStore, Settled
 log = structlog.get_logger("sluice.webhooks")
 
 POLL_S = 0.2
+POLL_MAX_S = 1.0
 # A claim's lease: twice the POST's timeout (which bounds the POST) and this slack, for the
 # settle's write and a busy event loop; past it, another worker sends the ending again.
 LEASE_SLACK_S = 5.0
@@ -66,6 +69,7 @@ class Webhooks:
         await self.sender.close()
 
     async def _run(self) -> None:
+        pause = POLL_S
         while True:
             try:
                 await self.default.refresh()
@@ -78,8 +82,11 @@ class Webhooks:
                 task = asyncio.create_task(self._deliver(claim), name="sluice-webhook")
                 self._sending.add(task)
                 task.add_done_callback(self._sending.discard)
-            if not claimed:
-                await asyncio.sleep(POLL_S)
+            if claimed:
+                pause = POLL_S
+            else:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, POLL_MAX_S)
 
     async def _deliver(self, claim: Claimed) -> None:
         cfg = self.config
