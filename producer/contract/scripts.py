@@ -231,9 +231,14 @@ end
 # key): queued with the ending, in the same step, so no ending is missed or sent twice by
 # design. A retry resets the delivery, so that the next ending is sent afresh.
 WEBHOOK = """
-local function queue_webhook(webhooks, default, status, id, now)
-  if redis.call('HEXISTS', status, 'callback_url') == 0
-     and redis.call('EXISTS', default) == 0 then return end
+-- ``url``: the job's callback_url as the caller read it with its other fields (false: none);
+-- whether the namespace has a default is read once a script call, not once a job
+local webhook_default = nil
+local function queue_webhook(webhooks, default, status, id, now, url)
+  if not url then
+    if webhook_default == nil then webhook_default = redis.call('EXISTS', default) == 1 end
+    if not webhook_default then return end
+  end
   redis.call('ZADD', webhooks, now, id)
   redis.call('HSET', status, 'webhook_state', 'pending', 'webhook_attempts', 0)
   redis.call('HDEL', status, 'webhook_error', 'webhook_at')
@@ -269,14 +274,14 @@ redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', ARGV[2], 'error
 redis.call('DEL', KEYS[3])
 local now = now_ms()
 local f = redis.call('HMGET', KEYS[1], 'attempts', 'enqueued_at', 'started_at', 'total',
-                    'queue', 'pipeline')
+                    'queue', 'pipeline', 'callback_url')
 redis.call('SET', KEYS[11], arq_result(ARGV[1], f, false, 'cancelled', {}, KEYS[2], now),
            'EX', ARGV[3])
 events_to(KEYS[14], ARGV[4])
 emit(ARGV[1], 'cancelled', f[5], f[6], {'error', 'cancelled'})
 redis.call('ZADD', KEYS[4], now, ARGV[1])
 redis.call('SREM', KEYS[5], ARGV[1])
-queue_webhook(KEYS[12], KEYS[13], KEYS[1], ARGV[1], now)
+queue_webhook(KEYS[12], KEYS[13], KEYS[1], ARGV[1], now, f[7])
 for _, key in ipairs({KEYS[1], KEYS[7], KEYS[8], KEYS[9], KEYS[10]}) do
   redis.call('EXPIRE', key, ARGV[3])
 end

@@ -90,7 +90,7 @@ local released, leaving, ended = {}, {}, {}
 -- everything an ending needs of the status hash, in one read (the unit's field is 2nd)
 local READ = {'state', '', 'units_done', 'units', 'held', 'total', 'run', 'failed', 'blobs',
               'inputs_list', 'attempts', 'enqueued_at', 'started_at', 'foreign', 'queue',
-              'result_ttl_s', 'max_tries', 'priority', 'pipeline'}
+              'result_ttl_s', 'max_tries', 'priority', 'pipeline', 'callback_url'}
 local function read(status, k)
   READ[2] = 'unit:' .. k
   local f = redis.call('HMGET', status, unpack(READ))
@@ -101,7 +101,7 @@ local function read(status, k)
           failed = tonumber(f[8]) or 0, blobs = f[9], inputs = f[10],
           arq = {f[11], f[12], f[13], f[6]}, foreign = f[14], queue = queue,
           ttl = tonumber(f[16]) or tonumber(ARGV[3]), most_runs = tonumber(f[17]) or most_runs,
-          priority = f[18], queue_name = f[15], pipeline = f[19]}
+          priority = f[18], queue_name = f[15], pipeline = f[19], callback = f[20]}
 end
 
 -- the counters added to what the hash holds (one HMGET, not an HINCRBYFLOAT each), then
@@ -140,7 +140,7 @@ local function close(id, status, f, state, fields, result, spec_kept)
     redis.call('DEL', key(ENVELOPE, id))
   end
   if f.foreign then redis.call('SET', key(RESULT, id), result(), 'PX', f.ttl * 1000) end
-  queue_webhook(KEYS[5], KEYS[6], status, id, now)
+  queue_webhook(KEYS[5], KEYS[6], status, id, now, f.callback)
   ended[#ended + 1] = id
   local expiring = {STATUS, RESULTS}
   if f.blobs then expiring[#expiring + 1] = BLOBS end
