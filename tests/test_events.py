@@ -98,13 +98,30 @@ async def test_events_follow_from_now(client: Client) -> None:
 
 
 async def test_maxlen_bounds_the_stream(settings: ClientSettings, redis: Redis) -> None:
-    """With SLUICE_EVENTS_MAXLEN=100, 3,000 enqueues leave about 100 entries (MAXLEN ~ trims
+    """With SLUICE_EVENTS_MAXLEN=100, 400 enqueues leave about 100 entries (MAXLEN ~ trims
     whole nodes of 100: never fewer than 100, never many more)."""
     bounded = settings.model_copy(update={"events_maxlen": 100})
     async with Client(bounded) as client:
-        await client.enqueue_many("text-stats", [["data:,a"]] * 3000)
+        for _ in range(400):
+            await client.enqueue("text-stats", ["data:,a"])
         kept = await redis.xlen(client.keys.events)
     assert 100 <= kept <= 300
+
+
+async def test_jobs_enqueued_together_share_an_entry(
+    settings: ClientSettings, redis: Redis
+) -> None:
+    """enqueue_many's jobs are one entry per call (a chunk of jobs), each job still
+    its own event to a reader; the entry names them all, in order, in ``jobs``."""
+    async with Client(settings) as client:
+        since = (await redis.xrevrange(client.keys.events, count=1) or [(b"0-0", {})])[0][0]
+        ids = await client.enqueue_many("text-stats", [["data:,a"]] * 2500)
+        entries = await redis.xrange(client.keys.events, min=f"({since.decode()}")
+        named = [i for _, f in entries for i in f[b"jobs"].decode().split()]
+        assert len(entries) <= 10 and named == ids  # a call per chunk of jobs
+        read = [e async for e in client.events(since=since.decode(), follow=False)]
+    assert [e.job for e in read] == ids
+    assert {(e.type, e.queue, e.pipeline) for e in read} == {("enqueued", "default", "text-stats")}
 
 
 async def test_events_off_writes_nothing_and_wait_still_works(

@@ -56,11 +56,11 @@ class Watching(Enqueueing):
                 return
             for entry_id, fields in entries:
                 after = _text(entry_id)
-                event = Event.from_entry(entry_id, fields)
-                if event is None or (job_id is not None and event.job != job_id):
-                    continue
-                if wanted is None or event.type in wanted:
-                    yield event
+                for event in Event.from_entry(entry_id, fields):
+                    if job_id is not None and event.job != job_id:
+                        continue
+                    if wanted is None or event.type in wanted:
+                        yield event
 
     async def wait(
         self, job_id: str, *, timeout_s: float | None = None, poll_s: float = 0.2
@@ -97,9 +97,9 @@ class Watching(Enqueueing):
             entries = await self._read(after, max(1, int(left * 1000)))
             for entry_id, fields in entries:
                 after = _text(entry_id)
-                event = Event.from_entry(entry_id, fields)
-                if event is not None and event.job == job_id and event.type.is_final:
-                    return after
+                for event in Event.from_entry(entry_id, fields):
+                    if event.job == job_id and event.type.is_final:
+                        return after
         return after
 
     async def _start_id(self, since: str) -> str:

@@ -2,7 +2,10 @@
 
 The Lua scripts that change a job's state add the entry in the same atomic step
 (`producer.contract.scripts.EMIT`); this module names the types and fields and reads an
-entry back. The stream is bounded (``XADD ... MAXLEN ~ N``, SLUICE_EVENTS_MAXLEN): a
+entry back. An entry is one job's event (its id in ``job``) or, for jobs that moved alike in
+one step (enqueued together, started by one claim, completed by one batch of endings), the
+same event of several (their ids in ``jobs``, space-separated): `Event.from_entry` gives one
+`Event` per job either way. The stream is bounded (``XADD ... MAXLEN ~ N``, SLUICE_EVENTS_MAXLEN): a
 reader that falls more than about N entries behind misses the oldest, so a reader that
 must not miss an ending (`Client.wait`) reads the status hash again when it wakes.
 """
@@ -34,8 +37,12 @@ class EventType(StrEnum):
         return self in (EventType.COMPLETED, EventType.FAILED, EventType.CANCELLED)
 
 
-# The fields of an entry, as the scripts spell them: every entry has job, type and queue.
+# An entry of several jobs' events: their ids, space-separated, instead of ``job``.
+JOBS_FIELD = "jobs"
+# The fields of an entry, as the scripts spell them: every entry has job (or jobs), type and
+# queue.
 EVENT_FIELDS = (
+    JOBS_FIELD,
     "job",
     "type",
     "queue",
@@ -78,15 +85,16 @@ class Event(BaseModel):
         return int(self.id.partition("-")[0])
 
     @classmethod
-    def from_entry(cls, entry_id: bytes | str, fields: dict[bytes, bytes]) -> Event | None:
-        """The event of one stream entry; None for an entry that is not one (anyone may
-        write to the stream)."""
+    def from_entry(cls, entry_id: bytes | str, fields: dict[bytes, bytes]) -> list[Event]:
+        """The events of one stream entry, one per job it names; none for an entry that is
+        not one (anyone may write to the stream)."""
         values = {_text(k): _text(v) for k, v in fields.items()}
+        jobs = values.pop(JOBS_FIELD, "").split() or [values.pop("job", "")]
         values = {k: v for k, v in values.items() if k in EVENT_FIELDS and v != ""}
         try:
-            return cls.model_validate({"id": _text(entry_id), **values})
+            return [cls.model_validate({"id": _text(entry_id), **values, "job": j}) for j in jobs]
         except ValueError:
-            return None
+            return []
 
 
 def _text(value: bytes | str) -> str:

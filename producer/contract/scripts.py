@@ -6,23 +6,55 @@ from __future__ import annotations
 from producer.contract.placement import MAX_QUEUES, PRIORITY_STEP_MS
 
 # The job event stream (producer.contract.events): every script that changes a job's state
-# adds its entry in the same atomic step, one XADD, trimmed as it goes (MAXLEN ~: whole
-# nodes at a time, the cheap way). ``events_to(key, kept)`` first, with the stream's key and
-# SLUICE_EVENTS_MAXLEN (0: no events); then ``emit(id, type, queue, pipeline, extra)``, with
-# ``extra`` a flat list of more fields (name, value...). A queue of '' or nil is "default".
+# adds its entries in the same atomic step, trimmed as it goes (MAXLEN ~: whole nodes at a
+# time, the cheap way). ``events_to(key, kept)`` first, with the stream's key and
+# SLUICE_EVENTS_MAXLEN (0: no events); then ``emit(id, type, queue, pipeline, extra)`` for an
+# event with fields of its own (``extra``: a flat list, name, value...), an entry each; or
+# ``emit_many(id, type, queue, pipeline)`` for jobs that moved alike in this call (enqueued
+# together, started by one claim, completed by one batch of endings), written by
+# ``flush_events()`` before the script returns as one entry per (type, queue, pipeline) with
+# the ids in ``jobs``, space-separated (``job`` when there is one). An XADD costs Redis about
+# 4 us with the append-only file on, a third of a tiny job's Redis time when written three
+# times per job; one a call costs next to nothing. A queue of '' or nil is "default".
 EMIT = """
 local events_key, events_kept = false, 0
+local batched, batch_order = {}, {}
 local function events_to(key, kept)
   events_key, events_kept = key, tonumber(kept) or 0
+end
+local function add_entry(a)
+  redis.call('XADD', events_key, 'MAXLEN', '~', events_kept, '*', unpack(a))
 end
 local function emit(id, kind, queue, pipeline, extra)
   if events_kept <= 0 then return end
   if not queue or queue == '' then queue = 'default' end
-  local a = {'XADD', events_key, 'MAXLEN', '~', events_kept, '*', 'job', id, 'type', kind,
-             'queue', queue}
+  local a = {'job', id, 'type', kind, 'queue', queue}
   if pipeline then a[#a + 1] = 'pipeline'; a[#a + 1] = pipeline end
   if extra then for i = 1, #extra do a[#a + 1] = extra[i] end end
-  redis.call(unpack(a))
+  add_entry(a)
+end
+local function emit_many(id, kind, queue, pipeline)
+  if events_kept <= 0 then return end
+  if not queue or queue == '' then queue = 'default' end
+  local k = kind .. ' ' .. queue .. ' ' .. (pipeline or '')
+  local b = batched[k]
+  if not b then
+    b = {kind, queue, pipeline, {}}
+    batched[k] = b
+    batch_order[#batch_order + 1] = k
+  end
+  b[4][#b[4] + 1] = id
+end
+local function flush_events()
+  for _, k in ipairs(batch_order) do
+    local b = batched[k]
+    local a = {'type', b[1], 'queue', b[2]}
+    if b[3] then a[#a + 1] = 'pipeline'; a[#a + 1] = b[3] end
+    a[#a + 1] = #b[4] == 1 and 'job' or 'jobs'
+    a[#a + 1] = table.concat(b[4], ' ')
+    add_entry(a)
+  end
+  batched, batch_order = {}, {}
 end
 """
 
@@ -133,10 +165,8 @@ for j = 0, n - 1 do
   entries[2 * j + 1], entries[2 * j + 2] = ARGV[2], ARGV[i]
 end
 events_to(KEYS[4], ARGV[12])
-for j = 0, n - 1 do
-  local i = first + 3 * j
-  emit(ARGV[i], 'enqueued', ARGV[10], ARGV[5], {'total', ARGV[i + 2]})
-end
+for j = 0, n - 1 do emit_many(ARGV[first + 3 * j], 'enqueued', ARGV[10], ARGV[5]) end
+flush_events()
 chunked('ZADD', KEYS[1], entries)
 if n > 0 then register_queue(KEYS[3], ARGV[10]) end
 wake(KEYS[2], n, tonumber(ARGV[7]))

@@ -222,7 +222,7 @@ local function start(id, due, q)
   local sent = envelope
   if cached[id] == tonumber(g[7]) then sent = false end
   hand_out(id, 0, status, g, due - place(0, f[9]), sent, writes)
-  emit(id, 'started', queue_names[q], pipeline, {'total', total or -1})
+  emit_many(id, 'started', queue_names[q], pipeline)
 end
 
 -- a queue entry that cannot be claimed: it leaves the queue, its job goes to the failed set
@@ -310,6 +310,7 @@ if redis.call('ZCARD', KEYS[5]) > 0 then
   aborts = redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. ARGV[8], '+inf', 'WITHSCORES')
 end
 local more = (most > 0 and full()) and 1 or 0
+flush_events()
 return {more, out, refused, aborts, now}
 """.replace("ABORTS_KEPT_MS", str(ABORTS_KEPT_MS)).replace("WINDOW_MAX", str(WINDOW_MAX))
 )

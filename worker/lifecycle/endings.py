@@ -172,7 +172,7 @@ local function finish(id, status, f, fields)
     -- every input left every stage: the counts say so, whatever the counters added
     local final = append(fields, {'fetched', f.total, 'transformed', f.total})
     close(id, status, f, 'complete', final, result, false)
-    emit(id, 'completed', f.queue_name, f.pipeline, {'total', f.total})
+    emit_many(id, 'completed', f.queue_name, f.pipeline)
     return 'complete'
   end
   redis.call('HSET', status, unpack(fields))
@@ -238,6 +238,7 @@ end
 chunked('ZREM', KEYS[2], leaving)
 chunked('ZADD', KEYS[2], released)
 chunked('SREM', KEYS[3], ended)
+flush_events()
 return codes
 """
 )
