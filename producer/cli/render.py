@@ -91,6 +91,8 @@ def render_status(status: JobStatus, now: float | None = None) -> RenderableType
         info.add_row("queue", Text(f"{status.queue}, priority {status.priority}"))
     if chosen := _chosen(status):
         info.add_row("set at enqueue", Text(chosen))
+    if status.schedule:
+        info.add_row("schedule", shown(status.schedule))
     info.add_row("inputs", Text(f"{status.total:,} total: {counts}"))
     info.add_row("failed", failed)
     if status.error:

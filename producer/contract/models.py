@@ -158,6 +158,7 @@ class JobStatus(BaseModel):
     timeout_s: float | None = None  # per-job overrides set at enqueue (None: the worker's)
     max_tries: int | None = None
     result_ttl_s: int | None = None
+    schedule: str | None = None  # the schedule whose tick enqueued it (docs/schedules.md)
     enqueued_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None

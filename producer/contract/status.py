@@ -39,6 +39,7 @@ class Field(StrEnum):
     RESULT_TTL_S = "result_ttl_s"
     NOT_BEFORE = "not_before"  # ms epoch: a deferred job of priority > 0 starts no sooner
     CALLBACK_URL = "callback_url"  # the job's own webhook (docs/webhooks.md)
+    SCHEDULE = "schedule"  # the schedule whose tick enqueued the job (docs/schedules.md)
     # the webhook's delivery of the job's ending (worker.webhooks); reset by a retry
     WEBHOOK_STATE = "webhook_state"  # a WebhookState value
     WEBHOOK_ATTEMPTS = "webhook_attempts"

@@ -132,6 +132,7 @@ def status_from_hash(
         timeout_s=_num(fields, Field.TIMEOUT_S, float),
         max_tries=_num(fields, Field.MAX_TRIES) or None,
         result_ttl_s=_num(fields, Field.RESULT_TTL_S) or None,
+        schedule=fields.get(Field.SCHEDULE) or None,
         stages=stages,
         rate_wait_count=_num(fields, Field.RATE_WAIT_COUNT),
         rate_wait_s=_num(fields, Field.RATE_WAIT_S, float) or 0.0,

@@ -125,6 +125,7 @@ def _schemas() -> dict[str, Any]:
             "timeout_s": _nullable(NUM),
             "max_tries": _nullable(INT),
             "result_ttl_s": _nullable(INT),
+            "schedule": _nullable(STR),
             "enqueued_at": _nullable(NUM),
             "started_at": _nullable(NUM),
             "finished_at": _nullable(NUM),

@@ -146,6 +146,7 @@ async def test_the_job_lands_in_its_queue_with_its_settings(
         2,
     )
     assert status.enqueued_at == tick / 1000
+    assert status.schedule == "tick"  # which schedule made it, in the status
     [(_, event)] = [e for e in await redis.xrange(keys.events) if e[1][b"job"] == job_id.encode()]
     assert (event[b"type"], event[b"queue"], event[b"schedule"]) == (
         b"enqueued",

@@ -11,6 +11,7 @@ from producer.contract.keys import DEFAULT_QUEUE, WAKE_TOKENS, Keys
 from producer.contract.placement import chosen_fields, place
 from producer.contract.schedule_scripts import FIRE, Fired
 from producer.contract.schedules import Schedule, tick_job_id
+from producer.contract.status import Field
 from producer.contract.wire import encode_job
 from producer.redis.failover import ReplicaWait
 from producer.redis.scripts import run_script
@@ -67,6 +68,8 @@ class Firing:
             self.config.max_queued_jobs,
             self.config.events_maxlen,
             *chosen_fields(spec, tick_ms, False),
+            Field.SCHEDULE,
+            schedule.name,
         ]
         outcome = await run_script(self.redis, FIRE_SHA, FIRE, keys, args, self.wait)
         return Fired(int(outcome)), job_id
