@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
 from rich.console import Console
 
 from benchmarks import report, systems, workloads
@@ -27,6 +26,7 @@ from benchmarks.measure import code_version, cores, machine_info
 from benchmarks.runner import Limits, RunResult, run_one
 from benchmarks.systems.base import REPO
 from benchmarks.transforms import text_stats
+from producer.redis.typed import Redis
 from tests.support.servers import Server, valkey_binary
 
 HERE = Path(__file__).resolve().parent

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
-from redis.asyncio import Redis
 
 from producer import Client, ClientSettings
+from producer.redis.typed import Redis
 from tests.support.http_server import HttpServer
 from tests.support.latency_proxy import LatencyProxy
 from tests.support.servers import Server, valkey_binary

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from redis.asyncio import Redis
-
 from producer import Client, JobState
+from producer.redis.typed import Redis
 from tests.support.http_server import HttpServer
 from tests.support.latency_proxy import LatencyProxy
 from tests.support.workers import WorkerFactory

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from redis.asyncio import Redis
-
 from benchmarks import workloads
 from benchmarks.http_server import HttpServer
 from benchmarks.runner import Limits, run_one
@@ -14,6 +12,7 @@ from benchmarks.systems.sluice_system import SluiceSystem, SluiceX2
 from benchmarks.workloads import WORKLOADS
 from producer import Client
 from producer.contract.keys import Keys
+from producer.redis.typed import Redis
 from tests.support.servers import Server
 from worker.lifecycle.claim import Claimer
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import (
     Client,
@@ -14,6 +13,7 @@ from producer import (
     QueueFull,
     SyncClient,
 )
+from producer.redis.typed import Redis
 from tests.support.workers import WorkerFactory
 
 

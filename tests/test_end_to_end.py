@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from redis.asyncio import Redis
-
 from producer import Client, JobState
+from producer.redis.typed import Redis
 from tests.expected import data_uri, text_stats
 from tests.support.http_server import HttpServer
 from tests.support.workers import WorkerFactory

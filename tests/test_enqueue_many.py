@@ -4,11 +4,11 @@ checked before any is written, first in first out, and the queue cap respected."
 from __future__ import annotations
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client, ClientSettings, InvalidJob, JobState, QueueFull, SyncClient
 from producer.client.bulk import BULK_JOBS
 from producer.contract.wire import loads
+from producer.redis.typed import Redis
 from tests.support.workers import WorkerFactory
 
 

@@ -7,7 +7,6 @@ import asyncio
 import time
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client, ClientSettings, JobState, SyncClient
 from producer.client import events as events_module
@@ -17,6 +16,7 @@ from producer.contract.events import Event, EventType
 from producer.contract.keys import Keys
 from producer.contract.models import JobStatus
 from producer.contract.settings import load_settings
+from producer.redis.typed import Redis
 from tests.expected import data_uri
 from tests.support.workers import WorkerFactory
 
@@ -185,7 +185,7 @@ async def test_a_follower_survives_its_connection_dropped(client: Client, redis:
         await asyncio.sleep(0.05)
     assert blocked, "the follower never blocked"
     for client_id in blocked:
-        await redis.client_kill_filter(_id=client_id)
+        await redis.client_kill_filter(_id=str(client_id))
     job = await client.enqueue("text-stats", ["data:,after the drop"])
     event = await asyncio.wait_for(first, 10)
     await stream.aclose()

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client
 from producer.contract.keys import Keys
 from producer.contract.wire import now_ms
+from producer.redis.typed import Redis
 from tests.conftest import worker_env
 from tests.expected import data_uri
 from tests.support.scrape import get, wait_until

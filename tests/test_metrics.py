@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from prometheus_client import Counter, Histogram
-from redis.asyncio import Redis
 
 from producer import Client, JobState
 from producer.contract.keys import Keys
 from producer.contract.models import STAGES, QueueStats
 from producer.contract.wire import now_ms
+from producer.redis.typed import Redis
 from tests.expected import data_uri
 from tests.support.http_server import HttpServer
 from tests.support.scrape import Samples, key, scrape, wait_until

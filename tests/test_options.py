@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client, ClientSettings, InvalidJob, JobState
 from producer.contract.wire import dumps
+from producer.redis.typed import Redis
 from tests.support.cli import sluice
 from tests.support.http_server import HttpServer
 from tests.support.workers import WorkerFactory

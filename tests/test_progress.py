@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from redis.asyncio import Redis
-
 from producer import Client, JobState
 from producer.contract.keys import Keys
+from producer.redis.typed import Redis
 from tests.expected import data_uri
 from tests.support.latency_proxy import LatencyProxy
 from tests.support.workers import WorkerFactory

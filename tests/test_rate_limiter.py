@@ -7,11 +7,11 @@ import asyncio
 import time
 
 import pytest
-from redis.asyncio import Redis
 
 from producer.contract.errors import ConfigError
 from producer.contract.keys import Keys
 from producer.contract.models import JobState, JobStatus, StageTiming
+from producer.redis.typed import Redis
 from tests.support.scrape import wait_until
 from tests.support.servers import Server
 from worker.fetchers.rate import RATE, Limit, RateLimiter, http_host

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from redis.asyncio import Redis
-
 from producer.redis.pool import ReadyPool, ready
+from producer.redis.typed import Redis
 from tests.support.servers import Server
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import (
     Client,
@@ -17,6 +16,7 @@ from producer import (
     SyncClient,
     WorkerInfo,
 )
+from producer.redis.typed import Redis
 from tests.support.workers import WorkerFactory
 
 

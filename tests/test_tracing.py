@@ -10,9 +10,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from redis.asyncio import Redis
 
 from producer import Client, JobState
+from producer.redis.typed import Redis
 from tests.support.workers import WorkerFactory
 from worker.observe.tracing import process_span
 
@@ -42,7 +42,7 @@ async def test_enqueue_records_a_producer_span_and_carries_its_context(
     assert span.attributes is not None
     assert span.attributes["messaging.message.id"] == job_id
     assert span.attributes["messaging.destination.name"] == client.keys.queue
-    carrier = orjson.loads(await redis.get(client.keys.arq_job(job_id)))["k"]["trace"]
+    carrier = orjson.loads(await redis.get(client.keys.arq_job(job_id)) or b"")["k"]["trace"]
     assert f"{span.context.trace_id:032x}" in carrier["traceparent"]
 
 
@@ -51,7 +51,7 @@ async def test_consumer_span_continues_the_producer_trace(
 ) -> None:
     """The worker's CONSUMER span for a job is a child of the producer span, in one trace."""
     job_id = await client.enqueue("text-stats", ["data:,traced"])
-    carrier = orjson.loads(await redis.get(client.keys.arq_job(job_id)))["k"]["trace"]
+    carrier = orjson.loads(await redis.get(client.keys.arq_job(job_id)) or b"")["k"]["trace"]
     with process_span(client.keys.queue, job_id, "text-stats", carrier, attempt=1):
         pass
     producer, consumer = spans.get_finished_spans()

@@ -3,10 +3,9 @@ instead of at its next poll; jobs that need no waking push none, and the list st
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from producer import Client, JobState
 from producer.contract.keys import WAKE_TOKENS
+from producer.redis.typed import Redis
 from tests.expected import data_uri
 from tests.support.scrape import wait_until
 from tests.support.workers import WorkerFactory

@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client, InvalidJob, JobState, JobStatus
 from producer.contract.models import WebhookState
+from producer.redis.typed import Redis
 from tests.support.scrape import key, scrape
 from tests.support.servers import free_port
 from tests.support.webhook_receiver import HANG, Received, WebhookReceiver

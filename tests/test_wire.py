@@ -6,10 +6,10 @@ import time
 
 import orjson
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client, JobState
 from producer.contract.keys import Keys
+from producer.redis.typed import Redis
 from tests.expected import text_stats
 from tests.support.workers import WorkerFactory
 
@@ -44,7 +44,7 @@ async def test_raw_redis_enqueue_runs(client: Client, redis: Redis, workers: Wor
     fields = await redis.hgetall(client.keys.job("raw-1"))
     assert fields[b"state"] == b"complete" and fields[b"stored"] == b"1"
     # arq's own result envelope is JSON too: no pickle anywhere
-    result = orjson.loads(await redis.get(client.keys.arq_result("raw-1")))
+    result = orjson.loads(await redis.get(client.keys.arq_result("raw-1")) or b"")
     assert result["s"] is True and result["r"] == {"state": "complete", "total": 1}
 
 

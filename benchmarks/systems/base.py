@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import ClassVar, TypeVar
 
 import psutil  # type: ignore[import-untyped,unused-ignore]  # stubs: types-psutil, optional
-from redis.asyncio import Redis
 
 from benchmarks.workloads import Workload
+from producer.redis.typed import Redis
 
 REPO = Path(__file__).resolve().parents[2]
 WARMUP_URI = "data:,warm-up"

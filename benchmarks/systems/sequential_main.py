@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
 from benchmarks.fetching import fetch, record, session
 from benchmarks.transforms import TRANSFORMS
+from producer.redis.typed import Redis
 
 
 async def run(spec: dict[str, Any]) -> None:

@@ -7,6 +7,8 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from redis.typing import EncodableT
+
 from producer.client.enqueue import chunks
 from producer.client.events import Watching
 from producer.client.inspect import read_status
@@ -96,7 +98,12 @@ class Client(Watching):
             k.webhook_default,
             k.events,
         ]
-        args = [job_id, time.time(), self.settings.result_ttl_s, self.settings.events_maxlen]
+        args: list[EncodableT] = [
+            job_id,
+            time.time(),
+            self.settings.result_ttl_s,
+            self.settings.events_maxlen,
+        ]
         with self._reachable():
             if await self._script(CANCEL)(keys=keys, args=args):
                 return True
@@ -128,7 +135,13 @@ class Client(Watching):
             k.events,
         ]
         s = self.settings
-        args = [job_id, now_ms(), s.job_expires_s * 1000, s.job_expires_s, WAKE_TOKENS]
+        args: list[EncodableT] = [
+            job_id,
+            now_ms(),
+            s.job_expires_s * 1000,
+            s.job_expires_s,
+            WAKE_TOKENS,
+        ]
         args.append(s.events_maxlen)
         with self._reachable():
             outcome = await self._script(RETRY)(keys=keys, args=args)
@@ -159,7 +172,13 @@ class Client(Watching):
         keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake_for(queue)]
         keys += [k.webhooks, k.events]
         s = self.settings
-        args = [job_id, now_ms(), s.job_expires_s * 1000, s.job_expires_s, WAKE_TOKENS]
+        args: list[EncodableT] = [
+            job_id,
+            now_ms(),
+            s.job_expires_s * 1000,
+            s.job_expires_s,
+            WAKE_TOKENS,
+        ]
         args += [s.events_maxlen, *failed]
         with self._reachable():
             outcome = int(await self._script(RETRY_INPUTS)(keys=keys, args=args))

@@ -15,6 +15,8 @@ import re
 import time
 from collections.abc import AsyncGenerator, Iterable
 
+from redis.typing import KeyT, StreamIdT
+
 from producer.client.enqueue import Enqueueing
 from producer.client.inspect import read_status
 from producer.contract.errors import WaitTimeout
@@ -115,7 +117,7 @@ class Watching(Enqueueing):
         self, after: str, block_ms: int | None
     ) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """The entries after ``after`` (waiting up to ``block_ms`` for one, None: not at all)."""
-        streams: dict[str, str] = {self.keys.events: after}
+        streams: dict[KeyT, StreamIdT] = {self.keys.events: after}
         tries = self._tries()
         reply = await tries.read(
             lambda: self.redis.xread(streams, count=READ_COUNT, block=block_ms)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
-
 from producer.contract.envelope import MALFORMED, load_envelope
 from producer.contract.keys import DEFAULT_QUEUE, Keys
 from producer.contract.models import JobState, JobStatus
 from producer.contract.status import Field
 from producer.contract.wire import loads, now_ms, read_number, status_from_hash
+from producer.redis.typed import Redis
 
 FINAL = frozenset((JobState.COMPLETE, JobState.FAILED, JobState.CANCELLED))
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-
 from producer.client.bulk import Entry
 from producer.contract.errors import ServerUnavailable
 from producer.contract.keys import Keys
 from producer.redis.failover import ReplicaWait
+from producer.redis.typed import Redis
 
 
 async def job_landed(

@@ -16,12 +16,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from producer.client.inspect import read_status
 from producer.client.stored_ids import read_statuses
 from producer.contract.keys import UNIT_SEPARATOR, Keys
 from producer.contract.models import JobState, JobStatus
+from producer.redis.typed import Redis
 
 SCAN_COUNT = 1000
 MAX_LISTED = 20_000  # jobs a listing reads unless told (SLUICE_DASHBOARD_MAX_LISTED's default)

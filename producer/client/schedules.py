@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-from redis.asyncio import Redis
-
 from producer.client.inspect import read_status
 from producer.client.stored_ids import decode_fields
 from producer.contract.errors import SluiceError
@@ -15,6 +13,7 @@ from producer.contract.schedule_info import ScheduleInfo
 from producer.contract.schedule_scripts import ScheduleField
 from producer.contract.schedules import Schedule
 from producer.contract.wire import loads, now_ms
+from producer.redis.typed import Redis
 
 
 async def read_schedules(redis: Redis, keys: Keys) -> list[ScheduleInfo]:

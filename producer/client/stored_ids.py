@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from producer.client.inspect import job_state, named_queue
 from producer.contract.errors import InvalidJob
 from producer.contract.keys import Keys
 from producer.contract.models import JobState, JobStatus
 from producer.contract.validation import check_job_id
 from producer.contract.wire import now_ms, status_from_hash
+from producer.redis.typed import Redis
 
 
 def shown_id(raw: bytes) -> str:

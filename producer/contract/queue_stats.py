@@ -8,7 +8,9 @@ count it there too — and the unit figures say how much work waits and how much
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from typing import Any, Protocol
+
+from redis.typing import EncodableT
 
 from producer.contract.keys import Keys
 from producer.contract.liveness import LIVE_S
@@ -49,7 +51,14 @@ return out
 )
 
 
-async def read_queue_stats(redis: Redis, keys: Keys) -> QueueStats:
+class Evaluates(Protocol):
+    """A Redis client that runs a script, as `producer.redis.typed.Redis` types it (the
+    contract imports nothing of the Redis layer)."""
+
+    async def eval(self, script: str, numkeys: int, *keys_and_args: EncodableT) -> Any: ...
+
+
+async def read_queue_stats(redis: Evaluates, keys: Keys) -> QueueStats:
     """The namespace's queue figures, in all and per queue, read atomically by one script."""
     keys_ = [keys.queue, keys.running, keys.failed, keys.workers, keys.leases, keys.queues]
     prefix, _, suffix = keys.named_queue(MARK).partition(MARK)

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import orjson
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import ConnectionPool
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -26,6 +26,7 @@ from producer.contract.settings import ClientSettings, load_settings
 from producer.redis.failover import is_failover_error
 from producer.redis.pool import ReadyPool
 from producer.redis.sentinel import sentinel_label, sentinel_pool
+from producer.redis.typed import Redis
 
 # Written by the worker that started the embedded server, read by everyone else.
 ADDRESS_FILE = "server.json"

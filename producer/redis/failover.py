@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import (
     BusyLoadingError,
@@ -34,6 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from producer.contract.keys import Keys
 from producer.contract.settings import ClientSettings
 from producer.redis.backoff import Backoff
+from producer.redis.typed import Redis
 
 T = TypeVar("T")
 
@@ -44,11 +44,11 @@ T = TypeVar("T")
 FAILOVER_CODES = frozenset({"READONLY", "MASTERDOWN", "NOREPLICAS", "LOADING", "UNBLOCKED"})
 
 
-class NotPrimary(RedisConnectionError):  # type: ignore[misc]  # redis-py is read as untyped
+class NotPrimary(RedisConnectionError):
     """The server refused a write as only a server that is not the primary would."""
 
 
-class NotConfirmed(RedisConnectionError):  # type: ignore[misc]
+class NotConfirmed(RedisConnectionError):
     """The primary took the write, but fewer replicas than asked confirmed it in time."""
 
 

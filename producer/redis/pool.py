@@ -45,7 +45,7 @@ class ReadyCheckout:
     async def get_connection(
         self, command_name: str | None = None, *keys: Any, **options: Any
     ) -> AbstractConnection:
-        connection = self.get_available_connection()  # type: ignore[attr-defined]
+        connection: AbstractConnection = self.get_available_connection()  # type: ignore[attr-defined]
         try:
             await connection.connect()  # returns at once when connected
             if not ready(connection) or not self.current(connection):
@@ -84,30 +84,30 @@ class _LeavesNonPrimary:
         return str(path) if path else f"{getattr(self, 'host', '?')}:{getattr(self, 'port', '?')}"
 
 
-class _Tcp(_LeavesNonPrimary, Connection):  # type: ignore[misc]  # redis-py is read as untyped
+class _Tcp(_LeavesNonPrimary, Connection):
     pass
 
 
-class _Tls(_LeavesNonPrimary, SSLConnection):  # type: ignore[misc]
+class _Tls(_LeavesNonPrimary, SSLConnection):
     pass
 
 
-class _Unix(_LeavesNonPrimary, UnixDomainSocketConnection):  # type: ignore[misc]
+class _Unix(_LeavesNonPrimary, UnixDomainSocketConnection):
     pass
 
 
-class SentinelTcp(_LeavesNonPrimary, SentinelManagedConnection):  # type: ignore[misc]
+class SentinelTcp(_LeavesNonPrimary, SentinelManagedConnection):
     """A connection to the primary that the sentinels name (its pool asks them)."""
 
 
-class SentinelTls(_LeavesNonPrimary, SentinelManagedSSLConnection):  # type: ignore[misc]
+class SentinelTls(_LeavesNonPrimary, SentinelManagedSSLConnection):
     """The same, over TLS."""
 
 
 _LEAVING = {Connection: _Tcp, SSLConnection: _Tls, UnixDomainSocketConnection: _Unix}
 
 
-class ReadyPool(ReadyCheckout, ConnectionPool):  # type: ignore[misc]
+class ReadyPool(ReadyCheckout, ConnectionPool):
     """A pool of connections to one server (a URL), as `from_url` configures it."""
 
     def __init__(self, connection_class: type[Any] = Connection, **kwargs: Any) -> None:

@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from producer.redis.backoff import Backoff
@@ -32,6 +31,7 @@ from producer.redis.failover import (
     is_failover_error,
     primary_in_doubt,
 )
+from producer.redis.typed import Redis
 
 log = structlog.get_logger("sluice.worker")
 

@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from producer import ClientSettings
 from producer.contract.keys import Keys
+from producer.redis.typed import SyncRedis
 
 
 @pytest.fixture
@@ -30,9 +30,9 @@ def keys(settings: ClientSettings) -> Keys:
 
 
 @pytest.fixture
-def rdb(settings: ClientSettings) -> Iterator[redis.Redis]:
+def rdb(settings: ClientSettings) -> Iterator[SyncRedis]:
     """A blocking Redis client: these tests are synchronous because the CLI runs its own loop."""
     assert settings.redis_url is not None
-    client = redis.Redis.from_url(settings.redis_url)
+    client = SyncRedis.from_url(settings.redis_url)
     yield client
     client.close()

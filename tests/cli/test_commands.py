@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from producer import JobState
 from producer.cli.enqueue import parse_options, stream_inputs
 from producer.contract.keys import Keys
 from producer.contract.wire import dumps
+from producer.redis.typed import SyncRedis
 from tests.conftest import ROOT
 from tests.expected import data_uri, text_stats
 from tests.support.cli import envelope, sluice
@@ -47,7 +47,7 @@ STATUS_KEYS = {
 }
 
 
-def stored_inputs(rdb: redis.Redis, keys: Keys, job_id: str) -> list[str]:
+def stored_inputs(rdb: SyncRedis, keys: Keys, job_id: str) -> list[str]:
     """A job's inputs, whether sent inline or streamed to its inputs list."""
     inline = envelope(rdb, job_id).get("inputs")
     if inline is not None:
@@ -55,7 +55,7 @@ def stored_inputs(rdb: redis.Redis, keys: Keys, job_id: str) -> list[str]:
     return [raw.decode() for raw in rdb.lrange(keys.inputs(job_id), 0, -1)]
 
 
-def write_results(rdb: redis.Redis, keys: Keys, job_id: str, records: list[dict[str, Any]]) -> None:
+def write_results(rdb: SyncRedis, keys: Keys, job_id: str, records: list[dict[str, Any]]) -> None:
     """Store records and blobs in the worker's format (see worker/stages/store.py); complete."""
     for record in records:
         blob = record.pop("_bytes", None)
@@ -105,7 +105,7 @@ RECORDS: list[dict[str, Any]] = [
 
 
 def test_enqueue_prints_the_job_id_and_queues_the_inputs(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, job_id: str
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, job_id: str
 ) -> None:
     """Inputs given as arguments are queued in order under the id printed."""
     result = sluice(env, "enqueue", "text-stats", "data:,a", "data:,b", "--job-id", job_id)
@@ -117,7 +117,7 @@ def test_enqueue_prints_the_job_id_and_queues_the_inputs(
 
 
 def test_enqueue_parses_option_values_as_json_or_keeps_strings(
-    env: dict[str, str], rdb: redis.Redis
+    env: dict[str, str], rdb: SyncRedis
 ) -> None:
     """--option values that are valid JSON become JSON values; anything else stays a string."""
     pairs = [
@@ -155,7 +155,7 @@ def test_parse_options_refuses_a_pair_without_a_key_or_equals() -> None:
 
 
 def test_enqueue_malformed_option_is_a_usage_error(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys
+    env: dict[str, str], rdb: SyncRedis, keys: Keys
 ) -> None:
     """A --option without '=' exits 2 naming it, and nothing is queued."""
     result = sluice(env, "enqueue", "text-stats", "data:,x", "-o", "novalue")
@@ -165,7 +165,7 @@ def test_enqueue_malformed_option_is_a_usage_error(
 
 
 def test_enqueue_from_file_streams_thousands_of_lines_after_the_arguments(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, tmp_path: Path
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, tmp_path: Path
 ) -> None:
     """File inputs follow the argument inputs in order; blanks and # comments are skipped."""
     lines = [f"data:,line{i}" for i in range(4500)]
@@ -181,7 +181,7 @@ def test_enqueue_from_file_streams_thousands_of_lines_after_the_arguments(
 
 
 def test_enqueue_reads_inputs_from_stdin(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, job_id: str
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, job_id: str
 ) -> None:
     """`--from-file -` reads inputs from standard input."""
     stdin = "data:,x\n# skipped\n\ndata:,y\n"
@@ -210,7 +210,7 @@ def test_enqueue_from_a_missing_file_is_a_usage_error(env: dict[str, str], tmp_p
     ],
 )
 def test_enqueue_refusals_exit_2_with_the_message(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, args: list[str], message: str
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, args: list[str], message: str
 ) -> None:
     """A refused job is a usage error: `error: <why>` on stderr, no traceback, exit 2, nothing
     queued."""
@@ -222,7 +222,7 @@ def test_enqueue_refusals_exit_2_with_the_message(
 
 
 def test_enqueue_bad_line_deep_in_a_file_is_refused(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, tmp_path: Path
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, tmp_path: Path
 ) -> None:
     """A bad input on line 2,501 of a file is refused naming its index; nothing is queued."""
     lines = [f"data:,{i}" for i in range(3000)]
@@ -282,7 +282,7 @@ def test_status_json_has_the_documented_keys(env: dict[str, str], job_id: str) -
 
 
 def test_status_table_shows_counts_and_marks_the_bottleneck(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys
+    env: dict[str, str], rdb: SyncRedis, keys: Keys
 ) -> None:
     """The table shows the state, counts, error and a stage table marking the slowest stage."""
     now = time.time()
@@ -374,9 +374,7 @@ def test_stats_json_counts_ready_and_deferred_jobs(env: dict[str, str]) -> None:
     ]
 
 
-def test_results_json_lines_in_input_order(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys
-) -> None:
+def test_results_json_lines_in_input_order(env: dict[str, str], rdb: SyncRedis, keys: Keys) -> None:
     """`results --json` prints one ItemResult.as_line() per record; --failed-only filters."""
     write_results(rdb, keys, "r", [dict(r) for r in RECORDS])
     result = sluice(env, "results", "r", "--json")
@@ -397,7 +395,7 @@ def test_results_json_lines_in_input_order(
 
 
 def test_results_table_shows_data_literally(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys
+    env: dict[str, str], rdb: SyncRedis, keys: Keys
 ) -> None:
     """The table lists each record; brackets in inputs and errors are not taken for markup."""
     write_results(rdb, keys, "rt", [dict(r) for r in RECORDS])
@@ -411,7 +409,7 @@ def test_results_table_shows_data_literally(
 
 
 def test_results_output_writes_one_file_per_blob(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, tmp_path: Path
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, tmp_path: Path
 ) -> None:
     """--output writes each blob as {index:06d}.{ext}; an unsafe extension becomes .bin."""
     write_results(rdb, keys, "ro", [dict(r) for r in RECORDS])
@@ -425,7 +423,7 @@ def test_results_output_writes_one_file_per_blob(
 
 
 def test_results_output_reads_blobs_a_page_at_a_time(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, tmp_path: Path
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, tmp_path: Path
 ) -> None:
     """250 blobs (one of them named but never stored) are read in 3 HMGETs, not 250 HGETs."""
     records: list[dict[str, Any]] = [
@@ -459,12 +457,17 @@ def test_results_of_an_unknown_job_exits_1(env: dict[str, str]) -> None:
     assert result.stdout == "" and "error: no job ghost" in result.stderr
 
 
-def finish_later(rdb: redis.Redis, keys: Keys, job_id: str, state: str, delay_s: float) -> Any:
+def finish_later(rdb: SyncRedis, keys: Keys, job_id: str, state: str, delay_s: float) -> Any:
     """From another thread, mark the job final after a delay, as a worker would."""
 
     def finish() -> None:
         time.sleep(delay_s)
-        fields = {"state": state, "total": 1, "stored": 1, "finished_at": time.time()}
+        fields: dict[str, str | float] = {
+            "state": state,
+            "total": 1,
+            "stored": 1,
+            "finished_at": time.time(),
+        }
         rdb.hset(keys.job(job_id), mapping={**fields, "error": "boom" if state == "failed" else ""})
 
     thread = threading.Thread(target=finish)
@@ -474,7 +477,7 @@ def finish_later(rdb: redis.Redis, keys: Keys, job_id: str, state: str, delay_s:
 
 @pytest.mark.parametrize(("state", "code"), [("complete", 0), ("failed", 1), ("cancelled", 1)])
 def test_watch_ends_when_the_job_ends(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, job_id: str, state: str, code: int
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, job_id: str, state: str, code: int
 ) -> None:
     """`watch` polls until the job is final, prints its status, and exits 0 only if complete."""
     assert sluice(env, "enqueue", "text-stats", "data:,x", "--job-id", job_id).exit_code == 0
@@ -496,7 +499,7 @@ def test_watch_of_an_unknown_job_exits_1(env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("as_json", [True, False])
 def test_enqueue_wait_prints_the_final_status(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, job_id: str, as_json: bool
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, job_id: str, as_json: bool
 ) -> None:
     """`enqueue --wait` returns once the job ends and prints its status (one JSON object)."""
     thread = finish_later(rdb, keys, job_id, "complete", 0.5)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-import redis
 from typer.testing import CliRunner, Result
 
 from producer import ClientSettings
 from producer.cli.app import app
 from producer.contract.keys import Keys
+from producer.redis.typed import SyncRedis
 from tests.support.workers import WorkerFactory
 
 
@@ -40,7 +40,7 @@ def test_cancel_a_queued_job(settings: ClientSettings) -> None:
 def test_failed_lists_and_retry_requeues(settings: ClientSettings, workers: WorkerFactory) -> None:
     """A failed job shows in `sluice failed`; `sluice retry` puts it back; it then completes."""
     job_id = enqueue(settings, "text-stats", "data:,a")
-    rdb = redis.Redis.from_url(str(settings.redis_url))
+    rdb = SyncRedis.from_url(str(settings.redis_url))
     keys = Keys(settings.namespace)
     rdb.set(keys.results(job_id), "not a hash")  # the job errors on every try
     workers(max_tries=1)

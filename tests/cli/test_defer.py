@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-import redis
 
 from producer.contract.keys import Keys
+from producer.redis.typed import SyncRedis
 from tests.support.cli import sluice
 
 
 @pytest.mark.parametrize("defer", ["1e400", "inf", "nan", "1e308", "-1"])
 def test_defer_out_of_range_is_a_usage_error(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, defer: str
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, defer: str
 ) -> None:
     """Exit 2 with a message naming the limit, no traceback, nothing enqueued."""
     done = sluice(env, "enqueue", "text-stats", "data:,x", "--defer", defer)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import redis
-
 from producer.contract.keys import Keys
+from producer.redis.typed import SyncRedis
 from tests.support.cli import envelope, sluice
 from tests.support.workers import WorkerFactory
 
 
 def test_each_input_becomes_a_job_in_order(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, tmp_path: Path
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, tmp_path: Path
 ) -> None:
     """Arguments, then file lines (more than one bulk call's worth): a job each, in order."""
     lines = [f"data:,line{i}" for i in range(2500)]
@@ -29,7 +28,7 @@ def test_each_input_becomes_a_job_in_order(
 
 
 def test_each_bad_line_names_it_and_reports_what_was_queued(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, tmp_path: Path
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, tmp_path: Path
 ) -> None:
     """A bad input on line 2,501 stops the command there, naming the input; the 2,000 jobs
     queued before its chunk are printed, so none is lost track of."""
@@ -51,7 +50,7 @@ def test_each_with_a_job_id_is_a_usage_error(env: dict[str, str]) -> None:
     assert "--job-id" in result.stderr
 
 
-def test_each_without_inputs_is_refused(env: dict[str, str], rdb: redis.Redis, keys: Keys) -> None:
+def test_each_without_inputs_is_refused(env: dict[str, str], rdb: SyncRedis, keys: Keys) -> None:
     result = sluice(env, "enqueue", "text-stats", "--each")
     assert result.exit_code == 2
     assert "error: no inputs" in result.stderr

@@ -9,14 +9,13 @@ import subprocess
 import sys
 import time
 
-import redis
-
 from producer.contract.keys import Keys
+from producer.redis.typed import SyncRedis
 from tests.conftest import ROOT
 
 
 def test_sigint_while_reading_a_pipe_exits_130_leaving_nothing(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, job_id: str
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, job_id: str
 ) -> None:
     """SIGINT once the first thousand inputs are in Redis and the reader is blocked on a pipe
     that stays open: the process ends without the read ever returning, with 130."""

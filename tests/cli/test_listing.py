@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import redis
-
 from producer.contract.keys import Keys
+from producer.redis.typed import SyncRedis
 from tests.support.cli import sluice
 from tests.support.workers import WorkerFactory
 
@@ -55,7 +54,7 @@ def test_jobs_refuses_an_unknown_state(env: dict[str, str]) -> None:
 
 
 def test_delete_removes_an_ended_job_and_refuses_a_live_one(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, job_id: str
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, job_id: str
 ) -> None:
     """A queued job is refused (exit 1, cancel first); once cancelled it is deleted, keys gone."""
     assert sluice(env, "enqueue", "text-stats", "data:,x", "--job-id", job_id).exit_code == 0
@@ -70,7 +69,7 @@ def test_delete_removes_an_ended_job_and_refuses_a_live_one(
 
 
 def test_purge_failed_deletes_the_failed_set(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, workers: WorkerFactory
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, workers: WorkerFactory
 ) -> None:
     """`sluice purge --failed` deletes every failed job; without --failed it is a usage error."""
     assert sluice(env, "purge").exit_code == 2

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-import redis
-
 from producer.client.display import format_time
 from producer.contract.keys import Keys
 from producer.contract.wire import dumps
+from producer.redis.typed import SyncRedis
 from tests.support.cli import sluice
 
 WIDTH = 80
@@ -24,13 +23,16 @@ def narrow(env: dict[str, str]) -> dict[str, str]:
     return {**env, "COLUMNS": str(WIDTH)}
 
 
-def test_failed_at_80_columns_cuts_nothing(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys
-) -> None:
+def test_failed_at_80_columns_cuts_nothing(env: dict[str, str], rdb: SyncRedis, keys: Keys) -> None:
     """Each failed job's id and finished time stay whole on a line; its error wraps whole."""
     job_id = "failed-job-with-a-rather-long-id-0123456789"
     finished = time.time()
-    status = {"state": "failed", "pipeline": "text-stats", "total": 2, "stored": 1}
+    status: dict[str, str | int] = {
+        "state": "failed",
+        "pipeline": "text-stats",
+        "total": 2,
+        "stored": 1,
+    }
     rdb.hset(keys.job(job_id), mapping={**status, "error": LONG_ERROR, "finished_at": finished})
     rdb.zadd(keys.failed, {job_id: finished})
     result = sluice(narrow(env), "failed")
@@ -47,7 +49,7 @@ def test_failed_at_80_columns_cuts_nothing(
 
 
 def test_results_at_80_columns_wraps_errors_whole(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys
+    env: dict[str, str], rdb: SyncRedis, keys: Keys
 ) -> None:
     """An error longer than the line is wrapped in its column, never cut; --json is unchanged."""
     long_input = "https://example.com/" + "/".join(f"segment{i}" for i in range(12))

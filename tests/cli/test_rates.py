@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 
-import redis
-
 from producer.contract.keys import Keys
+from producer.redis.typed import SyncRedis
 from tests.support.cli import sluice
 from tests.support.rate_limited import RATES, rate_limited_job, register_worker
 
 
 def test_status_and_workers_show_rate_limits(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, job_id: str
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, job_id: str
 ) -> None:
     for key, fields in rate_limited_job(keys, job_id).items():
         rdb.hset(key, mapping=fields)

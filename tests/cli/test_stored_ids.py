@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 
-import redis
-
 from producer.contract.keys import Keys
 from producer.contract.wire import now_ms
+from producer.redis.typed import SyncRedis
 from tests.support.cli import sluice
 
 
 def test_failed_lists_ids_that_are_not_utf8(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys
+    env: dict[str, str], rdb: SyncRedis, keys: Keys
 ) -> None:
     """A failed job written raw with a non-UTF-8 id is listed as \\xNN, in a table and JSON."""
     raw = b"raw-\xff-job"

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 
-import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
 from producer.cli.render import CONTROLS, printable
 from producer.contract.keys import Keys
 from producer.contract.wire import dumps, now_ms
+from producer.redis.typed import SyncRedis
 from tests.support.cli import sluice
 
 ACTING = {chr(c) for c in CONTROLS} - {"\n"}  # a newline ends a line of output, nothing more
@@ -34,7 +34,7 @@ def test_printable_leaves_nothing_a_terminal_acts_on(text: str) -> None:
         assert shown == text
 
 
-def write_hostile_job(rdb: redis.Redis, keys: Keys, job_id: str) -> None:
+def write_hostile_job(rdb: SyncRedis, keys: Keys, job_id: str) -> None:
     """A failed job, its records and a worker, every text field carrying escape sequences."""
     text = {"pipeline": f"p{EVIL}", "error": f"boom{EVIL}", "worker": f"w{EVIL}"}
     rdb.hset(keys.job(job_id), mapping={"state": "failed", "total": "2", "failed": "1", **text})
@@ -47,7 +47,7 @@ def write_hostile_job(rdb: redis.Redis, keys: Keys, job_id: str) -> None:
 
 
 def test_human_output_shows_escape_sequences_escaped(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, job_id: str
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, job_id: str
 ) -> None:
     """status, results, failed and workers print every hostile field, escaped."""
     write_hostile_job(rdb, keys, job_id)
@@ -68,7 +68,7 @@ def test_errors_naming_a_hostile_id_are_escaped(env: dict[str, str]) -> None:
 
 
 def test_json_output_keeps_the_values_as_stored(
-    env: dict[str, str], rdb: redis.Redis, keys: Keys, job_id: str
+    env: dict[str, str], rdb: SyncRedis, keys: Keys, job_id: str
 ) -> None:
     """--json is for programs: the stored text comes back unchanged."""
     write_hostile_job(rdb, keys, job_id)

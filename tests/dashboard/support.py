@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from redis.asyncio import Redis
 
 from producer.dashboard.settings import DashboardSettings
+from producer.redis.typed import Redis
 
 TOKEN = "dashboard-test-token-0123"
 

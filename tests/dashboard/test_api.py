@@ -6,11 +6,11 @@ from typing import Any
 
 import aiohttp
 import jsonschema
-from redis.asyncio import Redis
 from yarl import URL
 
 from producer import Client, JobState
 from producer.dashboard.openapi import spec
+from producer.redis.typed import Redis
 from tests.dashboard.support import TOKEN, Dashboard, Reply, call, eventually
 from tests.support.workers import WorkerFactory
 

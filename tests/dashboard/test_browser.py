@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client, JobState
+from producer.redis.typed import Redis
 from tests.dashboard.browser import screenshot
 from tests.dashboard.support import TOKEN, Dashboard
 from tests.expected import data_uri

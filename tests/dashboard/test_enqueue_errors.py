@@ -6,9 +6,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client
+from producer.redis.typed import Redis
 from tests.dashboard.conftest import StartDashboard
 from tests.dashboard.support import TOKEN, Dashboard, call, namespace_keys
 from tests.support.workers import WorkerFactory

@@ -11,11 +11,11 @@ import aiohttp
 from ada_url import URL
 from hypothesis import given
 from hypothesis import strategies as st
-from redis.asyncio import Redis
 
 from producer import Client, JobState
 from producer.contract.wire import now_ms
 from producer.dashboard.job_paths import actionable, path_segment
+from producer.redis.typed import Redis
 from tests.dashboard.conftest import StartDashboard
 from tests.dashboard.support import TOKEN, Dashboard, call
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
-from redis.asyncio import Redis
-
 from producer import Client, JobState
 from producer.contract.wire import now_ms
 from producer.dashboard.history import History, Sample
 from producer.dashboard.listing import JobListing
+from producer.redis.typed import Redis
 
 
 async def test_listing_finds_every_kind_of_job(client: Client, redis: Redis) -> None:

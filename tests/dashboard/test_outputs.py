@@ -7,12 +7,12 @@ import time
 from typing import Any
 
 import aiohttp
-from redis.asyncio import Redis
 
 from producer import Client
 from producer.client.display import format_seconds
 from producer.contract.wire import dumps
 from producer.dashboard.render import ago
+from producer.redis.typed import Redis
 from tests.dashboard.support import Dashboard, call
 
 PNG = b"\x89PNG\r\n\x1a\n fake image bytes"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import aiohttp
-from redis.asyncio import Redis
 
 from producer import Client, ClientSettings
+from producer.redis.typed import Redis
 from tests.dashboard.conftest import StartDashboard
 from tests.dashboard.support import TOKEN, Dashboard, call
 

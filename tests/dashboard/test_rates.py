@@ -4,10 +4,10 @@ workers page show the rate limits: what a rate-limited job looks like in the das
 from __future__ import annotations
 
 import aiohttp
-from redis.asyncio import Redis
 
 from producer import ClientSettings
 from producer.contract.keys import Keys
+from producer.redis.typed import Redis
 from tests.dashboard.support import Dashboard, call
 from tests.support.rate_limited import RATES, rate_limited_job, register_worker
 

@@ -4,10 +4,10 @@ are not numbers, a pipeline registry entry that is not JSON."""
 from __future__ import annotations
 
 import aiohttp
-from redis.asyncio import Redis
 
 from producer import Client, JobState
 from producer.contract.wire import now_ms
+from producer.redis.typed import Redis
 from tests.dashboard.support import Dashboard, call
 
 

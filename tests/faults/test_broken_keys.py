@@ -3,9 +3,8 @@ claimed or ended in the same batch go on, and so does the worker."""
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from producer import Client, JobState
+from producer.redis.typed import Redis
 from tests.expected import data_uri
 from tests.faults.conftest import poll
 from tests.support.workers import WorkerFactory

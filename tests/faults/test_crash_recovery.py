@@ -5,9 +5,8 @@ from __future__ import annotations
 import signal
 import time
 
-from redis.asyncio import Redis
-
 from producer import Client, JobState
+from producer.redis.typed import Redis
 from tests.expected import data_uri
 from tests.faults.conftest import poll
 from tests.support.workers import WorkerFactory

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client, JobState, SluiceError
+from producer.redis.typed import Redis
 from tests.expected import data_uri
 from tests.faults.conftest import poll
 from tests.support.workers import WorkerFactory

@@ -6,9 +6,8 @@ import asyncio
 import signal
 import time
 
-from redis.asyncio import Redis
-
 from producer import Client, JobState
+from producer.redis.typed import Redis
 from tests.expected import data_uri
 from tests.faults.conftest import poll
 from tests.support.workers import WorkerFactory

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import orjson
-from redis.asyncio import Redis
 
 from producer import Client, JobState
 from producer.contract.wire import now_ms
+from producer.redis.typed import Redis
 from tests.expected import data_uri
 from tests.faults.conftest import poll
 from tests.support.workers import WorkerFactory

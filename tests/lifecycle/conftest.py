@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client
+from producer.redis.typed import Redis
 from worker.lifecycle.endings import Endings
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from producer.contract.keys import Keys
+from producer.redis.typed import Redis
 from worker.lifecycle.claim import Claimer, Unit
 from worker.lifecycle.endings import Endings, Entry
 

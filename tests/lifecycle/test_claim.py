@@ -6,9 +6,9 @@ import asyncio
 import time
 
 import orjson
-from redis.asyncio import Redis
 
 from producer import Client, JobState
+from producer.redis.typed import Redis
 from tests.lifecycle.support import claimer, member_scores, units_of
 from worker.lifecycle.claim import Claimer
 

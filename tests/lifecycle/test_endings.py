@@ -7,9 +7,9 @@ import asyncio
 import time
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client, JobState
+from producer.redis.typed import Redis
 from tests.lifecycle.support import claimer, end, member_scores, store, units_of
 from worker.lifecycle.endings import BATCH, Endings, Entry
 

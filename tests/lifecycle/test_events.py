@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from redis.asyncio import Redis
-
 from producer import Client
 from producer.contract.events import Event, EventType
+from producer.redis.typed import Redis
 from tests.lifecycle.support import claimer, end, store
 from worker.lifecycle.endings import Endings, Entry
 

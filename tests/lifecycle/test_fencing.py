@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import math
 
-from redis.asyncio import Redis
-
 import worker.pipelines  # noqa: F401  (registers the built-in pipelines)
 from producer import Client
+from producer.redis.typed import Redis
 from tests.lifecycle.support import claimer, member_scores
 from worker.lifecycle.lease import Leases
 from worker.registry import REGISTRY

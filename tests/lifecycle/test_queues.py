@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client, JobState
 from producer.contract.errors import InvalidJob
 from producer.contract.placement import MAX_QUEUES, PRIORITY_STEP_MS
 from producer.contract.wire import now_ms
+from producer.redis.typed import Redis
 from tests.lifecycle.support import end, member_scores
 from worker.lifecycle.claim import Claimer
 from worker.lifecycle.endings import Endings

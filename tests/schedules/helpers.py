@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from producer import ClientSettings
 from producer.contract.keys import Keys
 from producer.contract.schedules import Schedule, tick_job_id
+from producer.redis.typed import Redis
 from worker.schedules.firing import Firing
 from worker.schedules.scheduler import Scheduler
 from worker.settings import WorkerConfig

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client, ClientSettings, JobState
 from producer.contract.keys import WAKE_TOKENS, Keys
@@ -15,6 +14,7 @@ from producer.contract.placement import place
 from producer.contract.schedule_scripts import Fired, ScheduleField
 from producer.contract.schedules import Schedule, tick_job_id
 from producer.redis.failover import NotConfirmed
+from producer.redis.typed import Redis
 from tests.support.servers import Server
 from worker.schedules.firing import Firing
 from worker.schedules.scheduler import Scheduler

@@ -7,10 +7,10 @@ import asyncio
 import json
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import Client, ClientSettings, JobState, SluiceError, SyncClient
 from producer.contract.schedule_scripts import ScheduleField
+from producer.redis.typed import Redis
 from tests.schedules.helpers import publish_and_fire
 from tests.support.cli import sluice
 

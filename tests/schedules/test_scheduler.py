@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from redis.asyncio import Redis
 
 from producer import ClientSettings
 from producer.contract import schedule_scripts
@@ -17,6 +16,7 @@ from producer.contract.liveness import FORGOTTEN_S
 from producer.contract.schedule_scripts import ScheduleField
 from producer.contract.schedules import Schedule
 from producer.contract.status import ALL
+from producer.redis.typed import Redis
 from tests.support.servers import Server
 from worker.schedules.scheduler import Scheduler
 from worker.settings import WorkerConfig
@@ -53,7 +53,7 @@ async def test_the_last_definition_published_wins(redis: Redis, config: WorkerCo
     fired = await redis.zrange(keys.queue, 0, -1)
     assert fired  # the latest tick missed, or the ticks late (LATE_S): each the newer's job
     for job_id in fired:
-        assert b'"data:,theirs"' in await redis.get(keys.arq_job(job_id.decode()))
+        assert b'"data:,theirs"' in (await redis.get(keys.arq_job(job_id.decode())) or b"")
 
 
 async def test_a_schedule_deleted_by_hand_is_published_again(
@@ -85,7 +85,7 @@ async def test_a_schedule_no_worker_defines_is_forgotten(
     await scheduler.step()
     assert await redis.zrange(keys.schedules, 0, -1) == [b"tick"]
     assert not await redis.exists(keys.schedule("removed"))
-    assert int(await redis.hget(keys.schedule("tick"), ScheduleField.SEEN_AT)) >= now_ms
+    assert int(await redis.hget(keys.schedule("tick"), ScheduleField.SEEN_AT) or b"") >= now_ms
 
 
 def test_the_scripts_spell_only_the_schedule_fields() -> None:

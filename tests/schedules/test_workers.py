@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-from redis.asyncio import Redis
-
 from producer import Client, JobState
 from producer.contract.keys import Keys
 from producer.contract.schedule_scripts import ScheduleField
 from producer.contract.schedules import tick_job_id
 from producer.contract.ticks import LATE_S
+from producer.redis.typed import Redis
 from tests.support.scrape import wait_until
 from tests.support.workers import WorkerFactory, WorkerProcess
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 from typer.testing import CliRunner, Result
 
 from producer.cli.app import app
 from producer.contract.keys import Keys
 from producer.contract.wire import loads
+from producer.redis.typed import SyncRedis
 
 
 def sluice(env: dict[str, str], *args: str, input: str | None = None) -> Result:
@@ -17,7 +17,7 @@ def sluice(env: dict[str, str], *args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(app, list(args), env=env, input=input, catch_exceptions=False)
 
 
-def envelope(rdb: redis.Redis, job_id: str) -> dict[str, Any]:
+def envelope(rdb: SyncRedis, job_id: str) -> dict[str, Any]:
     """The arguments of the queued arq job (pipeline, inputs, options)."""
-    kwargs: dict[str, Any] = loads(rdb.get(Keys.arq_job(job_id)))["k"]
+    kwargs: dict[str, Any] = loads(rdb.get(Keys.arq_job(job_id)) or b"")["k"]
     return kwargs

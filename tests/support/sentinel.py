@@ -87,7 +87,7 @@ class Secured:
             f"sentinel auth-pass {MASTER_NAME} {self.password}",
         ]
 
-    def client_options(self, password: str) -> dict[str, object]:
+    def client_options(self, password: str) -> dict[str, Any]:
         return {
             "host": "localhost",
             "ssl": True,

@@ -8,9 +8,11 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
+from producer.redis.typed import SyncRedis
 from tests.support.processes import terminate
 
 
@@ -46,7 +48,7 @@ class Server:
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
     # how the readiness check connects (TLS, credentials)
-    client_options: dict[str, object] = field(default_factory=dict)
+    client_options: dict[str, Any] = field(default_factory=dict)  # redis-py's keywords
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,7 +74,7 @@ class Server:
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        options: dict[str, object] = {"host": "127.0.0.1", "socket_connect_timeout": 0.5}
+        options: dict[str, Any] = {"host": "127.0.0.1", "socket_connect_timeout": 0.5}
         client = redis.Redis(port=self.port, **{**options, **self.client_options})
         try:
             while True:
@@ -98,7 +100,7 @@ class Server:
 
     def role(self) -> str:
         """'master' or 'slave', as the server says (INFO replication)."""
-        client = redis.Redis(port=self.port, socket_timeout=2, **self.client_options)
+        client = SyncRedis(port=self.port, socket_timeout=2, **self.client_options)
         try:
             return str(client.info("replication")["role"])
         finally:
@@ -120,7 +122,7 @@ def replica_of(primary: Server, data_dir: Path, timeout_s: float = 10.0) -> Serv
     )
     replica.start(timeout_s)
     deadline = time.monotonic() + timeout_s
-    client = redis.Redis(port=replica.port, socket_timeout=2)
+    client = SyncRedis(port=replica.port, socket_timeout=2)
     try:
         while client.info("replication").get("master_link_status") != "up":
             if time.monotonic() > deadline:

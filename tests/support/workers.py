@@ -12,9 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
-
 from producer.contract.keys import Keys
+from producer.redis.typed import SyncRedis
 from tests.support.processes import terminate
 
 
@@ -45,7 +44,7 @@ class WorkerProcess:
 
     def wait_ready(self, redis_url: str, namespace: str, timeout_s: float = 30.0) -> WorkerProcess:
         """Wait until this worker has registered its heartbeat."""
-        client = redis.Redis.from_url(redis_url)
+        client = SyncRedis.from_url(redis_url)
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:

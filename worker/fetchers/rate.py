@@ -28,7 +28,6 @@ import hashlib
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from yarl import URL
 
@@ -36,6 +35,7 @@ from producer.contract.keys import Keys
 from producer.contract.scripts import NOW
 from producer.redis.backoff import Backoff
 from producer.redis.scripts import run_script
+from producer.redis.typed import Redis
 from worker.errors import FetchError
 from worker.observe import instrument
 from worker.rates import HostRates, RateRule

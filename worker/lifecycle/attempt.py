@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass, field
 
 import structlog
-from redis.asyncio import Redis
 
 from producer.contract.keys import Keys
 from producer.contract.status import Field
 from producer.redis.backoff import jittered_s
+from producer.redis.typed import Redis
 from worker.errors import JobFailed, described
 from worker.lifecycle.claim import Unit
 from worker.lifecycle.deadlines import Deadlines

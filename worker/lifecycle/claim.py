@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 import orjson
 import structlog
-from redis.asyncio import Redis
+from redis.typing import EncodableT
 
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
 from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, WAKE_TOKENS, Keys
 from producer.contract.status import unit_field
+from producer.redis.typed import Redis
 from worker.lifecycle.claim_script import CLAIM, FIELDS, WINDOW_MAX
 from worker.lifecycle.templates import KeyTemplates
 
@@ -120,7 +121,7 @@ class Claimer:
         units; ``cached``: the jobs whose envelope this worker has read, with the run it read
         (a later run — a retry — is sent again)."""
         window = min(WINDOW_MAX, 2 * most + 16)
-        args = [
+        args: list[EncodableT] = [
             self.lease_ms,
             room,
             most,

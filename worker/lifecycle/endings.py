@@ -26,7 +26,6 @@ from typing import NamedTuple
 
 import orjson
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
@@ -42,6 +41,7 @@ from producer.contract.scripts import (
     WEBHOOK,
 )
 from producer.redis.scripts import BatchedScript, Value, refused_pairs
+from producer.redis.typed import Redis
 from worker.lifecycle.templates import KeyTemplates
 
 log = structlog.get_logger("sluice.worker")

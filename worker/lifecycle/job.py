@@ -9,12 +9,11 @@ this worker and kept for the next ones (the claim is told not to send it again),
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
 from producer.contract.envelope import MALFORMED, load_envelope
 from producer.contract.errors import InvalidJob
@@ -22,6 +21,7 @@ from producer.contract.keys import JOB_FUNCTION, Keys
 from producer.contract.models import JobSpec
 from producer.contract.settings import ClientSettings
 from producer.contract.validation import check_input, describe
+from producer.redis.typed import Redis
 from worker.errors import JobFailed
 from worker.lifecycle.claim import Unit
 from worker.registry import REGISTRY, Pipeline
@@ -125,7 +125,7 @@ async def unit_inputs(
     for first in range(unit.first, end, PAGE):
         last = min(end, first + PAGE)
         if job.spec.inputs is not None:
-            page: list[str | bytes] = list(job.spec.inputs[first:last])
+            page: Sequence[str | bytes] = list(job.spec.inputs[first:last])
         else:
             page = await redis.lrange(keys.inputs(job.job_id), first, last - 1)
         if unit.look_up_stored:

@@ -16,11 +16,11 @@ import time
 from typing import Protocol
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from producer.contract.keys import Keys
 from producer.contract.scripts import CHUNKED, HOLDS, NOW
+from producer.redis.typed import Redis
 from worker.lifecycle.claim import Unit
 
 log = structlog.get_logger("sluice.lease")

@@ -10,13 +10,14 @@ import time
 from collections.abc import Callable, Sequence
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT
 
 from producer.contract.keys import DEFAULT_QUEUE, Keys
 from producer.contract.liveness import BEAT_INTERVAL_S, FORGOTTEN_S, LIVE_S
 from producer.contract.version import sluice_version
 from producer.contract.wire import dumps, now_ms
+from producer.redis.typed import Redis
 from worker.registry import REGISTRY
 
 log = structlog.get_logger("sluice.heartbeat")
@@ -58,7 +59,7 @@ class Heartbeat:
                 log.warning("heartbeat failed", error=str(exc))
 
     async def beat(self) -> None:
-        details = {
+        details: dict[str, EncodableT] = {
             "id": self.name,
             "host": socket.gethostname(),
             "pid": os.getpid(),

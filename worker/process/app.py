@@ -16,6 +16,7 @@ from producer.contract.schedules import Schedule
 from producer.contract.tracing import tracing_on
 from producer.contract.wire import dumps
 from producer.redis.connection import connection_pool
+from producer.redis.typed import typed
 from worker.lifecycle.attempt import Lifecycle
 from worker.lifecycle.claim import Claimer
 from worker.lifecycle.deadlines import Deadlines
@@ -56,7 +57,7 @@ def build_worker(
     stopping: list[Callable[[], Awaitable[None] | None]] = []  # in order, at shutdown
 
     async def startup(ctx: dict[str, Any]) -> None:
-        redis = worker.pool
+        redis = typed(worker.pool)
         pool = TransformPool(
             config.pool_size,
             config.pipelines,

@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 
 from producer.contract.keys import Keys
 from producer.redis.backoff import delay_s
+from producer.redis.typed import typed
 from worker.lifecycle.attempt import Attempt, Lifecycle, run_attempt
 from worker.lifecycle.claim import Claimer, Unit
 from worker.lifecycle.outcome import Outcome
@@ -108,7 +109,7 @@ class SluiceWorker(Worker):
             # a producer's enqueue (or a split) pushes a token: an idle worker starts at once
             try:
                 assert self._claimer is not None
-                await self.pool.blpop(self._claimer.wakes, timeout=delay)
+                await typed(self.pool).blpop(self._claimer.wakes, timeout=delay)
             except (RedisError, OSError):
                 await asyncio.sleep(delay)  # the next poll reports it
             return

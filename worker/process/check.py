@@ -17,13 +17,13 @@ import socket
 import sys
 
 import redis
-from redis.asyncio import Redis
 
 from producer.contract.errors import SluiceError
 from producer.contract.keys import Keys
 from producer.contract.liveness import HEALTHY_S
 from producer.contract.wire import now_ms
 from producer.redis.connection import connect
+from producer.redis.typed import Redis
 from worker.settings import WorkerConfig
 
 TIMEOUT_S = 5.0

@@ -20,7 +20,6 @@ from typing import Any
 import structlog
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from producer.contract.errors import SluiceError
@@ -28,6 +27,7 @@ from producer.contract.keys import Keys
 from producer.contract.queue_stats import read_queue_stats
 from producer.contract.version import sluice_version
 from producer.redis.connection import connect
+from producer.redis.typed import Redis
 from worker.observe import metrics
 from worker.pool.transform_pool import TransformPool
 from worker.settings import WorkerConfig

@@ -10,7 +10,6 @@ import time
 
 import redis
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, RedisError
 
 from producer.contract.errors import ConfigError, ServerUnavailable, SluiceError
@@ -19,6 +18,7 @@ from producer.contract.liveness import live_since_ms
 from producer.contract.wire import now_ms
 from producer.redis.backoff import Backoff
 from producer.redis.connection import connect, resolve_url, server_label
+from producer.redis.typed import Redis
 from worker.observe.logging import configure_logging
 from worker.process.app import build_worker
 from worker.process.check import run_check

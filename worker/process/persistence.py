@@ -9,8 +9,9 @@ lost ones back). Managed servers often refuse CONFIG: then INFO says what it can
 from __future__ import annotations
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
+
+from producer.redis.typed import Redis
 
 log = structlog.get_logger("sluice.worker")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 
-from redis.asyncio import Redis
-
 from producer.contract.keys import DEFAULT_QUEUE, WAKE_TOKENS, Keys
 from producer.contract.placement import chosen_fields, place
 from producer.contract.schedule_scripts import FIRE, Fired
@@ -15,6 +13,7 @@ from producer.contract.status import Field
 from producer.contract.wire import encode_job
 from producer.redis.failover import ReplicaWait
 from producer.redis.scripts import run_script
+from producer.redis.typed import Redis
 from worker.settings import WorkerConfig
 
 FIRE_SHA = hashlib.sha1(FIRE.encode()).hexdigest()

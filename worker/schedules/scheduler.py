@@ -14,7 +14,6 @@ import hashlib
 import time
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from producer.contract.keys import Keys
@@ -23,6 +22,7 @@ from producer.contract.schedule_scripts import FORGET, PUBLISH, Fired, ScheduleF
 from producer.contract.schedules import Schedule
 from producer.contract.ticks import due_ticks_ms, next_tick_ms
 from producer.redis.scripts import run_script
+from producer.redis.typed import Redis
 from worker.schedules.firing import Firing
 from worker.settings import WorkerConfig
 

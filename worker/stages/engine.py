@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
-from redis.asyncio import Redis
-
 from producer.contract.keys import Keys
 from producer.redis.failover import ReplicaWait
+from producer.redis.typed import Redis
 from worker.errors import described
 from worker.fetchers.rate import RateLimiter
 from worker.pool.transform_pool import TransformPool

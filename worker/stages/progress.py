@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
@@ -23,6 +22,7 @@ from producer.contract.keys import Keys
 from producer.contract.scripts import EMIT, HOLDS
 from producer.redis.failover import failover_code
 from producer.redis.scripts import refused_pairs
+from producer.redis.typed import Redis
 from worker.stages.items import JobRun
 from worker.stages.store import LOST
 

@@ -12,13 +12,13 @@ from collections import defaultdict
 
 import orjson
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from producer.contract.keys import Keys
 from producer.contract.scripts import HOLDS
 from producer.redis.failover import ReplicaWait
 from producer.redis.scripts import BatchedScript, Value, refused_pairs
+from producer.redis.typed import Redis
 from worker.observe import instrument
 from worker.stages.items import Item, JobRun
 

@@ -15,11 +15,11 @@ import hashlib
 import time
 
 import structlog
-from redis.asyncio import Redis
 
 from producer.contract.keys import Keys
 from producer.contract.liveness import BEAT_INTERVAL_S, LIVE_S
 from producer.redis.scripts import run_script
+from producer.redis.typed import Redis
 
 log = structlog.get_logger("sluice.webhooks")
 

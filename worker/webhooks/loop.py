@@ -13,11 +13,11 @@ import asyncio
 import time
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from producer.contract.callbacks import callback_url_problem
 from producer.contract.keys import Keys
+from producer.redis.typed import Redis
 from worker.errors import described
 from worker.fetchers.ssrf import AddressPolicy
 from worker.observe import metrics

@@ -15,11 +15,10 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import NamedTuple
 
-from redis.asyncio import Redis
-
 from producer.contract.keys import Keys
 from producer.contract.scripts import NOW
 from producer.redis.scripts import run_script
+from producer.redis.typed import Redis
 
 # KEYS: webhooks, webhook default
 # ARGV: lease ms, most deliveries, status hash prefix
