@@ -118,6 +118,14 @@ def test_an_unreadable_file_root_is_refused(tmp_path: Path) -> None:
     assert root_problem(str(root)) == f"{str(root)!r} cannot be read by this user"
 
 
+def test_the_log_level_is_read_in_either_case(tmp_path: Path) -> None:
+    """SLUICE_LOG_LEVEL=WARNING, as Python's logging spells it, is warning; a level that is
+    none is still refused."""
+    assert WorkerConfig(_env_file=None, log_level="WARNING").log_level == "warning"
+    with pytest.raises(ValueError, match="log_level"):
+        WorkerConfig(_env_file=None, log_level="LOUD")
+
+
 GOOD_ALLOW = ["127.0.0.0/8", "10.0.0.1", "[::1]", "fd00::/8", "localhost", "files.internal"]
 GOOD_ALLOW += ["files-server", "minio_1", "example.com."]
 

@@ -157,6 +157,11 @@ class WorkerConfig(ClientSettings):
     """Pause before the second POST; doubles each try up to 10 minutes, each pause jittered
     to between half and all of it (a receiver's Retry-After wins where it asks for longer)."""
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, level: object) -> object:
+        return level.lower() if isinstance(level, str) else level  # WARNING, as logging spells it
+
     @field_validator("fetch_allow")
     @classmethod
     def _allow_entries(cls, entries: list[str]) -> list[str]:
