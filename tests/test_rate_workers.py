@@ -8,6 +8,7 @@ so closer together); a limit kept per process instead would break them by far.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from producer import Client, ClientSettings, JobState, JobStatus
 from tests.support.http_server import HttpServer
-from tests.support.scrape import key, scrape
+from tests.support.scrape import key, scrape, wait_until
 from tests.support.servers import Server, free_port, valkey_binary
 from tests.support.workers import WorkerFactory
 from worker.fetchers.rate import RATE as RATE_SCRIPT
@@ -91,6 +92,28 @@ async def test_two_workers_keep_one_pipeline_limit_together(
     status = await client.wait(job, timeout_s=60)
     assert_rate_limited(status, 24)
     assert_within_rate(http.arrivals, RATE, burst=2)
+
+
+async def test_a_fetch_waiting_for_its_slot_is_dropped_when_its_job_is_cancelled(
+    client: Client, workers: WorkerFactory, http: HttpServer
+) -> None:
+    """At 2 inputs/s with 8 fetches in flight, most fetches wait seconds for their slots; a
+    cancel drops them as they wake: no request is made for a cancelled job's waiting fetch."""
+    for i in range(30):
+        http.documents[f"c{i}"] = b"some words"
+    workers(unit_inputs=30, fetch_concurrency=8, pipeline_rates="text-stats=2")
+    job = await client.enqueue("text-stats", [http.url(f"c{i}") for i in range(30)])
+
+    async def two_fetched() -> bool:
+        return len(http.arrivals) >= 2
+
+    await wait_until(two_fetched)
+    await client.cancel(job)
+    at_cancel = len(http.arrivals)
+    await asyncio.sleep(4.0)  # the slots of the fetches waiting then (up to 3.5 s ahead) pass
+    # a slot or two may come before the worker hears of the cancel (its next poll)
+    assert len(http.arrivals) <= at_cancel + 2, (at_cancel, len(http.arrivals))
+    assert (await client.status(job)).state == JobState.CANCELLED
 
 
 async def test_an_unlimited_fetch_never_calls_the_limiter(

@@ -91,7 +91,9 @@ class FetchStage:
         try:
             if gate is not None:
                 await gate.open()
-            item.data = await self._bytes_of(item.uri)
+            # one that waited for its slot may find its job cancelled meanwhile: no request
+            if gate is None or not item.run.stopped():
+                item.data = await self._bytes_of(item.uri)
         except JobFailed as exc:  # from a user's fetcher: the whole job is to fail
             self._fail_job(item, reason_of(exc))
         except ItemError as exc:
