@@ -15,7 +15,7 @@ from producer.contract.models import WebhookState
 from producer.redis.typed import Redis
 from tests.support.scrape import key, scrape
 from tests.support.servers import free_port
-from tests.support.webhook_receiver import HANG, Received, WebhookReceiver
+from tests.support.webhook_receiver import HANG, Received, Reply, WebhookReceiver
 from tests.support.workers import WorkerFactory
 from worker.webhooks.default import DIFFERENT
 
@@ -308,3 +308,20 @@ async def test_a_worker_killed_mid_post_leaves_the_ending_to_another(
     assert {p.body["delivery"] for p in posts} == {f"{job_id}.1"}
     assert status.webhook is not None
     assert (status.webhook.state, status.webhook.attempts) == (WebhookState.DELIVERED, 2)
+
+
+async def test_a_post_in_flight_at_sigterm_is_let_finish_and_recorded(
+    client: Client, workers: WorkerFactory, receiver: WebhookReceiver
+) -> None:
+    """SIGTERM while the receiver holds its answer (~1 s): the worker claims nothing more,
+    waits for the POST, records it delivered and exits 0; the receiver gets one POST."""
+    receiver.answers["drain"] = [Reply(200, hold_s=1.0)]
+    worker = workers(**FAST)
+    job_id = await client.enqueue("text-stats", ["data:,x"], callback_url=receiver.url("drain"))
+    await until(lambda: len(receiver.to("drain")) == 1)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    status = await client.status(job_id)
+    assert status.webhook is not None
+    assert (status.webhook.state, status.webhook.attempts) == (WebhookState.DELIVERED, 1)
+    assert len(receiver.to("drain")) == 1
