@@ -9,6 +9,7 @@ import hmac
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -20,11 +21,12 @@ HANG = 0  # an answer that never comes
 
 
 class Reply(NamedTuple):
-    """An answer given after ``hold_s``, with these headers (e.g. Retry-After)."""
+    """An answer given after ``hold_s``, with these headers (e.g. Retry-After; a value may
+    be a function, called as the answer goes)."""
 
     status: int
     hold_s: float = 0.0
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str | Callable[[], str]], ...] = ()
 
 
 @dataclass
@@ -79,7 +81,8 @@ class WebhookReceiver(HttpServer):
             self._hanging.add(hanging)
             await asyncio.sleep(3600)
         text = "ok" if status < 300 else "no"
-        return web.Response(status=status, text=text, headers=dict(reply.headers))
+        headers = {k: v if isinstance(v, str) else v() for k, v in reply.headers}
+        return web.Response(status=status, text=text, headers=headers)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/{path:.*}", self._receive)
