@@ -7,6 +7,8 @@ import asyncio
 import signal
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -15,7 +17,7 @@ from producer.contract.models import WebhookState
 from producer.redis.typed import Redis
 from tests.support.scrape import key, scrape
 from tests.support.servers import free_port
-from tests.support.webhook_receiver import HANG, Received, WebhookReceiver
+from tests.support.webhook_receiver import HANG, Received, Reply, WebhookReceiver
 from tests.support.workers import WorkerFactory
 from worker.webhooks.default import DIFFERENT
 
@@ -308,3 +310,85 @@ async def test_a_worker_killed_mid_post_leaves_the_ending_to_another(
     assert {p.body["delivery"] for p in posts} == {f"{job_id}.1"}
     assert status.webhook is not None
     assert (status.webhook.state, status.webhook.attempts) == (WebhookState.DELIVERED, 2)
+
+
+async def test_a_post_in_flight_at_sigterm_is_let_finish_and_recorded(
+    client: Client, workers: WorkerFactory, receiver: WebhookReceiver
+) -> None:
+    """SIGTERM while the receiver holds its answer (~1 s): the worker claims nothing more,
+    waits for the POST, records it delivered and exits 0; the receiver gets one POST."""
+    receiver.answers["drain"] = [Reply(200, hold_s=1.0)]
+    worker = workers(**FAST)
+    job_id = await client.enqueue("text-stats", ["data:,x"], callback_url=receiver.url("drain"))
+    await until(lambda: len(receiver.to("drain")) == 1)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    status = await client.status(job_id)
+    assert status.webhook is not None
+    assert (status.webhook.state, status.webhook.attempts) == (WebhookState.DELIVERED, 1)
+    assert len(receiver.to("drain")) == 1
+
+
+def _http_date_in(seconds: float) -> str:
+    return format_datetime(datetime.now(UTC) + timedelta(seconds=seconds), usegmt=True)
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    # delay-seconds; an HTTP date 3 s after the answer (whole seconds: 2 s at least)
+    ["2", lambda: _http_date_in(3)],
+    ids=["seconds", "http-date"],
+)
+async def test_a_retry_after_longer_than_the_backoff_is_waited(
+    client: Client,
+    workers: WorkerFactory,
+    receiver: WebhookReceiver,
+    retry_after: str | Callable[[], str],
+) -> None:
+    """A 503 with Retry-After (2 s, or a date 2-3 s ahead) puts the next POST off at least
+    that long, not the 0.1 s backoff; the next 200 delivers."""
+    receiver.answers["later"] = [Reply(503, headers=(("Retry-After", retry_after),))]
+    workers(**FAST)
+    job_id = await client.enqueue("text-stats", ["data:,x"], callback_url=receiver.url("later"))
+    status = await settled(client, job_id)
+    first, second = receiver.to("later")
+    assert second.at - first.at >= 1.9  # a lower bound: the rule promises no upper one
+    assert status.webhook is not None
+    assert (status.webhook.state, status.webhook.attempts) == (WebhookState.DELIVERED, 2)
+
+
+async def test_a_garbage_retry_after_is_ignored(
+    client: Client, workers: WorkerFactory, receiver: WebhookReceiver
+) -> None:
+    """A Retry-After that is neither seconds nor a date: the backoff alone sets the pause."""
+    receiver.answers["junk"] = [Reply(503, headers=(("Retry-After", "soon-ish"),))]
+    workers(**FAST)
+    job_id = await client.enqueue("text-stats", ["data:,x"], callback_url=receiver.url("junk"))
+    status = await settled(client, job_id)
+    assert [p.body["attempt"] for p in receiver.to("junk")] == [1, 2]
+    assert status.webhook is not None and status.webhook.state == WebhookState.DELIVERED
+
+
+async def test_a_long_retry_after_is_kept_past_the_fetchers_cap(
+    client: Client, workers: WorkerFactory, receiver: WebhookReceiver, redis: Redis
+) -> None:
+    """Retry-After: 120 puts the delivery off ~120 s (a delivery holds no slot meanwhile),
+    not the 30 s a fetch would be held at most."""
+    receiver.answers["long"] = [Reply(503, headers=(("Retry-After", "120"),))]
+    workers(**FAST)
+    job_id = await client.enqueue("text-stats", ["data:,x"], callback_url=receiver.url("long"))
+    due: list[float] = []
+
+    async def put_off() -> bool:
+        status = await client.status(job_id)
+        if status.webhook is None or status.webhook.attempts != 1 or status.webhook.error is None:
+            return False
+        due.append(await redis.zscore(client.keys.webhooks, job_id) or 0.0)
+        return True
+
+    deadline = time.monotonic() + 20
+    while not await put_off():
+        assert time.monotonic() < deadline, "the 503 was not recorded"
+        await asyncio.sleep(0.05)
+    seconds, _ = await redis.time()
+    assert due[0] / 1000 - seconds >= 100

@@ -345,21 +345,28 @@ def _other_paths() -> dict[str, Any]:
 def _events() -> dict[str, Any]:
     """``GET /api/events`` (`producer.dashboard.stream`): it never ends while followed."""
     sse = {
-        "description": "Server-sent events, for ever: per event `id: <stream id>` and "
-        "`data: <Event as JSON>`; a comment line every 15 s while idle",
+        "description": "Server-sent events, for ever: per event `id: <stream id>/<k>` (the "
+        "entry's id and the message's position among the entry's: one entry may name several "
+        "jobs) and `data: <Event as JSON>`; a comment line every 15 s while idle",
         "content": {"text/event-stream": {"schema": STR}},
     }
     types = {"type": "string", "pattern": "^[a-z,]*$"}
     params = [
         _query("job", JOB_ID_SCHEMA, "Only this job's events"),
         _query("type", types, "Only these types, comma-separated (see Event.type)"),
-        _query("since", STR, "After this stream id ('0': every event kept; default: new ones)"),
+        _query(
+            "since",
+            STR,
+            "After this stream id (the whole entry) or message id `<stream id>/<k>` "
+            "('0': every event kept; default: new ones)",
+        ),
         {
             "name": "Last-Event-ID",
             "in": "header",
             "required": False,
             "schema": STR,
-            "description": "Go on after this event id (sent by a reconnecting EventSource)",
+            "description": "Go on after this message id, `<stream id>/<k>` (sent by a "
+            "reconnecting EventSource; a plain stream id: after that whole entry)",
         },
     ]
     return _op("Job events, live", READ, sse, errors=(400,), params=params)

@@ -1,11 +1,12 @@
 """``GET /api/events``: the job event stream as server-sent events, for the pages and for
 any HTTP client (``curl -N``, a browser's EventSource).
 
-Each event is one SSE message: ``id:`` the stream id (a reconnecting EventSource sends it
-back as ``Last-Event-ID`` and goes on after it), ``data:`` the event as JSON. No ``event:``
-line, so ``onmessage`` gets them all. A comment line every HEARTBEAT_S keeps proxies from
-closing an idle connection and finds a reader that left. Reads are open or need the token
-as every other ``GET /api/...`` (`producer.dashboard.auth`).
+Each event is one SSE message: ``id:`` its entry's stream id and its position in the entry
+(`producer.dashboard.sse_ids`: a reconnecting EventSource sends it back as ``Last-Event-ID``
+and goes on after it, even within an entry of several jobs), ``data:`` the event as JSON.
+No ``event:`` line, so ``onmessage`` gets them all. A comment line every HEARTBEAT_S keeps
+proxies from closing an idle connection and finds a reader that left. Reads are open or need
+the token as every other ``GET /api/...`` (`producer.dashboard.auth`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import contextlib
 
 from aiohttp import web
 
-from producer.client.events import NEWEST, check_since
+from producer.client.events import NEWEST
 from producer.contract.errors import SluiceError
 from producer.contract.events import Event, EventType
 from producer.contract.wire import dumps
 from producer.dashboard import context
 from producer.dashboard.render import HEADERS
+from producer.dashboard.sse_ids import Resume, message_id, numbered, resume_from
 
 HEARTBEAT_S = 15.0
 RECONNECT_MS = 3000  # how long a browser waits before it reconnects (SSE ``retry:``)
@@ -28,18 +30,16 @@ CLOSING = web.AppKey("events_closing", asyncio.Event)
 routes = web.RouteTableDef()
 
 
-def message(event: Event) -> bytes:
-    """One SSE message for ``event``."""
+def message(event: Event, position: int) -> bytes:
+    """One SSE message for ``event``, the ``position``-th of its entry's."""
     data = dumps(event.model_dump(mode="json", exclude_none=True)).decode()
-    return f"id: {event.id}\ndata: {data}\n\n".encode()
+    return f"id: {message_id(event, position)}\ndata: {data}\n\n".encode()
 
 
-def _since(request: web.Request) -> str:
+def _since(request: web.Request) -> Resume:
     chosen = request.headers.get("Last-Event-ID") or request.query.get("since") or NEWEST
-    if chosen == NEWEST:
-        return chosen
     try:
-        return check_since(chosen)
+        return resume_from(chosen)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
 
@@ -66,7 +66,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     await response.write(f"retry: {RECONNECT_MS}\n\n".encode())
-    stream = context.client(request).events(since=since, job_id=job, types=types)
+    events = context.client(request).events(since=since.after, job_id=job, types=types)
+    stream = numbered(events, since)
     closing = request.app[CLOSING]
     ending = asyncio.ensure_future(closing.wait())
     reading = asyncio.ensure_future(anext(stream))
@@ -76,7 +77,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 {reading, ending}, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED
             )
             if reading in done:
-                await response.write(message(reading.result()))
+                await response.write(message(*reading.result()))
                 reading = asyncio.ensure_future(anext(stream))
             elif not done:
                 await response.write(b": alive\n\n")
@@ -92,6 +93,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             task.cancel()
         await asyncio.gather(reading, ending, return_exceptions=True)
         await stream.aclose()
+        await events.aclose()
     return response
 
 

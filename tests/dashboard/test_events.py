@@ -38,8 +38,9 @@ async def messages(
 async def test_events_stream_as_sse_and_resume_from_last_event_id(
     dashboard: Dashboard, session: aiohttp.ClientSession, client: Client
 ) -> None:
-    """A job enqueued while a reader listens arrives as one message (id = stream id, data =
-    the event); a reader that comes back with Last-Event-ID gets only what came after."""
+    """A job enqueued while a reader listens arrives as one message (id = stream id and
+    position, data = the event); a reader that comes back with Last-Event-ID gets only what
+    came after."""
     async with session.get(dashboard.at("/api/events")) as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/event-stream")
@@ -47,7 +48,7 @@ async def test_events_stream_as_sse_and_resume_from_last_event_id(
         first = await client.enqueue("text-stats", ["data:,a"])
         [message] = await messages(response, 1)
     assert message["data"]["job"] == first and message["data"]["type"] == "enqueued"
-    assert message["id"] == message["data"]["id"]
+    assert message["id"] == f"{message['data']['id']}/0"
     second = await client.enqueue("text-stats", ["data:,b"])
     await client.cancel(second)
     headers = {"Last-Event-ID": message["id"]}
@@ -63,6 +64,30 @@ async def test_events_stream_as_sse_and_resume_from_last_event_id(
     assert only["data"]["type"] == "cancelled"
 
 
+async def test_a_resume_within_an_entry_of_several_jobs_loses_none(
+    dashboard: Dashboard, session: aiohttp.ClientSession, client: Client
+) -> None:
+    """enqueue_many writes one entry naming every job: a reader that left after its first
+    message comes back with that id as Last-Event-ID and gets the other jobs' events."""
+    ids = await client.enqueue_many("text-stats", [["data:,a"], ["data:,b"], ["data:,c"]])
+    async with session.get(dashboard.at("/api/events?since=0&type=enqueued")) as response:
+        first, *rest = await messages(response, 3)
+    entry = first["data"]["id"]
+    assert [m["id"] for m in (first, *rest)] == [f"{entry}/{k}" for k in range(3)]
+    assert [m["data"]["job"] for m in (first, *rest)] == ids
+    headers = {"Last-Event-ID": first["id"]}
+    async with session.get(dashboard.at("/api/events?type=enqueued"), headers=headers) as response:
+        resumed = await messages(response, 2)
+    assert [(m["id"], m["data"]["job"]) for m in resumed] == [
+        (m["id"], m["data"]["job"]) for m in rest
+    ]
+    query = f"/api/events?type=enqueued&since={rest[1]['id']}"
+    later = await client.enqueue("text-stats", ["data:,d"])
+    async with session.get(dashboard.at(query)) as response:
+        [after] = await messages(response, 1)
+    assert after["data"]["job"] == later  # past the whole entry, nothing of it again
+
+
 async def test_events_refuse_a_bad_query_and_need_the_login_when_reads_do(
     start_dashboard: StartDashboard, session: aiohttp.ClientSession
 ) -> None:
@@ -73,7 +98,9 @@ async def test_events_refuse_a_bad_query_and_need_the_login_when_reads_do(
     async with session.get(dashboard.at("/api/events?type=done"), headers=auth) as response:
         assert response.status == 400 and "no event type 'done'" in await response.text()
     async with session.get(dashboard.at("/api/events?since=x"), headers=auth) as response:
-        assert response.status == 400 and "is not a stream id" in await response.text()
+        assert response.status == 400 and "is not an event id" in await response.text()
+    async with session.get(dashboard.at("/api/events?since=1-0/x"), headers=auth) as response:
+        assert response.status == 400 and "1733390000000-0/2" in await response.text()
     async with session.get(dashboard.at("/api/events")) as response:
         assert response.status == 401
     async with session.get(dashboard.at("/api/events"), headers=auth) as response:

@@ -27,8 +27,11 @@ class Transient(Exception):
         self.retry_after_s = retry_after_s
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped; None if bad."""
+def parse_retry_after(
+    value: str | None, now: datetime | None = None, cap_s: float = MAX_RETRY_AFTER_S
+) -> float | None:
+    """Seconds to wait from a Retry-After header (RFC 9110: delay-seconds or an HTTP date),
+    at most ``cap_s``; None if it is neither."""
     if not value:
         return None
     value = value.strip()
@@ -42,7 +45,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+    return min(max(seconds, 0.0), cap_s)
 
 
 async def with_retries(attempt: Callable[[], Awaitable[T]], retries: int, base_s: float) -> T:

@@ -123,7 +123,8 @@ def build_worker(
             (
                 scheduler.stop,
                 heartbeat.stop,
-                webhooks.stop,
+                # what the jobs' drain left of the grace; a POST's timeout bounds each
+                lambda: webhooks.stop(worker.grace_left_s(), worker.stop_now),
                 worker.stop_lifecycle,
                 engine.stop,
                 pool.stop,

@@ -11,7 +11,8 @@
   longest wait. Each poll also hears of cancelled jobs, and stops their units.
 - Leases: one task renews every held unit's lease, check-and-extend (`worker.lifecycle.lease`).
 - Draining: the first SIGTERM/SIGINT stops taking work and lets in-flight inputs finish for
-  ``SLUICE_SHUTDOWN_GRACE_S``; unfinished units go back to the lease set for any worker. A
+  ``SLUICE_SHUTDOWN_GRACE_S``; unfinished units go back to the lease set for any worker.
+  Webhook POSTs in flight then get what is left of the same grace (`grace_left_s`). A
   second signal, or the end of the grace period, stops at once.
 - A stage task that dies (a bug) stops the worker: no more claims, not ready, its units
   handed back, exit status 1, so that its supervisor starts a new one.
@@ -59,6 +60,8 @@ class SluiceWorker(Worker):
         self._aborts_seen_ms = 0
         self._aborts_checked = 0.0
         self._background: list[asyncio.Task[None]] = []
+        self._stop_by: float | None = None  # monotonic: when the grace from the signal ends
+        self.stop_now = asyncio.Event()  # a second signal: nothing waits any longer
 
     @property
     def life(self) -> Lifecycle:
@@ -200,7 +203,20 @@ class SluiceWorker(Worker):
             await self.pool.close(close_connection_pool=True)
         self._pool = None
 
+    def grace_left_s(self) -> float:
+        """What is left of the shutdown grace (the whole of it if no signal came; none after
+        a second signal): what the stops that still wait on work in flight may take."""
+        if self._stop_by is None:
+            return self.grace_s
+        return max(0.0, self._stop_by - time.monotonic())
+
     def handle_sig(self, signum: Signals) -> None:
+        now = time.monotonic()
+        if self._stop_by is None:  # the first signal starts the grace; a second one ends it
+            self._stop_by = now + self.grace_s
+        else:
+            self._stop_by = now
+            self.stop_now.set()
         if self.draining.is_set() or not self.tasks:
             log.info("stopping now", signal=Signals(signum).name, units=len(self.tasks))
             super().handle_sig(signum)

@@ -3,8 +3,9 @@
 Up to CONNECTIONS deliveries are sent at once; a claim takes no more than the room left.
 Idle, the loop looks for due deliveries every POLL_S at first, then less often, up to every
 POLL_MAX_S (an idle fleet's Redis pays a call a second per worker, not five). At shutdown the
-POSTs in flight are dropped: their leases lapse and a live worker sends them again (at least
-once).
+loop claims nothing more and the POSTs in flight finish and are recorded, within what is left
+of SLUICE_SHUTDOWN_GRACE_S (a POST's own timeout bounds each); those still out then are
+dropped: their leases lapse and a live worker sends them again (at least once).
 """
 
 from __future__ import annotations
@@ -60,12 +61,22 @@ class Webhooks:
         await self.default.publish()
         self._task = asyncio.create_task(self._run(), name="sluice-webhooks")
 
-    async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._sending) if t is not None]
-        for task in tasks:
+    async def stop(self, grace_s: float = 0.0, stop_now: asyncio.Event | None = None) -> None:
+        """Claim nothing more; let the POSTs in flight end and settle for up to ``grace_s``
+        (or until ``stop_now`` is set), then drop the rest: a receiver that got a POST is
+        not sent it again by another worker once its lease lapses."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._sending and grace_s > 0:
+            log.info("webhooks in flight: letting them end", deliveries=len(self._sending))
+            await _wait_for(set(self._sending), grace_s, stop_now)
+        left = list(self._sending)
+        for task in left:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._task, self._sending = None, set()
+        await asyncio.gather(*left, return_exceptions=True)
+        self._sending = set()
         await self.sender.close()
 
     async def _run(self) -> None:
@@ -128,6 +139,19 @@ class Webhooks:
         delivery = signing.delivery_id(claim.job_id, claim.fields)
         headers = signing.headers(self.secret, int(time.time()), body, delivery)
         return await self.sender.post(claim.url, body, headers)
+
+
+async def _wait_for(
+    tasks: set[asyncio.Task[None]], timeout_s: float, stop_now: asyncio.Event | None
+) -> None:
+    """Until every task is done, ``stop_now`` is set, or ``timeout_s`` has passed."""
+    waits: set[asyncio.Task[object]] = {asyncio.create_task(asyncio.wait(tasks))}
+    if stop_now is not None:
+        waits.add(asyncio.create_task(stop_now.wait()))
+    _, pending = await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    for wait in pending:
+        wait.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _outcome(settled: Settled) -> str:

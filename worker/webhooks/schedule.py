@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from producer.redis.backoff import jittered_s
-from worker.webhooks.sender import Answer
+from worker.webhooks.sender import MAX_RETRY_AFTER_S, Answer
 from worker.webhooks.store import Settled
 
-MAX_BACKOFF_S = 600.0
+MAX_BACKOFF_S = MAX_RETRY_AFTER_S  # a Retry-After may ask for as long as the backoff's cap
 
 
 class Next(NamedTuple):

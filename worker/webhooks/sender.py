@@ -21,6 +21,7 @@ from worker.webhooks.store import Settled
 
 RETRIED_STATUSES = frozenset({408, 429})
 CONNECTIONS = 16  # POSTs in flight at once, per worker
+MAX_RETRY_AFTER_S = 600.0  # a receiver's Retry-After is kept up to this (the backoff's cap)
 
 
 class Answer(NamedTuple):
@@ -65,7 +66,9 @@ def _judge(resp: aiohttp.ClientResponse, url: URL) -> Answer:
         return Answer(Settled.DELIVERED)
     message = f"HTTP {status} from {shown(url)}"
     if status in RETRIED_STATUSES or status >= 500:
-        return Answer(Settled.RETRY, message, parse_retry_after(resp.headers.get("Retry-After")))
+        # not the fetcher's 30 s cap: a delivery is put off, it holds no slot meanwhile
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"), cap_s=MAX_RETRY_AFTER_S)
+        return Answer(Settled.RETRY, message, retry_after)
     if 300 <= status < 400:
         return Answer(Settled.FAILED, f"{message}: redirects are not followed, not retried")
     return Answer(Settled.FAILED, f"{message}: not retried")
