@@ -26,6 +26,7 @@ from producer.contract.schedules import Schedule
 from producer.contract.ticks import due_ticks_ms, next_tick_ms
 from producer.redis.scripts import run_script
 from producer.redis.typed import Redis
+from worker.observe import metrics
 from worker.schedules.firing import Firing
 from worker.settings import WorkerConfig
 
@@ -34,7 +35,13 @@ log = structlog.get_logger("sluice.schedules")
 LOOK_S = 1.0  # longest pause between two looks at the next ticks
 SOONEST_S = 0.01  # shortest: a tick due in a moment is fired at once, not a second late
 _SHA = {script: hashlib.sha1(script.encode()).hexdigest() for script in (PUBLISH, HOLD, FORGET)}
-_SKIPPED = {Fired.EXISTS, Fired.QUEUE_FULL, Fired.TOO_MANY_QUEUES}
+# a tick's outcome as sluice_schedule_ticks_total labels it (`worker.observe.metrics`)
+_TICK_LABELS = {
+    Fired.ENQUEUED: "fired",
+    Fired.EXISTS: "exists",
+    Fired.QUEUE_FULL: "queue_full",
+    Fired.TOO_MANY_QUEUES: "too_many_queues",
+}
 
 
 class Scheduler:
@@ -52,6 +59,9 @@ class Scheduler:
         self.digests = {s.name: s.digest() for s in schedules}
         self.outranked: set[str] = set()  # another worker's definition was published since
         self.firing = Firing(redis, keys, config)
+        for schedule_name in self.schedules:  # present at 0, so rate() sees the first tick
+            for outcome in _TICK_LABELS.values():
+                metrics.SCHEDULE_TICKS.labels(schedule_name, outcome)
         self._task: asyncio.Task[None] | None = None
         self._beat_at = 0.0
 
@@ -126,10 +136,12 @@ class Scheduler:
             if outcome is Fired.REDEFINED:
                 self._stand_aside(schedule.name)
                 break
-            event = "schedule tick skipped" if outcome in _SKIPPED else "schedule fired"
-            (log.warning if outcome in _SKIPPED else log.info)(
+            skipped = outcome is not Fired.ENQUEUED
+            event = "schedule tick skipped" if skipped else "schedule fired"
+            (log.warning if skipped else log.info)(
                 event, schedule=schedule.name, job_id=job_id, tick_ms=tick, outcome=outcome.name
             )
+            metrics.SCHEDULE_TICKS.labels(schedule.name, _TICK_LABELS[outcome]).inc()
             expected = next_ms
         return following
 
