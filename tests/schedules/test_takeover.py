@@ -4,6 +4,7 @@ killed); while the publisher lives, the last started wins, without flapping."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
 import pytest
@@ -30,6 +31,11 @@ def config(server: Server, settings: ClientSettings) -> WorkerConfig:
     return WorkerConfig(redis_url=server.url, namespace=settings.namespace, _env_file=None)
 
 
+async def redis_ms(redis: Redis) -> int:
+    seconds, micros = await redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
 async def published(redis: Redis, keys: Keys) -> tuple[str, str]:
     """The digest published and its publisher."""
     digest, by = await redis.hmget(
@@ -46,14 +52,16 @@ async def test_while_both_live_the_last_started_wins_without_flapping(
     keys = Keys(config.namespace)
     older = Scheduler(redis, keys, config, "older", [OLDER])
     newer = Scheduler(redis, keys, config, "newer", [NEWER])
-    older.live_s = newer.live_s = 1
+    older.live_s = newer.live_s = 0.3
     older.beat_s = newer.beat_s = 0  # a beat at every step
     await older.publish()
     await newer.publish()
-    for _ in range(4):
+    until_ms = await redis_ms(redis) + 1000  # past live_s three times over
+    while await redis_ms(redis) < until_ms:
         await older.step()
         await newer.step()
         assert await published(redis, keys) == (NEWER.digest(), "newer")
+        await asyncio.sleep(0.05)
     assert (older.outranked, newer.outranked) == ({"tick"}, set())
 
 
