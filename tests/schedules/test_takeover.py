@@ -145,3 +145,15 @@ async def test_the_older_worker_fires_once_the_newer_is_killed(
     assert await fired(redis, keys, "tick") > before
     both = fired_ticks([older, newer], "tick")
     assert len(set(both)) == len(both)  # no tick twice
+
+
+async def test_fields_written_by_hand_never_stop_a_beat(redis: Redis, config: WorkerConfig) -> None:
+    """held_at, published_at and last_tick that are not numbers read as never: the
+    published definition counts as not held, and the beat takes it over, not fails."""
+    keys = Keys(config.namespace)
+    older = Scheduler(redis, keys, config, "older", [OLDER])
+    await Scheduler(redis, keys, config, "newer", [NEWER]).publish()
+    fields = (ScheduleField.HELD_AT, ScheduleField.PUBLISHED_AT, ScheduleField.LAST_TICK)
+    await redis.hset(keys.schedule("tick"), mapping=dict.fromkeys(fields, "soon"))
+    await older.step()
+    assert await published(redis, keys) == (OLDER.digest(), "older")

@@ -24,6 +24,7 @@ from producer.contract.liveness import BEAT_INTERVAL_S, FORGOTTEN_S, LIVE_S
 from producer.contract.schedule_scripts import FORGET, HOLD, PUBLISH, Fired, ScheduleField
 from producer.contract.schedules import Schedule
 from producer.contract.ticks import due_ticks_ms, next_tick_ms
+from producer.contract.wire import read_number
 from producer.redis.scripts import run_script
 from producer.redis.typed import Redis
 from worker.observe import metrics
@@ -183,7 +184,7 @@ class Scheduler:
                 pipe.hmget(self.keys.schedule(name), list(fields))
             read = await pipe.execute()
         for name, values in zip(names, read, strict=True):
-            await self._hold(self.schedules[name], now, max(int(v or 0) for v in values))
+            await self._hold(self.schedules[name], now, max(int(read_number(v)) for v in values))
         forget = [self.keys.schedules], [self.keys.schedule(""), now - FORGOTTEN_S * 1000]
         gone = await run_script(self.redis, _SHA[FORGET], FORGET, *forget)
         if gone:
