@@ -214,15 +214,21 @@ def test_metric_names_and_labels_follow_prometheus_conventions() -> None:
     metrics.QUEUE.stats = QueueStats(
         ready=1, deferred=0, in_progress=0, failed=0, workers=1, oldest_ready_age_s=1.5
     )
+    instrument.rate_waited("host", "*.example.org", 0.25)  # so its families are checked too
+    metrics.SCHEDULE_TICKS.labels("nightly", "fired")
     families = [f for f in metrics.REGISTRY.collect() if f.name.startswith("sluice_")]
     metrics.QUEUE.stats = None
-    instrument.rate_waited("host", "*.example.org", 0.25)  # so its families are checked too
-    # "limit": a rate limit's rule as configured (SLUICE_FETCH_RATES...), never a host fetched
+    # "limit": a rate limit's rule as configured (SLUICE_FETCH_RATES...), never a host fetched;
+    # "schedule": a schedule's name from the worker's settings, never a tick or a job id
     bounded = {"pipeline", "stage", "outcome", "kind", "queue", "reason", "state", "limit"}
+    bounded |= {"schedule"}
     defined = {m._name: m for m in vars(metrics).values() if isinstance(m, Counter | Histogram)}
-    assert {"sluice_queue_jobs", "sluice_queue_oldest_ready_age_seconds"} <= {
-        f.name for f in families
-    }
+    assert {
+        "sluice_queue_jobs",
+        "sluice_queue_oldest_ready_age_seconds",
+        "sluice_rate_limited",
+        "sluice_schedule_ticks",
+    } <= {f.name for f in families}
     for family in families:
         labels = {name for sample in family.samples for name in sample.labels}
         assert labels <= bounded | {"le", "worker", "version", "namespace"}, family.name

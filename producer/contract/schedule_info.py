@@ -39,7 +39,8 @@ class ScheduleInfo(BaseModel):
     """Ticks not enqueued (``last_error`` says why the last was not)."""
     last_error: str | None = None
     published_by: str | None = None
-    """The worker whose definition this is (the last started wins)."""
+    """The worker whose definition this is (the last started wins; once no live worker has
+    held it for LIVE_S, a live worker with another definition publishes its own)."""
     stale: bool = False
     """No live worker has defined it for LIVE_S: it fires no more (removed from settings, or
     every worker that defines it is down); forgotten after FORGOTTEN_S."""

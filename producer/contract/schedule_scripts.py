@@ -22,6 +22,7 @@ class ScheduleField(StrEnum):
     PUBLISHED_BY = "published_by"  # the worker that published this definition
     PUBLISHED_AT = "published_at"  # ms epoch
     SEEN_AT = "seen_at"  # ms epoch: a live worker defines it (refreshed with each beat)
+    HELD_AT = "held_at"  # ms epoch: a live worker holds the published definition (each beat)
     LAST_TICK = "last_tick"  # ms epoch of the last tick fired
     LAST_JOB = "last_job"  # the job it enqueued
     FIRED = "fired"  # ticks fired
@@ -103,6 +104,34 @@ redis.call('HSET', KEYS[2], 'last_tick', ARGV[3], 'last_job', ARGV[6])
 return 1
 """
 )
+
+# A worker's beat for one schedule it defines: it marks the schedule as defined by a live
+# worker (seen_at) and, when the published definition is its own, as held (held_at). When
+# the published definition is another's that no live worker has held since ``oldest held``
+# (every worker holding it stopped: a deploy rolled back, a canary killed), this worker's
+# replaces it, its ticks resuming at ``resume tick``; while a holder lives, the last
+# published stays (no flapping between two definitions).
+# KEYS: schedules set, schedule hash
+# ARGV: name, digest, now (ms), oldest held_at of a live holder (ms), definition (JSON),
+#       worker, resume tick (ms)
+# Returns {outcome, the digest published before}: outcome 1 held (its own), 0 another's,
+# held by a live worker, 2 taken over, -1 not published (forgotten: PUBLISH it afresh).
+HOLD = """
+redis.call('HSET', KEYS[2], 'seen_at', ARGV[3])
+local published = redis.call('HGET', KEYS[2], 'digest')
+if not published or not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {-1, ''} end
+if published == ARGV[2] then
+  redis.call('HSET', KEYS[2], 'held_at', ARGV[3])
+  return {1, published}
+end
+local held = math.max(tonumber(redis.call('HGET', KEYS[2], 'held_at') or '0') or 0,
+                      tonumber(redis.call('HGET', KEYS[2], 'published_at') or '0') or 0)
+if held >= tonumber(ARGV[4]) then return {0, published} end
+redis.call('HSET', KEYS[2], 'definition', ARGV[5], 'digest', ARGV[2], 'published_by', ARGV[6],
+           'published_at', ARGV[3], 'held_at', ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[7], ARGV[1])
+return {2, published}
+"""
 
 # Forget the schedules no live worker has defined for a long while (removed from every
 # worker's settings): their next tick and their hash go.

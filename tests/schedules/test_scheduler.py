@@ -89,10 +89,16 @@ async def test_a_schedule_no_worker_defines_is_forgotten(
 
 
 def test_the_scripts_spell_only_the_schedule_fields() -> None:
-    """Every field PUBLISH, FIRE and FORGET quote is a ScheduleField or a status field."""
+    """Every field PUBLISH, FIRE, HOLD and FORGET quote is a ScheduleField or a status
+    field."""
     words = {
         word
-        for source in (schedule_scripts.PUBLISH, schedule_scripts.FIRE, schedule_scripts.FORGET)
+        for source in (
+            schedule_scripts.PUBLISH,
+            schedule_scripts.FIRE,
+            schedule_scripts.HOLD,
+            schedule_scripts.FORGET,
+        )
         for word in re.findall(r"'([a-z_]+)'", source)
     }
     known = {f.value for f in ScheduleField} | ALL | {"queued", DEFAULT_QUEUE}

@@ -173,6 +173,17 @@ WEBHOOK_DELIVERIES = Counter(
 for _outcome in ("delivered", "retried", "failed"):
     WEBHOOK_DELIVERIES.labels(_outcome)
 
+# --- schedules --------------------------------------------------------------------------
+SCHEDULE_TICKS = Counter(
+    "sluice_schedule_ticks_total",
+    "Schedule ticks this worker enqueued or skipped, by schedule (a name from its settings) "
+    "and outcome: fired (its job enqueued), or skipped, by why: exists (the tick's job id "
+    "was taken), queue_full (SLUICE_MAX_QUEUED_JOBS), too_many_queues (a new queue past the "
+    "cap of queue names). A tick is counted once, by the worker that fired or skipped it.",
+    ["schedule", "outcome"],
+    registry=REGISTRY,
+)
+
 
 class QueueCollector(Collector):
     """The queue figures of the last successful read from Redis; none if it failed."""
