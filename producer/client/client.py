@@ -134,15 +134,7 @@ class Client(Watching):
             k.webhooks,
             k.events,
         ]
-        s = self.settings
-        args: list[EncodableT] = [
-            job_id,
-            now_ms(),
-            s.job_expires_s * 1000,
-            s.job_expires_s,
-            WAKE_TOKENS,
-        ]
-        args.append(s.events_maxlen)
+        args = self._requeue_args(job_id)
         with self._reachable():
             outcome = await self._script(RETRY)(keys=keys, args=args)
         if outcome == 1:
@@ -159,6 +151,13 @@ class Client(Watching):
             "expired, or was never written)"
         )
 
+    def _requeue_args(self, job_id: str) -> list[EncodableT]:
+        """What RETRY and RETRY_INPUTS take first: the job, now, how long its envelope and its
+        status live, the wake tokens and the events kept."""
+        s = self.settings
+        expires_s = s.job_expires_s
+        return [job_id, now_ms(), expires_s * 1000, expires_s, WAKE_TOKENS, s.events_maxlen]
+
     async def _retry_inputs(self, job_id: str) -> int:
         k = self.keys
         failed: list[int] = []
@@ -171,15 +170,7 @@ class Client(Watching):
         own += [k.arq_job(job_id), k.arq_result(job_id)]
         keys = [*own, k.leases, k.results(job_id), k.blobs(job_id), k.wake_for(queue)]
         keys += [k.webhooks, k.events]
-        s = self.settings
-        args: list[EncodableT] = [
-            job_id,
-            now_ms(),
-            s.job_expires_s * 1000,
-            s.job_expires_s,
-            WAKE_TOKENS,
-        ]
-        args += [s.events_maxlen, *failed]
+        args = [*self._requeue_args(job_id), *failed]
         with self._reachable():
             outcome = int(await self._script(RETRY_INPUTS)(keys=keys, args=args))
         if outcome > 0:
