@@ -81,7 +81,7 @@ class Client(Watching):
 
         Returns False if the job had already ended; JobNotFound if there is no such job.
         """
-        k = self.keys
+        k = self.keys.for_job(job_id)
         keys = [
             k.job(job_id),
             k.named_queue(await self._queue_name(job_id)),
@@ -95,7 +95,7 @@ class Client(Watching):
             k.inputs(job_id),
             k.arq_result(job_id),
             k.webhooks,
-            k.webhook_default,
+            k.shard_webhook_default,
             k.events,
         ]
         args: list[EncodableT] = [
@@ -119,7 +119,7 @@ class Client(Watching):
         """
         if failed_inputs:
             return await self._retry_inputs(job_id)
-        k = self.keys
+        k = self.keys.for_job(job_id)
         queue = await self._queue_name(job_id)
         keys = [
             k.job(job_id),
@@ -159,7 +159,7 @@ class Client(Watching):
         return [job_id, now_ms(), expires_s * 1000, expires_s, WAKE_TOKENS, s.events_maxlen]
 
     async def _retry_inputs(self, job_id: str) -> int:
-        k = self.keys
+        k = self.keys.for_job(job_id)
         failed: list[int] = []
         with self._reachable():
             async for index, raw in self.redis.hscan_iter(k.results(job_id), count=1000):
@@ -196,7 +196,14 @@ class Client(Watching):
     async def failed(self, *, limit: int = 100) -> list[JobStatus]:
         """Jobs in the failed set, most recent first."""
         with self._reachable():
-            ids = await self.redis.zrevrange(self.keys.failed, 0, limit - 1)
+            if not self.keys.sharded:
+                ids = await self.redis.zrevrange(self.keys.failed, 0, limit - 1)
+            else:  # the newest of every shard's
+                scored: list[tuple[float, bytes]] = []
+                for k in self.keys.every_shard():
+                    got = await self.redis.zrevrange(k.failed, 0, limit - 1, withscores=True)
+                    scored += [(score, member) for member, score in got]
+                ids = [member for _, member in sorted(scored, reverse=True)[:limit]]
             return await read_statuses(self.redis, self.keys, ids, self.status)
 
     async def workers(self) -> list[WorkerInfo]:
@@ -281,12 +288,13 @@ class Client(Watching):
         """
         deleted, script = 0, self._script(DELETE)
         with self._reachable():
-            async for page in chunks(self.redis.zscan_iter(self.keys.failed), PURGE_PAGE):
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for member, _ in page:  # written by anyone: maybe not UTF-8
-                        await script(**delete_call(self.keys, member), client=pipe)
-                    outcomes = await pipe.execute()
-                deleted += sum(1 for outcome in outcomes if outcome == DELETED)
+            for k in self.keys.every_shard():
+                async for page in chunks(self.redis.zscan_iter(k.failed), PURGE_PAGE):
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for member, _ in page:  # written by anyone: maybe not UTF-8
+                            await script(**delete_call(self.keys, member), client=pipe)
+                        outcomes = await pipe.execute()
+                    deleted += sum(1 for outcome in outcomes if outcome == DELETED)
         return deleted
 
 

@@ -23,7 +23,7 @@ from producer.client.landed import admitted_before, job_landed, push_chunk
 from producer.client.options import PipelineRegistry
 from producer.client.tracing import publish_span
 from producer.contract.errors import InvalidJob, JobExists, QueueFull
-from producer.contract.keys import ARQ_JOB_PREFIX, DEFAULT_QUEUE, WAKE_TOKENS
+from producer.contract.keys import DEFAULT_QUEUE, WAKE_TOKENS, shard_of
 from producer.contract.models import JobSpec
 from producer.contract.placement import chosen_fields, place, too_many_queues
 from producer.contract.scripts import ENQUEUE, ENQUEUE_MANY
@@ -40,6 +40,7 @@ from producer.contract.wire import encode_job, now_ms
 from producer.redis.backoff import Backoff
 from producer.redis.connection import Connected
 from producer.redis.failover import ReplicaWait, Tries
+from producer.redis.layout import check_layout
 from producer.redis.scripts import run_script
 
 CHUNK = 1000  # inputs per RPUSH when a job's inputs go to a list
@@ -56,6 +57,7 @@ class Enqueueing(Connected):
         super().__init__(settings, **kwargs)
         self._registry = PipelineRegistry({})
         self._known_until = 0.0
+        self._layout_checked = False
         self._wait = ReplicaWait.of(self.settings, self.keys)
 
     async def enqueue(
@@ -121,12 +123,19 @@ class Enqueueing(Connected):
         ids = list(job_ids(len(checked)))
         with self._reachable():
             await self._check_pipeline(pipeline, options, self._tries())
-            with publish_span(self.keys.named_queue(spec.queue), ids, pipeline) as carrier:
+            with publish_span(self._queue_key(spec.queue), ids, pipeline) as carrier:
                 if carrier:
                     spec = spec.model_copy(update={"trace": carrier})
                 enqueued = now_ms()
                 batch = entries(spec, checked, ids, enqueued, self.settings)
-                await self._write_many(spec, batch, enqueued, defer_s)
+                if not self.keys.sharded:
+                    await self._write_many(spec, batch, enqueued, defer_s)
+                else:  # one script call per shard, the shards concurrently
+                    groups: dict[int, list[Entry]] = {}
+                    for e in batch:
+                        groups.setdefault(shard_of(e.job_id, self.keys.shards), []).append(e)
+                    writes = (self._write_many(spec, g, enqueued, defer_s) for g in groups.values())
+                    await asyncio.gather(*writes)
         return ids
 
     async def _enqueue(
@@ -150,7 +159,7 @@ class Enqueueing(Connected):
         if await tries.read(lambda: self.redis.exists(job, arq_job)):
             raise JobExists(f"job {job_id} already exists")
         spec = build_spec(pipeline, None, options, choices)
-        await self._wait_for_room(spec.queue, tries)
+        await self._wait_for_room(spec.queue, job_id, tries)
         try:
             total = await self._write_inputs(job_id, inputs, tries)
             await self._admit(job_id, spec, total, defer_s, tries)
@@ -172,6 +181,9 @@ class Enqueueing(Connected):
 
         The registry is read at most every few seconds, not on every enqueue.
         """
+        if not self._layout_checked:  # once: the fleet's shard count is this client's
+            await tries.read(lambda: check_layout(self.redis, self.keys))
+            self._layout_checked = True
         if time.monotonic() > self._known_until:
             registered = await tries.read(lambda: self.redis.hgetall(self.keys.pipelines))
             self._registry = PipelineRegistry(registered)
@@ -205,7 +217,7 @@ class Enqueueing(Connected):
     ) -> None:
         if total == 0:
             raise InvalidJob("a job needs at least one input")
-        with publish_span(self.keys.named_queue(spec.queue), [job_id], spec.pipeline) as carrier:
+        with publish_span(self._queue_key(spec.queue), [job_id], spec.pipeline) as carrier:
             if carrier:
                 spec = spec.model_copy(update={"trace": carrier})
             await self._write_job(job_id, spec, total, defer_s, tries)
@@ -223,15 +235,16 @@ class Enqueueing(Connected):
         check_payload_size(len(envelope), self.settings)
         due = enqueued + int(defer_s * 1000)
         expires_ms = due - enqueued + self.settings.job_expires_s * 1000
+        k = self.keys.for_job(job_id)
         keys = [
-            self.keys.named_queue(spec.queue),
-            self.keys.arq_job(job_id),
-            self.keys.arq_result(job_id),
-            self.keys.job(job_id),
-            self.keys.inputs(job_id),
-            self.keys.wake_for(spec.queue),
-            self.keys.queues,
-            self.keys.events,
+            k.named_queue(spec.queue),
+            k.arq_job(job_id),
+            k.arq_result(job_id),
+            k.job(job_id),
+            k.inputs(job_id),
+            k.wake_for(spec.queue),
+            k.shard_queues,
+            k.events,
         ]
         wake = 0 if defer_s > 0 else WAKE_TOKENS
         args = [
@@ -239,7 +252,7 @@ class Enqueueing(Connected):
             envelope,
             place(due, spec.priority),
             expires_ms,
-            self.settings.max_queued_jobs,
+            self._cap,
             enqueued / 1000,
             spec.pipeline,
             total,
@@ -263,6 +276,8 @@ class Enqueueing(Connected):
                 await tries.again(exc)
                 continue
             if outcome == 1:
+                if wake and k.sharded:
+                    await self._wake_fleet(spec.queue, 1)
                 return
             if outcome == -1:
                 raise JobExists(f"job {job_id} already exists")
@@ -270,11 +285,26 @@ class Enqueueing(Connected):
                 raise InvalidJob(too_many_queues(spec.queue))
             await room.wait()
 
-    async def _wait_for_room(self, queue: str, tries: Tries) -> None:
+    @property
+    def _cap(self) -> int:
+        """The cap on one queue's jobs (SLUICE_MAX_QUEUED_JOBS), shared by its shards."""
+        cap, shards = self.settings.max_queued_jobs, self.keys.shards
+        return cap if shards == 1 else -(-cap // shards)
+
+    async def _wake_fleet(self, queue: str, count: int) -> None:
+        """On a sharded layout, wake idle workers of ``queue`` through the fleet's wake list
+        (the shard's script pushed to its own, which no worker waits on)."""
+        key, tokens = self.keys.fleet_wake_for(queue), min(count, WAKE_TOKENS)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lpush(key, *([1] * tokens))
+            pipe.ltrim(key, 0, WAKE_TOKENS - 1)
+            await pipe.execute()
+
+    async def _wait_for_room(self, queue: str, job_id: str, tries: Tries) -> None:
         room, cap, key = (
             self._room(queue),
-            self.settings.max_queued_jobs,
-            self.keys.named_queue(queue),
+            self._cap,
+            self.keys.for_job(job_id).named_queue(queue),
         )
         while cap and await tries.read(lambda: self.redis.zcard(key)) >= cap:
             await room.wait()
@@ -285,23 +315,23 @@ class Enqueueing(Connected):
         """Admit ``batch`` in chunks, waiting for room under the cap as `enqueue` does (the
         timeout counts from the last job admitted)."""
         due = enqueued + int(defer_s * 1000)
-        s = self.settings
+        s, k = self.settings, self.keys.for_job(batch[0].job_id)
         common = [
-            s.max_queued_jobs,
+            self._cap,
             place(due, spec.priority),
             due - enqueued + s.job_expires_s * 1000,
             enqueued / 1000,
             spec.pipeline,
             s.job_expires_s,
             0 if defer_s > 0 else WAKE_TOKENS,
-            self.keys.job(""),
-            ARQ_JOB_PREFIX,
+            k.job(""),
+            k.arq_job(""),
             _queue_arg(spec),
             orjson.dumps(chosen_fields(spec, due, defer_s > 0)),
             s.events_maxlen,
         ]
-        queue, wake = self.keys.named_queue(spec.queue), self.keys.wake_for(spec.queue)
-        keys, done = [queue, wake, self.keys.queues, self.keys.events], 0
+        queue, wake = k.named_queue(spec.queue), k.wake_for(spec.queue)
+        keys, done = [queue, wake, k.shard_queues, k.events], 0
 
         def full() -> QueueFull:
             return self._full(spec.queue, [e.job_id for e in batch[:done]])
@@ -325,17 +355,23 @@ class Enqueueing(Connected):
                 await tries.again(exc)
                 continue
             done, in_doubt = done + admitted, False
+            if admitted and k.sharded and not defer_s > 0:
+                await self._wake_fleet(spec.queue, admitted)
             if admitted:
                 room, tries = _Backoff(s.enqueue_timeout_s, full), self._tries()
             else:
                 await room.wait()
+
+    def _queue_key(self, queue: str) -> str:
+        """The queue as traces and errors name it (its first shard's key, when sharded)."""
+        return self.keys.shard_keys(0).named_queue(queue)
 
     def _room(self, queue: str) -> _Backoff:
         return _Backoff(self.settings.enqueue_timeout_s, lambda: self._full(queue))
 
     def _full(self, queue: str, enqueued: list[str] | None = None) -> QueueFull:
         return QueueFull(
-            f"queue {self.keys.named_queue(queue)} stayed at its cap of "
+            f"queue {self._queue_key(queue)} stayed at its cap of "
             f"{self.settings.max_queued_jobs} jobs "
             f"(SLUICE_MAX_QUEUED_JOBS) for {self.settings.enqueue_timeout_s:g} s "
             "(SLUICE_ENQUEUE_TIMEOUT_S); add workers or try later",

@@ -80,6 +80,7 @@ async def _read(
     redis: Redis, keys: Keys, job_id: str
 ) -> tuple[dict[str, str], float | None, bytes | None]:
     """The status hash, the score in the job's queue (None: in none), arq's result."""
+    keys = keys.for_job(job_id)
     async with redis.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.job(job_id))
         pipe.zscore(keys.queue, job_id)

@@ -37,6 +37,7 @@ def delete_call(keys: Keys, job_id: str | bytes) -> dict[str, Any]:
     def exact(key: str) -> bytes:
         return key.encode("utf-8", "surrogateescape")
 
-    own = [*keys.job_keys(text), Keys.arq_job(text), Keys.arq_result(text)]
-    named = [*map(exact, own[:5]), keys.queue, keys.failed, keys.running, *map(exact, own[5:])]
+    k = keys.for_job(text)
+    own = [*k.job_keys(text), k.arq_job(text), k.arq_result(text)]
+    named = [*map(exact, own[:5]), k.queue, k.failed, k.running, *map(exact, own[5:])]
     return {"keys": named, "args": [raw]}

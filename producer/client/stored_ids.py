@@ -71,9 +71,10 @@ async def read_statuses(
     ids = list(ids)
     async with redis.pipeline(transaction=False) as pipe:
         for raw in ids:
+            k = _shard(keys, raw)
             pipe.hgetall(raw_key(keys.job, raw))
-            pipe.zscore(keys.queue, raw)
-            pipe.hget(keys.refused, raw)
+            pipe.zscore(k.queue, raw)
+            pipe.hget(k.refused, raw)
         replies = await pipe.execute()
     fields = [decode_fields(replies[3 * i]) for i in range(len(ids))]
     scores = [replies[3 * i + 1] for i in range(len(ids))]
@@ -108,10 +109,15 @@ async def _named_queue_scores(
         return
     async with redis.pipeline(transaction=False) as pipe:
         for i, queue in named:
-            pipe.zscore(keys.named_queue(queue), ids[i])
+            pipe.zscore(_shard(keys, ids[i]).named_queue(queue), ids[i])
         found = await pipe.execute()
     for (i, _), score in zip(named, found, strict=True):
         scores[i] = score
+
+
+def _shard(keys: Keys, raw: bytes) -> Keys:
+    """The view of the shard of a stored id (maybe not UTF-8)."""
+    return keys.for_job(raw.decode("utf-8", "surrogateescape")) if keys.sharded else keys
 
 
 def _known_status(job_id: str, read: _Read, now: int) -> JobStatus | None:

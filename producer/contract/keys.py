@@ -49,11 +49,22 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
     {ns}:schedule:{name}         hash        a schedule's published definition and last run
     {ns}:wait-mark               string      a counter bumped before each WAIT for replicas
                                              (SLUICE_REDIS_WAIT_REPLICAS; producer.redis.failover)
+    {ns}:layout                  string      the shard count the fleet runs with (SLUICE_SHARDS),
+                                             written by the first process to start
+
+Sharded (SLUICE_SHARDS > 1, or a Redis Cluster): the queue is spread over N shards, each in
+one hash slot. Shard s of namespace ns spells its keys under the hash-tagged prefix
+``{ns.s}`` instead of ``ns``: the queues, wake lists, leases, running, failed, aborts,
+refused, events, webhooks, a copy of the pipelines registry, and every key of each job whose
+id falls in it (`shard_of`: CRC-32 of the id, mod N), including the envelope
+(``{ns.s}:arq:job:{id}``; arq itself cannot read a sharded queue). Every other key is
+fleet-wide and keeps its name above; no script touches both kinds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 
 DEFAULT_QUEUE = "default"  # the queue a job goes to when it names none: arq's queue
 
@@ -75,6 +86,15 @@ JOB_FUNCTION = "sluice"
 UNIT_SEPARATOR = "#"
 
 
+MAX_SHARDS = 1024  # most shards a namespace's queue may be spread over (SLUICE_SHARDS)
+
+
+def shard_of(job_id: str, shards: int) -> int:
+    """The shard of a job: CRC-32 (zlib's, IEEE) of its id's UTF-8 bytes, mod the shard count;
+    anyone finds a job's keys from its id alone (docs/wire-format.md)."""
+    return zlib.crc32(job_id.encode("utf-8", "surrogateescape")) % shards if shards > 1 else 0
+
+
 def unit_member(job_id: str, unit: int) -> str:
     """The queue/lease-set member naming unit ``unit`` of a job."""
     return f"{job_id}{UNIT_SEPARATOR}{unit}"
@@ -82,13 +102,64 @@ def unit_member(job_id: str, unit: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """Key names for one namespace."""
+    """Key names for one namespace; on a sharded layout, a view of one shard (``shard``), or
+    the fleet's view (``shard`` None), whose job keys follow each job's shard and which has
+    no queue of its own (`shard_keys`, `for_job`, `every_shard`)."""
 
     namespace: str = "sluice"
+    shards: int = 1  # SLUICE_SHARDS
+    tagged: bool = False  # hash-tagged even with one shard (a Redis Cluster)
+    shard: int | None = None  # this view's shard, on a sharded layout
+    home: str = field(init=False, repr=False, compare=False)  # the prefix of per-shard keys
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.shards <= MAX_SHARDS:
+            raise ValueError(f"SLUICE_SHARDS must be 1 to {MAX_SHARDS}, not {self.shards}")
+        home = self.namespace
+        if self.sharded:
+            home = "" if self.shard is None else f"{{{self.namespace}.{self.shard}}}"
+        object.__setattr__(self, "home", home)
+
+    @property
+    def sharded(self) -> bool:
+        return self.shards > 1 or self.tagged
+
+    def shard_keys(self, shard: int) -> Keys:
+        """The view of shard ``shard`` (this view itself when not sharded)."""
+        if not self.sharded or shard == self.shard:
+            return self
+        return Keys(self.namespace, self.shards, self.tagged, shard)
+
+    def for_job(self, job_id: str) -> Keys:
+        """The view of the shard that holds job ``job_id``."""
+        if not self.sharded:
+            return self
+        return self.shard_keys(shard_of(job_id, self.shards))
+
+    def every_shard(self) -> list[Keys]:
+        """A view of each shard, in order (just this one when not sharded)."""
+        if not self.sharded:
+            return [self]
+        return [self.shard_keys(s) for s in range(self.shards)]
+
+    def _own(self) -> str:
+        """The prefix of this view's per-shard keys (the fleet view of shards has none)."""
+        if not self.home:
+            raise ValueError("a sharded layout has no namespace-wide queue: use shard_keys()")
+        return self.home
+
+    def _job_home(self, job_id: str) -> str:
+        if self.home:
+            return self.home
+        return f"{{{self.namespace}.{shard_of(job_id, self.shards)}}}"
+
+    @property
+    def layout(self) -> str:
+        return f"{self.namespace}:layout"
 
     @property
     def queue(self) -> str:
-        return f"{self.namespace}:queue"
+        return f"{self._own()}:queue"
 
     def named_queue(self, name: str) -> str:
         """The sorted set of queue ``name``: "default" is arq's queue (``{ns}:queue``)."""
@@ -98,33 +169,51 @@ class Keys:
         """The wake list of queue ``queue``: its workers wait on it when idle."""
         return self.wake if queue == DEFAULT_QUEUE else f"{self.wake}:{queue}"
 
+    def fleet_wake_for(self, queue: str) -> str:
+        """The wake list idle workers wait on: on a sharded layout, one for every shard (a
+        BLPOP cannot span hash slots), pushed after the shard's script; their names share one
+        hash tag there, as one BLPOP waits on those of every queue a worker serves."""
+        wake = f"{{{self.namespace}}}:wake" if self.sharded else f"{self.namespace}:wake"
+        return wake if queue == DEFAULT_QUEUE else f"{wake}:{queue}"
+
     @property
     def queues(self) -> str:
         return f"{self.namespace}:queues"
+
+    @property
+    def shard_queues(self) -> str:
+        """The queue registry the scripts write: the fleet's, or on a sharded layout the
+        shard's (the fleet's is the union of them and of the workers' queues)."""
+        return self.queues if not self.sharded else f"{self._own()}:queues"
 
     @property
     def pipelines(self) -> str:
         return f"{self.namespace}:pipelines"
 
     @property
+    def shard_pipelines(self) -> str:
+        """The registry a claim reads: the fleet's, or on a sharded layout the shard's copy."""
+        return self.pipelines if not self.sharded else f"{self._own()}:pipelines"
+
+    @property
     def failed(self) -> str:
-        return f"{self.namespace}:failed"
+        return f"{self._own()}:failed"
 
     @property
     def running(self) -> str:
-        return f"{self.namespace}:running"
+        return f"{self._own()}:running"
 
     @property
     def leases(self) -> str:
-        return f"{self.namespace}:leases"
+        return f"{self._own()}:leases"
 
     @property
     def aborts(self) -> str:
-        return f"{self.namespace}:aborts"
+        return f"{self._own()}:aborts"
 
     @property
     def refused(self) -> str:
-        return f"{self.namespace}:refused"
+        return f"{self._own()}:refused"
 
     @property
     def workers(self) -> str:
@@ -132,19 +221,25 @@ class Keys:
 
     @property
     def wake(self) -> str:
-        return f"{self.namespace}:wake"
+        return f"{self._own()}:wake"
 
     @property
     def events(self) -> str:
-        return f"{self.namespace}:events"
+        return f"{self._own()}:events"
 
     @property
     def webhooks(self) -> str:
-        return f"{self.namespace}:webhooks"
+        return f"{self._own()}:webhooks"
 
     @property
     def webhook_default(self) -> str:
         return f"{self.namespace}:webhook-default"
+
+    @property
+    def shard_webhook_default(self) -> str:
+        """The default webhook URL the scripts read: on a sharded layout, the shard's copy
+        (written beside the fleet's, `worker.webhooks.default`)."""
+        return self.webhook_default if not self.sharded else f"{self._own()}:webhook-default"
 
     @property
     def wait_mark(self) -> str:
@@ -165,19 +260,19 @@ class Keys:
         return f"{self.namespace}:worker:{worker_id}"
 
     def job(self, job_id: str) -> str:
-        return f"{self.namespace}:job:{job_id}"
+        return f"{self._job_home(job_id)}:job:{job_id}"
 
     def inputs(self, job_id: str) -> str:
-        return f"{self.namespace}:job:{job_id}:inputs"
+        return f"{self._job_home(job_id)}:job:{job_id}:inputs"
 
     def results(self, job_id: str) -> str:
-        return f"{self.namespace}:job:{job_id}:results"
+        return f"{self._job_home(job_id)}:job:{job_id}:results"
 
     def blobs(self, job_id: str) -> str:
-        return f"{self.namespace}:job:{job_id}:blobs"
+        return f"{self._job_home(job_id)}:job:{job_id}:blobs"
 
     def spec(self, job_id: str) -> str:
-        return f"{self.namespace}:job:{job_id}:spec"
+        return f"{self._job_home(job_id)}:job:{job_id}:spec"
 
     def job_keys(self, job_id: str) -> tuple[str, ...]:
         """Sluice's keys of one job, the ones that share its result TTL."""
@@ -189,10 +284,12 @@ class Keys:
             self.spec(job_id),
         )
 
-    @staticmethod
-    def arq_job(job_id: str) -> str:
-        return ARQ_JOB_PREFIX + job_id
+    def arq_job(self, job_id: str) -> str:
+        if not self.sharded:
+            return ARQ_JOB_PREFIX + job_id
+        return f"{self._job_home(job_id)}:{ARQ_JOB_PREFIX}{job_id}"
 
-    @staticmethod
-    def arq_result(job_id: str) -> str:
-        return ARQ_RESULT_PREFIX + job_id
+    def arq_result(self, job_id: str) -> str:
+        if not self.sharded:
+            return ARQ_RESULT_PREFIX + job_id
+        return f"{self._job_home(job_id)}:{ARQ_RESULT_PREFIX}{job_id}"

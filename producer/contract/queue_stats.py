@@ -51,6 +51,11 @@ return out
 )
 
 
+# KEYS: workers; ARGV: live-worker window (ms). Returns the live workers.
+LIVE_WORKERS = NOW + "return redis.call('ZCOUNT', KEYS[1], now_ms() - tonumber(ARGV[1]), '+inf')"
+MEMBERS = "return redis.call('SMEMBERS', KEYS[1])"  # KEYS: a set
+
+
 class Evaluates(Protocol):
     """A Redis client that runs a script, as `producer.redis.typed.Redis` types it (the
     contract imports nothing of the Redis layer)."""
@@ -59,21 +64,54 @@ class Evaluates(Protocol):
 
 
 async def read_queue_stats(redis: Evaluates, keys: Keys) -> QueueStats:
-    """The namespace's queue figures, in all and per queue, read atomically by one script."""
-    keys_ = [keys.queue, keys.running, keys.failed, keys.workers, keys.leases, keys.queues]
-    prefix, _, suffix = keys.named_queue(MARK).partition(MARK)
+    """The namespace's queue figures, in all and per queue, read atomically by one script (on
+    a sharded layout, one a shard, summed: each shard's figures are atomic, not their sum)."""
+    if not keys.sharded:
+        return _stats([await _read_shard(redis, keys, keys.workers, keys.queues)])
+    # a shard's call counts its leases where the workers go (the fleet's key is in no
+    # shard's slot): replaced below by the count of the fleet's workers
+    raws = [await _read_shard(redis, k, k.leases, k.shard_queues) for k in keys.every_shard()]
+    raws[0][2] = await redis.eval(LIVE_WORKERS, 1, keys.workers, LIVE_S * 1000)
+    names = raws[0][6::5]  # the queues workers serve, even where nothing was enqueued yet
+    served = sorted(map(_name, await redis.eval(MEMBERS, 1, keys.queues)))
+    raws[0] += [v for name in served if name not in names for v in (name, 0, 0, 0, -1)]
+    return _stats(raws)
+
+
+async def _read_shard(redis: Evaluates, k: Keys, workers: str, registry: str) -> list[Any]:
+    keys_ = [k.queue, k.running, k.failed, workers, k.leases, registry]
+    prefix, _, suffix = k.named_queue(MARK).partition(MARK)
     raw = await redis.eval(QUEUE_STATS, len(keys_), *keys_, LIVE_S * 1000, prefix, suffix)
-    running, failed, workers, leased, lapsed, now = (int(float(v)) for v in raw[:6])
-    queues: dict[str, QueueFigures] = {}
-    for i in range(6, len(raw), 5):
-        name = raw[i].decode("utf-8", "replace") if isinstance(raw[i], bytes) else str(raw[i])
-        due, deferred, parked, oldest = (int(float(v)) for v in raw[i + 1 : i + 5])
-        queues[name] = QueueFigures(
+    return [_name(v) if i >= 6 and (i - 6) % 5 == 0 else v for i, v in enumerate(raw)]
+
+
+def _name(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _stats(raws: list[list[Any]]) -> QueueStats:
+    """The figures of every shard's QUEUE_STATS reply, summed."""
+    running = failed = workers = leased = lapsed = 0
+    sums: dict[str, list[Any]] = {}
+    for raw in raws:
+        r, f, w, held, late, now = (int(float(v)) for v in raw[:6])
+        running, failed, workers = running + r, failed + f, workers + w
+        leased, lapsed = leased + held, lapsed + late
+        for i in range(6, len(raw), 5):
+            due, deferred, parked, oldest = (int(float(v)) for v in raw[i + 1 : i + 5])
+            age = _age_s(now, oldest)
+            got = sums.setdefault(raw[i], [0, 0, 0, 0.0])
+            got[0], got[1], got[2] = got[0] + due, got[1] + deferred, got[2] + parked
+            got[3] = max(got[3], age)
+    queues = {
+        name: QueueFigures(
             ready=due,
             deferred=deferred,
-            oldest_ready_age_s=_age_s(now, oldest),
+            oldest_ready_age_s=age,
             ready_units=due + parked,
         )
+        for name, (due, deferred, parked, age) in sums.items()
+    }
     every = queues.values()
     return QueueStats(
         ready=sum(q.ready for q in every),

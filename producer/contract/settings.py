@@ -26,6 +26,7 @@ from redis.asyncio.connection import parse_url
 
 from producer.contract.errors import ConfigError, problems
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
+from producer.contract.keys import MAX_SHARDS, Keys
 from producer.contract.redaction import redact_url
 
 ENV_PREFIX = "SLUICE_"
@@ -103,6 +104,11 @@ class ClientSettings(BaseSettings):
     WAIT) before it counts as done; writes are retried until they do (0: do not wait)."""
     redis_wait_timeout_ms: int = Field(default=1000, ge=1)
     """How long one WAIT for SLUICE_REDIS_WAIT_REPLICAS lasts before the write is tried again."""
+    redis_cluster: bool = False
+    """SLUICE_REDIS_URL (redis:// or rediss://) names a node of a Redis or Valkey Cluster."""
+    shards: int | None = Field(default=None, ge=1, le=MAX_SHARDS)
+    """How many hash slots the namespace's queue is spread over (default 1; 16 with
+    SLUICE_REDIS_CLUSTER); every client and worker of a namespace must use the same count."""
     namespace: str = Field(default="sluice", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     """Prefix of every Sluice key and of the queue name. Job ids stay unique across namespaces
     sharing one server (arq's own keys are not namespaced)."""
@@ -193,6 +199,23 @@ class ClientSettings(BaseSettings):
         if value and not info.data.get("redis_sentinels", True):
             raise ValueError("only used with SLUICE_REDIS_SENTINELS, which is unset")
         return value
+
+    @field_validator("redis_cluster")
+    @classmethod
+    def _check_cluster(cls, value: bool, info: ValidationInfo) -> bool:
+        url = info.data.get("redis_url") or ""
+        if value and (info.data.get("redis_sentinels") or not url.startswith("redis")):
+            raise ValueError(
+                "needs SLUICE_REDIS_URL (redis:// or rediss://, any node of the cluster) and "
+                "no SLUICE_REDIS_SENTINELS"
+            )
+        return value
+
+    @property
+    def keys(self) -> Keys:
+        """The key names of this namespace, in its layout (SLUICE_SHARDS)."""
+        shards = self.shards or (16 if self.redis_cluster else 1)
+        return Keys(self.namespace, shards, tagged=self.redis_cluster)
 
     @property
     def embedded(self) -> bool:

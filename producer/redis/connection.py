@@ -20,7 +20,6 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from producer.contract.errors import ServerUnavailable
-from producer.contract.keys import Keys
 from producer.contract.redaction import redact_url
 from producer.contract.settings import ClientSettings, load_settings
 from producer.redis.failover import is_failover_error
@@ -142,7 +141,7 @@ class Connected:
 
     def __init__(self, settings: ClientSettings | None = None, *, redis: Redis | None = None):
         self.settings = settings or load_settings(ClientSettings)
-        self.keys = Keys(self.settings.namespace)
+        self.keys = self.settings.keys
         self._redis = redis
         self._url: str | None = None  # where the connection we opened goes
         self._stamp: tuple[int, int, int] | None = None  # the address file we read it from

@@ -45,5 +45,5 @@ def test_sigint_while_reading_a_pipe_exits_130_leaving_nothing(
         os.close(write_end)
     assert code == 130, errors
     assert "interrupted" in errors and "Traceback" not in errors
-    assert rdb.exists(keys.inputs(job_id), keys.job(job_id), Keys.arq_job(job_id)) == 0
+    assert rdb.exists(keys.inputs(job_id), keys.job(job_id), Keys().arq_job(job_id)) == 0
     assert rdb.zcard(keys.queue) == 0

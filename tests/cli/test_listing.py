@@ -63,7 +63,7 @@ def test_delete_removes_an_ended_job_and_refuses_a_live_one(
     assert sluice(env, "cancel", job_id).exit_code == 0
     deleted = sluice(env, "delete", job_id)
     assert (deleted.exit_code, deleted.stdout) == (0, f"deleted {job_id}\n")
-    assert not rdb.exists(keys.job(job_id), Keys.arq_job(job_id))
+    assert not rdb.exists(keys.job(job_id), Keys().arq_job(job_id))
     again = sluice(env, "delete", job_id)
     assert again.exit_code == 1 and f"no job {job_id}" in again.stderr
 

@@ -19,5 +19,5 @@ def sluice(env: dict[str, str], *args: str, input: str | None = None) -> Result:
 
 def envelope(rdb: SyncRedis, job_id: str) -> dict[str, Any]:
     """The arguments of the queued arq job (pipeline, inputs, options)."""
-    kwargs: dict[str, Any] = loads(rdb.get(Keys.arq_job(job_id)) or b"")["k"]
+    kwargs: dict[str, Any] = loads(rdb.get(Keys().arq_job(job_id)) or b"")["k"]
     return kwargs

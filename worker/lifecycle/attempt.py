@@ -152,7 +152,7 @@ async def _traced(life: Lifecycle, attempt: Attempt, job: Job) -> Outcome:
         return await _run(life, attempt, job)
     carrier = job.spec.trace
     with process_span(
-        life.keys.named_queue(job.spec.queue),
+        life.keys.for_job(job.job_id).named_queue(job.spec.queue),
         job.job_id,
         job.spec.pipeline,
         carrier,

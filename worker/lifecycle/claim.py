@@ -100,26 +100,70 @@ class Claimer:
         if not queues:
             raise ValueError("a worker serves at least one queue")
         self.keys, self.worker = keys, worker
-        self._queues = [keys.named_queue(name) for name in queues]
         # idle, the worker waits for a token on any of these (`worker.process.arq_worker`)
-        self.wakes = [keys.wake_for(name) for name in queues]
+        self.wakes = [keys.fleet_wake_for(name) for name in queues]
+        self._shards = [_ShardCall(k, queues) for k in keys.every_shard()]
+        self._aborts_seen = [-1] * len(self._shards)  # per shard, on a sharded layout
+        self._next = 0  # the shard the next claim starts at (a sharded layout's turn)
         self._queue_names = orjson.dumps(list(queues))
         self._pipelines = b"*" if pipelines is None else orjson.dumps(sorted(pipelines))
         self.lease_ms = int(lease_s * 1000)
         self.unit_inputs, self.result_ttl_s = unit_inputs, result_ttl_s
         self.events_maxlen = events_maxlen
         self._script = redis.register_script(CLAIM)
+        self._redis, self._queue_list = redis, list(queues)
         # tokens: a prefix no other worker has, then a number per hand-out
         self._prefix = f"{secrets.token_hex(6)}."
         self._batches = itertools.count()
-        self._templates = KeyTemplates(keys.job, keys.arq_job, keys.inputs).args
 
     async def claim(
         self, room: int, most: int, aborts_since_ms: int, cached: Mapping[str, int] | None = None
     ) -> Claim:
         """Claim units until their inputs fill ``room`` (at least one unit), at most ``most``
         units; ``cached``: the jobs whose envelope this worker has read, with the run it read
-        (a later run — a retry — is sent again)."""
+        (a later run — a retry — is sent again).
+
+        On a sharded layout each shard is one call: from a shard that takes its turn first
+        (the next one each claim, so none starves), on to the next while room is left, every
+        shard when it only listens for cancels (``most`` 0)."""
+        if len(self._shards) == 1:
+            return await self._claim(self._shards[0], room, most, aborts_since_ms, cached)
+        n, start = len(self._shards), self._next
+        self._next = (start + 1) % n
+        units: list[Unit] = []
+        more, aborted = False, list[str]()
+        for i in range(n):
+            s = (start + i) % n
+            seen = self._aborts_seen[s] if self._aborts_seen[s] >= 0 else aborts_since_ms
+            left = max(0, most - len(units))
+            got = await self._claim(self._shards[s], room, left, seen, cached)
+            self._aborts_seen[s] = got.aborts_seen_ms
+            units += got.units
+            room -= sum(max(1, u.end - u.first) for u in got.units)
+            more, aborted = more or got.more, aborted + got.aborted
+            if most > 0 and (len(units) >= most or room <= 0):
+                more = True
+                break
+        split = sum(u.units - 1 for u in units if u.index == 0 and u.units > 1 and u.run == 1)
+        if split:  # idle workers: units for you (the shard's script woke its own list)
+            await self._wake(min(split, WAKE_TOKENS))
+        return Claim(units, more, aborted, max(self._aborts_seen))
+
+    async def _wake(self, tokens: int) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in self.wakes:
+                pipe.lpush(key, *([1] * tokens))
+                pipe.ltrim(key, 0, WAKE_TOKENS - 1)
+            await pipe.execute()
+
+    async def _claim(
+        self,
+        shard: _ShardCall,
+        room: int,
+        most: int,
+        aborts_since_ms: int,
+        cached: Mapping[str, int] | None,
+    ) -> Claim:
         window = min(WINDOW_MAX, 2 * most + 16)
         args: list[EncodableT] = [
             self.lease_ms,
@@ -136,21 +180,9 @@ class Claimer:
             self._pipelines,
             self._queue_names,
             self.events_maxlen,
-            *self._templates,
+            *shard.templates,
         ]
-        keys = [
-            self._queues[0],
-            self.keys.leases,
-            self.keys.running,
-            self.keys.failed,
-            self.keys.aborts,
-            self.keys.refused,
-            self.wakes[0],
-            self.keys.pipelines,
-            self.keys.events,
-            *(key for pair in zip(self._queues[1:], self.wakes[1:], strict=True) for key in pair),
-        ]
-        more, flat, refused, aborts, _now = await self._script(keys=keys, args=args)
+        more, flat, refused, aborts, _now = await self._script(keys=shard.keys, args=args)
         for i in range(0, len(refused), 2):
             job_id, error = _text(refused[i]), _text(refused[i + 1])
             log.error("job cannot start, moved to the failed set", job_id=job_id, error=error)
@@ -162,6 +194,26 @@ class Claimer:
             aborted=[_text(aborts[i]) for i in range(0, len(aborts), 2)],
             aborts_seen_ms=max(seen, default=aborts_since_ms),
         )
+
+
+class _ShardCall:
+    """What the claim script is given for one shard: its keys, its key templates."""
+
+    def __init__(self, k: Keys, queues: Sequence[str]) -> None:
+        named = [(k.named_queue(name), k.wake_for(name)) for name in queues]
+        self.keys = [
+            named[0][0],
+            k.leases,
+            k.running,
+            k.failed,
+            k.aborts,
+            k.refused,
+            named[0][1],
+            k.shard_pipelines,
+            k.events,
+            *(key for pair in named[1:] for key in pair),
+        ]
+        self.templates = KeyTemplates(k.job, k.arq_job, k.inputs).args
 
 
 def _unit(values: list[bytes | int]) -> Unit:

@@ -29,7 +29,7 @@ import structlog
 from redis.exceptions import ResponseError
 
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
-from producer.contract.keys import Keys
+from producer.contract.keys import Keys, shard_of
 from producer.contract.scripts import (
     ARQ_RESULT,
     CLEAR_UNITS,
@@ -290,21 +290,7 @@ class Endings:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._script = BatchedScript(redis, END, "unit ending")
-        self._keys = [
-            keys.queue,
-            keys.leases,
-            keys.running,
-            keys.failed,
-            keys.webhooks,
-            keys.webhook_default,
-            keys.events,
-        ]
-        k = keys
-        self._templates: list[Value] = list(
-            KeyTemplates(
-                k.job, k.arq_job, k.arq_result, k.results, k.blobs, k.inputs, k.spec, k.named_queue
-            ).args
-        )
+        self._shards = [_shard_call(k) for k in keys.every_shard()]
 
     def start(self) -> None:
         self._tasks = [
@@ -344,6 +330,23 @@ class Endings:
                 await self._flush(taken)
 
     async def _flush(self, endings: list[_Ending], give_up_after_s: float | None = None) -> None:
+        if len(self._shards) == 1:
+            await self._flush_shard(self._shards[0], endings, give_up_after_s)
+            return
+        groups: dict[int, list[_Ending]] = {}  # a sharded layout: one call per shard
+        for e in endings:
+            groups.setdefault(shard_of(e.job_id, len(self._shards)), []).append(e)
+        calls = (self._flush_shard(self._shards[s], g, give_up_after_s) for s, g in groups.items())
+        await asyncio.gather(*calls)
+
+    async def _flush_shard(
+        self,
+        shard: tuple[list[str], list[Value], str],
+        endings: list[_Ending],
+        give_up_after_s: float | None,
+    ) -> None:
+        keys, templates, queue = shard
+
         def refused(exc: ResponseError) -> None:  # the script itself failed
             log.error("cannot write unit endings", units=len(endings), error=str(exc))
 
@@ -353,13 +356,22 @@ class Endings:
             self.ttl_s * 1000,
             self.ttl_s,
             self.most_runs,
-            self.keys.queue,
+            queue,
             self.events_maxlen,
-            *self._templates,
+            *templates,
         ]
-        codes = dict(
-            refused_pairs(await self._script.run(self._keys, args, refused, give_up_after_s))
-        )
+        codes = dict(refused_pairs(await self._script.run(keys, args, refused, give_up_after_s)))
         for n, ending in enumerate(endings):
             if not ending.done.done():
                 ending.done.set_result(codes.get(n, "unwritten"))
+
+
+def _shard_call(k: Keys) -> tuple[list[str], list[Value], str]:
+    """The END script's keys, key templates and default queue for one shard."""
+    keys = [k.queue, k.leases, k.running, k.failed, k.webhooks, k.shard_webhook_default, k.events]
+    templates: list[Value] = list(
+        KeyTemplates(
+            k.job, k.arq_job, k.arq_result, k.results, k.blobs, k.inputs, k.spec, k.named_queue
+        ).args
+    )
+    return keys, templates, k.queue

@@ -18,7 +18,7 @@ from typing import Protocol
 import structlog
 from redis.exceptions import RedisError
 
-from producer.contract.keys import Keys
+from producer.contract.keys import Keys, shard_of
 from producer.contract.scripts import CHUNKED, HOLDS, NOW
 from producer.redis.typed import Redis
 from worker.lifecycle.claim import Unit
@@ -73,8 +73,8 @@ class Leases:
         self.redis, self.keys, self.lease_s = redis, keys, lease_s
         self.held: dict[str, Lease] = {}  # unit member -> lease; the claim adds, the end drops
         self._script = redis.register_script(RENEW)
-        prefix, _, suffix = keys.job("\x00").partition("\x00")
-        self._status = [prefix, suffix]
+        self._shards = keys.every_shard()
+        self._status = [[*k.job("\x00").split("\x00")] for k in self._shards]
 
     def hold(self, unit: Unit, holder: Holder, claimed_at: float) -> None:
         """Hold a unit claimed by a call sent at ``claimed_at`` (monotonic)."""
@@ -94,12 +94,21 @@ class Leases:
         leases = list(self.held.values())
         if not leases:
             return
+        if len(self._shards) == 1:
+            await self._renew(0, leases)
+            return
+        groups: dict[int, list[Lease]] = {}  # a sharded layout: one call per shard
+        for lease in leases:
+            groups.setdefault(shard_of(lease.unit.job_id, len(self._shards)), []).append(lease)
+        await asyncio.gather(*(self._renew(s, g) for s, g in groups.items()))
+
+    async def _renew(self, shard: int, leases: list[Lease]) -> None:
         sent = time.monotonic()
-        args: list[str | int] = [int(self.lease_s * 1000), *self._status]
+        args: list[str | int] = [int(self.lease_s * 1000), *self._status[shard]]
         for lease in leases:
             args += (lease.unit.job_id, lease.unit.index, lease.unit.token)
         try:
-            lost = await self._script(keys=[self.keys.leases], args=args)
+            lost = await self._script(keys=[self._shards[shard].leases], args=args)
         except RedisError as exc:
             log.warning("lease renewal failed", error=str(exc), units=len(leases))
             return

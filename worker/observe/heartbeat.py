@@ -79,6 +79,9 @@ class Heartbeat:
             pipe.expire(self.keys.worker(self.name), LIVE_S)
             if pipelines:
                 pipe.hset(self.keys.pipelines, mapping=pipelines)
+                if self.keys.sharded:  # each shard's claim reads its own copy
+                    for shard in self.keys.every_shard():
+                        pipe.hset(shard.shard_pipelines, mapping=pipelines)
             if named:  # `sluice stats` shows the queues served, even before a job comes
                 pipe.sadd(self.keys.queues, *named)
             # forget workers that stopped beating long ago

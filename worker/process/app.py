@@ -11,7 +11,7 @@ from arq.connections import ArqRedis
 from arq.worker import func
 
 from producer.contract.envelope import load_envelope
-from producer.contract.keys import JOB_FUNCTION, Keys
+from producer.contract.keys import JOB_FUNCTION
 from producer.contract.schedules import Schedule
 from producer.contract.tracing import tracing_on
 from producer.contract.wire import dumps
@@ -42,7 +42,7 @@ def arq_redis(config: WorkerConfig) -> ArqRedis:
         connection_pool(config),
         job_serializer=dumps,
         job_deserializer=load_envelope,
-        default_queue_name=Keys(config.namespace).queue,
+        default_queue_name=config.keys.shard_keys(0).queue,
         expires_extra_ms=config.job_expires_s * 1000,
     )
 
@@ -52,7 +52,7 @@ def build_worker(
     health: HealthServer | None = None,
     schedules: Sequence[Schedule] = (),
 ) -> SluiceWorker:
-    keys = Keys(config.namespace)
+    keys = config.keys
     name = worker_name(config.worker_name)
     stopping: list[Callable[[], Awaitable[None] | None]] = []  # in order, at shutdown
 
@@ -158,7 +158,7 @@ def build_worker(
         # runs it (`worker.lifecycle`), never arq's run_job; so arq's settings for running
         # jobs (tries, timeouts, results, serializers) would do nothing and are not given
         functions=[func(_never_called, name=JOB_FUNCTION)],
-        queue_name=keys.queue,
+        queue_name=keys.shard_keys(0).queue,
         redis_pool=arq_redis(config),
         on_startup=startup,
         on_shutdown=shutdown,

@@ -18,6 +18,7 @@ from producer.contract.liveness import live_since_ms
 from producer.contract.wire import now_ms
 from producer.redis.backoff import Backoff
 from producer.redis.connection import connect, resolve_url, server_label
+from producer.redis.layout import check_layout
 from producer.redis.typed import Redis
 from worker.observe.logging import configure_logging
 from worker.process.app import build_worker
@@ -123,6 +124,7 @@ async def wait_for_redis(config: WorkerConfig) -> None:
         while True:
             try:
                 await client.ping()
+                await check_layout(client, config.keys)
                 await _warn_if_few_replicas(client, config)
                 return
             except AuthenticationError:

@@ -18,12 +18,12 @@ import structlog
 from redis.exceptions import RedisError
 
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
-from producer.contract.keys import Keys
+from producer.contract.keys import Keys, shard_of
 from producer.contract.scripts import EMIT, HOLDS
 from producer.redis.failover import failover_code
 from producer.redis.scripts import refused_pairs
 from producer.redis.typed import Redis
-from worker.stages.items import JobRun
+from worker.stages.items import JobRun, StageCounters
 from worker.stages.store import LOST
 
 log = structlog.get_logger("sluice.progress")
@@ -109,11 +109,27 @@ class ProgressWriter:
             return
         writing = ({run for run, _ in pending}, asyncio.Event())
         self._writing.append(writing)
-        keys: list[str] = [self.keys.events]
+        try:
+            if not self.keys.sharded:
+                await self._send(self.keys, pending)
+            else:  # one call per shard
+                groups: dict[int, list[tuple[JobRun, StageCounters]]] = {}
+                for run, delta in pending:
+                    groups.setdefault(shard_of(run.job_id, self.keys.shards), []).append(
+                        (run, delta)
+                    )
+                sends = (self._send(self.keys.shard_keys(s), g) for s, g in groups.items())
+                await asyncio.gather(*sends)
+        finally:
+            self._writing.remove(writing)
+            writing[1].set()
+
+    async def _send(self, k: Keys, pending: list[tuple[JobRun, StageCounters]]) -> None:
+        keys: list[str] = [k.events]
         args: list[str | int | float] = [self.events_maxlen]
         for run, delta in pending:
             counts = delta.nonzero()
-            keys.append(self.keys.job(run.job_id))
+            keys.append(k.job(run.job_id))
             args += [run.lease_field, run.token, len(counts)]
             for name, value in counts.items():
                 args += (name, value)
@@ -131,9 +147,6 @@ class ProgressWriter:
                     run.counters.add(delta)
                 else:
                     refuse(run, error)
-        finally:
-            self._writing.remove(writing)
-            writing[1].set()
 
 
 def refuse(run: JobRun, error: str) -> None:

@@ -14,7 +14,7 @@ import orjson
 import structlog
 from redis.exceptions import ResponseError
 
-from producer.contract.keys import Keys
+from producer.contract.keys import Keys, shard_of
 from producer.contract.scripts import HOLDS
 from producer.redis.failover import ReplicaWait
 from producer.redis.scripts import BatchedScript, Value, refused_pairs
@@ -158,8 +158,17 @@ class StoreStage:
         ]
 
     async def _write(self, calls: list[Call]) -> None:
-        """One script call for the whole batch. A command error (e.g. a job's key holds the
-        wrong type) fails only the job at fault."""
+        if not self.keys.sharded:
+            await self._write_shard(calls)
+            return
+        groups: dict[int, list[Call]] = defaultdict(list)  # one call per shard
+        for call in calls:
+            groups[shard_of(call[0].job_id, self.keys.shards)].append(call)
+        await asyncio.gather(*(self._write_shard(group) for group in groups.values()))
+
+    async def _write_shard(self, calls: list[Call]) -> None:
+        """One script call for the whole batch (of one shard). A command error (e.g. a job's
+        key holds the wrong type) fails only the job at fault."""
 
         def refuse(run: JobRun, error: str) -> None:
             if error == LOST:

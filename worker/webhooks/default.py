@@ -43,6 +43,7 @@ KEEP_SHA = hashlib.sha1(KEEP.encode()).hexdigest()
 class DefaultUrl:
     def __init__(self, redis: Redis, keys: Keys, url: str | None) -> None:
         self.redis, self.key, self.url = redis, keys.webhook_default, url
+        self.copies = [k.shard_webhook_default for k in keys.every_shard()] if keys.sharded else []
         self._next_s = 0.0
         self._warned = False
 
@@ -57,6 +58,12 @@ class DefaultUrl:
             return
         self._next_s = time.monotonic() + BEAT_INTERVAL_S
         other = await run_script(self.redis, KEEP_SHA, KEEP, [self.key], [self.url, LIVE_S])
+        if not other and self.copies:  # each shard's scripts read their own copy
+            assert self.url is not None
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in self.copies:
+                    pipe.set(key, self.url, ex=LIVE_S)
+                await pipe.execute()
         if other and not self._warned:
             log.warning(DIFFERENT)
         self._warned = bool(other)

@@ -112,13 +112,20 @@ class DeliveryStore:
         self.redis, self.keys, self.lease_ms = redis, keys, lease_ms
 
     async def claim(self, most: int) -> list[Claimed]:
-        keys = [self.keys.webhooks, self.keys.webhook_default]
-        args = [self.lease_ms, most, self.keys.job("")]
-        rows = await run_script(self.redis, _sha(CLAIM), CLAIM, keys, args)
-        return [_claimed(row) for row in rows]
+        """Up to ``most`` due deliveries: on a sharded layout, from each shard in turn."""
+        claimed: list[Claimed] = []
+        for k in self.keys.every_shard():
+            if len(claimed) >= most:
+                break
+            keys = [k.webhooks, k.shard_webhook_default]
+            args = [self.lease_ms, most - len(claimed), k.job("")]
+            rows = await run_script(self.redis, _sha(CLAIM), CLAIM, keys, args)
+            claimed += [_claimed(row) for row in rows]
+        return claimed
 
     async def settle(self, claim: Claimed, settled: Settled, error: str, delay_ms: int) -> bool:
-        keys = [self.keys.webhooks, self.keys.job(claim.job_id)]
+        k = self.keys.for_job(claim.job_id)
+        keys = [k.webhooks, k.job(claim.job_id)]
         args = [claim.job_id, claim.token, settled.value, error, delay_ms]
         return bool(await run_script(self.redis, _sha(SETTLE), SETTLE, keys, args))
 

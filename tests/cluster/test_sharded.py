@@ -1,0 +1,115 @@
+"""The sharded layout (SLUICE_SHARDS > 1) on one plain server: jobs spread over the shards'
+hash-tagged keys and every part finds them from the id alone; SLUICE_SHARDS=1 keeps every
+key name as it always was; the fleet refuses a process with another shard count."""
+
+from __future__ import annotations
+
+import pytest
+
+from producer import Client, ClientSettings, JobState
+from producer.contract.errors import ConfigError
+from producer.contract.keys import Keys, shard_of
+from producer.redis.typed import Redis
+from tests.support.workers import WorkerFactory
+
+SHARDS = 4
+
+
+@pytest.fixture
+async def sharded(settings: ClientSettings) -> Client:
+    async with Client(settings.model_copy(update={"shards": SHARDS})) as c:
+        yield c  # type: ignore[misc]
+
+
+def test_one_shard_keeps_every_key_name() -> None:
+    """SLUICE_SHARDS=1 (the default): the names the wire format and the tests know."""
+    k = Keys("sluice")
+    assert (k.queue, k.leases, k.events, k.wake_for("q")) == (
+        "sluice:queue",
+        "sluice:leases",
+        "sluice:events",
+        "sluice:wake:q",
+    )
+    assert (k.job("a"), k.results("a"), k.arq_job("a"), k.arq_result("a")) == (
+        "sluice:job:a",
+        "sluice:job:a:results",
+        "arq:job:a",
+        "arq:result:a",
+    )
+    assert (
+        k.for_job("a") is k and k.every_shard() == [k] and k.fleet_wake_for("q") == k.wake_for("q")
+    )
+
+
+def test_sharded_keys_share_their_jobs_hash_tag() -> None:
+    k = Keys("ns", shards=SHARDS)
+    s = shard_of("job-1", SHARDS)
+    tag = f"{{ns.{s}}}"
+    assert k.job("job-1") == f"{tag}:job:job-1"
+    assert k.arq_job("job-1") == f"{tag}:arq:job:job-1"
+    assert k.for_job("job-1").queue == f"{tag}:queue"
+    assert k.workers == "ns:workers" and k.pipelines == "ns:pipelines"
+    with pytest.raises(ValueError, match="shard_keys"):
+        _ = k.queue
+    with pytest.raises(ValueError, match="SLUICE_SHARDS"):
+        Keys("ns", shards=0)
+
+
+async def test_jobs_on_every_shard_complete(
+    sharded: Client, workers: WorkerFactory, redis: Redis
+) -> None:
+    """enqueue_many over several shards, 2 workers: each job complete, one record per input,
+    readable by id; stats and events count every shard."""
+    jobs = [[f"data:,w{j}%20x{i}" for i in range(3 + j % 4)] for j in range(24)]
+    since = await sharded._start_id("$")
+    ids = await sharded.enqueue_many("text-stats", jobs)
+    shards = {shard_of(i, SHARDS) for i in ids}
+    assert len(shards) >= 3, shards
+    keys = sharded.keys
+    for i in ids:  # each job's envelope and queue entry are in its own shard
+        assert await redis.exists(keys.arq_job(i)) == 1
+        assert await redis.zscore(keys.for_job(i).queue, i) is not None
+    stats = await sharded.stats()
+    assert stats.ready == len(ids)
+    workers.many(2, shards=SHARDS)
+    for job_id, inputs in zip(ids, jobs, strict=True):
+        status = await sharded.wait(job_id, timeout_s=60)
+        assert status.state == JobState.COMPLETE, status
+        assert (status.total, status.stored) == (len(inputs), len(inputs))
+        records = [r async for r in sharded.results(job_id)]
+        assert [r.input for r in records] == inputs
+    stats = await sharded.stats()
+    assert (stats.ready, stats.in_progress, stats.workers) == (0, 0, 2)
+    seen: dict[str, set[str]] = {}
+    async for event in sharded.events(since=since, follow=False):
+        seen.setdefault(event.job, set()).add(str(event.type))
+    assert set(ids) <= set(seen)
+    assert all({"enqueued", "started", "completed"} <= seen[i] for i in ids)
+
+
+async def test_cancel_and_retry_by_id(sharded: Client) -> None:
+    """No worker: cancel finds a queued job's shard from its id; retry queues it again there."""
+    ids = await sharded.enqueue_many("text-stats", [["data:,a"], ["data:,b"], ["data:,c"]])
+    for job_id in ids:
+        assert await sharded.cancel(job_id)
+        assert (await sharded.status(job_id)).state == JobState.CANCELLED
+        assert await sharded.retry(job_id) is None
+        assert (await sharded.status(job_id)).state == JobState.QUEUED
+    assert (await sharded.stats()).ready == len(ids)
+
+
+async def test_a_shard_count_mismatch_refuses_to_start(
+    sharded: Client, settings: ClientSettings, workers: WorkerFactory
+) -> None:
+    await sharded.enqueue("text-stats", ["data:,a"])  # records SLUICE_SHARDS=4
+    async with Client(settings.model_copy(update={"shards": 2})) as other:
+        with pytest.raises(ConfigError, match="SLUICE_SHARDS=4"):
+            await other.enqueue("text-stats", ["data:,a"])
+    worker = workers(shards=2, wait=False)
+    assert worker.wait(30) == 1
+    assert "SLUICE_SHARDS" in worker.log()
+
+
+def test_cluster_needs_a_url(settings: ClientSettings) -> None:
+    with pytest.raises(ValueError, match="SLUICE_REDIS_URL"):
+        ClientSettings(redis_cluster=True, _env_file=None)
