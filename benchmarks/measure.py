@@ -1,4 +1,5 @@
-"""Measuring a system under test: RSS of its process trees over time, CPU time, the machine.
+"""Measuring a system under test: RSS of its process trees over time, CPU time, the machine,
+the Redis servers' own counts.
 
 ``RssSampler`` samples, in a thread, the summed RSS of some root processes and all their
 descendants (a worker plus its pool processes); the summed RSS counts pages shared between
@@ -7,6 +8,7 @@ a parent and its forked children once per process, so it errs high, alike for ev
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import os
 import platform
@@ -17,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil  # type: ignore[import-untyped,unused-ignore]  # stubs: types-psutil, optional
 
@@ -164,3 +167,31 @@ def machine_info() -> dict[str, object]:
         "load_average": os.getloadavg(),  # other work on the machine at the start
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+
+
+@dataclass(frozen=True)
+class ServerCounts:
+    """What the Redis server says it has done so far, read in one INFO call."""
+
+    calls: dict[str, int]  # commands run, by name (INFO commandstats)
+    cpu_s: float  # CPU it has used, user + system, all its threads (INFO cpu)
+
+
+async def server_counts(redis: Any) -> ServerCounts:
+    info = await redis.info("commandstats", "cpu")
+    calls = {
+        name.removeprefix("cmdstat_"): int(v["calls"])
+        for name, v in info.items()
+        if name.startswith("cmdstat_")
+    }
+    return ServerCounts(calls, float(info["used_cpu_user"]) + float(info["used_cpu_sys"]))
+
+
+async def total_counts(servers: list[Any]) -> ServerCounts:
+    """The counts of several servers (a cluster's nodes) added up."""
+    each = await asyncio.gather(*(server_counts(redis) for redis in servers))
+    calls: dict[str, int] = {}
+    for counts in each:
+        for name, n in counts.calls.items():
+            calls[name] = calls.get(name, 0) + n
+    return ServerCounts(calls, sum(counts.cpu_s for counts in each))

@@ -28,6 +28,8 @@ COLOURS = {
     "sluice": "#2e7d32",
     "sluice×2": "#43a047",
     "sluice×4": "#81c784",
+    "sluice-cluster": "#00838f",
+    "sluice-cluster×2": "#4dd0e1",
 }
 
 

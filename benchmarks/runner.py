@@ -13,7 +13,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from benchmarks.measure import RssSampler, machine_busy_s, tree_cpu
+from benchmarks.measure import RssSampler, ServerCounts, machine_busy_s, total_counts, tree_cpu
 from benchmarks.systems import Context, System
 from benchmarks.workloads import Workload
 
@@ -92,24 +92,6 @@ async def run_one(
     return result
 
 
-@dataclass(frozen=True)
-class ServerCounts:
-    """What the Redis server says it has done so far, read in one INFO call."""
-
-    calls: dict[str, int]  # commands run, by name (INFO commandstats)
-    cpu_s: float  # CPU it has used, user + system, all its threads (INFO cpu)
-
-
-async def server_counts(redis: Any) -> ServerCounts:
-    info = await redis.info("commandstats", "cpu")
-    calls = {
-        name.removeprefix("cmdstat_"): int(v["calls"])
-        for name, v in info.items()
-        if name.startswith("cmdstat_")
-    }
-    return ServerCounts(calls, float(info["used_cpu_user"]) + float(info["used_cpu_sys"]))
-
-
 async def _poll(
     system: System, result: RunResult, limits: Limits, submit: asyncio.Task[None], start: float
 ) -> list[tuple[float, int]]:
@@ -139,26 +121,28 @@ async def _measure(system: System, result: RunResult, limits: Limits) -> bool:
     """Clock the run into ``result``; False if it was cut short."""
     total, pids = result.inputs, system.pids()
     sampler = RssSampler(pids, limits.sample_s).start()
-    cpu_before, infra_before = tree_cpu(pids), tree_cpu(system.ctx.infra_pids)
+    servers, infra_pids = system.servers(), system.infra_pids()
+    cpu_before, infra_before = tree_cpu(pids), tree_cpu(infra_pids)
     harness_before, busy_before = time.process_time(), machine_busy_s()
-    server_before = await server_counts(system.ctx.redis)
+    server_before = await total_counts(servers)
     polls_before = system.poll_commands
     start = time.monotonic()
     submit = asyncio.create_task(system.submit())
     try:
         progress = await _poll(system, result, limits, submit, start)
-        server_after = await server_counts(system.ctx.redis)
+        server_after = await total_counts(servers)
     finally:
         if not submit.done():
             submit.cancel()
         cpu = tree_cpu(pids) - cpu_before
-        infra = tree_cpu(system.ctx.infra_pids) - infra_before
+        infra = tree_cpu(infra_pids) - infra_before
         result.cpu_harness_s = time.process_time() - harness_before
         busy = machine_busy_s() - busy_before
         sampler.stop()
     end = progress[-1][0]
     result.completed = progress[-1][1]
-    _server_load(result, server_before, server_after, system.poll_commands - polls_before)
+    polls = system.poll_commands - polls_before + 2 * len(servers)  # and the INFO calls
+    _server_load(result, server_before, server_after, polls)
     result.measured_s = end - start
     result.throughput = result.completed / result.measured_s if result.measured_s else 0.0
     result.wall_s = total / result.throughput if result.throughput else float("inf")
@@ -181,15 +165,15 @@ async def _measure(system: System, result: RunResult, limits: Limits) -> bool:
 
 
 def _server_load(result: RunResult, before: ServerCounts, after: ServerCounts, polls: int) -> None:
-    """The Redis server's commands and CPU during the run, less the harness's own commands
-    (``polls`` sent by its polls, and the INFO calls); in total and per input finished. The
+    """The Redis servers' commands and CPU during the run, less the harness's own commands
+    (``polls``: those its polls and INFO calls sent); in total and per input finished. The
     CPU keeps the harness's share: ~30 µs per poll, ~1% of a tiny run's."""
     result.redis_commands = {
         name: n - before.calls.get(name, 0)
         for name, n in sorted(after.calls.items(), key=lambda kv: -kv[1])
         if n > before.calls.get(name, 0)
     }
-    result.redis_calls = sum(result.redis_commands.values()) - polls - 2
+    result.redis_calls = sum(result.redis_commands.values()) - polls
     result.redis_cpu_s = after.cpu_s - before.cpu_s
     if result.completed:
         result.redis_calls_per_input = result.redis_calls / result.completed

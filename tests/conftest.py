@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from hypothesis import settings as hypothesis_settings
 
 from producer import Client, ClientSettings
 from producer.redis.typed import Redis
+from tests.support.cluster import Cluster, start_cluster
 from tests.support.http_server import HttpServer
 from tests.support.latency_proxy import LatencyProxy
 from tests.support.servers import Server, valkey_binary
@@ -33,6 +34,37 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = Server(valkey_binary(), tmp_path_factory.mktemp("valkey")).start()
     yield srv
     srv.stop()
+
+
+def cluster_or_skip(base_dir: Path, **options: int) -> Cluster:
+    """A started Valkey Cluster, or the test skipped with why cluster mode cannot start."""
+    try:
+        return start_cluster(valkey_binary(), base_dir, **options)
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        pytest.skip(f"a Valkey Cluster cannot start here: {exc}")
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A 3-primary Valkey Cluster for the session (no replicas): do not kill or reshard it;
+    a test that does takes its own from ``make_cluster``."""
+    started = cluster_or_skip(tmp_path_factory.mktemp("cluster"))
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def make_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Cluster]]:
+    """``make_cluster(replicas=1)``: a cluster of this test's own, stopped at its end."""
+    made: list[Cluster] = []
+
+    def make(**options: int) -> Cluster:
+        made.append(cluster_or_skip(tmp_path_factory.mktemp("cluster"), **options))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.stop()
 
 
 @pytest.fixture

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks import workloads
 from benchmarks.http_server import HttpServer
+from benchmarks.measure import total_counts
 from benchmarks.runner import Limits, run_one
 from benchmarks.systems import Context
+from benchmarks.systems.sluice_cluster import SluiceCluster
 from benchmarks.systems.sluice_system import SluiceSystem, SluiceX2
 from benchmarks.workloads import WORKLOADS
-from producer import Client
+from producer import Client, ClientSettings
 from producer.contract.keys import Keys
 from producer.redis.typed import Redis
+from tests.support.cluster import Cluster
+from tests.support.cluster_slots import key_slot
 from tests.support.servers import Server
 from worker.lifecycle.claim import Claimer
 
@@ -69,3 +75,47 @@ async def test_a_fleet_run_reports_each_workers_units_and_the_servers_cost(
     assert len(units) == 2 and sum(units) == 8, units
     assert result.limit_s == 0.2 * 32 / 16 and result.efficiency is not None
     assert result.redis_calls_per_input > 0 and result.redis_cpu_ms_per_input > 0
+
+
+async def test_the_counts_of_a_clusters_nodes_are_summed(cluster: Cluster, namespace: str) -> None:
+    """total_counts adds up every node's commands: writes to keys on all three nodes are all
+    counted, whichever node served them."""
+    nodes = [Redis.from_url(url) for url in cluster.urls]
+    try:
+        before = await total_counts(nodes)
+        for node, tag in zip(nodes, owned_tags(cluster), strict=True):
+            for i in range(5):
+                await node.set(f"{{{tag}}}:{namespace}:{i}", i)
+        after = await total_counts(nodes)
+    finally:
+        for node in nodes:
+            await node.aclose()
+    assert after.calls["set"] - before.calls.get("set", 0) == 15
+    assert after.cpu_s >= before.cpu_s
+
+
+def owned_tags(cluster: Cluster) -> list[str]:
+    """A hash tag served by each node, in the order of ``cluster.urls``."""
+    ports = [node.port for node in cluster.live()]
+    tags: dict[int, str] = {}
+    for i in range(1000):
+        tags.setdefault(cluster.owner(key_slot(cluster, f"{{t{i}}}")).port, f"t{i}")
+    return [tags[port] for port in ports]
+
+
+async def test_tiny_jobs_run_on_the_cluster(
+    redis: Redis, server: Server, namespace: str, tmp_path: Path
+) -> None:
+    """sluice-cluster starts its own 3-primary cluster, runs every tiny job on it and counts
+    the commands of all three nodes; without cluster support it says what is missing."""
+    tiny = WORKLOADS["tiny"]
+    ctx = bench_context(redis, server, namespace, tmp_path)
+    limits = Limits(None, checkpoint=0, budget_s=60, sample_s=0.1)
+    result = await run_one(SluiceCluster, ctx, tiny, tiny.uris(200, ""), limits)
+    if "redis_cluster" not in ClientSettings.model_fields:
+        assert result.error is not None and "SLUICE_REDIS_CLUSTER" in result.error
+        pytest.skip("Sluice has no SLUICE_REDIS_CLUSTER yet: the cluster run cannot be made")
+    assert result.error is None
+    assert (result.completed, result.failed, result.partial) == (200, 0, False)
+    assert result.redis_calls_per_input > 0 and result.redis_cpu_ms_per_input > 0
+    assert result.cpu_infra_s > 0

@@ -91,6 +91,14 @@ class System(abc.ABC):
         for process in self.processes:
             process.check()
 
+    def servers(self) -> list[Redis]:
+        """A client to each Redis server the system uses: the run sums their commands and CPU."""
+        return [self.ctx.redis]
+
+    def infra_pids(self) -> list[int]:
+        """The servers' processes (Redis, HTTP), whose CPU the run reports apart."""
+        return self.ctx.infra_pids
+
     async def collect(self) -> None:
         """Read anything the system reports about the run, before it stops."""
         return

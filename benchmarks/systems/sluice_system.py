@@ -58,6 +58,15 @@ class SluiceSystem(System):
             **self.ctx.sluice_env,
         }
 
+    def client_settings(self) -> ClientSettings:
+        """The harness's own client: it enqueues, and reads what the run did."""
+        return ClientSettings(
+            redis_url=self.ctx.redis_url,
+            namespace=self.ctx.namespace,
+            max_queued_jobs=0,
+            _env_file=None,
+        )
+
     def given(self) -> str:
         s = self.settings()
         extra = "".join(f", {k}={v}" for k, v in self.ctx.sluice_env.items())
@@ -76,10 +85,7 @@ class SluiceSystem(System):
             # run from the log folder, so a developer's .env in the repo does not apply
             command, log = [sys.executable, "-m", "worker"], log_dir / f"{ns}-{n}.log"
             self.processes.append(Managed(command, log, self.settings(port), log_dir))
-        settings = ClientSettings(
-            redis_url=self.ctx.redis_url, namespace=ns, max_queued_jobs=0, _env_file=None
-        )
-        self.client = Client(settings)
+        self.client = Client(self.client_settings())
         await wait_until(
             self._registered, f"{self.workers} Sluice worker(s) ready", alive=self.check
         )
