@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from producer.contract.errors import ServerUnavailable
 from producer.contract.redaction import redact_url
 from producer.contract.settings import ClientSettings, load_settings
+from producer.redis.cluster import cluster_client
 from producer.redis.failover import is_failover_error
 from producer.redis.pool import ReadyPool
 from producer.redis.sentinel import sentinel_label, sentinel_pool
@@ -121,7 +122,11 @@ def connection_pool(
 def connect(
     settings: ClientSettings, cls: type[Redis] = Redis, *, url: str | None = None, **extra: Any
 ) -> Redis:
-    """A redis-py asyncio client for these settings, or this URL (connects lazily)."""
+    """A redis-py asyncio client for these settings, or this URL (connects lazily); on a
+    cluster (SLUICE_REDIS_CLUSTER), redis-py's cluster client seeded by the URL."""
+    if settings.redis_cluster:
+        url = url or resolve_url(settings)
+        return cluster_client(url, {**connection_options(settings, url), **extra})
     return cls.from_pool(connection_pool(settings, url=url, **extra))
 
 

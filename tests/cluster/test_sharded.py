@@ -4,6 +4,8 @@ key name as it always was; the fleet refuses a process with another shard count.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from producer import Client, ClientSettings, JobState
@@ -16,9 +18,9 @@ SHARDS = 4
 
 
 @pytest.fixture
-async def sharded(settings: ClientSettings) -> Client:
+async def sharded(settings: ClientSettings) -> AsyncIterator[Client]:
     async with Client(settings.model_copy(update={"shards": SHARDS})) as c:
-        yield c  # type: ignore[misc]
+        yield c
 
 
 def test_one_shard_keeps_every_key_name() -> None:

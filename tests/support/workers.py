@@ -11,6 +11,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
+
+from redis.cluster import RedisCluster
 
 from producer.contract.keys import Keys
 from producer.redis.typed import SyncRedis
@@ -44,7 +47,10 @@ class WorkerProcess:
 
     def wait_ready(self, redis_url: str, namespace: str, timeout_s: float = 30.0) -> WorkerProcess:
         """Wait until this worker has registered its heartbeat."""
-        client = SyncRedis.from_url(redis_url)
+        client: SyncRedis = SyncRedis.from_url(redis_url)
+        if self.env.get("SLUICE_REDIS_CLUSTER") == "true":  # the workers key's node
+            client.close()
+            client = cast(SyncRedis, RedisCluster.from_url(redis_url))
         deadline = time.monotonic() + timeout_s
         try:
             while time.monotonic() < deadline:

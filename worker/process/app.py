@@ -4,7 +4,7 @@ pipeline, the heartbeat and the job lifecycle."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from arq.connections import ArqRedis
@@ -15,7 +15,7 @@ from producer.contract.keys import JOB_FUNCTION
 from producer.contract.schedules import Schedule
 from producer.contract.tracing import tracing_on
 from producer.contract.wire import dumps
-from producer.redis.connection import connection_pool
+from producer.redis.connection import connect, connection_pool
 from producer.redis.typed import typed
 from worker.lifecycle.attempt import Lifecycle
 from worker.lifecycle.claim import Claimer
@@ -38,6 +38,8 @@ log = structlog.get_logger("sluice.worker")
 
 
 def arq_redis(config: WorkerConfig) -> ArqRedis:
+    if config.redis_cluster:  # arq's client is one server's; the worker uses only commands
+        return cast(ArqRedis, connect(config))  # and scripts, which the cluster's routes
     return ArqRedis(
         connection_pool(config),
         job_serializer=dumps,

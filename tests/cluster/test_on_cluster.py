@@ -1,0 +1,101 @@
+"""Sluice on a real 3-primary Valkey Cluster (tests.support.cluster): SLUICE_REDIS_CLUSTER with
+its default 16 shards, real workers, no CROSSSLOT anywhere; the CLI reads the whole queue."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from producer import Client, ClientSettings, JobState
+from producer.contract.keys import shard_of
+from tests.conftest import ROOT, worker_env
+from tests.support.cluster import Cluster
+from tests.support.workers import WorkerFactory
+
+
+@pytest.fixture
+def cluster_settings(cluster: Cluster, namespace: str, tmp_path: Path) -> ClientSettings:
+    return ClientSettings(
+        redis_url=cluster.url,
+        redis_cluster=True,
+        namespace=namespace,
+        data_dir=tmp_path / "data",
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+async def on_cluster(cluster_settings: ClientSettings) -> AsyncIterator[Client]:
+    async with Client(cluster_settings) as c:
+        yield c
+
+
+@pytest.fixture
+def cluster_workers(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[WorkerFactory]:
+    env = worker_env(cluster.url, namespace, tmp_path)
+    env["SLUICE_REDIS_CLUSTER"] = "true"
+    factory = WorkerFactory(
+        base_env=env, log_dir=tmp_path, redis_url=cluster.url, namespace=namespace
+    )
+    yield factory
+    factory.stop_all()
+
+
+def sluice(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI (`sluice ...`) run as a process."""
+    command = [sys.executable, "-m", "producer", *args]
+    return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def no_crossslot(factory: WorkerFactory) -> None:
+    for worker in factory.started:
+        assert "CROSSSLOT" not in worker.log(), worker.log()[-3000:]
+
+
+async def test_many_jobs_on_two_workers(on_cluster: Client, cluster_workers: WorkerFactory) -> None:
+    """A few hundred inputs over 60 jobs, 2 workers: each job complete, one record per input."""
+    jobs = [[f"data:,j{j}%20i{i}" for i in range(2 + j % 9)] for j in range(60)]
+    ids = await on_cluster.enqueue_many("text-stats", jobs)
+    assert sum(map(len, jobs)) >= 300
+    assert len({shard_of(i, 16) for i in ids}) >= 8
+    assert (await on_cluster.stats()).ready == len(ids)
+    cluster_workers.many(2, unit_inputs=4)
+    for job_id, inputs in zip(ids, jobs, strict=True):
+        status = await on_cluster.wait(job_id, timeout_s=90)
+        assert status.state == JobState.COMPLETE, status
+        assert (status.total, status.stored) == (len(inputs), len(inputs))
+        records = [r async for r in on_cluster.results(job_id)]
+        assert [r.index for r in records] == list(range(len(inputs)))
+    stats = await on_cluster.stats()
+    assert (stats.ready, stats.in_progress, stats.workers) == (0, 0, 2)
+    no_crossslot(cluster_workers)
+
+
+async def test_one_big_job_split_into_units(
+    on_cluster: Client, cluster_workers: WorkerFactory, cluster_settings: ClientSettings
+) -> None:
+    """One job of 200 inputs in units of 10, on 2 workers; `sluice status` and `stats` read it."""
+    inputs = [f"data:,big%20{i}" for i in range(200)]
+    job_id = await on_cluster.enqueue("text-stats", inputs)
+    cluster_workers.many(2, unit_inputs=10)
+    status = await on_cluster.wait(job_id, timeout_s=90)
+    assert status.state == JobState.COMPLETE, status
+    assert (status.total, status.stored) == (200, 200)
+    records = [r async for r in on_cluster.results(job_id)]
+    assert [r.index for r in records] == list(range(200))
+    assert sum(w.units_started() for w in cluster_workers.started) == 20
+    env = {
+        **worker_env(cluster_settings.redis_url or "", cluster_settings.namespace, Path("/")),
+        "SLUICE_REDIS_CLUSTER": "true",
+    }
+    done = await asyncio.to_thread(sluice, env, "status", job_id)
+    assert done.returncode == 0, done.stderr
+    assert "complete" in done.stdout
+    stats = await asyncio.to_thread(sluice, env, "stats")
+    assert stats.returncode == 0, stats.stderr
+    no_crossslot(cluster_workers)
