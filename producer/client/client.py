@@ -137,6 +137,8 @@ class Client(Watching):
         args = self._requeue_args(job_id)
         with self._reachable():
             outcome = await self._script(RETRY)(keys=keys, args=args)
+            if outcome == 1 and k.sharded:
+                await self._wake_fleet(queue, 1)
         if outcome == 1:
             return None
         status = await self.status(job_id)
@@ -173,6 +175,8 @@ class Client(Watching):
         args = [*self._requeue_args(job_id), *failed]
         with self._reachable():
             outcome = int(await self._script(RETRY_INPUTS)(keys=keys, args=args))
+            if outcome > 0 and k.sharded:
+                await self._wake_fleet(queue, 1)
         if outcome > 0:
             return outcome
         status = await self.status(job_id)
@@ -196,15 +200,19 @@ class Client(Watching):
     async def failed(self, *, limit: int = 100) -> list[JobStatus]:
         """Jobs in the failed set, most recent first."""
         with self._reachable():
-            if not self.keys.sharded:
-                ids = await self.redis.zrevrange(self.keys.failed, 0, limit - 1)
-            else:  # the newest of every shard's
-                scored: list[tuple[float, bytes]] = []
-                for k in self.keys.every_shard():
-                    got = await self.redis.zrevrange(k.failed, 0, limit - 1, withscores=True)
-                    scored += [(score, member) for member, score in got]
-                ids = [member for _, member in sorted(scored, reverse=True)[:limit]]
+            ids = await self.failed_ids(limit)
             return await read_statuses(self.redis, self.keys, ids, self.status)
+
+    async def failed_ids(self, limit: int) -> list[bytes]:
+        """The ids in the failed set (every shard's), most recent first, as Redis holds them."""
+        if not self.keys.sharded:
+            ids: list[bytes] = await self.redis.zrevrange(self.keys.failed, 0, limit - 1)
+            return ids
+        scored: list[tuple[float, bytes]] = []
+        for k in self.keys.every_shard():
+            got = await self.redis.zrevrange(k.failed, 0, limit - 1, withscores=True)
+            scored += [(score, member) for member, score in got]
+        return [member for _, member in sorted(scored, reverse=True)[:limit]]
 
     async def workers(self) -> list[WorkerInfo]:
         """Live workers' heartbeats: id, host, pid, started, last beat, jobs, pool size."""

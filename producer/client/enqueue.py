@@ -182,7 +182,7 @@ class Enqueueing(Connected):
         The registry is read at most every few seconds, not on every enqueue.
         """
         if not self._layout_checked:  # once: the fleet's shard count is this client's
-            await tries.read(lambda: check_layout(self.redis, self.keys))
+            await tries.read(lambda: check_layout(self.redis, self.keys, record=self.keys.sharded))
             self._layout_checked = True
         if time.monotonic() > self._known_until:
             registered = await tries.read(lambda: self.redis.hgetall(self.keys.pipelines))

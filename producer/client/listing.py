@@ -81,23 +81,32 @@ async def list_jobs(redis: Redis, keys: Keys, limit: int) -> JobList:
 
 
 async def _ids(redis: Redis, keys: Keys, limit: int) -> tuple[list[bytes], bool]:
-    """Stored ids as Redis holds them: bytes, which need not be UTF-8 (`stored_ids`)."""
-    prefix = keys.job("").encode()
+    """Stored ids as Redis holds them: bytes, which need not be UTF-8 (`stored_ids`); on a
+    sharded layout, every shard's."""
     found: dict[bytes, None] = {}
+    for k in keys.every_shard():
+        if await _shard_ids(redis, k, limit, found):
+            return list(found), True
+    return list(found), False
+
+
+async def _shard_ids(redis: Redis, keys: Keys, limit: int, found: dict[bytes, None]) -> bool:
+    """Add one shard's ids to ``found``; True when the limit cut it short."""
+    prefix = keys.job("").encode()
     async for raw in redis.zscan_iter(keys.queue, count=SCAN_COUNT):
         if UNIT_SEPARATOR.encode() in raw[0]:  # a unit of a job found by its status hash
             continue
         found[raw[0]] = None
         if len(found) >= limit:
-            return list(found), True
+            return True
     pattern = _glob_escape(keys.job("")) + "*"
     async for raw in redis.scan_iter(match=pattern, count=SCAN_COUNT, _type="hash"):
         job_id = raw[len(prefix) :]
         if job_id and not job_id.endswith(NOT_STATUS):
             found[job_id] = None
             if len(found) >= limit:
-                return list(found), True
-    return list(found), False
+                return True
+    return False
 
 
 def _glob_escape(text: str) -> str:

@@ -25,7 +25,7 @@ class RetryAll:
 async def retry_all(client: Client, limit: int = RETRY_ALL_MAX) -> RetryAll:
     """Re-queue the jobs in the failed set, most recent first, up to ``limit``."""
     outcome = RetryAll()
-    ids = await client.redis.zrevrange(client.keys.failed, 0, limit - 1)
+    ids = await client.failed_ids(limit)
     for raw in ids:
         job_id = shown_id(raw)
         if not is_valid_id(job_id):  # written raw: no action can name it

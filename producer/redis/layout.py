@@ -10,9 +10,13 @@ from producer.contract.keys import Keys
 from producer.redis.typed import Redis
 
 
-async def check_layout(redis: Redis, keys: Keys) -> None:
-    """Record this process's shard count if none is, else check it is the one recorded."""
-    held = await redis.set(keys.layout, keys.shards, nx=True, get=True)
+async def check_layout(redis: Redis, keys: Keys, *, record: bool = True) -> None:
+    """Record this process's shard count if none is (``record``: a worker, or a sharded
+    client; an unsharded client only reads), else check it is the one recorded."""
+    if record:
+        held = await redis.set(keys.layout, keys.shards, nx=True, get=True)
+    else:
+        held = await redis.get(keys.layout)
     if held is None:
         return
     recorded = held.decode() if isinstance(held, bytes) else str(held)

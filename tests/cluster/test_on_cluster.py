@@ -99,3 +99,23 @@ async def test_one_big_job_split_into_units(
     stats = await asyncio.to_thread(sluice, env, "stats")
     assert stats.returncode == 0, stats.stderr
     no_crossslot(cluster_workers)
+
+
+async def test_control_and_events_across_shards(on_cluster: Client) -> None:
+    """No worker: cancel and retry find each job's shard on its node; `Client.events` merges
+    every shard's stream; the failed list and the job listing read every shard."""
+    since = await on_cluster._start_id("$")
+    ids = await on_cluster.enqueue_many("text-stats", [[f"data:,c{i}"] for i in range(20)])
+    for job_id in ids:
+        assert await on_cluster.cancel(job_id)
+        assert (await on_cluster.status(job_id)).state == JobState.CANCELLED
+    for job_id in ids[:10]:
+        assert await on_cluster.retry(job_id) is None
+    assert (await on_cluster.stats()).ready == 10
+    kinds: dict[str, list[str]] = {}
+    async for event in on_cluster.events(since=since, follow=False):
+        kinds.setdefault(event.job, []).append(str(event.type))
+    assert {i: kinds.get(i, [])[:2] for i in ids} == {i: ["enqueued", "cancelled"] for i in ids}
+    assert all(kinds[i][2:] == ["retried"] for i in ids[:10])
+    listed = await on_cluster.jobs()
+    assert {j.job_id for j in listed.jobs} >= set(ids)

@@ -34,16 +34,17 @@ class Firing:
         ``next_ms``: what FIRE did, and the tick's job id."""
         spec = schedule.job_spec()
         job_id = tick_job_id(self.keys.namespace, schedule.name, tick_ms)
+        k = self.keys.for_job(job_id)  # sharded: one server only (refused on a cluster)
         keys = [
             self.keys.schedules,
             self.keys.schedule(schedule.name),
-            self.keys.named_queue(spec.queue),
-            self.keys.arq_job(job_id),
-            self.keys.arq_result(job_id),
-            self.keys.job(job_id),
-            self.keys.wake_for(spec.queue),
-            self.keys.queues,
-            self.keys.events,
+            k.named_queue(spec.queue),
+            k.arq_job(job_id),
+            k.arq_result(job_id),
+            k.job(job_id),
+            k.wake_for(spec.queue),
+            k.shard_queues,
+            k.events,
         ]
         # the job is enqueued at its tick (its place in the queue, its enqueued_at): one
         # fired a little late still goes ahead of work enqueued after its tick
