@@ -149,8 +149,7 @@ class Keys:
         return self.home
 
     def _job_home(self, job_id: str) -> str:
-        if self.home:
-            return self.home
+        """The prefix of a job's keys in the fleet's view of a sharded layout."""
         return f"{{{self.namespace}.{shard_of(job_id, self.shards)}}}"
 
     @property
@@ -260,19 +259,19 @@ class Keys:
         return f"{self.namespace}:worker:{worker_id}"
 
     def job(self, job_id: str) -> str:
-        return f"{self._job_home(job_id)}:job:{job_id}"
+        return f"{self.home or self._job_home(job_id)}:job:{job_id}"
 
     def inputs(self, job_id: str) -> str:
-        return f"{self._job_home(job_id)}:job:{job_id}:inputs"
+        return f"{self.home or self._job_home(job_id)}:job:{job_id}:inputs"
 
     def results(self, job_id: str) -> str:
-        return f"{self._job_home(job_id)}:job:{job_id}:results"
+        return f"{self.home or self._job_home(job_id)}:job:{job_id}:results"
 
     def blobs(self, job_id: str) -> str:
-        return f"{self._job_home(job_id)}:job:{job_id}:blobs"
+        return f"{self.home or self._job_home(job_id)}:job:{job_id}:blobs"
 
     def spec(self, job_id: str) -> str:
-        return f"{self._job_home(job_id)}:job:{job_id}:spec"
+        return f"{self.home or self._job_home(job_id)}:job:{job_id}:spec"
 
     def job_keys(self, job_id: str) -> tuple[str, ...]:
         """Sluice's keys of one job, the ones that share its result TTL."""
@@ -287,9 +286,9 @@ class Keys:
     def arq_job(self, job_id: str) -> str:
         if not self.sharded:
             return ARQ_JOB_PREFIX + job_id
-        return f"{self._job_home(job_id)}:{ARQ_JOB_PREFIX}{job_id}"
+        return f"{self.home or self._job_home(job_id)}:{ARQ_JOB_PREFIX}{job_id}"
 
     def arq_result(self, job_id: str) -> str:
         if not self.sharded:
             return ARQ_RESULT_PREFIX + job_id
-        return f"{self._job_home(job_id)}:{ARQ_RESULT_PREFIX}{job_id}"
+        return f"{self.home or self._job_home(job_id)}:{ARQ_RESULT_PREFIX}{job_id}"

@@ -209,6 +209,8 @@ class ClientSettings(BaseSettings):
                 "needs SLUICE_REDIS_URL (redis:// or rediss://, any node of the cluster) and "
                 "no SLUICE_REDIS_SENTINELS"
             )
+        if value and info.data.get("redis_wait_replicas"):
+            raise ValueError("SLUICE_REDIS_WAIT_REPLICAS does not work on a cluster yet: unset it")
         return value
 
     @property

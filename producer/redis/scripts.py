@@ -53,6 +53,8 @@ async def run_script(
     try:
         return await _evalsha(redis, sha, keys, args, wait)
     except NoScriptError:
+        if wait is None:  # EVAL: on a cluster, the node that serves the keys caches it
+            return await redis.eval(source, len(keys), *keys, *args)
         await redis.script_load(source)
         return await _evalsha(redis, sha, keys, args, wait)
 

@@ -5,6 +5,7 @@ key name as it always was; the fleet refuses a process with another shard count.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -115,3 +116,18 @@ async def test_a_shard_count_mismatch_refuses_to_start(
 def test_cluster_needs_a_url(settings: ClientSettings) -> None:
     with pytest.raises(ValueError, match="SLUICE_REDIS_URL"):
         ClientSettings(redis_cluster=True, _env_file=None)
+
+
+def test_cluster_refuses_what_it_cannot_do(settings: ClientSettings) -> None:
+    """Sentinels, a Unix socket, or WAIT for replicas with SLUICE_REDIS_CLUSTER: named."""
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"redis_url": "unix:///tmp/r.sock"}, "SLUICE_REDIS_URL"),
+        ({"redis_sentinels": ["h:26379"], "redis_master_name": "m"}, "SLUICE_REDIS_SENTINELS"),
+        ({"redis_url": "redis://h:6379", "redis_wait_replicas": 1}, "SLUICE_REDIS_WAIT_REPLICAS"),
+    ]
+    for given, named in cases:
+        with pytest.raises(ValueError, match=named):
+            ClientSettings(redis_cluster=True, _env_file=None, **given)
+    chosen = ClientSettings(redis_url="redis://h:6379", redis_cluster=True, _env_file=None)
+    assert (chosen.keys.shards, chosen.keys.sharded) == (16, True)
+    assert ClientSettings(redis_url="redis://h:6379", _env_file=None).keys.sharded is False
