@@ -131,3 +131,22 @@ def test_cluster_refuses_what_it_cannot_do(settings: ClientSettings) -> None:
     chosen = ClientSettings(redis_url="redis://h:6379", redis_cluster=True, _env_file=None)
     assert (chosen.keys.shards, chosen.keys.sharded) == (16, True)
     assert ClientSettings(redis_url="redis://h:6379", _env_file=None).keys.sharded is False
+
+
+async def test_four_workers_on_sixteen_shards_all_find_work(
+    settings: ClientSettings, workers: WorkerFactory
+) -> None:
+    """32 one-input jobs of 0.4 s over 16 shards, 4 workers holding two units each: every
+    worker runs several (claims go from shard to shard; none waits on an empty one)."""
+    async with Client(settings.model_copy(update={"shards": 16})) as client:
+        jobs = await client.enqueue_many(
+            "test-sleep", [[f"data:,{i}"] for i in range(32)], options={"seconds": 0.4}
+        )
+        assert len({shard_of(j, 16) for j in jobs}) >= 10
+        fleet = workers.many(
+            4, shards=16, pipelines="tests.sample_pipelines", max_jobs=2, poll_delay_s=0.05
+        )
+        for job_id in jobs:
+            assert (await client.wait(job_id, timeout_s=60)).state == JobState.COMPLETE
+    took = [worker.units_started() for worker in fleet]
+    assert sum(took) == 32 and all(n >= 3 for n in took), took
