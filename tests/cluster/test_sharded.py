@@ -13,6 +13,8 @@ from producer import Client, ClientSettings, JobState
 from producer.contract.errors import ConfigError
 from producer.contract.keys import Keys, shard_of
 from producer.redis.typed import Redis
+from tests.support.scrape import key, scrape, wait_until
+from tests.support.servers import free_port
 from tests.support.workers import WorkerFactory
 
 SHARDS = 4
@@ -150,3 +152,20 @@ async def test_four_workers_on_sixteen_shards_all_find_work(
             assert (await client.wait(job_id, timeout_s=60)).state == JobState.COMPLETE
     took = [worker.units_started() for worker in fleet]
     assert sum(took) == 32 and all(n >= 3 for n in took), took
+
+
+async def test_metrics_count_every_shard(settings: ClientSettings, workers: WorkerFactory) -> None:
+    """The queue gauges a worker exports (what KEDA's Prometheus trigger reads) are the sum
+    over the shards: deferred jobs wait in several shards."""
+    port = free_port()
+    workers(shards=SHARDS, metrics_port=port)
+    async with Client(settings.model_copy(update={"shards": SHARDS})) as client:
+        jobs = [[f"data:,{i}"] for i in range(12)]
+        ids = await client.enqueue_many("text-stats", jobs, defer_s=600)
+        assert len({shard_of(i, SHARDS) for i in ids}) >= 3
+
+        async def counted() -> bool:
+            samples = await scrape(port)
+            return samples.get(key("sluice_queue_jobs", state="deferred")) == 12
+
+        await wait_until(counted)

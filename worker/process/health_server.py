@@ -23,7 +23,6 @@ from prometheus_client.exposition import choose_encoder
 from redis.exceptions import RedisError
 
 from producer.contract.errors import SluiceError
-from producer.contract.keys import Keys
 from producer.contract.queue_stats import read_queue_stats
 from producer.contract.version import sluice_version
 from producer.redis.connection import connect
@@ -42,7 +41,7 @@ log = structlog.get_logger("sluice.health")
 class HealthServer:
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        self.keys = Keys(config.namespace)
+        self.keys = config.keys
         self._redis: Redis | None = None
         self._runner: web.AppRunner | None = None
         self._engine: Engine | None = None
