@@ -91,6 +91,7 @@ class SyncClient:
     cancel = blocking(Client.cancel)
     retry = blocking(Client.retry)
     failed = blocking(Client.failed)
+    failed_ids = blocking(Client.failed_ids)
     workers = blocking(Client.workers)
     pipelines = blocking(Client.pipelines)
     jobs = blocking(Client.jobs)
