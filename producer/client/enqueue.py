@@ -23,7 +23,7 @@ from producer.client.landed import admitted_before, job_landed, push_chunk
 from producer.client.options import PipelineRegistry
 from producer.client.tracing import publish_span
 from producer.contract.errors import InvalidJob, JobExists, QueueFull
-from producer.contract.keys import ARQ_JOB_PREFIX, DEFAULT_QUEUE, WAKE_TOKENS
+from producer.contract.keys import DEFAULT_QUEUE, WAKE_TOKENS
 from producer.contract.models import JobSpec
 from producer.contract.placement import chosen_fields, place, too_many_queues
 from producer.contract.scripts import ENQUEUE, ENQUEUE_MANY
@@ -295,7 +295,6 @@ class Enqueueing(Connected):
             s.job_expires_s,
             0 if defer_s > 0 else WAKE_TOKENS,
             self.keys.job(""),
-            ARQ_JOB_PREFIX,
             _queue_arg(spec),
             orjson.dumps(chosen_fields(spec, due, defer_s > 0)),
             s.events_maxlen,
