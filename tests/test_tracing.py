@@ -42,7 +42,8 @@ async def test_enqueue_records_a_producer_span_and_carries_its_context(
     assert span.attributes is not None
     assert span.attributes["messaging.message.id"] == job_id
     assert span.attributes["messaging.destination.name"] == client.keys.queue
-    carrier = orjson.loads(await redis.get(client.keys.arq_job(job_id)) or b"")["k"]["trace"]
+    envelope = await redis.hget(client.keys.job(job_id), "envelope")
+    carrier = orjson.loads(envelope or b"")["k"]["trace"]
     assert f"{span.context.trace_id:032x}" in carrier["traceparent"]
 
 
@@ -51,7 +52,8 @@ async def test_consumer_span_continues_the_producer_trace(
 ) -> None:
     """The worker's CONSUMER span for a job is a child of the producer span, in one trace."""
     job_id = await client.enqueue("text-stats", ["data:,traced"])
-    carrier = orjson.loads(await redis.get(client.keys.arq_job(job_id)) or b"")["k"]["trace"]
+    envelope = await redis.hget(client.keys.job(job_id), "envelope")
+    carrier = orjson.loads(envelope or b"")["k"]["trace"]
     with process_span(client.keys.queue, job_id, "text-stats", carrier, attempt=1):
         pass
     producer, consumer = spans.get_finished_spans()

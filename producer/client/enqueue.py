@@ -325,7 +325,6 @@ class Enqueueing(Connected):
             s.job_expires_s,
             0 if defer_s > 0 else WAKE_TOKENS,
             k.job(""),
-            k.arq_job(""),
             _queue_arg(spec),
             orjson.dumps(chosen_fields(spec, due, defer_s > 0)),
             s.events_maxlen,

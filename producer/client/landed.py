@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from producer.client.bulk import Entry
 from producer.contract.errors import ServerUnavailable
 from producer.contract.keys import Keys
+from producer.contract.status import Field
 from producer.redis.failover import ReplicaWait
 from producer.redis.typed import Redis
 
@@ -32,11 +33,10 @@ async def job_landed(
     enqueue's time; or has no enqueue time at all (a worker ran the job from an earlier try
     that reached a primary lost since, and wrote its status on the new one)."""
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(keys.arq_job(job_id))
-        pipe.hget(keys.job(job_id), "enqueued_at")
+        pipe.hmget(keys.job(job_id), [Field.ENVELOPE, Field.ENQUEUED_AT])
         if wait is not None:
             wait.queue(pipe)
-        stored, at, *waited = await pipe.execute()
+        (stored, at), *waited = await pipe.execute()
     if stored is not None:
         mine = bool(stored == envelope)
     else:  # redis-py sends a float as its repr

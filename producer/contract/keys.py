@@ -12,11 +12,14 @@ arq's keys keep arq's fixed prefixes so an arq worker finds the jobs we write.
     {ns}:queues                  set         the queue names ever used but "default"
     {ns}:leases                  sorted set  {id}#{k} -> ms epoch when the lease on unit k of
                                              job id lapses (or when a released unit may run)
-    arq:job:{id}                 string      the job envelope (JSON)             [arq]
+    arq:job:{id}                 string      the job envelope (JSON) of a job written with
+                                             raw commands [arq]; a Client's job has it in its
+                                             status hash's ``envelope`` field instead
     arq:result:{id}              string      arq's result envelope (JSON)        [arq]
     {ns}:job:{id}                hash        status: state, pipeline, counts, times, stage
-                                             timings; units, unit_size, units_done, run; and
-                                             unit:{k} = "{token} {tries}" while unit k is out
+                                             timings; units, unit_size, units_done, run;
+                                             unit:{k} = "{token} {tries}" while unit k is out;
+                                             envelope (a Client's job) until it ends
     {ns}:job:{id}:inputs         list        the inputs of a job enqueued in chunks (not inline)
     {ns}:job:{id}:results        hash        input index -> item record (JSON)
     {ns}:job:{id}:blobs          hash        input index -> binary output (e.g. a thumbnail)

@@ -93,8 +93,8 @@ local cap = tonumber(ARGV[16])
 if cap > 0 and redis.call('ZCARD', KEYS[3]) >= cap then
   return skip(3, 'queue at its cap (SLUICE_MAX_QUEUED_JOBS)')
 end
-admit(KEYS[3], KEYS[4], KEYS[6], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11],
-      ARGV[12], ARGV[13], {unpack(ARGV, 18)})
+admit(KEYS[3], KEYS[6], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12],
+      ARGV[13], {unpack(ARGV, 18)})
 register_queue(KEYS[8], ARGV[15])
 events_to(KEYS[9], ARGV[17])
 emit(ARGV[6], 'enqueued', ARGV[15], ARGV[11], {'total', ARGV[12], 'schedule', ARGV[1]})

@@ -58,19 +58,21 @@ local function flush_events()
 end
 """
 
-# Shared by the scripts that make a job ready: write it as arq and Sluice expect it (arq's
-# envelope and queue entry, Sluice's status hash with its TTL), and push wake tokens so an
-# idle worker starts at once instead of at its next poll (at most `kept` stay in the list).
-# A false ``queue``: the caller adds the job to the queue itself (many in one ZADD).
+# Shared by the scripts that make a job ready: write it as Sluice expects it (the queue entry,
+# the status hash with arq's envelope in its ``envelope`` field and a TTL that outlasts a
+# deferral), and push wake tokens so an idle worker starts at once instead of at its next poll
+# (at most `kept` stay in the list). The envelope lives in the job's own hash, not at
+# ``arq:job:{id}``: a key less per job (its write, read, expiry and delete), and every key of
+# a job is named by its id. A false ``queue``: the caller adds the job to the queue itself
+# (many in one ZADD).
 ADMIT = """
-local function admit(queue, job_key, status, id, envelope, score, expires_ms, enqueued,
-                     pipeline, total, ttl, chosen)
-  redis.call('SET', job_key, envelope, 'PX', expires_ms)
+local function admit(queue, status, id, envelope, score, expires_ms, enqueued, pipeline, total,
+                     ttl, chosen)
   if queue then redis.call('ZADD', queue, score, id) end
   redis.call('HSET', status, 'state', 'queued', 'pipeline', pipeline, 'total', total,
              'enqueued_at', enqueued, 'fetched', 0, 'transformed', 0, 'stored', 0, 'failed', 0,
-             unpack(chosen))
-  redis.call('EXPIRE', status, ttl)
+             'envelope', envelope, unpack(chosen))
+  redis.call('PEXPIRE', status, math.max(tonumber(ttl) * 1000, tonumber(expires_ms)))
 end
 -- a queue other than "default" is named in the registry of queues, for `sluice stats`; a
 -- new name past MAX_QUEUES is refused (each name costs every stats read and metrics scrape)
@@ -121,8 +123,8 @@ if redis.call('EXISTS', KEYS[2], KEYS[3], KEYS[4]) > 0 then return -1 end
 if not queue_allowed(KEYS[7], ARGV[11]) then return -2 end
 local cap = tonumber(ARGV[5])
 if cap > 0 and redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
-admit(KEYS[1], KEYS[2], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7],
-      ARGV[8], ARGV[9], {unpack(ARGV, 13)})
+admit(KEYS[1], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7], ARGV[8],
+      ARGV[9], {unpack(ARGV, 13)})
 register_queue(KEYS[7], ARGV[11])
 events_to(KEYS[8], ARGV[12])
 emit(ARGV[1], 'enqueued', ARGV[11], ARGV[7], {'total', ARGV[8]})
@@ -138,9 +140,9 @@ return 1
 # Enqueue many jobs (`enqueue_many`), in order, while the queue has room under its cap.
 # KEYS: the jobs' queue, wake list, queues, events
 # ARGV: cap, score, expires ms, enqueued at (s), pipeline, status ttl s, wake tokens kept,
-#       status hash prefix, arq job prefix, queue name ('': default), the status fields the
-#       enqueue chose (JSON list: name, value...), events kept (SLUICE_EVENTS_MAXLEN), then
-#       (id, envelope, total) per job
+#       status hash prefix, queue name ('': default), the status fields the enqueue chose
+#       (JSON list: name, value...), events kept (SLUICE_EVENTS_MAXLEN), then (id, envelope,
+#       total) per job
 # Returns how many of the jobs (the first ones) were admitted (-1: a new queue past
 # MAX_QUEUES, none admitted). The ids are fresh
 # (producer.client.bulk.job_ids), so unlike ENQUEUE there is no check that a job exists already.
@@ -151,24 +153,24 @@ ENQUEUE_MANY = (
     + WAKE
     + EMIT
     + """
-local first = 13
+local first = 12
 local n = (#ARGV - first + 1) / 3
-local chosen = cjson.decode(ARGV[11])
-if not queue_allowed(KEYS[3], ARGV[10]) then return -1 end
+local chosen = cjson.decode(ARGV[10])
+if not queue_allowed(KEYS[3], ARGV[9]) then return -1 end
 local cap = tonumber(ARGV[1])
 if cap > 0 then n = math.max(0, math.min(n, cap - redis.call('ZCARD', KEYS[1]))) end
 local entries = {}
 for j = 0, n - 1 do
   local i = first + 3 * j
-  admit(false, ARGV[9] .. ARGV[i], ARGV[8] .. ARGV[i], ARGV[i], ARGV[i + 1], ARGV[2],
-        ARGV[3], ARGV[4], ARGV[5], ARGV[i + 2], ARGV[6], chosen)
+  admit(false, ARGV[8] .. ARGV[i], ARGV[i], ARGV[i + 1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
+        ARGV[i + 2], ARGV[6], chosen)
   entries[2 * j + 1], entries[2 * j + 2] = ARGV[2], ARGV[i]
 end
-events_to(KEYS[4], ARGV[12])
-for j = 0, n - 1 do emit_many(ARGV[first + 3 * j], 'enqueued', ARGV[10], ARGV[5]) end
+events_to(KEYS[4], ARGV[11])
+for j = 0, n - 1 do emit_many(ARGV[first + 3 * j], 'enqueued', ARGV[9], ARGV[5]) end
 flush_events()
 chunked('ZADD', KEYS[1], entries)
-if n > 0 then register_queue(KEYS[3], ARGV[10]) end
+if n > 0 then register_queue(KEYS[3], ARGV[9]) end
 wake(KEYS[2], n, tonumber(ARGV[7]))
 return n
 """
@@ -233,10 +235,11 @@ end
 )
 
 # Keep the envelope of a job that ends without completing, for `retry` (a copy, made on the
-# server: the envelope may be megabytes).
+# server: the envelope may be megabytes): a Client's job has it in its status hash, a job
+# written with raw commands at ``arq:job:{id}``.
 KEEP_SPEC = """
-local function keep_spec(envelope_key, spec_key)
-  local envelope = redis.call('GET', envelope_key)
+local function keep_spec(status, envelope_key, spec_key)
+  local envelope = redis.call('HGET', status, 'envelope') or redis.call('GET', envelope_key)
   if envelope then redis.call('SET', spec_key, envelope) end
 end
 """
@@ -299,8 +302,9 @@ local queued = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not queued and state ~= 'queued' and state ~= 'in_progress' then return 0 end
 if state == 'complete' or state == 'failed' or state == 'cancelled' then return 0 end
 clear_units(KEYS[2], KEYS[6], KEYS[1], ARGV[1])
-keep_spec(KEYS[3], KEYS[7])
+keep_spec(KEYS[1], KEYS[3], KEYS[7])
 redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', ARGV[2], 'error', 'cancelled')
+redis.call('HDEL', KEYS[1], 'envelope')
 redis.call('DEL', KEYS[3])
 local now = now_ms()
 local f = redis.call('HMGET', KEYS[1], 'attempts', 'enqueued_at', 'started_at', 'total',
@@ -331,9 +335,10 @@ end
 # Put a failed or cancelled job back in the queue, as one not yet split; records already stored
 # are kept, and its next run (``run`` + 1) looks them up, so it does only the inputs that have
 # none. The kept spec is the job's envelope (or, kept by an older Sluice, the job alone).
-# KEYS: status hash, spec, queue, arq job, arq result, leases, failed set, inputs list, wake list,
-#       webhooks, events
-# ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept, events kept
+# The envelope goes back in the status hash (its ``envelope`` field), which lives as long.
+# KEYS: status hash, spec, queue, arq job (not used), arq result, leases, failed set, inputs
+#       list, wake list, webhooks, events
+# ARGV: job id, now (ms), expires ms (not used), job expires s, wake tokens kept, events kept
 # Returns 1 re-queued, 0 not failed/cancelled, -1 no spec kept.
 RETRY = (
     CLEAR_UNITS
@@ -353,7 +358,7 @@ if not (ok and type(kept) == 'table' and type(kept.k) == 'table') then
   envelope = '{"t":1,"f":"sluice","a":[],"k":' .. spec .. ',"et":' .. ARGV[2] .. '}'
 end
 clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
-redis.call('SET', KEYS[4], envelope, 'PX', ARGV[3])
+redis.call('HSET', KEYS[1], 'envelope', envelope)
 redis.call('ZADD', KEYS[3], place(ARGV[2], redis.call('HGET', KEYS[1], 'priority')), ARGV[1])
 redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[7], ARGV[1])
@@ -373,10 +378,10 @@ return 1
 # good ones stay, and the next run (``run`` + 1) looks up what is stored, so it redoes only
 # those. The caller names the failed inputs it read; each is checked again here (a record
 # that is not a failure is left alone).
-# KEYS: status hash, spec, queue, arq job, arq result, leases, results, blobs, wake list,
-#       webhooks, events
-# ARGV: job id, now (ms), expires ms, job expires s, wake tokens kept, events kept, then input
-#       indexes
+# KEYS: status hash, spec, queue, arq job (not used), arq result, leases, results, blobs, wake
+#       list, webhooks, events
+# ARGV: job id, now (ms), expires ms (not used), job expires s, wake tokens kept, events kept,
+#       then input indexes
 # Returns how many records were dropped (the job re-queued if > 0); 0: none of them is a
 # failure; -1 the job is not complete; -2 no copy of the job was kept.
 RETRY_INPUTS = (
@@ -400,7 +405,7 @@ if #dropped == 0 then return 0 end
 chunked('HDEL', KEYS[7], dropped)
 chunked('HDEL', KEYS[8], dropped)
 clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
-redis.call('SET', KEYS[4], spec, 'PX', ARGV[3])
+redis.call('HSET', KEYS[1], 'envelope', spec)
 redis.call('DEL', KEYS[2], KEYS[5])
 reset_webhook(KEYS[10], KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[3], place(ARGV[2], redis.call('HGET', KEYS[1], 'priority')), ARGV[1])

@@ -55,6 +55,9 @@ class Field(StrEnum):
     BLOBS = "blobs"  # a blob was stored
     INPUTS_LIST = "inputs_list"  # the inputs are in {ns}:job:{id}:inputs
     FOREIGN = "foreign"  # enqueued without a Client (raw commands, arq's client)
+    # arq's job envelope (JSON) of a job a Client enqueued, from its enqueue to its ending (a job
+    # written with raw commands has it at arq:job:{id} instead)
+    ENVELOPE = "envelope"
 
 
 # Per stage: items that left it, their seconds in it, and its capacity while the job ran

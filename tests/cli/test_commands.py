@@ -49,7 +49,7 @@ STATUS_KEYS = {
 
 def stored_inputs(rdb: SyncRedis, keys: Keys, job_id: str) -> list[str]:
     """A job's inputs, whether sent inline or streamed to its inputs list."""
-    inline = envelope(rdb, job_id).get("inputs")
+    inline = envelope(rdb, keys, job_id).get("inputs")
     if inline is not None:
         return list(inline)
     return [raw.decode() for raw in rdb.lrange(keys.inputs(job_id), 0, -1)]
@@ -111,13 +111,13 @@ def test_enqueue_prints_the_job_id_and_queues_the_inputs(
     result = sluice(env, "enqueue", "text-stats", "data:,a", "data:,b", "--job-id", job_id)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"{job_id}\n"
-    assert envelope(rdb, job_id)["pipeline"] == "text-stats"
+    assert envelope(rdb, keys, job_id)["pipeline"] == "text-stats"
     assert stored_inputs(rdb, keys, job_id) == ["data:,a", "data:,b"]
     assert rdb.zscore(keys.queue, job_id) is not None
 
 
 def test_enqueue_parses_option_values_as_json_or_keeps_strings(
-    env: dict[str, str], rdb: SyncRedis
+    env: dict[str, str], rdb: SyncRedis, keys: Keys
 ) -> None:
     """--option values that are valid JSON become JSON values; anything else stays a string."""
     pairs = [
@@ -135,7 +135,7 @@ def test_enqueue_parses_option_values_as_json_or_keeps_strings(
     result = sluice(env, "enqueue", "thumbnail", "data:,x", *args, "--json")
     assert result.exit_code == 0, result.stderr
     job_id = json.loads(result.stdout)["job_id"]
-    assert envelope(rdb, job_id)["options"] == {
+    assert envelope(rdb, keys, job_id)["options"] == {
         "size": 64,
         "ratio": 0.5,
         "flag": True,

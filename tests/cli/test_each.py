@@ -22,7 +22,7 @@ def test_each_input_becomes_a_job_in_order(
     assert result.exit_code == 0, result.stderr
     ids = result.stdout.split()
     assert len(ids) == 2501 == len(set(ids))
-    assert [envelope(rdb, i)["inputs"] for i in ids] == [[u] for u in ["data:,first", *lines]]
+    assert [envelope(rdb, keys, i)["inputs"] for i in ids] == [[u] for u in ["data:,first", *lines]]
     assert [m.decode() for m in rdb.zrange(keys.queue, 0, -1)] == ids  # they start in order
     assert rdb.hget(keys.job(ids[-1]), "total") == b"1"
 
@@ -41,7 +41,7 @@ def test_each_bad_line_names_it_and_reports_what_was_queued(
     assert "error: input 2500: 'no-scheme' has no URI scheme" in result.stderr
     printed = result.stdout.split()
     assert len(printed) == 2000 == rdb.zcard(keys.queue)
-    assert envelope(rdb, printed[-1])["inputs"] == ["data:,1999"]
+    assert envelope(rdb, keys, printed[-1])["inputs"] == ["data:,1999"]
 
 
 def test_each_with_a_job_id_is_a_usage_error(env: dict[str, str]) -> None:

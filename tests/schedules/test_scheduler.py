@@ -53,7 +53,7 @@ async def test_the_last_definition_published_wins(redis: Redis, config: WorkerCo
     fired = await redis.zrange(keys.queue, 0, -1)
     assert fired  # the latest tick missed, or the ticks late (LATE_S): each the newer's job
     for job_id in fired:
-        assert b'"data:,theirs"' in (await redis.get(keys.arq_job(job_id.decode())) or b"")
+        assert b'"data:,theirs"' in (await redis.hget(keys.job(job_id.decode()), "envelope") or b"")
 
 
 async def test_a_schedule_deleted_by_hand_is_published_again(

@@ -103,7 +103,7 @@ async def test_a_definition_no_live_worker_holds_is_taken_over(
     assert jobs  # the ticks since the last fired (now_ms - 2 s), late, not missed
     assert all(int(j.split("-")[2].split(".")[0]) * 1000 > now_ms - 2000 for j in jobs)
     for job_id in jobs:
-        assert b'"data:,older"' in (await redis.get(keys.arq_job(job_id)) or b"")
+        assert b'"data:,older"' in (await redis.hget(keys.job(job_id), "envelope") or b"")
     newer._beat_at = 0
     await newer.step()
     assert newer.outranked == {"tick"}

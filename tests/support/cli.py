@@ -17,7 +17,7 @@ def sluice(env: dict[str, str], *args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(app, list(args), env=env, input=input, catch_exceptions=False)
 
 
-def envelope(rdb: SyncRedis, job_id: str) -> dict[str, Any]:
+def envelope(rdb: SyncRedis, keys: Keys, job_id: str) -> dict[str, Any]:
     """The arguments of the queued arq job (pipeline, inputs, options)."""
-    kwargs: dict[str, Any] = loads(rdb.get(Keys().arq_job(job_id)) or b"")["k"]
+    kwargs: dict[str, Any] = loads(rdb.hget(keys.job(job_id), "envelope") or b"")["k"]
     return kwargs

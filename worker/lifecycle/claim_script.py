@@ -72,6 +72,13 @@ local function valid_id(id)
   return #id <= 128 and string.find(id, '^[%w_%-][%w_%.%-]*$') ~= nil
 end
 
+-- a job's envelope: in its status hash (a Client wrote it there), else at ``arq:job:{id}``
+-- (raw Redis commands, arq's client)
+local function envelope_of(status, id, field)
+  if field == nil then field = redis.call('HGET', status, 'envelope') end
+  return field or redis.call('GET', key(ENVELOPE, id))
+end
+
 -- unit k of a job whose status fields are `f` (state, unit field, total, unit_size, units,
 -- started_at, run, attempts, fetch_count, stored, held): a fresh token, the try counted, a
 -- lease; written in one HSET with ``writes`` (the fields of a job starting)
@@ -100,7 +107,7 @@ local function hand_out(id, k, status, f, due, envelope, writes)
   if envelope == nil then
     envelope = false
     if cached[id] ~= tonumber(f[7] or '1') then
-      envelope = redis.call('GET', key(ENVELOPE, id)) or false
+      envelope = envelope_of(status, id) or false
     end
   end
   local n = #out
@@ -180,12 +187,12 @@ end
 local function start(id, due, q)
   local status, envelope_key = key(STATUS, id), key(ENVELOPE, id)
   local f = redis.call('HMGET', status, 'state', 'total', 'run', 'attempts', 'fetch_count',
-                       'stored', 'enqueued_at', 'pipeline', 'priority', 'not_before')
+                       'stored', 'enqueued_at', 'pipeline', 'priority', 'not_before', 'envelope')
   if f[8] and f[1] ~= 'cancelled' and not runs(f[8]) then return end  -- for another worker
   -- a deferred job of priority > 0 has an earlier place than its time: not yet
   if f[10] and f[1] ~= 'cancelled' and (tonumber(f[10]) or 0) > now then return end
   local gone = leaving[q]
-  local envelope = redis.call('GET', envelope_key)
+  local envelope = envelope_of(status, id, f[11])
   if not envelope or f[1] == 'cancelled' then
     gone[#gone + 1] = id
     redis.call('DEL', envelope_key)  -- expired, or cancelled: dropped, as arq does

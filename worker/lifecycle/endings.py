@@ -129,12 +129,18 @@ end
 
 -- the job is over: one write of its state and final fields, arq's keys, its webhook queued,
 -- and the TTL of each of its keys that exists; a complete job with failed inputs keeps its
--- envelope as the spec (a rename, not a copy), for retrying those inputs. arq's result is
+-- envelope as the spec (a rename, not a copy, for a job written with raw commands), for
+-- retrying those inputs. arq's result is
 -- written for a job enqueued without a Client (raw commands, arq's client), which may be
 -- waited for by arq.
 local function close(id, status, f, state, fields, result, spec_kept)
   redis.call('HSET', status, 'state', state, 'finished_at', now / 1000, unpack(fields))
-  if state == 'complete' and f.failed > 0 then
+  local keep = state == 'complete' and f.failed > 0
+  if not f.foreign then  -- a Client's job: the envelope is a field of its status hash
+    if keep then keep_spec(status, key(ENVELOPE, id), key(SPEC, id)) end
+    spec_kept = spec_kept or keep
+    redis.call('HDEL', status, 'envelope')
+  elseif keep then
     spec_kept = redis.pcall('RENAME', key(ENVELOPE, id), key(SPEC, id)).ok ~= nil
   else
     redis.call('DEL', key(ENVELOPE, id))
@@ -153,7 +159,7 @@ local function fail(id, status, f, fields)
   local err = ''
   for i = 1, #fields, 2 do if fields[i] == 'error' then err = fields[i + 1] end end
   clear_units(f.queue, KEYS[2], status, id)
-  keep_spec(key(ENVELOPE, id), key(SPEC, id))
+  keep_spec(status, key(ENVELOPE, id), key(SPEC, id))
   local function result()
     return arq_result(id, f.arq, false, 'failed', {error = err}, ARGV[5], now)
   end

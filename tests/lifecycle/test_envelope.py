@@ -1,0 +1,104 @@
+"""Where a job's envelope lives: a Client's job keeps it in its status hash (``envelope``)
+and never has an ``arq:job:{id}`` key; a job written with raw commands keeps it there, and
+the claim reads it from whichever holds it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+
+from producer import Client, JobState
+from producer.contract.status import Field
+from producer.redis.typed import Redis
+from tests.lifecycle.support import claimer, end, store
+from worker.lifecycle.endings import Endings
+
+
+async def test_a_client_job_has_no_arq_key_from_enqueue_to_end(
+    client: Client, redis: Redis, endings: Endings
+) -> None:
+    """The claim hands out the envelope of the status hash; the ending drops it."""
+    keys = client.keys
+    job = await client.enqueue("text-stats", ["data:,a"])
+    envelope = await redis.hget(keys.job(job), Field.ENVELOPE)
+    assert envelope is not None and orjson.loads(envelope)["k"]["inputs"] == ["data:,a"]
+    assert await redis.exists(keys.arq_job(job)) == 0
+    [unit] = (await claimer(redis, keys).claim(room=1, most=1, aborts_since_ms=0)).units
+    assert unit.envelope == envelope
+    assert await redis.exists(keys.arq_job(job)) == 0
+    await store(redis, keys, unit, 0)
+    assert await end(endings, unit, "done") == "complete"
+    assert (await client.status(job)).state == JobState.COMPLETE
+    assert await redis.hget(keys.job(job), Field.ENVELOPE) is None
+    assert await redis.exists(keys.arq_job(job)) == 0
+
+
+async def test_a_unit_taken_over_gets_the_envelope_of_the_status_hash(
+    client: Client, redis: Redis
+) -> None:
+    """A worker that takes over a lapsed unit, not having the job, is sent its envelope."""
+    keys = client.keys
+    job = await client.enqueue("text-stats", ["data:,a"])
+    envelope = await redis.hget(keys.job(job), Field.ENVELOPE)
+    await claimer(redis, keys, "w-1", lease_s=0.01).claim(room=1, most=1, aborts_since_ms=0)
+    await asyncio.sleep(0.05)
+    [unit] = (await claimer(redis, keys, "w-2").claim(room=1, most=1, aborts_since_ms=0)).units
+    assert (unit.job_id, unit.tries, unit.envelope) == (job, 2, envelope)
+
+
+async def test_a_raw_job_runs_from_its_arq_key_and_ends_with_it_gone(
+    client: Client, redis: Redis, endings: Endings
+) -> None:
+    """SET arq:job:{id} + ZADD (docs/wire-format.md) still works: no envelope field."""
+    keys = client.keys
+    envelope = orjson.dumps(
+        {
+            "t": 1,
+            "f": "sluice",
+            "a": [],
+            "k": {"pipeline": "text-stats", "inputs": ["data:,r"]},
+            "et": int(time.time() * 1000),
+        }
+    )
+    await redis.set(keys.arq_job("raw-env"), envelope, px=86_400_000)
+    await redis.zadd(keys.queue, {"raw-env": time.time() * 1000})
+    [unit] = (await claimer(redis, keys).claim(room=1, most=1, aborts_since_ms=0)).units
+    assert unit.envelope == envelope
+    assert await redis.hget(keys.job("raw-env"), Field.ENVELOPE) is None
+    await store(redis, keys, unit, 0)
+    assert await end(endings, unit, "done") == "complete"
+    assert await redis.exists(keys.arq_job("raw-env")) == 0
+    assert await redis.exists(keys.arq_result("raw-env")) == 1
+
+
+async def test_a_cancelled_client_job_keeps_its_envelope_as_the_spec_and_retries(
+    client: Client, redis: Redis
+) -> None:
+    """Cancel copies the envelope to the spec and drops the field; retry puts it back."""
+    keys = client.keys
+    job = await client.enqueue("text-stats", ["data:,a"])
+    envelope = await redis.hget(keys.job(job), Field.ENVELOPE)
+    assert await client.cancel(job)
+    assert await redis.get(keys.spec(job)) == envelope
+    assert await redis.hget(keys.job(job), Field.ENVELOPE) is None
+    assert await client.retry(job) is None
+    assert await redis.hget(keys.job(job), Field.ENVELOPE) == envelope
+    assert await redis.exists(keys.arq_job(job)) == 0
+    [unit] = (await claimer(redis, keys).claim(room=1, most=1, aborts_since_ms=0)).units
+    assert (unit.job_id, unit.envelope) == (job, envelope)
+
+
+async def test_a_failed_client_job_keeps_its_envelope_as_the_spec(
+    client: Client, redis: Redis, endings: Endings
+) -> None:
+    """A job that fails keeps the envelope of its status hash as its spec, for retry."""
+    keys = client.keys
+    job = await client.enqueue("text-stats", ["data:,a"])
+    envelope = await redis.hget(keys.job(job), Field.ENVELOPE)
+    [unit] = (await claimer(redis, keys).claim(room=1, most=1, aborts_since_ms=0)).units
+    assert await end(endings, unit, "fail") == "failed"
+    assert await redis.get(keys.spec(job)) == envelope
+    assert await redis.hget(keys.job(job), Field.ENVELOPE) is None
+    assert 0 < await redis.ttl(keys.spec(job)) <= 600
