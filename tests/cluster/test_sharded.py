@@ -72,7 +72,8 @@ async def test_jobs_on_every_shard_complete(
     assert len(shards) >= 3, shards
     keys = sharded.keys
     for i in ids:  # each job's envelope and queue entry are in its own shard
-        assert await redis.exists(keys.arq_job(i)) == 1
+        assert await redis.hexists(keys.job(i), "envelope")
+        assert keys.job(i).startswith(f"{{{keys.namespace}.{shard_of(i, SHARDS)}}}:")
         assert await redis.zscore(keys.for_job(i).queue, i) is not None
     stats = await sharded.stats()
     assert stats.ready == len(ids)
