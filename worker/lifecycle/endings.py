@@ -130,21 +130,23 @@ end
 -- the job is over: one write of its state and final fields, arq's keys, its webhook queued,
 -- and the TTL of each of its keys that exists; a complete job with failed inputs keeps its
 -- envelope as the spec (a rename, not a copy, for a job written with raw commands), for
--- retrying those inputs. arq's result is
--- written for a job enqueued without a Client (raw commands, arq's client), which may be
--- waited for by arq.
-local function close(id, status, f, state, fields, result, spec_kept)
+-- retrying those inputs. arq's result is written for a job enqueued without a Client (raw
+-- commands, arq's client), which may be waited for by arq. ``unit_field``: the last unit's
+-- lease field, dropped here with the envelope (one HDEL).
+local function close(id, status, f, state, fields, result, spec_kept, unit_field)
   redis.call('HSET', status, 'state', state, 'finished_at', now / 1000, unpack(fields))
   local keep = state == 'complete' and f.failed > 0
+  local dropped = {unit_field}
   if not f.foreign then  -- a Client's job: the envelope is a field of its status hash
     if keep then keep_spec(status, key(ENVELOPE, id), key(SPEC, id)) end
     spec_kept = spec_kept or keep
-    redis.call('HDEL', status, 'envelope')
+    dropped[#dropped + 1] = 'envelope'
   elseif keep then
     spec_kept = redis.pcall('RENAME', key(ENVELOPE, id), key(SPEC, id)).ok ~= nil
   else
     redis.call('DEL', key(ENVELOPE, id))
   end
+  if #dropped > 0 then redis.call('HDEL', status, unpack(dropped)) end
   if f.foreign then redis.call('SET', key(RESULT, id), result(), 'PX', f.ttl * 1000) end
   queue_webhook(KEYS[5], KEYS[6], status, id, now, f.callback)
   ended[#ended + 1] = id
@@ -171,13 +173,13 @@ end
 
 -- the job's last unit is done: complete if every input has its record, else run again for
 -- the missing ones, or fail once the runs are spent
-local function finish(id, status, f, fields)
+local function finish(id, status, f, fields, unit_field)
   local have = redis.call('HLEN', key(RESULTS, id))
   if have >= f.total then
     local function result() return arq_result(id, f.arq, true, 'complete', {}, ARGV[5], now) end
     -- every input left every stage: the counts say so, whatever the counters added
     local final = append(fields, {'fetched', f.total, 'transformed', f.total})
-    close(id, status, f, 'complete', final, result, false)
+    close(id, status, f, 'complete', final, result, false, unit_field)
     emit_many(id, 'completed', f.queue_name, f.pipeline)
     return 'complete'
   end
@@ -198,16 +200,18 @@ local function finish(id, status, f, fields)
   return 'resumed'
 end
 
+-- a unit's lease field goes with it; the last unit's, with the job's ending (`close` drops
+-- it with the envelope in one HDEL, `clear_units` with the others)
 local function done(e, id, status, member, f)
   leaving[#leaving + 1] = member
-  redis.call('HDEL', status, 'unit:' .. e[3])
   local count = f.done + 1
   local fields = with_counters(status, e[9], e[7], {'units_done', count, 'held', f.held - 1})
   if count < f.units then
+    redis.call('HDEL', status, 'unit:' .. e[3])
     redis.call('HSET', status, unpack(fields))
     return 'ok'
   end
-  return finish(id, status, f, append(fields, e[8]))
+  return finish(id, status, f, append(fields, e[8]), 'unit:' .. e[3])
 end
 
 local function release(e, id, status, member, f)
