@@ -1,6 +1,6 @@
 """Sluice on a 3-primary Valkey Cluster: ``sluice-cluster`` (one worker) and
-``sluice-cluster×2``, beside ``sluice`` on the one server, for the tiny workload (Redis's cost
-per job) and the scale-out ones.
+``sluice-cluster×2``, beside ``sluice`` on the one server, for the tiny workload (jobs/s and
+Redis's cost per job).
 
 Each run starts a cluster of its own (tests.support.cluster: three embedded valkey-server
 processes, append-only file on, as the one-node server) before its workers, and stops it after;
