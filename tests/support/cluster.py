@@ -88,32 +88,34 @@ class Cluster:
         return [node for node in self.nodes if node.process and node.process.poll() is None]
 
     def start(self, timeout_s: float = 20.0) -> Cluster:
-        total = self.primaries * (1 + self.replicas)
-        for i in range(total):
-            args = flags(
-                {
-                    "cluster-enabled": "yes",
-                    "cluster-config-file": "nodes.conf",
-                    "cluster-node-timeout": str(self.node_timeout_ms),
-                    # its own free port: the default, port + 10000, may be taken or above 65535
-                    "cluster-port": str(bus_port := free_port()),
-                    # a replica may take over at once, however stale (tests kill primaries)
-                    "cluster-replica-validity-factor": "0",
-                    "repl-diskless-sync-delay": "0",
-                    # a primary told to stop does not wait for replicas stopped before it
-                    "shutdown-timeout": "0",
-                }
-            )
-            node = Server(self.binary, self.base_dir / f"node{i}", extra_args=args)
-            self.nodes.append(node)
-            self.bus_ports[node.port] = bus_port
-            node.start(timeout_s)
         try:
+            for i in range(self.primaries * (1 + self.replicas)):
+                self._node(i).start(timeout_s)
             self._form(timeout_s)
         except BaseException:
-            self.stop()
+            self.stop()  # no node left running when the cluster cannot start
             raise
         return self
+
+    def _node(self, i: int) -> Server:
+        args = flags(
+            {
+                "cluster-enabled": "yes",
+                "cluster-config-file": "nodes.conf",
+                "cluster-node-timeout": str(self.node_timeout_ms),
+                # its own free port: the default, port + 10000, may be taken or above 65535
+                "cluster-port": str(bus_port := free_port()),
+                # a replica may take over at once, however stale (tests kill primaries)
+                "cluster-replica-validity-factor": "0",
+                "repl-diskless-sync-delay": "0",
+                # a primary told to stop does not wait for replicas stopped before it
+                "shutdown-timeout": "0",
+            }
+        )
+        node = Server(self.binary, self.base_dir / f"node{i}", extra_args=args)
+        self.nodes.append(node)
+        self.bus_ports[node.port] = bus_port
+        return node
 
     def _form(self, timeout_s: float) -> None:
         primaries = self.nodes[: self.primaries]
@@ -224,5 +226,6 @@ class Cluster:
 
 
 def start_cluster(binary: str, base_dir: Path, **options: Any) -> Cluster:
-    """A started, settled cluster; RuntimeError with the nodes' logs if it cannot form."""
+    """A started, settled cluster: RuntimeError if a node cannot start (with its log),
+    TimeoutError if they do not form one in time (with each node's view)."""
     return Cluster(binary, base_dir, **options).start()
