@@ -103,6 +103,31 @@ def owned_tags(cluster: Cluster) -> list[str]:
     return [tags[port] for port in ports]
 
 
+async def test_the_cluster_system_measures_every_node(
+    redis: Redis, server: Server, namespace: str, tmp_path: Path
+) -> None:
+    """sluice-cluster's own cluster has three nodes; the run reads the counts of each and
+    counts their processes' CPU with the servers'; stopping the system stops them."""
+    tiny = WORKLOADS["tiny"]
+    ctx = bench_context(redis, server, namespace, tmp_path)
+    ctx.infra_pids = [12345]
+    system = SluiceCluster(ctx, tiny, [])
+    await system.start_cluster()
+    assert system.cluster is not None
+    nodes = [node.process for node in system.cluster.nodes]
+    try:
+        assert system.ctx.redis_url in system.cluster.urls and len(system.servers()) == 3
+        ports = {node.connection_pool.connection_kwargs["port"] for node in system.servers()}
+        assert ports == {node.port for node in system.cluster.nodes}
+        pids = {process.pid for process in nodes if process}
+        assert set(system.infra_pids()) == {12345, *pids}
+        assert system.settings()["SLUICE_REDIS_CLUSTER"] == "true"
+        assert system.settings()["SLUICE_REDIS_URL"] == system.cluster.url
+    finally:
+        await system.stop(graceful=True)
+    assert all(process is not None and process.poll() is not None for process in nodes)
+
+
 async def test_tiny_jobs_run_on_the_cluster(
     redis: Redis, server: Server, namespace: str, tmp_path: Path
 ) -> None:

@@ -90,7 +90,8 @@ async def test_a_failover_promotes_the_replica(
 async def test_a_killed_primary_is_replaced_by_its_replica(
     make_cluster: Callable[..., Cluster], namespace: str
 ) -> None:
-    """SIGKILL of a primary: its replica takes its slots and the cluster is whole again."""
+    """SIGKILL of a primary: its replica takes its slots and the cluster is whole again;
+    restarted, the old primary rejoins as the new one's replica."""
     cluster = make_cluster(replicas=1)
     primary = cluster.primary_nodes()[0]
     replica = cluster.replica_of(primary)
@@ -107,6 +108,8 @@ async def test_a_killed_primary_is_replaced_by_its_replica(
     assert cluster.owner(key_slot(cluster, tagged)) is replica
     with redis.Redis(port=replica.port) as direct:
         assert direct.get(tagged) == b"kept"
+    cluster.restart(primary)  # it comes back as the replica of its successor
+    assert primary.role() == "slave" and cluster.replica_of(replica) is primary
 
 
 async def test_a_slot_moves_with_its_keys(

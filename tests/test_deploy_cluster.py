@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -144,3 +146,79 @@ def test_overlaid_workers_run_in_cluster_mode_and_keda_counts_every_shard() -> N
     prometheus = yaml.safe_load((K8S / "keda-scaledobject-prometheus.yaml").read_text())
     assert scaled["triggers"] == prometheus["spec"]["triggers"]
     assert scaled["minReplicaCount"] >= 1 and "scalingModifiers" not in scaled["advanced"]
+
+
+def loopback_addresses(names: list[str]) -> dict[str, str]:
+    """An address of its own on loopback for each node (127.0.0.2, ...), so each can listen
+    on the compose file's ports, 6379 and 16379; the test is skipped if one is taken."""
+    addresses = {name: f"127.0.0.{i + 2}" for i, name in enumerate(names)}
+    for address in addresses.values():
+        for port in (6379, 16379):
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+                try:
+                    sock.bind((address, port))
+                except OSError as exc:
+                    pytest.skip(f"{address}:{port} is taken here: {exc}")
+    return addresses
+
+
+def test_compose_init_job_forms_the_cluster_once(tmp_path: Path) -> None:
+    """The init job's script, run against six nodes started with the compose file's command
+    (each on a loopback address of its own; `getent` answers for the service names), forms a
+    cluster of three primaries and three replicas; run again, it sees it formed and exits 0."""
+    services = compose()["services"]
+    nodes = sorted(name for name in services if name.startswith("valkey-"))
+    addresses = loopback_addresses(nodes)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    answers = "".join(
+        f'  {name}) echo "{address} {name}";;\n' for name, address in addresses.items()
+    )
+    (bin_dir / "getent").write_text(f'#!/bin/sh\ncase "$2" in\n{answers}esac\n')
+    (bin_dir / "getent").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{Path(valkey_binary()).parent}:{os.environ['PATH']}"}
+    node_script = services["valkey-1"]["command"][-1].replace("$$", "$")
+    processes = []
+    try:
+        for name, address in addresses.items():
+            data = tmp_path / name
+            data.mkdir()
+            # the source address too: a node takes a peer to be where its connection came from
+            script = f"{node_script} --bind {address} --bind-source-addr {address} --dir {data}"
+            with (data / "log").open("wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        ["sh", "-c", script], env={**env, "NODE_NAME": name}, stdout=log, stderr=log
+                    )
+                )
+        for address in addresses.values():
+            wait_for_ping(address)
+        init = services["cluster-init"]["command"][-1].replace("$$", "$")
+        init = init.replace("-h valkey-1", f"-h {addresses['valkey-1']}")
+        for _ in range(2):  # the second run finds the cluster formed
+            done = subprocess.run(
+                ["sh", "-c", init], env=env, capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+        with redis.Redis(host=addresses["valkey-1"], port=6379, decode_responses=True) as client:
+            info = cast("str", client.execute_command("CLUSTER", "INFO"))
+            assert "cluster_state:ok" in info and "cluster_size:3" in info
+            assert "cluster_known_nodes:6" in info
+            shards = cast("list[Any]", client.execute_command("CLUSTER", "SHARDS"))
+            assert len(shards) == 3
+    finally:
+        for process in processes:
+            terminate(process)
+
+
+def wait_for_ping(address: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    with redis.Redis(host=address, port=6379, socket_connect_timeout=0.5) as client:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, f"no node on {address}:6379"
+                time.sleep(0.05)

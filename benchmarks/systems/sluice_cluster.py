@@ -1,6 +1,6 @@
 """Sluice on a 3-primary Valkey Cluster: ``sluice-cluster`` (one worker) and
-``sluice-cluster×2``, beside ``sluice`` on the one server, for the tiny workload (Redis's cost
-per job) and the scale-out ones.
+``sluice-cluster×2``, beside ``sluice`` on the one server, for the tiny workload (jobs/s and
+Redis's cost per job).
 
 Each run starts a cluster of its own (tests.support.cluster: three embedded valkey-server
 processes, append-only file on, as the one-node server) before its workers, and stops it after;
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import Any
 
 from benchmarks.measure import total_counts
 from benchmarks.systems.base import Context
@@ -41,14 +42,13 @@ class SluiceCluster(SluiceSystem):
     def settings(self, metrics_port: int = 0) -> dict[str, str]:
         return {**super().settings(metrics_port), "SLUICE_REDIS_CLUSTER": "true"}
 
-    def client_settings(self) -> ClientSettings:
+    def client_settings(self, **extra: Any) -> ClientSettings:
         if CLUSTER_SETTING not in ClientSettings.model_fields:
             raise RuntimeError(
                 "this Sluice has no SLUICE_REDIS_CLUSTER setting: the cluster systems need "
                 "Redis Cluster support (issue 16, item 4)"
             )
-        settings = super().client_settings()
-        return settings.model_copy(update={CLUSTER_SETTING: True})
+        return super().client_settings(**{CLUSTER_SETTING: True, **extra})
 
     def given(self) -> str:
         shards = self.ctx.sluice_env.get("SLUICE_SHARDS", "default")
@@ -56,13 +56,17 @@ class SluiceCluster(SluiceSystem):
 
     async def start(self) -> None:
         self.client_settings()  # no cluster support: say so before starting one
+        await self.start_cluster()
+        await super().start()
+        if not self.workload.sluice_jobs:
+            self.commands_per_poll = await self._commands_per_poll()
+
+    async def start_cluster(self) -> None:
+        """The run's own cluster, which the workers and the harness's client are given."""
         base = self.ctx.log_dir / f"{self.ctx.namespace}-cluster"
         self.cluster = await asyncio.to_thread(start_cluster, valkey_binary(), base)
         self.nodes = [Redis.from_url(url) for url in self.cluster.urls]
         self.ctx = dataclasses.replace(self.ctx, redis_url=self.cluster.url)
-        await super().start()
-        if not self.workload.sluice_jobs:
-            self.commands_per_poll = await self._commands_per_poll()
 
     def servers(self) -> list[Redis]:
         return self.nodes

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from typing import Any
 
 from benchmarks.systems.base import WARMUP_URI, Context, Managed, System, wait_until
 from benchmarks.workloads import Workload
@@ -58,13 +59,14 @@ class SluiceSystem(System):
             **self.ctx.sluice_env,
         }
 
-    def client_settings(self) -> ClientSettings:
+    def client_settings(self, **extra: Any) -> ClientSettings:
         """The harness's own client: it enqueues, and reads what the run did."""
         return ClientSettings(
             redis_url=self.ctx.redis_url,
             namespace=self.ctx.namespace,
             max_queued_jobs=0,
             _env_file=None,
+            **extra,
         )
 
     def given(self) -> str:

@@ -42,15 +42,18 @@ def slot_ranges(primaries: int) -> list[tuple[int, int]]:
 
 
 def parse_nodes(text: str) -> tuple[dict[str, int], SlotMap]:
-    """CLUSTER NODES as {node id: port} and the slot ranges of the primaries it thinks live."""
+    """CLUSTER NODES as {node id: port} of the nodes it thinks up (not flagged ``fail``), and
+    the slot ranges of the primaries among them."""
     ports: dict[str, int] = {}
     ranges: list[tuple[int, int, int]] = []
     for line in text.strip().splitlines():
         node_id, address, flag_text, *_rest = line.split()
+        node_flags = flag_text.split(",")
+        if "fail" in node_flags:
+            continue
         port = int(address.split("@")[0].rsplit(":", 1)[1])
         ports[node_id] = port
-        node_flags = flag_text.split(",")
-        if "master" not in node_flags or "fail" in node_flags:
+        if "master" not in node_flags:
             continue
         for part in line.split()[8:]:
             if part.startswith("["):  # "[slot->-id]": a migration under way, not ownership
@@ -85,30 +88,34 @@ class Cluster:
         return [node for node in self.nodes if node.process and node.process.poll() is None]
 
     def start(self, timeout_s: float = 20.0) -> Cluster:
-        total = self.primaries * (1 + self.replicas)
-        for i in range(total):
-            args = flags(
-                {
-                    "cluster-enabled": "yes",
-                    "cluster-config-file": "nodes.conf",
-                    "cluster-node-timeout": str(self.node_timeout_ms),
-                    # its own free port: the default, port + 10000, may be taken or above 65535
-                    "cluster-port": str(bus_port := free_port()),
-                    # a replica may take over at once, however stale (tests kill primaries)
-                    "cluster-replica-validity-factor": "0",
-                    "repl-diskless-sync-delay": "0",
-                }
-            )
-            node = Server(self.binary, self.base_dir / f"node{i}", extra_args=args)
-            self.nodes.append(node)
-            self.bus_ports[node.port] = bus_port
-            node.start(timeout_s)
         try:
+            for i in range(self.primaries * (1 + self.replicas)):
+                self._node(i).start(timeout_s)
             self._form(timeout_s)
         except BaseException:
-            self.stop()
+            self.stop()  # no node left running when the cluster cannot start
             raise
         return self
+
+    def _node(self, i: int) -> Server:
+        args = flags(
+            {
+                "cluster-enabled": "yes",
+                "cluster-config-file": "nodes.conf",
+                "cluster-node-timeout": str(self.node_timeout_ms),
+                # its own free port: the default, port + 10000, may be taken or above 65535
+                "cluster-port": str(bus_port := free_port()),
+                # a replica may take over at once, however stale (tests kill primaries)
+                "cluster-replica-validity-factor": "0",
+                "repl-diskless-sync-delay": "0",
+                # a primary told to stop does not wait for replicas stopped before it
+                "shutdown-timeout": "0",
+            }
+        )
+        node = Server(self.binary, self.base_dir / f"node{i}", extra_args=args)
+        self.nodes.append(node)
+        self.bus_ports[node.port] = bus_port
+        return node
 
     def _form(self, timeout_s: float) -> None:
         primaries = self.nodes[: self.primaries]
@@ -141,7 +148,7 @@ class Cluster:
         return "cluster_state:ok" in str(command(node, "CLUSTER", "INFO"))
 
     def settled(self) -> bool:
-        """Every live node is ok, knows every node and names the same live primaries."""
+        """Every live node is ok, sees every live node up and names the same live primaries."""
         live = self.live()
         live_ports = {node.port for node in live}
         try:
@@ -204,6 +211,10 @@ class Cluster:
         """SIGKILL one node; `wait_settled` then waits for its replica to take over."""
         node.kill()
 
+    def stop_node(self, node: Server) -> None:
+        """SIGTERM one node (it saves and exits); `restart` brings it back."""
+        node.stop()
+
     def restart(self, node: Server, timeout_s: float = 20.0) -> None:
         """Start a stopped node again (same port, same nodes.conf): it rejoins the cluster."""
         node.start(timeout_s)
@@ -215,5 +226,6 @@ class Cluster:
 
 
 def start_cluster(binary: str, base_dir: Path, **options: Any) -> Cluster:
-    """A started, settled cluster; RuntimeError with the nodes' logs if it cannot form."""
+    """A started, settled cluster: RuntimeError if a node cannot start (with its log),
+    TimeoutError if they do not form one in time (with each node's view)."""
     return Cluster(binary, base_dir, **options).start()
