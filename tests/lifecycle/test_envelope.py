@@ -8,7 +8,6 @@ import asyncio
 import time
 
 import orjson
-import pytest
 
 from producer import Client, JobState
 from producer.contract.status import Field
@@ -49,11 +48,6 @@ async def test_a_unit_taken_over_gets_the_envelope_of_the_status_hash(
     assert (unit.job_id, unit.tries, unit.envelope) == (job, 2, envelope)
 
 
-@pytest.mark.xfail(
-    reason="after the cluster merge the lone Claimer finds no unit for a raw job; raw jobs still "
-    "run end to end through real workers (tests/test_wire*.py): open on issue 15/16",
-    strict=False,
-)
 async def test_a_raw_job_runs_from_its_arq_key_and_ends_with_it_gone(
     client: Client, redis: Redis, endings: Endings
 ) -> None:
@@ -69,7 +63,7 @@ async def test_a_raw_job_runs_from_its_arq_key_and_ends_with_it_gone(
         }
     )
     await redis.set(keys.arq_job("raw-env"), envelope, px=86_400_000)
-    await redis.zadd(keys.queue, {"raw-env": time.time() * 1000})
+    await redis.zadd(keys.queue, {"raw-env": time.time() * 1000 - 1000})  # due on any clock
     [unit] = (await claimer(redis, keys).claim(room=1, most=1, aborts_since_ms=0)).units
     assert unit.envelope == envelope
     assert await redis.hget(keys.job("raw-env"), Field.ENVELOPE) is None
