@@ -4,6 +4,7 @@ key name as it always was; the fleet refuses a process with another shard count.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -170,3 +171,27 @@ async def test_metrics_count_every_shard(settings: ClientSettings, workers: Work
             return samples.get(key("sluice_queue_jobs", state="deferred")) == 12
 
         await wait_until(counted)
+
+
+async def test_events_of_two_shards_with_one_id_are_not_lost(sharded: Client, redis: Redis) -> None:
+    """Each shard's stream makes its own ids, so shard 1 may write an entry with the very id
+    a follower was just given from shard 0's: the follower still gets both, in shard order.
+    (Ids a little ahead of the server's clock stand for two writes in one millisecond.)"""
+    seconds, micros = await redis.time()
+    at = f"{seconds * 1000 + micros // 1000 + 1500}-0"
+    first, second = sharded.keys.shard_keys(0), sharded.keys.shard_keys(1)
+    got: list[str] = []
+
+    async def follow() -> None:
+        async for event in sharded.events(since="0"):
+            got.append(event.job)
+            if len(got) == 2:
+                return
+
+    reader = asyncio.create_task(follow())
+    await redis.xadd(first.events, {"job": "in-shard-0", "type": "enqueued"}, id=at)
+    await asyncio.sleep(0.5)  # the follower has read shard 0's entry, not yet due
+    await redis.xadd(second.events, {"job": "in-shard-1", "type": "enqueued"}, id=at)
+    await asyncio.wait_for(reader, 10)
+    assert got == ["in-shard-0", "in-shard-1"]
+    assert [e.job async for e in sharded.events(since="0", follow=False)] == got
