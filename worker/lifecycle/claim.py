@@ -28,6 +28,7 @@ from producer.contract.events import DEFAULT_EVENTS_MAXLEN
 from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, WAKE_TOKENS, Keys
 from producer.contract.status import unit_field
 from producer.redis.typed import Redis
+from producer.redis.wake import push_wake
 from worker.lifecycle.claim_script import CLAIM, FIELDS, WINDOW_MAX
 from worker.lifecycle.templates import KeyTemplates
 
@@ -146,15 +147,8 @@ class Claimer:
                 break
         split = sum(u.units - 1 for u in units if u.index == 0 and u.units > 1 and u.run == 1)
         if split:  # idle workers: units for you (the shard's script woke its own list)
-            await self._wake(min(split, WAKE_TOKENS))
+            await push_wake(self._redis, self.wakes, split)
         return Claim(units, more, aborted, max(self._aborts_seen))
-
-    async def _wake(self, tokens: int) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in self.wakes:
-                pipe.lpush(key, *([1] * tokens))
-                pipe.ltrim(key, 0, WAKE_TOKENS - 1)
-            await pipe.execute()
 
     async def _claim(
         self,

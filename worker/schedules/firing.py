@@ -14,6 +14,7 @@ from producer.contract.wire import encode_job
 from producer.redis.failover import ReplicaWait
 from producer.redis.scripts import run_script
 from producer.redis.typed import Redis
+from producer.redis.wake import push_wake
 from worker.settings import WorkerConfig
 
 FIRE_SHA = hashlib.sha1(FIRE.encode()).hexdigest()
@@ -71,5 +72,7 @@ class Firing:
             Field.SCHEDULE,
             schedule.name,
         ]
-        outcome = await run_script(self.redis, FIRE_SHA, FIRE, keys, args, self.wait)
-        return Fired(int(outcome)), job_id
+        fired = Fired(int(await run_script(self.redis, FIRE_SHA, FIRE, keys, args, self.wait)))
+        if fired == Fired.ENQUEUED and self.keys.sharded:  # FIRE woke its shard's list only
+            await push_wake(self.redis, [self.keys.fleet_wake_for(spec.queue)], 1)
+        return fired, job_id
