@@ -17,6 +17,7 @@ from producer.redis.typed import Redis
 from tests.support.scrape import key, scrape, wait_until
 from tests.support.servers import free_port
 from tests.support.workers import WorkerFactory
+from worker.lifecycle.claim import Claimer
 
 SHARDS = 4
 
@@ -195,3 +196,37 @@ async def test_events_of_two_shards_with_one_id_are_not_lost(sharded: Client, re
     await asyncio.wait_for(reader, 10)
     assert got == ["in-shard-0", "in-shard-1"]
     assert [e.job async for e in sharded.events(since="0", follow=False)] == got
+
+
+async def script_calls(redis: Redis) -> int:
+    """Scripts the server has run (EVALSHA and EVAL), by its command statistics."""
+    stats = await redis.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
+
+
+async def test_an_idle_claimer_rests_empty_shards_until_woken(
+    settings: ClientSettings, redis: Redis
+) -> None:
+    """On 16 empty shards, 40 claims in a row make far fewer than 16 script calls each; a
+    job enqueued meanwhile is found once its shard's rest ends; after a wake token, at once."""
+    keys = Keys(settings.namespace, shards=16)
+    claimer = Claimer(redis, keys, "w-idle", 30, unit_inputs=10, result_ttl_s=60)
+    before = await script_calls(redis)
+    for _ in range(40):
+        assert (await claimer.claim(room=10, most=2, aborts_since_ms=0)).units == []
+    calls = await script_calls(redis) - before
+    assert 16 <= calls <= 40 * 16 // 4, calls
+    async with Client(settings.model_copy(update={"shards": 16})) as client:
+        quiet = await client.enqueue("text-stats", ["data:,quiet"])
+        found: list[str] = []
+        for _ in range(200):  # no wake read: found once its shard's rest is over
+            found += [u.job_id for u in (await claimer.claim(10, 2, 0)).units]
+            if found:
+                break
+            await asyncio.sleep(0.02)
+        assert found == [quiet]
+        for _ in range(3):  # every shard empty again: all resting
+            await claimer.claim(10, 2, 0)
+        woke = await client.enqueue("text-stats", ["data:,woke"])
+        claimer.woken()
+        assert [u.job_id for u in (await claimer.claim(10, 2, 0)).units] == [woke]

@@ -112,7 +112,8 @@ class SluiceWorker(Worker):
             # a producer's enqueue (or a split) pushes a token: an idle worker starts at once
             try:
                 assert self._claimer is not None
-                await typed(self.pool).blpop(self._claimer.wakes, timeout=delay)
+                if await typed(self.pool).blpop(self._claimer.wakes, timeout=delay):
+                    self._claimer.woken()
             except (RedisError, OSError):
                 await asyncio.sleep(delay)  # the next poll reports it
             return
