@@ -81,23 +81,22 @@ async def test_dashboard_events_and_webhooks(
     finally:
         receiver.stop()
 
-    async with aiohttp.ClientSession() as session:
-        async with dashboard_on(cluster_settings) as base:
-            listed = await call(session, "GET", f"{base}/api/jobs")
-            assert {j["job_id"] for j in listed.body["jobs"]} == {*ids, later}
-            stats = await call(session, "GET", f"{base}/api/stats")
-            assert (stats.body["deferred"], stats.body["workers"]) == (1, 1)
-            one = await call(session, "GET", f"{base}/api/jobs/{ids[3]}")
-            assert (one.body["state"], one.body["stored"]) == ("complete", 1)
-            for page in ("/", "/jobs", f"/jobs/{ids[3]}", "/failed", "/workers"):
-                assert (await call(session, "GET", base + page)).status == 200, page
-            cancelled = await call(session, "POST", f"{base}/api/jobs/{later}/cancel", token=TOKEN)
-            assert cancelled.body["state"] == "cancelled"
-            retried = await call(session, "POST", f"{base}/api/jobs/{later}/retry", token=TOKEN)
-            assert retried.body["state"] == "queued"
-            async with session.get(f"{base}/api/events?since=0&type=completed") as response:
-                completed = await messages(response, len(ids), timeout_s=20)
-            assert sorted(m["data"]["job"] for m in completed) == sorted(ids)
+    async with aiohttp.ClientSession() as session, dashboard_on(cluster_settings) as base:
+        listed = await call(session, "GET", f"{base}/api/jobs")
+        assert {j["job_id"] for j in listed.body["jobs"]} == {*ids, later}
+        stats = await call(session, "GET", f"{base}/api/stats")
+        assert (stats.body["deferred"], stats.body["workers"]) == (1, 1)
+        one = await call(session, "GET", f"{base}/api/jobs/{ids[3]}")
+        assert (one.body["state"], one.body["stored"]) == ("complete", 1)
+        for page in ("/", "/jobs", f"/jobs/{ids[3]}", "/failed", "/workers"):
+            assert (await call(session, "GET", base + page)).status == 200, page
+        cancelled = await call(session, "POST", f"{base}/api/jobs/{later}/cancel", token=TOKEN)
+        assert cancelled.body["state"] == "cancelled"
+        retried = await call(session, "POST", f"{base}/api/jobs/{later}/retry", token=TOKEN)
+        assert retried.body["state"] == "queued"
+        async with session.get(f"{base}/api/events?since=0&type=completed") as response:
+            completed = await messages(response, len(ids), timeout_s=20)
+        assert sorted(m["data"]["job"] for m in completed) == sorted(ids)
     assert (await on_cluster.wait(later, timeout_s=60)).state == JobState.COMPLETE
     no_crossslot(cluster_workers)
 
