@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any
 
 from producer.contract.keys import Keys
+from producer.contract.scripts import NOW
 from producer.redis.failover import Tries
 from producer.redis.scripts import run_script
 from producer.redis.typed import Redis
@@ -32,11 +33,13 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 
 # KEYS[1] a shard's event stream; ARGV[1] the id to read after, ARGV[2] the most entries.
 # Returns the server's clock (ms) and the entries after ARGV[1], read at that moment.
-READ_SCRIPT = """
-local now = redis.call('TIME')
-local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
-return {tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000), entries}
+READ_SCRIPT = (
+    NOW
+    + """
+local now = now_ms()
+return {now, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
 """
+)
 READ_SHA = hashlib.sha1(READ_SCRIPT.encode()).hexdigest()
 HOLD_S = 0.002  # how long a reader waits for held entries' millisecond to pass
 SHARD_POLL_S = 0.1  # how often the shards are read while nothing comes
