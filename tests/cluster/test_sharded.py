@@ -208,7 +208,8 @@ async def test_an_idle_claimer_rests_empty_shards_until_woken(
     settings: ClientSettings, redis: Redis
 ) -> None:
     """On 16 empty shards, 40 claims in a row make far fewer than 16 script calls each; a
-    job enqueued meanwhile is found once its shard's rest ends; after a wake token, at once."""
+    job enqueued meanwhile is found once its shard's rest ends; in the shard of a job the
+    worker holds units of, or after a wake token, at once."""
     keys = Keys(settings.namespace, shards=16)
     claimer = Claimer(redis, keys, "w-idle", 30, unit_inputs=10, result_ttl_s=60)
     before = await script_calls(redis)
@@ -225,8 +226,14 @@ async def test_an_idle_claimer_rests_empty_shards_until_woken(
                 break
             await asyncio.sleep(0.02)
         assert found == [quiet]
-        for _ in range(3):  # every shard empty again: all resting
+        for _ in range(4):  # every shard empty again: their rests grow
             await claimer.claim(10, 2, 0)
+            await asyncio.sleep(0.06)
+        ids = (f"same-{i}" for i in range(1000))  # an id in the shard of the job it holds
+        same = next(i for i in ids if shard_of(i, 16) == shard_of(quiet, 16))
+        await client.enqueue("text-stats", ["data:,same"], job_id=same)
+        held = await claimer.claim(10, 2, 0, holding=[quiet])  # that shard is not rested
+        assert [u.job_id for u in held.units] == [same]
         woke = await client.enqueue("text-stats", ["data:,woke"])
         claimer.woken()
         assert [u.job_id for u in (await claimer.claim(10, 2, 0)).units] == [woke]

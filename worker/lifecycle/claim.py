@@ -26,7 +26,7 @@ import structlog
 from redis.typing import EncodableT
 
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
-from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, WAKE_TOKENS, Keys
+from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, WAKE_TOKENS, Keys, shard_of
 from producer.contract.status import unit_field
 from producer.redis.typed import Redis
 from producer.redis.wake import push_wake
@@ -123,11 +123,17 @@ class Claimer:
         self._batches = itertools.count()
 
     async def claim(
-        self, room: int, most: int, aborts_since_ms: int, cached: Mapping[str, int] | None = None
+        self,
+        room: int,
+        most: int,
+        aborts_since_ms: int,
+        cached: Mapping[str, int] | None = None,
+        holding: Iterable[str] = (),
     ) -> Claim:
         """Claim units until their inputs fill ``room`` (at least one unit), at most ``most``
         units; ``cached``: the jobs whose envelope this worker has read, with the run it read
-        (a later run — a retry — is sent again).
+        (a later run — a retry — is sent again); ``holding``: the jobs it holds units of
+        (their shards are never rested: a cancel of one is heard at once).
 
         On a sharded layout each shard is one call: from a shard that takes its turn first
         (the next one each claim, so none starves), on to the next while room is left, every
@@ -137,11 +143,12 @@ class Claimer:
             return await self._claim(self._shards[0], room, most, aborts_since_ms, cached)
         n, start, now = len(self._shards), self._next, time.monotonic()
         self._next = (start + 1) % n
+        held = {shard_of(job_id, n) for job_id in holding}
         units: list[Unit] = []
         more, aborted = False, list[str]()
         for i in range(n):
             s = (start + i) % n
-            if most > 0 and self._idle[s].resting(now):
+            if most > 0 and s not in held and self._idle[s].resting(now):
                 continue
             seen = self._aborts_seen[s] if self._aborts_seen[s] >= 0 else aborts_since_ms
             left = max(0, most - len(units))

@@ -149,7 +149,10 @@ class SluiceWorker(Worker):
     async def _claim(self, room: int, most: int) -> None:
         assert self._claimer is not None
         self._aborts_checked = sent = time.monotonic()
-        claim = await self._claimer.claim(room, most, self._aborts_seen_ms, self.life.jobs.cached())
+        holding = [attempt.unit.job_id for attempt in self.attempts.values()]
+        claim = await self._claimer.claim(
+            room, most, self._aborts_seen_ms, self.life.jobs.cached(), holding
+        )
         self._more = claim.more
         self._aborts_seen_ms = claim.aborts_seen_ms
         if claim.aborted:
