@@ -21,7 +21,7 @@ from redis.typing import KeyT, StreamIdT
 from producer.client.enqueue import Enqueueing
 from producer.client.inspect import read_status
 from producer.client.merged_events import entry_id as _id
-from producer.client.merged_events import read_merged
+from producer.client.merged_events import read_merged, start_below_clocks
 from producer.contract.errors import WaitTimeout
 from producer.contract.events import Event, EventType
 from producer.contract.models import JobStatus
@@ -112,11 +112,11 @@ class Watching(Enqueueing):
         nothing written between two reads is missed."""
         if since != NEWEST:
             return check_since(since)
-        tries, ids = self._tries(), [(0, 0)]
-        for k in self.keys.every_shard():  # on a sharded layout, the newest of every shard
-            newest = await tries.read(partial(self.redis.xrevrange, k.events, count=1))
-            ids += [_id(newest[0][0])] if newest else []
-        ms, seq = max(ids)
+        tries = self._tries()
+        if self.keys.sharded:  # from below every shard's clock (merged_events)
+            return await start_below_clocks(self.redis, self.keys.every_shard(), tries)
+        newest = await tries.read(partial(self.redis.xrevrange, self.keys.events, count=1))
+        ms, seq = _id(newest[0][0]) if newest else (0, 0)
         return f"{ms}-{seq}"
 
     async def _read(

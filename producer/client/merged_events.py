@@ -41,6 +41,10 @@ return {now, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]
 """
 )
 READ_SHA = hashlib.sha1(READ_SCRIPT.encode()).hexdigest()
+# KEYS[1] a shard's event stream (to reach its node); returns that node's clock (ms).
+CLOCK_SCRIPT = NOW + "\nreturn now_ms()\n"
+CLOCK_SHA = hashlib.sha1(CLOCK_SCRIPT.encode()).hexdigest()
+LAST_SEQ = 2**64 - 1  # a stream id's sequence part is a 64-bit unsigned number
 HOLD_S = 0.002  # how long a reader waits for held entries' millisecond to pass
 SHARD_POLL_S = 0.1  # how often the shards are read while nothing comes
 
@@ -69,6 +73,20 @@ async def read_merged(
         if block_ms:
             await asyncio.sleep(min(block_ms / 1000, SHARD_POLL_S))
         return []
+
+
+async def start_below_clocks(redis: Redis, shards: Sequence[Keys], tries: Tries) -> str:
+    """Where "from now on" starts on a sharded layout: after every id below the earliest of
+    the shards' clocks. Any entry written from now on has an id at or past it, whatever its
+    shard (the newest id of one shard would be past entries another shard writes later in
+    the same millisecond, or on a node whose clock is behind). Entries of the current
+    millisecond written just before come too."""
+    clocks = []
+    for keys in shards:
+        read = partial(run_script, redis, CLOCK_SHA, CLOCK_SCRIPT, [keys.events], [])
+        clocks.append(int(await tries.read(read)))
+    below = min(clocks) - 1
+    return f"{below}-{LAST_SEQ}" if below >= 0 else "0-0"
 
 
 async def _read_once(

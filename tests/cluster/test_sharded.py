@@ -237,3 +237,25 @@ async def test_an_idle_claimer_rests_empty_shards_until_woken(
         woke = await client.enqueue("text-stats", ["data:,woke"])
         claimer.woken()
         assert [u.job_id for u in (await claimer.claim(10, 2, 0)).units] == [woke]
+
+
+async def test_from_now_on_misses_no_shard_behind_another(sharded: Client, redis: Redis) -> None:
+    """Shard 0 holds an entry ahead of the server's clock (as a node whose clock runs ahead
+    would write): a follower from "$" still gets what shard 1 writes after it started."""
+    seconds, micros = await redis.time()
+    ahead = f"{seconds * 1000 + micros // 1000 + 1500}-0"
+    first = sharded.keys.shard_keys(0).events
+    await redis.xadd(first, {"job": "ahead", "type": "enqueued"}, id=ahead)
+    got: list[str] = []
+
+    async def follow() -> None:
+        async for event in sharded.events():
+            got.append(event.job)
+            if "after" in got:
+                return
+
+    reader = asyncio.create_task(follow())
+    await asyncio.sleep(0.3)  # the follower has started
+    await redis.xadd(sharded.keys.shard_keys(1).events, {"job": "after", "type": "enqueued"})
+    await asyncio.wait_for(reader, 10)
+    assert got[-1] == "after"
