@@ -1,4 +1,4 @@
-"""Soak on a real Valkey Cluster (3 primaries, a replica each): jobs of a few hundred inputs
+"""Soak on a real Valkey Cluster (3 primaries, a replica each): six jobs of 300 inputs
 while the primaries fail over again and again (CLUSTER FAILOVER on a replica, each primary
 in turn). Run by `make soak` (marked `soak`). Every job completes with exactly one record
 per input, and the workers started at the beginning finish it: none exits, none is restarted.
@@ -20,10 +20,10 @@ from tests.support.cluster import Cluster
 from tests.support.soak import sleepy_jobs
 from tests.support.workers import WorkerFactory
 
-JOBS = 4
+JOBS = 6
 INPUTS_PER_JOB = 300
 FAILOVER_EVERY_S = 3.0
-SECONDS_PER_INPUT = 0.08  # about 25 s of work for the 4 pool processes
+SECONDS_PER_INPUT = 0.1  # about 45 s of work for the 4 pool processes
 DURATION_S = float(os.environ.get("SLUICE_CLUSTER_SOAK_S", "90"))
 SETTINGS = {
     "pipelines": "tests.sample_pipelines",
