@@ -21,14 +21,20 @@ import yaml
 
 from tests.support.processes import terminate
 from tests.support.servers import Server, free_port, valkey_binary
-from tests.test_deploy import BIN, DEPLOY, GRACE_S, K8S, KEDA_SCHEMA, run, settings_in
+from tests.test_deploy import (
+    BIN,
+    DEPLOY,
+    GRACE_S,
+    K8S,
+    KEDA_SCHEMA,
+    compose_spec_errors,
+    run,
+    settings_in,
+)
 from worker.settings import WorkerConfig
 
 CLUSTER = DEPLOY / "cluster"
 OVERLAY = CLUSTER / "k8s"
-# TODO(lead, at merge): the cluster settings come with f-cluster; once WorkerConfig has them,
-# `worker_settings` checks them as every other setting and this set can go.
-PENDING = {"SLUICE_REDIS_CLUSTER", "SLUICE_SHARDS"}
 
 
 def compose() -> dict[str, Any]:
@@ -37,22 +43,15 @@ def compose() -> dict[str, Any]:
 
 
 def worker_settings(values: dict[str, str]) -> WorkerConfig:
-    """Worker settings from these values, the cluster ones included once Sluice knows them."""
-    assert values["SLUICE_REDIS_CLUSTER"] == "true" and int(values["SLUICE_SHARDS"]) >= 3
-    fields = WorkerConfig.model_fields
-    unknown = {name for name in PENDING if name.removeprefix("SLUICE_").lower() not in fields}
-    return settings_in({k: v for k, v in values.items() if k not in unknown})
+    """Worker settings from these values: in cluster mode, over at least 3 shards."""
+    config = settings_in(values)
+    assert config.redis_cluster and config.keys.shards >= 3
+    return config
 
 
 def test_compose_matches_the_compose_spec() -> None:
     """check-jsonschema accepts the cluster compose file."""
-    result = run(
-        BIN / "check-jsonschema",
-        "--builtin-schema",
-        "vendor.compose-spec",
-        CLUSTER / "docker-compose.yml",
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert compose_spec_errors(CLUSTER / "docker-compose.yml") is None
 
 
 def test_compose_pieces_agree() -> None:

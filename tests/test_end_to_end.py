@@ -9,6 +9,7 @@ from producer import Client, JobState
 from producer.redis.typed import Redis
 from tests.expected import data_uri, text_stats
 from tests.support.http_server import HttpServer
+from tests.support.scrape import wait_until
 from tests.support.workers import WorkerFactory
 
 DOCS = {f"doc{i}.txt": (f"Alpha beta gamma {i} " * (i + 1)).encode() for i in range(20)}
@@ -156,11 +157,18 @@ async def test_job_log_lines_carry_job_fields(client: Client, workers: WorkerFac
     worker = workers()
     job_id = await client.enqueue("text-stats", ["data:,logged"])
     await client.wait(job_id, timeout_s=60)
-    lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
-    about_job = [line for line in lines if line.get("job_id") == job_id]
-    assert {line["event"] for line in about_job} >= {"job started", "job complete"}
-    assert all(line["pipeline"] == "text-stats" for line in about_job)
-    assert all(line["worker"].endswith(f":{worker.pid}") for line in about_job)
+
+    def about_job() -> list[dict[str, str]]:
+        lines = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+        return [line for line in lines if line.get("job_id") == job_id]
+
+    async def logged() -> bool:  # the worker logs the ending once its write has returned
+        return {line["event"] for line in about_job()} >= {"job started", "job complete"}
+
+    await wait_until(logged, timeout_s=10)
+    about = about_job()
+    assert all(line["pipeline"] == "text-stats" for line in about)
+    assert all(line["worker"].endswith(f":{worker.pid}") for line in about)
 
 
 async def test_hundred_thousand_inputs(client: Client, workers: WorkerFactory) -> None:

@@ -42,6 +42,7 @@ from producer.redis.connection import Connected
 from producer.redis.failover import ReplicaWait, Tries
 from producer.redis.layout import check_layout
 from producer.redis.scripts import run_script
+from producer.redis.wake import push_wake
 
 CHUNK = 1000  # inputs per RPUSH when a job's inputs go to a list
 REGISTRY_CACHE_S = 5.0  # how long enqueue trusts its copy of the pipeline registry
@@ -294,11 +295,7 @@ class Enqueueing(Connected):
     async def _wake_fleet(self, queue: str, count: int) -> None:
         """On a sharded layout, wake idle workers of ``queue`` through the fleet's wake list
         (the shard's script pushed to its own, which no worker waits on)."""
-        key, tokens = self.keys.fleet_wake_for(queue), min(count, WAKE_TOKENS)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.lpush(key, *([1] * tokens))
-            pipe.ltrim(key, 0, WAKE_TOKENS - 1)
-            await pipe.execute()
+        await push_wake(self.redis, [self.keys.fleet_wake_for(queue)], count)
 
     async def _wait_for_room(self, queue: str, job_id: str, tries: Tries) -> None:
         room, cap, key = (

@@ -20,6 +20,8 @@ from redis.typing import KeyT, StreamIdT
 
 from producer.client.enqueue import Enqueueing
 from producer.client.inspect import read_status
+from producer.client.merged_events import entry_id as _id
+from producer.client.merged_events import read_merged, start_below_clocks
 from producer.contract.errors import WaitTimeout
 from producer.contract.events import Event, EventType
 from producer.contract.models import JobStatus
@@ -110,19 +112,20 @@ class Watching(Enqueueing):
         nothing written between two reads is missed."""
         if since != NEWEST:
             return check_since(since)
-        tries, ids = self._tries(), [(0, 0)]
-        for k in self.keys.every_shard():  # on a sharded layout, the newest of every shard
-            newest = await tries.read(partial(self.redis.xrevrange, k.events, count=1))
-            ids += [_id(newest[0][0])] if newest else []
-        ms, seq = max(ids)
+        tries = self._tries()
+        if self.keys.sharded:  # from below every shard's clock (merged_events)
+            return await start_below_clocks(self.redis, self.keys.every_shard(), tries)
+        newest = await tries.read(partial(self.redis.xrevrange, self.keys.events, count=1))
+        ms, seq = _id(newest[0][0]) if newest else (0, 0)
         return f"{ms}-{seq}"
 
     async def _read(
         self, after: str, block_ms: int | None
     ) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """The entries after ``after`` (waiting up to ``block_ms`` for one, None: not at all)."""
-        if self.keys.sharded:
-            return await self._read_shards(after, block_ms)
+        if self.keys.sharded:  # a BLOCK cannot span hash slots: polled (merged_events)
+            shards = self.keys.every_shard()
+            return await read_merged(self.redis, shards, after, READ_COUNT, block_ms, self._tries())
         streams: dict[KeyT, StreamIdT] = {self.keys.events: after}
         tries = self._tries()
         reply = await tries.read(
@@ -132,34 +135,6 @@ class Watching(Enqueueing):
             return []
         _key, entries = reply[0]
         return list(entries)
-
-    async def _read_shards(
-        self, after: str, block_ms: int | None
-    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        """The entries after ``after`` of every shard's stream, merged in id order. A BLOCK
-        cannot span hash slots, so it polls: every SHARD_POLL_S while nothing comes. Entry
-        ids are the servers' clocks: on a cluster, a shard whose node's clock runs behind
-        may have entries read late or (behind by more than the reader lags) not at all."""
-        tries, merged, cut = self._tries(), [], None
-        for k in self.keys.every_shard():
-            streams: dict[KeyT, StreamIdT] = {k.events: after}
-            reply = await tries.read(partial(self.redis.xread, streams, count=READ_COUNT))
-            entries = list(reply[0][1]) if reply else []
-            merged += entries
-            if len(entries) == READ_COUNT:  # more after it: nothing later is sure yet
-                last = _id(entries[-1][0])
-                cut = last if cut is None else min(cut, last)
-        merged.sort(key=lambda entry: _id(entry[0]))
-        if cut is not None:
-            merged = [e for e in merged if _id(e[0]) <= cut]
-        if not merged and block_ms:
-            await asyncio.sleep(min(block_ms / 1000, SHARD_POLL_S))
-        return merged
-
-
-def _id(entry_id: bytes | str) -> tuple[int, int]:
-    ms, _, seq = _text(entry_id).partition("-")
-    return int(ms), int(seq or 0)
 
 
 def check_since(since: str) -> str:
@@ -184,9 +159,6 @@ def _types(types: Iterable[EventType | str] | None) -> frozenset[EventType] | No
             known = ", ".join(t.value for t in EventType)
             raise ValueError(f"types: no event type {name!r} (known: {known})") from None
     return frozenset(chosen)
-
-
-SHARD_POLL_S = 0.1  # how often a sharded layout's events are polled while none come
 
 
 def _text(value: bytes | str) -> str:

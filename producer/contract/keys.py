@@ -61,7 +61,10 @@ one hash slot. Shard s of namespace ns spells its keys under the hash-tagged pre
 refused, events, webhooks, a copy of the pipelines registry, and every key of each job whose
 id falls in it (`shard_of`: CRC-32 of the id, mod N), including the envelope
 (``{ns.s}:arq:job:{id}``; arq itself cannot read a sharded queue). Every other key is
-fleet-wide and keeps its name above; no script touches both kinds.
+fleet-wide and keeps its name above; no script touches both kinds. On a Redis Cluster the
+schedules' keys (the set and each schedule's hash) have the namespace in braces, as a hash
+tag, so that one script reaches both, as the fleet's wake lists do; a tick's job goes to
+its shard in a script of its own (producer.contract.schedule_scripts).
 """
 
 from __future__ import annotations
@@ -252,11 +255,17 @@ class Keys:
         return f"{self.namespace}:rate:{kind}:{name}"
 
     @property
+    def _fleet_tag(self) -> str:
+        """The prefix of fleet-wide keys a script touches together: on a Redis Cluster, the
+        hash tag ``{ns}`` puts them in one slot."""
+        return f"{{{self.namespace}}}" if self.tagged else self.namespace
+
+    @property
     def schedules(self) -> str:
-        return f"{self.namespace}:schedules"
+        return f"{self._fleet_tag}:schedules"
 
     def schedule(self, name: str) -> str:
-        return f"{self.namespace}:schedule:{name}"
+        return f"{self._fleet_tag}:schedule:{name}"
 
     def worker(self, worker_id: str) -> str:
         return f"{self.namespace}:worker:{worker_id}"

@@ -41,6 +41,18 @@ class Fired(IntEnum):
     TOO_MANY_QUEUES = 4  # its queue would be one past MAX_QUEUES: skipped, next tick set
 
 
+# Redis's clock (ms) and the next tick of each schedule named (nil: none), read together in
+# the schedules' slot: the clock of the node that FIRE (or TICK_CHECK) will run on.
+# KEYS: schedules set. ARGV: the schedule names.
+LOOK = (
+    NOW
+    + """
+local ticks = {}
+for i, name in ipairs(ARGV) do ticks[i] = redis.call('ZSCORE', KEYS[1], name) end
+return {now_ms(), ticks}
+"""
+)
+
 # Publish a worker's definition of a schedule at its start. The same definition keeps the
 # next tick already set (a restart neither skips nor repeats a tick); a new or different one
 # (the last worker started wins) starts from ``first tick``.
@@ -61,7 +73,9 @@ return 1
 # Fire one tick of a schedule: if its next tick is still ``expected``, the tick is due by
 # Redis's clock and the definition published is this worker's, enqueue the tick's job as
 # ENQUEUE does (queue, status hash, registry of queues, wake list) and set the next tick.
-# A tick that cannot be enqueued is skipped (counted, with why) and the next tick set.
+# A tick that cannot be enqueued is skipped (counted, with why) and the next tick set. A
+# tick whose job is there already, enqueued by this schedule (a try of the same tick that
+# stopped half-way: on a cluster, `TICK_JOB` then `TICK_SET`), counts as fired.
 # KEYS: schedules set, schedule hash, the job's queue, arq job, arq result, status hash,
 #       wake list, queues, events stream
 # ARGV: name, expected next tick (ms), tick (ms), next tick (ms), digest, job id, envelope,
@@ -69,39 +83,92 @@ return 1
 #       kept, queue name ('': default), queue cap (0: none), events kept (0: none), then the
 #       status fields the schedule chose (name, value...: producer.contract.placement)
 # Returns a `Fired` value.
+_TICK_DUE = """
+local function tick_due(schedules, schedule)
+  local score = redis.call('ZSCORE', schedules, ARGV[1])
+  if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+  if tonumber(ARGV[3]) > now_ms() then return 0 end
+  if redis.call('HGET', schedule, 'digest') ~= ARGV[5] then return -1 end
+  return nil
+end
+"""
+_TICK_JOB = """
+local function tick_job(queue, arq_job, arq_result, status, wake_list, queues, events)
+  if redis.call('EXISTS', arq_job, arq_result, status) > 0 then
+    if redis.call('HGET', status, 'schedule') == ARGV[1] then return 1 end
+    return 2, 'job ' .. ARGV[6] .. ' exists already'
+  end
+  if not queue_allowed(queues, ARGV[15]) then return 4, 'too many queues' end
+  local cap = tonumber(ARGV[16])
+  if cap > 0 and redis.call('ZCARD', queue) >= cap then
+    return 3, 'queue at its cap (SLUICE_MAX_QUEUED_JOBS)'
+  end
+  admit(queue, status, ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12],
+        ARGV[13], {unpack(ARGV, 18)})
+  register_queue(queues, ARGV[15])
+  events_to(events, ARGV[17])
+  emit(ARGV[6], 'enqueued', ARGV[15], ARGV[11], {'total', ARGV[12], 'schedule', ARGV[1]})
+  wake(wake_list, 1, tonumber(ARGV[14]))
+  return 1
+end
+"""
+_TICK_SET = """
+local function tick_set(schedules, schedule, outcome, why)
+  redis.call('ZADD', schedules, ARGV[4], ARGV[1])
+  if outcome ~= 1 then
+    redis.call('HINCRBY', schedule, 'skipped', 1)
+    redis.call('HSET', schedule, 'last_error', why)
+    return outcome
+  end
+  redis.call('HINCRBY', schedule, 'fired', 1)
+  redis.call('HSET', schedule, 'last_tick', ARGV[3], 'last_job', ARGV[6])
+  return 1
+end
+"""
 FIRE = (
     ADMIT
     + WAKE
     + NOW
     + EMIT
+    + _TICK_DUE
+    + _TICK_JOB
+    + _TICK_SET
     + """
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
-if tonumber(ARGV[3]) > now_ms() then return 0 end
-if redis.call('HGET', KEYS[2], 'digest') ~= ARGV[5] then return -1 end
-redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
-local function skip(outcome, why)
-  redis.call('HINCRBY', KEYS[2], 'skipped', 1)
-  redis.call('HSET', KEYS[2], 'last_error', why)
-  return outcome
-end
-if redis.call('EXISTS', KEYS[4], KEYS[5], KEYS[6]) > 0 then
-  return skip(2, 'job ' .. ARGV[6] .. ' exists already')
-end
-if not queue_allowed(KEYS[8], ARGV[15]) then return skip(4, 'too many queues') end
-local cap = tonumber(ARGV[16])
-if cap > 0 and redis.call('ZCARD', KEYS[3]) >= cap then
-  return skip(3, 'queue at its cap (SLUICE_MAX_QUEUED_JOBS)')
-end
-admit(KEYS[3], KEYS[6], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12],
-      ARGV[13], {unpack(ARGV, 18)})
-register_queue(KEYS[8], ARGV[15])
-events_to(KEYS[9], ARGV[17])
-emit(ARGV[6], 'enqueued', ARGV[15], ARGV[11], {'total', ARGV[12], 'schedule', ARGV[1]})
-wake(KEYS[7], 1, tonumber(ARGV[14]))
-redis.call('HINCRBY', KEYS[2], 'fired', 1)
-redis.call('HSET', KEYS[2], 'last_tick', ARGV[3], 'last_job', ARGV[6])
-return 1
+local mine = tick_due(KEYS[1], KEYS[2])
+if mine then return mine end
+local outcome, why = tick_job(KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
+return tick_set(KEYS[1], KEYS[2], outcome, why)
+"""
+)
+
+# On a Redis Cluster a schedule's keys and its tick's job are in different slots, so FIRE's
+# three steps are three scripts, each in one slot: TICK_CHECK (is the tick this worker's to
+# fire: FIRE's `Fired` 0 or -1, else 1), TICK_JOB (enqueue the job in its shard, or say why
+# not: {outcome, why}), TICK_SET (check again, set the next tick and count the outcome).
+# The job id is the tick's own, so a worker that stops between TICK_JOB and TICK_SET leaves
+# the tick due, and the next try finds the job there and counts it fired (not twice).
+# KEYS: TICK_CHECK and TICK_SET the schedules set and schedule hash; TICK_JOB FIRE's third
+#       to ninth. ARGV: as FIRE; TICK_SET's 7th and 8th are TICK_JOB's outcome and why.
+TICK_CHECK = NOW + _TICK_DUE + "\nreturn tick_due(KEYS[1], KEYS[2]) or 1\n"
+TICK_JOB = (
+    ADMIT
+    + WAKE
+    + NOW
+    + EMIT
+    + _TICK_JOB
+    + """
+local outcome, why = tick_job(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+return {outcome, why or ''}
+"""
+)
+TICK_SET = (
+    NOW
+    + _TICK_DUE
+    + _TICK_SET
+    + """
+local mine = tick_due(KEYS[1], KEYS[2])
+if mine then return mine end
+return tick_set(KEYS[1], KEYS[2], tonumber(ARGV[7]), ARGV[8])
 """
 )
 

@@ -44,18 +44,23 @@ class JobListing:
         self.limit = limit
         self._lock = asyncio.Lock()
         self._snapshot: Snapshot | None = None
+        self._invalidated = 0  # how many times: a read begun before the last is not kept
 
     def invalidate(self) -> None:
-        """Forget the snapshot, so the next request sees an action's effect at once."""
+        """Forget the snapshot, so the next request sees an action's effect at once (a read
+        under way, begun before the action, is not kept for it)."""
         self._snapshot = None
+        self._invalidated += 1
 
     async def snapshot(self, max_age_s: float = REFRESH_S) -> Snapshot:
         async with self._lock:
             current = self._snapshot
             if current is None or time.monotonic() - current.taken_at > max_age_s:
+                invalidated, began = self._invalidated, time.monotonic()
                 listed = await self.client.jobs(max_listed=self.limit)
-                current = Snapshot(listed.jobs, listed.truncated, time.monotonic())
-                self._snapshot = current
+                current = Snapshot(listed.jobs, listed.truncated, began)
+                if invalidated == self._invalidated:
+                    self._snapshot = current
             return current
 
 

@@ -17,10 +17,10 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import NamedTuple
 
 from producer.client.events import NEWEST, check_since
+from producer.client.merged_events import LAST_SEQ
 from producer.contract.events import Event
 
 MESSAGE_ID = re.compile(r"^(\d{1,20})-(\d{1,20})/(\d{1,9})$")  # "{ms}-{seq}/{k}"
-LAST_SEQ = 2**64 - 1  # a stream id's sequence part is a 64-bit unsigned number
 
 
 class Resume(NamedTuple):

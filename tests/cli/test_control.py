@@ -8,13 +8,13 @@ from typer.testing import CliRunner, Result
 
 from producer import ClientSettings
 from producer.cli.app import app
-from producer.contract.keys import Keys
 from producer.redis.typed import SyncRedis
 from tests.support.workers import WorkerFactory
 
 
 def sluice(settings: ClientSettings, *args: str) -> Result:
     env = {"SLUICE_REDIS_URL": str(settings.redis_url), "SLUICE_NAMESPACE": settings.namespace}
+    env["SLUICE_SHARDS"] = str(settings.keys.shards)
     return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
 
 
@@ -41,7 +41,7 @@ def test_failed_lists_and_retry_requeues(settings: ClientSettings, workers: Work
     """A failed job shows in `sluice failed`; `sluice retry` puts it back; it then completes."""
     job_id = enqueue(settings, "text-stats", "data:,a")
     rdb = SyncRedis.from_url(str(settings.redis_url))
-    keys = Keys(settings.namespace)
+    keys = settings.keys
     rdb.set(keys.results(job_id), "not a hash")  # the job errors on every try
     workers(max_tries=1)
     assert sluice(settings, "enqueue", "text-stats", "data:,b", "--wait").exit_code == 0

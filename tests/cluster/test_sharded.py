@@ -4,6 +4,7 @@ key name as it always was; the fleet refuses a process with another shard count.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from producer.redis.typed import Redis
 from tests.support.scrape import key, scrape, wait_until
 from tests.support.servers import free_port
 from tests.support.workers import WorkerFactory
+from worker.lifecycle.claim import Claimer
 
 SHARDS = 4
 
@@ -170,3 +172,90 @@ async def test_metrics_count_every_shard(settings: ClientSettings, workers: Work
             return samples.get(key("sluice_queue_jobs", state="deferred")) == 12
 
         await wait_until(counted)
+
+
+async def test_events_of_two_shards_with_one_id_are_not_lost(sharded: Client, redis: Redis) -> None:
+    """Each shard's stream makes its own ids, so shard 1 may write an entry with the very id
+    a follower was just given from shard 0's: the follower still gets both, in shard order.
+    (Ids a little ahead of the server's clock stand for two writes in one millisecond.)"""
+    seconds, micros = await redis.time()
+    at = f"{seconds * 1000 + micros // 1000 + 1500}-0"
+    first, second = sharded.keys.shard_keys(0), sharded.keys.shard_keys(1)
+    got: list[str] = []
+
+    async def follow() -> None:
+        async for event in sharded.events(since="0"):
+            got.append(event.job)
+            if len(got) == 2:
+                return
+
+    reader = asyncio.create_task(follow())
+    await redis.xadd(first.events, {"job": "in-shard-0", "type": "enqueued"}, id=at)
+    await asyncio.sleep(0.5)  # the follower has read shard 0's entry, not yet due
+    await redis.xadd(second.events, {"job": "in-shard-1", "type": "enqueued"}, id=at)
+    await asyncio.wait_for(reader, 10)
+    assert got == ["in-shard-0", "in-shard-1"]
+    assert [e.job async for e in sharded.events(since="0", follow=False)] == got
+
+
+async def script_calls(redis: Redis) -> int:
+    """Scripts the server has run (EVALSHA and EVAL), by its command statistics."""
+    stats = await redis.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
+
+
+async def test_an_idle_claimer_rests_empty_shards_until_woken(
+    settings: ClientSettings, redis: Redis
+) -> None:
+    """On 16 empty shards, 40 claims in a row make far fewer than 16 script calls each; a
+    job enqueued meanwhile is found once its shard's rest ends; in the shard of a job the
+    worker holds units of, or after a wake token, at once."""
+    keys = Keys(settings.namespace, shards=16)
+    claimer = Claimer(redis, keys, "w-idle", 30, unit_inputs=10, result_ttl_s=60)
+    before = await script_calls(redis)
+    for _ in range(40):
+        assert (await claimer.claim(room=10, most=2, aborts_since_ms=0)).units == []
+    calls = await script_calls(redis) - before
+    assert 16 <= calls <= 40 * 16 // 4, calls
+    async with Client(settings.model_copy(update={"shards": 16})) as client:
+        quiet = await client.enqueue("text-stats", ["data:,quiet"])
+        found: list[str] = []
+        for _ in range(200):  # no wake read: found once its shard's rest is over
+            found += [u.job_id for u in (await claimer.claim(10, 2, 0)).units]
+            if found:
+                break
+            await asyncio.sleep(0.02)
+        assert found == [quiet]
+        for _ in range(4):  # every shard empty again: their rests grow
+            await claimer.claim(10, 2, 0)
+            await asyncio.sleep(0.06)
+        ids = (f"same-{i}" for i in range(1000))  # an id in the shard of the job it holds
+        same = next(i for i in ids if shard_of(i, 16) == shard_of(quiet, 16))
+        await client.enqueue("text-stats", ["data:,same"], job_id=same)
+        held = await claimer.claim(10, 2, 0, holding=[quiet])  # that shard is not rested
+        assert [u.job_id for u in held.units] == [same]
+        woke = await client.enqueue("text-stats", ["data:,woke"])
+        claimer.woken()
+        assert [u.job_id for u in (await claimer.claim(10, 2, 0)).units] == [woke]
+
+
+async def test_from_now_on_misses_no_shard_behind_another(sharded: Client, redis: Redis) -> None:
+    """Shard 0 holds an entry ahead of the server's clock (as a node whose clock runs ahead
+    would write): a follower from "$" still gets what shard 1 writes after it started."""
+    seconds, micros = await redis.time()
+    ahead = f"{seconds * 1000 + micros // 1000 + 1500}-0"
+    first = sharded.keys.shard_keys(0).events
+    await redis.xadd(first, {"job": "ahead", "type": "enqueued"}, id=ahead)
+    got: list[str] = []
+
+    async def follow() -> None:
+        async for event in sharded.events():
+            got.append(event.job)
+            if "after" in got:
+                return
+
+    reader = asyncio.create_task(follow())
+    await asyncio.sleep(0.3)  # the follower has started
+    await redis.xadd(sharded.keys.shard_keys(1).events, {"job": "after", "type": "enqueued"})
+    await asyncio.wait_for(reader, 10)
+    assert got[-1] == "after"

@@ -37,6 +37,7 @@ async def start_dashboard(settings: ClientSettings) -> AsyncIterator[StartDashbo
             "redis_url": settings.redis_url,
             "namespace": settings.namespace,
             "data_dir": settings.data_dir,
+            "shards": settings.shards,
             "dashboard_token": TOKEN,
             **overrides,
         }

@@ -43,9 +43,10 @@ def test_ids_that_are_not_one_segment_are_offered_nothing() -> None:
 
 
 async def write_failed(redis: Redis, client: Client, raw_id: bytes) -> None:
-    """A failed job written with raw commands, as another language might."""
-    await redis.hset(client.keys.job("").encode() + raw_id, mapping={"state": "failed"})
-    await redis.zadd(client.keys.failed, {raw_id: now_ms()})
+    """A failed job written with raw commands, as another language might (in its shard)."""
+    keys = client.keys.for_job(raw_id.decode("utf-8", "surrogateescape"))
+    await redis.hset(keys.job("").encode() + raw_id, mapping={"state": "failed"})
+    await redis.zadd(keys.failed, {raw_id: now_ms()})
 
 
 def actions_in(page: str) -> list[str]:
@@ -115,7 +116,8 @@ async def test_ids_that_are_not_utf8_are_listed_everywhere(
     page and API listing, shown with \\xNN, with no action offered on them."""
     board = await start_dashboard()
     await write_failed(redis, client, b"bad-\xff-id")
-    await redis.zadd(client.keys.queue, {b"queued-\xfe": now_ms()})
+    queued = client.keys.for_job(b"queued-\xfe".decode("utf-8", "surrogateescape"))
+    await redis.zadd(queued.queue, {b"queued-\xfe": now_ms()})
     await redis.zadd(client.keys.workers, {b"worker-\xfa": now_ms()})
     await redis.hset(client.keys.worker("").encode() + b"worker-\xfa", mapping={"pid": "1"})
     await logged_in(session, board)

@@ -19,7 +19,7 @@ async def test_listing_finds_every_kind_of_job(client: Client, redis: Redis) -> 
     await client.cancel(cancelled)
     envelope = '{"t":1,"f":"sluice","a":[],"k":{"pipeline":"text-stats","inputs":["data:,r"]}}'
     await redis.set(client.keys.arq_job("raw-job"), envelope)
-    await redis.zadd(client.keys.queue, {"raw-job": now_ms()})
+    await redis.zadd(client.keys.for_job("raw-job").queue, {"raw-job": now_ms()})
     await redis.hset(client.keys.results(queued), "0", "{}")  # a record hash is not a job
 
     snapshot = await JobListing(client, limit=100).snapshot()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from producer import ClientSettings
-from producer.contract.keys import Keys
 from producer.contract.schedules import Schedule, tick_job_id
 from producer.redis.typed import Redis
 from worker.schedules.firing import Firing
@@ -25,9 +24,12 @@ OFTEN = Schedule(name="often", pipeline="text-stats", inputs=["data:,x"], every_
 async def publish_and_fire(settings: ClientSettings) -> str:
     """Publish NIGHTLY and OFTEN as a worker would, and fire one tick of NIGHTLY; its job."""
     config = WorkerConfig(
-        redis_url=settings.redis_url, namespace=settings.namespace, _env_file=None
+        redis_url=settings.redis_url,
+        namespace=settings.namespace,
+        shards=settings.shards,
+        _env_file=None,
     )
-    keys = Keys(settings.namespace)
+    keys = config.keys
     redis = Redis.from_url(str(settings.redis_url))
     try:
         await Scheduler(redis, keys, config, "w1", [NIGHTLY, OFTEN]).publish()

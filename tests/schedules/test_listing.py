@@ -59,6 +59,7 @@ def test_the_cli_lists_and_runs_schedules(settings: ClientSettings) -> None:
     the job's id; an unknown name exits 1 saying so."""
     job_id = asyncio.run(publish_and_fire(settings))
     env = {"SLUICE_REDIS_URL": str(settings.redis_url), "SLUICE_NAMESPACE": settings.namespace}
+    env["SLUICE_SHARDS"] = str(settings.keys.shards)
     table = sluice(env, "schedules")
     assert table.exit_code == 0, table.stderr
     assert "nightly" in table.stdout and "every 60 s" in table.stdout and "queued" in table.stdout

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,13 +26,17 @@ import structlog
 from redis.typing import EncodableT
 
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
-from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, WAKE_TOKENS, Keys
+from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, WAKE_TOKENS, Keys, shard_of
 from producer.contract.status import unit_field
 from producer.redis.typed import Redis
+from producer.redis.wake import push_wake
 from worker.lifecycle.claim_script import CLAIM, FIELDS, WINDOW_MAX
 from worker.lifecycle.templates import KeyTemplates
 
 log = structlog.get_logger("sluice.worker")
+
+IDLE_FIRST_S = 0.05  # an empty shard's first rest from an idle worker's claims
+IDLE_MAX_S = 1.0  # its longest: the most an idle worker is late to work no token announced
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,7 @@ class Claimer:
         self._shards = [_ShardCall(k, queues) for k in keys.every_shard()]
         self._aborts_seen = [-1] * len(self._shards)  # per shard, on a sharded layout
         self._next = 0  # the shard the next claim starts at (a sharded layout's turn)
+        self._idle = [IdleShard() for _ in self._shards]  # a sharded layout's empty shards
         self._queue_names = orjson.dumps(list(queues))
         self._pipelines = b"*" if pipelines is None else orjson.dumps(sorted(pipelines))
         self.lease_ms = int(lease_s * 1000)
@@ -117,27 +123,39 @@ class Claimer:
         self._batches = itertools.count()
 
     async def claim(
-        self, room: int, most: int, aborts_since_ms: int, cached: Mapping[str, int] | None = None
+        self,
+        room: int,
+        most: int,
+        aborts_since_ms: int,
+        cached: Mapping[str, int] | None = None,
+        holding: Iterable[str] = (),
     ) -> Claim:
         """Claim units until their inputs fill ``room`` (at least one unit), at most ``most``
         units; ``cached``: the jobs whose envelope this worker has read, with the run it read
-        (a later run — a retry — is sent again).
+        (a later run — a retry — is sent again); ``holding``: the jobs it holds units of
+        (their shards are never rested: a cancel of one is heard at once).
 
         On a sharded layout each shard is one call: from a shard that takes its turn first
         (the next one each claim, so none starves), on to the next while room is left, every
-        shard when it only listens for cancels (``most`` 0)."""
+        shard when it only listens for cancels (``most`` 0). A shard found empty is passed
+        over for a while (`IdleShard`), until `woken`."""
         if len(self._shards) == 1:
             return await self._claim(self._shards[0], room, most, aborts_since_ms, cached)
-        n, start = len(self._shards), self._next
+        n, start, now = len(self._shards), self._next, time.monotonic()
         self._next = (start + 1) % n
+        held = {shard_of(job_id, n) for job_id in holding}
         units: list[Unit] = []
         more, aborted = False, list[str]()
         for i in range(n):
             s = (start + i) % n
+            if most > 0 and s not in held and self._idle[s].resting(now):
+                continue
             seen = self._aborts_seen[s] if self._aborts_seen[s] >= 0 else aborts_since_ms
             left = max(0, most - len(units))
             got = await self._claim(self._shards[s], room, left, seen, cached)
             self._aborts_seen[s] = got.aborts_seen_ms
+            if left > 0:
+                self._idle[s].found(bool(got.units or got.more), now)
             units += got.units
             room -= sum(max(1, u.end - u.first) for u in got.units)
             more, aborted = more or got.more, aborted + got.aborted
@@ -146,15 +164,14 @@ class Claimer:
                 break
         split = sum(u.units - 1 for u in units if u.index == 0 and u.units > 1 and u.run == 1)
         if split:  # idle workers: units for you (the shard's script woke its own list)
-            await self._wake(min(split, WAKE_TOKENS))
+            await push_wake(self._redis, self.wakes, split)
         return Claim(units, more, aborted, max(self._aborts_seen))
 
-    async def _wake(self, tokens: int) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in self.wakes:
-                pipe.lpush(key, *([1] * tokens))
-                pipe.ltrim(key, 0, WAKE_TOKENS - 1)
-            await pipe.execute()
+    def woken(self) -> None:
+        """A wake token came: work was made ready in some shard; the next claim tries every
+        shard again."""
+        for shard in self._idle:
+            shard.found(True, 0.0)
 
     async def _claim(
         self,
@@ -194,6 +211,29 @@ class Claimer:
             aborted=[_text(aborts[i]) for i in range(0, len(aborts), 2)],
             aborts_seen_ms=max(seen, default=aborts_since_ms),
         )
+
+
+class IdleShard:
+    """How long a shard found empty is passed over by an idle worker's claims, so that one
+    waiting for work does not make a call per shard per poll (16 on a cluster): after k
+    empty claims in a row, IDLE_FIRST_S x 2^(k-1), at most IDLE_MAX_S. A wake token (an
+    enqueue, a retry, a split) ends every rest at once (`Claimer.woken`); work that becomes
+    ready without one (a deferred job due, a lapsed lease, a unit's retry backoff) is found
+    at most IDLE_MAX_S later by an idle worker. A busy worker's claims find it as they go."""
+
+    __slots__ = ("empty", "until")
+
+    def __init__(self) -> None:
+        self.empty, self.until = 0, 0.0
+
+    def resting(self, now: float) -> bool:
+        return now < self.until
+
+    def found(self, work: bool, now: float) -> None:
+        """After a claim of the shard at ``now``: whether it had work."""
+        self.empty = 0 if work else self.empty + 1
+        rest = 0.0 if work else min(IDLE_FIRST_S * 2 ** (self.empty - 1), IDLE_MAX_S)
+        self.until = now + rest
 
 
 class _ShardCall:

@@ -112,7 +112,8 @@ class SluiceWorker(Worker):
             # a producer's enqueue (or a split) pushes a token: an idle worker starts at once
             try:
                 assert self._claimer is not None
-                await typed(self.pool).blpop(self._claimer.wakes, timeout=delay)
+                if await typed(self.pool).blpop(self._claimer.wakes, timeout=delay):
+                    self._claimer.woken()
             except (RedisError, OSError):
                 await asyncio.sleep(delay)  # the next poll reports it
             return
@@ -148,7 +149,10 @@ class SluiceWorker(Worker):
     async def _claim(self, room: int, most: int) -> None:
         assert self._claimer is not None
         self._aborts_checked = sent = time.monotonic()
-        claim = await self._claimer.claim(room, most, self._aborts_seen_ms, self.life.jobs.cached())
+        holding = [attempt.unit.job_id for attempt in self.attempts.values()]
+        claim = await self._claimer.claim(
+            room, most, self._aborts_seen_ms, self.life.jobs.cached(), holding
+        )
         self._more = claim.more
         self._aborts_seen_ms = claim.aborts_seen_ms
         if claim.aborted:

@@ -40,11 +40,6 @@ def load_schedules(config: WorkerConfig, pipelines: Mapping[str, Pipeline]) -> l
                 f"(also in {named[schedule.name]}); give each schedule a name of its own"
             )
         named[schedule.name] = setting
-        if config.redis_cluster:  # a tick's FIRE writes the schedule and its job at once
-            raise ConfigError(
-                f"invalid setting {setting}: schedules do not run on a Redis Cluster yet "
-                "(SLUICE_REDIS_CLUSTER); run them from a worker of a namespace on one server"
-            )
         problem = _job_problem(schedule, pipelines, config)
         if problem:
             raise ConfigError(f"invalid setting {setting}: schedule {schedule.name!r}: {problem}")

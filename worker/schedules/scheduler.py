@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from producer.contract.keys import Keys
 from producer.contract.liveness import BEAT_INTERVAL_S, FORGOTTEN_S, LIVE_S
-from producer.contract.schedule_scripts import FORGET, HOLD, PUBLISH, Fired, ScheduleField
+from producer.contract.schedule_scripts import FORGET, HOLD, LOOK, PUBLISH, Fired, ScheduleField
 from producer.contract.schedules import Schedule
 from producer.contract.ticks import due_ticks_ms, next_tick_ms
 from producer.contract.wire import read_number
@@ -35,7 +35,7 @@ log = structlog.get_logger("sluice.schedules")
 
 LOOK_S = 1.0  # longest pause between two looks at the next ticks
 SOONEST_S = 0.01  # shortest: a tick due in a moment is fired at once, not a second late
-_SHA = {script: hashlib.sha1(script.encode()).hexdigest() for script in (PUBLISH, HOLD, FORGET)}
+_SHA = {s: hashlib.sha1(s.encode()).hexdigest() for s in (PUBLISH, HOLD, FORGET, LOOK)}
 # a tick's outcome as sluice_schedule_ticks_total labels it (`worker.observe.metrics`)
 _TICK_LABELS = {
     Fired.ENQUEUED: "fired",
@@ -102,21 +102,18 @@ class Scheduler:
         names = list(self.schedules)
         if time.monotonic() >= self._beat_at:  # first: a take-over sets the next tick
             await self._beat(names, await self._now_ms())
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.time()
-            pipe.zmscore(self.keys.schedules, names)
-            (seconds, micros), scores = await pipe.execute()
-        now = int(seconds) * 1000 + int(micros) // 1000
+        keys = [self.keys.schedules]  # one call: the clock of the node FIRE runs on
+        now, scores = await run_script(self.redis, _SHA[LOOK], LOOK, keys, names)
         soonest = now + int(LOOK_S * 1000)
         for name, score in zip(names, scores, strict=True):
             schedule = self.schedules[name]
-            if score is None:  # forgotten, or deleted by hand: published afresh
+            if not score:  # forgotten, or deleted by hand: published afresh
                 self.outranked.discard(name)
                 await self._publish(schedule, now)
                 continue
             if name in self.outranked:
                 continue
-            next_ms = await self._fire_due(schedule, int(score), now)
+            next_ms = await self._fire_due(schedule, int(float(score)), now)
             soonest = min(soonest, next_ms)
         pause_s: float = max(SOONEST_S, (soonest - now) / 1000)
         return pause_s
