@@ -141,16 +141,18 @@ def test_cluster_refuses_what_it_cannot_do(settings: ClientSettings) -> None:
 async def test_four_workers_on_sixteen_shards_all_find_work(
     settings: ClientSettings, workers: WorkerFactory
 ) -> None:
-    """32 one-input jobs of 0.4 s over 16 shards, 4 workers holding two units each: every
-    worker runs several (claims go from shard to shard; none waits on an empty one)."""
+    """32 one-input jobs of 0.4 s over 16 shards, 4 ready workers holding two units each:
+    every worker runs several (claims go from shard to shard; none waits on an empty one).
+    The workers are ready first: one that starts seconds after the others on a loaded machine
+    would find the backlog gone, which says nothing about the claims."""
+    fleet = workers.many(
+        4, shards=16, pipelines="tests.sample_pipelines", max_jobs=2, poll_delay_s=0.05
+    )
     async with Client(settings.model_copy(update={"shards": 16})) as client:
         jobs = await client.enqueue_many(
             "test-sleep", [[f"data:,{i}"] for i in range(32)], options={"seconds": 0.4}
         )
         assert len({shard_of(j, 16) for j in jobs}) >= 10
-        fleet = workers.many(
-            4, shards=16, pipelines="tests.sample_pipelines", max_jobs=2, poll_delay_s=0.05
-        )
         for job_id in jobs:
             assert (await client.wait(job_id, timeout_s=60)).state == JobState.COMPLETE
     took = [worker.units_started() for worker in fleet]

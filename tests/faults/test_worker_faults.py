@@ -51,23 +51,25 @@ async def test_a_worker_whose_stage_dies_hands_its_units_back_and_exits_1(
     """A bug kills the store stage (planted by tests/sabotage.py): the worker stops
     claiming, hands its units back (the try not counted) and exits with status 1; another
     worker finishes the jobs."""
+    # units of 4 inputs: the doomed job (priority 9) is claimed when the dying worker's first
+    # unit of the slow job ends, while the slow job still has units to do
     slow = await client.enqueue(
-        "test-sleep", [data_uri(f"{i}".encode()) for i in range(20)], options={"seconds": 0.2}
+        "test-sleep", [data_uri(f"{i}".encode()) for i in range(40)], options={"seconds": 0.2}
     )
-    dying = workers(pipelines="tests.sample_pipelines,tests.sabotage", pool_size=1)
+    dying = workers(pipelines="tests.sample_pipelines,tests.sabotage", pool_size=1, unit_inputs=4)
 
     async def under_way() -> bool:
         return (await client.status(slow)).stored >= 2
 
     await poll(under_way, 60)
-    doomed = await client.enqueue("text-stats", ["data:,die", data_uri(b"fine")])
+    doomed = await client.enqueue("text-stats", ["data:,die", data_uri(b"fine")], priority=9)
     assert dying.wait(60) == 1
     assert "a stage stopped" in dying.log()
     assert (await client.status(slow)).state == JobState.QUEUED
     assert await client.cancel(doomed)  # it would kill the next worker too
     workers(pipelines="tests.sample_pipelines", pool_size=1)
     done = await client.wait(slow, timeout_s=60)
-    assert (done.state, done.stored, done.attempts) == (JobState.COMPLETE, 20, 1)
+    assert (done.state, done.stored, done.attempts) == (JobState.COMPLETE, 40, 1)
 
 
 async def test_a_raw_job_meets_the_enqueue_limits_in_the_worker(
