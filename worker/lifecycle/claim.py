@@ -180,6 +180,8 @@ class Claimer:
             self._pipelines,
             self._queue_names,
             self.events_maxlen,
+            self.keys.shards,
+            shard.index,
             *shard.templates,
         ]
         more, flat, refused, aborts, _now = await self._script(keys=shard.keys, args=args)
@@ -214,6 +216,7 @@ class _ShardCall:
             *(key for pair in named[1:] for key in pair),
         ]
         self.templates = KeyTemplates(k.job, k.arq_job, k.inputs).args
+        self.index = k.shard or 0  # its jobs' ids give crc32(id) mod shards == index
 
 
 def _unit(values: list[bytes | int]) -> Unit:

@@ -1,0 +1,62 @@
+"""Trying to break the sharded layout (SLUICE_SHARDS=4, one server) as an attacker and an
+operator would: raw jobs in the wrong shard, ids that are not ids, odd namespaces."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+
+from producer import Client, ClientSettings, JobState
+from producer.contract.keys import shard_of
+from producer.redis.typed import Redis
+from tests.support.scrape import wait_until
+from tests.support.workers import WorkerFactory
+
+SHARDS = 4
+
+
+@pytest.fixture
+async def sharded(settings: ClientSettings) -> AsyncIterator[Client]:
+    async with Client(settings.model_copy(update={"shards": SHARDS})) as c:
+        yield c
+
+
+def envelope(*inputs: str) -> bytes:
+    job = {"pipeline": "text-stats", "inputs": list(inputs), "options": {}}
+    return orjson.dumps({"t": 1, "f": "sluice", "a": [], "k": job, "et": int(time.time() * 1000)})
+
+
+async def test_a_raw_job_in_the_wrong_shard_fails_alone_naming_its_shard(
+    sharded: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """A raw producer that computes the shard wrongly (docs/wire-format.md): its job is
+    refused at the claim into the failed set of the shard it was put in, with the reason
+    naming the shard its id belongs in; it is not run again and again, and the jobs placed
+    right beside it run."""
+    keys = sharded.keys
+    await sharded.enqueue("text-stats", ["data:,a"])  # records the layout
+    job_id, good = "misplaced-1", [f"placed-{i}" for i in range(8)]
+    wrong = keys.shard_keys((shard_of(job_id, SHARDS) + 1) % SHARDS)
+    now = int(time.time() * 1000) - 1000
+    await redis.set(wrong.arq_job(job_id), envelope("data:,x"), px=86_400_000)
+    await redis.zadd(wrong.queue, {job_id: now})
+    for placed in good:  # in every shard: the script's CRC-32 agrees with zlib's
+        await redis.set(keys.arq_job(placed), envelope("data:,y"), px=86_400_000)
+        await redis.zadd(keys.for_job(placed).queue, {placed: now})
+    assert len({shard_of(placed, SHARDS) for placed in good}) == SHARDS
+    workers(shards=SHARDS)
+    for placed in good:
+        assert (await sharded.wait(placed, timeout_s=30)).state == JobState.COMPLETE
+
+    async def refused() -> bool:
+        return await redis.hget(wrong.refused, job_id) is not None
+
+    await wait_until(refused)
+    reason = (await redis.hget(wrong.refused, job_id) or b"").decode()
+    assert f"shard {shard_of(job_id, SHARDS)}" in reason and "SLUICE_SHARDS" in reason, reason
+    assert await redis.zscore(wrong.failed, job_id) is not None
+    assert (await redis.zcard(wrong.queue), await redis.zcard(wrong.leases)) == (0, 0)
+    assert await redis.exists(wrong.arq_job(job_id), wrong.job(job_id)) == 0
