@@ -4,12 +4,14 @@ operator would: raw jobs in the wrong shard, ids that are not ids, odd namespace
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 
 import orjson
 import pytest
 
 from producer import Client, ClientSettings, JobState
+from producer.contract.errors import InvalidJob
 from producer.contract.keys import shard_of
 from producer.redis.typed import Redis
 from tests.support.scrape import wait_until
@@ -60,3 +62,35 @@ async def test_a_raw_job_in_the_wrong_shard_fails_alone_naming_its_shard(
     assert await redis.zscore(wrong.failed, job_id) is not None
     assert (await redis.zcard(wrong.queue), await redis.zcard(wrong.leases)) == (0, 0)
     assert await redis.exists(wrong.arq_job(job_id), wrong.job(job_id)) == 0
+
+
+@pytest.mark.parametrize("shards", [1, SHARDS])
+async def test_ids_naming_another_jobs_keys_are_refused_by_name(
+    settings: ClientSettings, redis: Redis, shards: int
+) -> None:
+    """status, cancel, retry, results of an id that names another job's key (``X:inputs``,
+    ``X:results``), a hash tag or a path: InvalidJob naming the grammar, and the other
+    job's keys untouched (a read of ``X:inputs`` as a status hash was WRONGTYPE)."""
+    async with Client(settings.model_copy(update={"shards": shards})) as client:
+        victim = await client.enqueue("text-stats", iter(["data:,a", "data:,b"]))  # chunked
+        keys = client.keys
+        await redis.hset(keys.results(victim), "0", b"kept")
+        before = await redis.lrange(keys.inputs(victim), 0, -1)
+        calls: list[Callable[[str], Awaitable[object]]] = [
+            client.status,
+            client.cancel,
+            client.retry,
+            partial(client.retry, failed_inputs=True),
+            partial(client.blob, index=0),
+            client.delete,
+            partial(client.wait, timeout_s=1),
+        ]
+        for bad in (f"{victim}:inputs", f"{victim}:results", "x{y}", "../x", "a b"):
+            for call in calls:
+                with pytest.raises(InvalidJob, match="invalid job id"):
+                    await call(bad)
+            with pytest.raises(InvalidJob, match="invalid job id"):
+                _ = [r async for r in client.results(bad)]
+        assert await redis.hgetall(keys.results(victim)) == {b"0": b"kept"}
+        assert await redis.lrange(keys.inputs(victim), 0, -1) == before
+        assert (await client.status(victim)).state == JobState.QUEUED
