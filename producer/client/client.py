@@ -17,7 +17,6 @@ from producer.client.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, 
 from producer.client.schedules import published_schedule, read_schedules, run_now_id
 from producer.client.stored_ids import decode_fields, raw_key, read_statuses
 from producer.contract.errors import JobNotFound, SluiceError
-from producer.contract.keys import WAKE_TOKENS
 from producer.contract.liveness import live_since_ms
 from producer.contract.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
 from producer.contract.queue_stats import read_queue_stats
@@ -167,7 +166,8 @@ class Client(Watching):
         status live, the wake tokens and the events kept."""
         s = self.settings
         expires_s = s.job_expires_s
-        return [job_id, now_ms(), expires_s * 1000, expires_s, WAKE_TOKENS, s.events_maxlen]
+        wake = self.keys.script_wake_tokens
+        return [job_id, now_ms(), expires_s * 1000, expires_s, wake, s.events_maxlen]
 
     async def _retry_inputs(self, job_id: str) -> int:
         k = self.keys.for_job(job_id)

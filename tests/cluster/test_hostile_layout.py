@@ -94,3 +94,23 @@ async def test_ids_naming_another_jobs_keys_are_refused_by_name(
         assert await redis.hgetall(keys.results(victim)) == {b"0": b"kept"}
         assert await redis.lrange(keys.inputs(victim), 0, -1) == before
         assert (await client.status(victim)).state == JobState.QUEUED
+
+
+async def test_no_wake_token_goes_to_a_shards_own_list(
+    sharded: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """Idle workers of a sharded layout wait on the fleet's list ({ns}:wake) only: enqueue,
+    enqueue_many, retry and a claim that splits a job push there, and nothing to a shard's
+    list (no one reads it, and shard 1 of namespace "a", ``{a.1}:wake``, is the fleet list
+    of namespace "a.1": its tokens woke another namespace's workers)."""
+    keys = sharded.keys
+    job = await sharded.enqueue("text-stats", ["data:,a"])
+    await sharded.enqueue_many("text-stats", [[f"data:,{i}"] for i in range(8)])
+    assert await sharded.cancel(job)
+    await sharded.retry(job)
+    assert await redis.llen(keys.fleet_wake_for("default")) > 0
+    big = await sharded.enqueue("text-stats", [f"data:,{i}" for i in range(40)])
+    workers(shards=SHARDS, unit_inputs=4)
+    assert (await sharded.wait(big, timeout_s=60)).state == JobState.COMPLETE
+    own = [k.wake for k in keys.every_shard()]
+    assert [await redis.llen(key) for key in own] == [0] * SHARDS

@@ -126,7 +126,7 @@ class Claimer:
         On a sharded layout each shard is one call: from a shard that takes its turn first
         (the next one each claim, so none starves), on to the next while room is left, every
         shard when it only listens for cancels (``most`` 0)."""
-        if len(self._shards) == 1:
+        if not self.keys.sharded:  # (one shard of a cluster still wakes the fleet's list)
             return await self._claim(self._shards[0], room, most, aborts_since_ms, cached)
         n, start = len(self._shards), self._next
         self._next = (start + 1) % n
@@ -169,7 +169,7 @@ class Claimer:
             self.lease_ms,
             room,
             most,
-            WAKE_TOKENS,
+            self.keys.script_wake_tokens,
             self.worker,
             f"{self._prefix}{next(self._batches)}.",
             self.unit_inputs,
