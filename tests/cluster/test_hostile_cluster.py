@@ -124,3 +124,28 @@ async def test_a_producer_with_another_shard_count_is_refused(
     """The fleet runs the default 16 shards; a producer or worker set to 4 stops, naming
     SLUICE_SHARDS and the count to use."""
     await refuses_another_count(on_cluster, cluster_settings, cluster_workers, 4)
+
+
+async def test_an_envelope_that_is_not_utf8_fails_its_job_alone(
+    on_cluster: Client, cluster_workers: WorkerFactory
+) -> None:
+    """A raw job in its right shard whose envelope holds bytes that are not UTF-8 (in its
+    pipeline name, and in an input) ends failed with a reason; the next job runs."""
+    redis, keys = on_cluster.redis, on_cluster.keys
+    now = int(time.time() * 1000) - 1000
+    bodies = {
+        "raw-bad-input": b'"k":{"pipeline":"text-stats","inputs":["data:,\xff\xfe"]}',
+        "raw-bad-name": b'"k":{"pipeline":"text-\xffstats","inputs":["data:,a"]}',
+    }
+    for job_id, body in bodies.items():
+        envelope = b'{"t":1,"f":"sluice","a":[],' + body + b',"et":1}'
+        await redis.set(keys.arq_job(job_id), envelope)
+        await redis.zadd(keys.for_job(job_id).queue, {job_id: now})
+    cluster_workers()
+    for job_id in bodies:
+        status = await on_cluster.wait(job_id, timeout_s=60)
+        assert status.state == JobState.FAILED, status
+        assert "not valid UTF-8" in (status.error or ""), status.error
+    after = await on_cluster.enqueue("text-stats", ["data:,after"])
+    assert (await on_cluster.wait(after, timeout_s=60)).state == JobState.COMPLETE
+    no_crossslot(cluster_workers)
