@@ -18,9 +18,7 @@ import dataclasses
 from typing import Any
 
 from benchmarks.measure import total_counts
-from benchmarks.systems.base import Context
 from benchmarks.systems.sluice_system import SluiceSystem
-from benchmarks.workloads import Workload
 from producer import ClientSettings
 from producer.redis.typed import Redis
 from tests.support.cluster import Cluster, start_cluster
@@ -34,10 +32,7 @@ class SluiceCluster(SluiceSystem):
     name = "sluice-cluster"
     cluster: Cluster | None = None
     commands_per_poll = 1
-
-    def __init__(self, ctx: Context, workload: Workload, uris: list[str]) -> None:
-        super().__init__(ctx, workload, uris)
-        self.nodes: list[Redis] = []  # a plain client to each node, for its counts
+    nodes: tuple[Redis, ...] = ()  # a plain client to each node, for its counts, once started
 
     def settings(self, metrics_port: int = 0) -> dict[str, str]:
         return {**super().settings(metrics_port), "SLUICE_REDIS_CLUSTER": "true"}
@@ -65,11 +60,11 @@ class SluiceCluster(SluiceSystem):
         """The run's own cluster, which the workers and the harness's client are given."""
         base = self.ctx.log_dir / f"{self.ctx.namespace}-cluster"
         self.cluster = await asyncio.to_thread(start_cluster, valkey_binary(), base)
-        self.nodes = [Redis.from_url(url) for url in self.cluster.urls]
+        self.nodes = tuple(Redis.from_url(url) for url in self.cluster.urls)
         self.ctx = dataclasses.replace(self.ctx, redis_url=self.cluster.url)
 
     def servers(self) -> list[Redis]:
-        return self.nodes
+        return list(self.nodes)
 
     def infra_pids(self) -> list[int]:
         assert self.cluster is not None
@@ -87,9 +82,9 @@ class SluiceCluster(SluiceSystem):
         assert self.client is not None
         seen = []
         for _ in range(PROBES):
-            before = await total_counts(self.nodes)
+            before = await total_counts(list(self.nodes))
             await self.client.stats()
-            after = await total_counts(self.nodes)
+            after = await total_counts(list(self.nodes))
             sent = sum(after.calls.values()) - sum(before.calls.values())
             seen.append(sent - len(self.nodes))  # each node counts the first INFO call
         return max(1, min(seen))

@@ -17,13 +17,13 @@ from producer.client.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, 
 from producer.client.schedules import published_schedule, read_schedules, run_now_id
 from producer.client.stored_ids import decode_fields, raw_key, read_statuses
 from producer.contract.errors import JobNotFound, SluiceError
-from producer.contract.keys import WAKE_TOKENS
 from producer.contract.liveness import live_since_ms
 from producer.contract.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
 from producer.contract.queue_stats import read_queue_stats
 from producer.contract.schedule_info import ScheduleInfo
 from producer.contract.scripts import CANCEL, RETRY, RETRY_INPUTS
 from producer.contract.status import Field
+from producer.contract.validation import check_job_id
 from producer.contract.wire import loads, now_ms, queue_name, read_number
 
 RESULTS_PAGE = 500  # records per HMGET when reading results
@@ -37,7 +37,11 @@ class Client(Watching):
     """
 
     async def status(self, job_id: str) -> JobStatus:
-        """The job's state, counts, timestamps and stage timings (state not_found if none)."""
+        """The job's state, counts, timestamps and stage timings (state not_found if none).
+
+        Every method that takes a job id raises InvalidJob for one no job can have (an id
+        such as ``X:inputs`` would name another job's key)."""
+        check_job_id(job_id)
         with self._reachable():
             return await read_status(self.redis, self.keys, job_id)
 
@@ -45,6 +49,7 @@ class Client(Watching):
         self, job_id: str, *, start: int = 0, limit: int | None = None
     ) -> AsyncIterator[ItemResult]:
         """Stored records in input order from index ``start``; unstored inputs are skipped."""
+        check_job_id(job_id)
         with self._reachable():
             total = read_number(await self.redis.hget(self.keys.job(job_id), "total"))
         end = total if limit is None else min(total, start + limit)
@@ -63,6 +68,7 @@ class Client(Watching):
     async def blobs(self, job_id: str, indexes: Sequence[int]) -> dict[int, bytes]:
         """The binary outputs stored for these inputs, in one round trip; inputs without
         one are left out."""
+        check_job_id(job_id)
         if not indexes:
             return {}
         with self._reachable():
@@ -81,6 +87,7 @@ class Client(Watching):
 
         Returns False if the job had already ended; JobNotFound if there is no such job.
         """
+        check_job_id(job_id)
         k = self.keys.for_job(job_id)
         keys = [
             k.job(job_id),
@@ -117,6 +124,7 @@ class Client(Watching):
         With ``failed_inputs``, run a *complete* job again for the inputs whose record is an
         error: those records are dropped, the good ones kept; returns how many go again.
         """
+        check_job_id(job_id)
         if failed_inputs:
             return await self._retry_inputs(job_id)
         k = self.keys.for_job(job_id)
@@ -158,7 +166,8 @@ class Client(Watching):
         status live, the wake tokens and the events kept."""
         s = self.settings
         expires_s = s.job_expires_s
-        return [job_id, now_ms(), expires_s * 1000, expires_s, WAKE_TOKENS, s.events_maxlen]
+        wake = self.keys.script_wake_tokens
+        return [job_id, now_ms(), expires_s * 1000, expires_s, wake, s.events_maxlen]
 
     async def _retry_inputs(self, job_id: str) -> int:
         k = self.keys.for_job(job_id)
@@ -201,7 +210,11 @@ class Client(Watching):
         """Jobs in the failed set, most recent first."""
         with self._reachable():
             ids = await self.failed_ids(limit)
-            return await read_statuses(self.redis, self.keys, ids, self.status)
+            return await read_statuses(self.redis, self.keys, ids, self._stored_status)
+
+    async def _stored_status(self, job_id: str) -> JobStatus:
+        """The status of an id read from Redis (it may predate the id grammar)."""
+        return await read_status(self.redis, self.keys, job_id)
 
     async def failed_ids(self, limit: int) -> list[bytes]:
         """The ids in the failed set (every shard's), most recent first, as Redis holds them."""
@@ -282,6 +295,7 @@ class Client(Watching):
 
         SluiceError if it is queued or running (cancel it first), JobNotFound if there is none.
         """
+        check_job_id(job_id)
         with self._reachable():
             outcome = await self._script(DELETE)(**delete_call(self.keys, job_id))
         if outcome == MISSING:

@@ -25,6 +25,7 @@ from producer.client.merged_events import read_merged, start_below_clocks
 from producer.contract.errors import WaitTimeout
 from producer.contract.events import Event, EventType
 from producer.contract.models import JobStatus
+from producer.contract.validation import check_job_id
 
 BLOCK_S = 5.0  # one XREAD waits at most this long (then a follower asks again)
 READ_COUNT = 500  # entries one XREAD returns at most
@@ -77,6 +78,7 @@ class Watching(Enqueueing):
         every WAIT_FALLBACK_S (the stream may be trimmed past it). With events off
         (SLUICE_EVENTS_MAXLEN=0) it reads the status every ``poll_s`` instead.
         """
+        check_job_id(job_id)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         events_on = self.settings.events_maxlen > 0
         after = await self._start_id(NEWEST) if events_on else ""  # before the status read

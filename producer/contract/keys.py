@@ -174,6 +174,13 @@ class Keys:
         """The wake list of queue ``queue``: its workers wait on it when idle."""
         return self.wake if queue == DEFAULT_QUEUE else f"{self.wake}:{queue}"
 
+    @property
+    def script_wake_tokens(self) -> int:
+        """The wake tokens a script keeps in the shard's own list (``wake_for``): none on a
+        sharded layout, where no worker waits on it (the caller pushes the fleet's list, and
+        ``{ns.s}:wake`` may be the fleet list of a namespace named ``ns.s``)."""
+        return 0 if self.sharded else WAKE_TOKENS
+
     def fleet_wake_for(self, queue: str) -> str:
         """The wake list idle workers wait on: on a sharded layout, one for every shard (a
         BLPOP cannot span hash slots), pushed after the shard's script; their names share one

@@ -25,28 +25,38 @@ import redis.asyncio as _redis_async
 import redis.asyncio.client as _redis_async_client
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Mapping, Sequence
-    from typing import Self
+    from collections.abc import Awaitable, Coroutine, Mapping, Sequence
+    from typing import Protocol, Self, TypeVar
 
     from redis.typing import EncodableT, FieldT, KeyT
 
-    class Pipeline(_redis_async_client.Pipeline):
-        """A pipeline: commands are queued (each returns the pipeline), `execute` sends them."""
+    _R = TypeVar("_R", covariant=True)
 
-        def hget(self, name: KeyT, key: FieldT) -> Self: ...
-        def hgetall(self, name: KeyT) -> Self: ...
-        def hmget(self, name: KeyT, keys: FieldT | Sequence[FieldT], *args: FieldT) -> Self: ...
-        def hset(
+    class _HSet(Protocol[_R]):
+        """HSET, declared once for every client: what it returns is the client's (``_R``)."""
+
+        def __call__(
             self,
             name: KeyT,
             key: FieldT | None = None,
             value: EncodableT | None = None,
             mapping: Mapping[Any, EncodableT] | None = None,
             items: list[EncodableT] | None = None,
-        ) -> Self: ...
+        ) -> _R: ...
+
+    class Pipeline(_redis_async_client.Pipeline):
+        """A pipeline: commands are queued (each returns the pipeline), `execute` sends them."""
+
+        hset: _HSet[Self]
+
+        def hget(self, name: KeyT, key: FieldT) -> Self: ...
+        def hgetall(self, name: KeyT) -> Self: ...
+        def hmget(self, name: KeyT, keys: FieldT | Sequence[FieldT], *args: FieldT) -> Self: ...
 
     class Redis(_redis_async.Redis):
         """An asyncio client whose replies are not decoded (``decode_responses=False``)."""
+
+        hset: _HSet[Coroutine[Any, Any, int]]
 
         @classmethod
         def from_url(cls, url: str, **kwargs: Any) -> Self: ...
@@ -65,14 +75,6 @@ if TYPE_CHECKING:
         async def hmget(
             self, name: KeyT, keys: FieldT | Sequence[FieldT], *args: FieldT
         ) -> list[bytes | None]: ...
-        async def hset(
-            self,
-            name: KeyT,
-            key: FieldT | None = None,
-            value: EncodableT | None = None,
-            mapping: Mapping[Any, EncodableT] | None = None,
-            items: list[EncodableT] | None = None,
-        ) -> int: ...
         async def hvals(self, name: KeyT) -> list[bytes]: ...
         async def info(self, section: str | None = None, *args: str) -> dict[str, Any]: ...
         async def llen(self, name: KeyT) -> int: ...
@@ -96,19 +98,13 @@ if TYPE_CHECKING:
     class SyncRedis(_redis_sync.Redis):
         """A sync client whose replies are not decoded (``decode_responses=False``)."""
 
+        hset: _HSet[int]
+
         @classmethod
         def from_url(cls, url: str, **kwargs: Any) -> Self: ...
         def get(self, name: KeyT) -> bytes | None: ...
         def hget(self, name: KeyT, key: FieldT) -> bytes | None: ...
         def hgetall(self, name: KeyT) -> dict[bytes, bytes]: ...
-        def hset(
-            self,
-            name: KeyT,
-            key: FieldT | None = None,
-            value: EncodableT | None = None,
-            mapping: Mapping[Any, EncodableT] | None = None,
-            items: list[EncodableT] | None = None,
-        ) -> int: ...
         def info(self, section: str | None = None, *args: str) -> dict[str, Any]: ...
         def llen(self, name: KeyT) -> int: ...
         def lrange(self, name: KeyT, start: int, end: int) -> list[bytes]: ...

@@ -1,7 +1,8 @@
 """Waking idle workers: tokens pushed on the wake lists they wait on (BLPOP), each list kept
-to WAKE_TOKENS. On a sharded layout a shard's script pushes to its shard's list, which no
-worker waits on (a BLPOP cannot span hash slots); the one that ran it pushes here, after,
-on the fleet's lists (`Keys.fleet_wake_for`), whose names share one hash tag."""
+to WAKE_TOKENS. On a sharded layout no worker waits on a shard's own list (a BLPOP cannot span
+hash slots), so a shard's script pushes none there (`Keys.script_wake_tokens`); the one that
+ran it pushes here, after, on the fleet's lists (`Keys.fleet_wake_for`), whose names share
+one hash tag."""
 
 from __future__ import annotations
 

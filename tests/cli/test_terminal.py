@@ -61,9 +61,10 @@ def test_human_output_shows_escape_sequences_escaped(
 
 
 def test_errors_naming_a_hostile_id_are_escaped(env: dict[str, str]) -> None:
-    """An error that names the id given on the command line shows it escaped."""
+    """An error that names the id given on the command line shows it escaped (an id no job
+    can have is a usage error: exit 2)."""
     done = sluice(env, "cancel", f"no-such{EVIL}")
-    assert done.exit_code == 1
+    assert done.exit_code == 2 and "invalid job id" in done.stderr
     assert not acting(done.stdout + done.stderr) and "no-such\\x1b" in done.stderr
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from producer import Client, ClientSettings, JobState
+from producer import Client, ClientSettings, JobState, JobStatus
 from tests.conftest import worker_env
 from tests.support.cluster import Cluster
 from tests.support.cluster_slots import key_slot, migrate_slot
@@ -19,10 +19,15 @@ INPUTS = 300
 
 
 async def run_job_through(
-    cluster: Cluster, namespace: str, tmp_path: Path, fault: Callable[[Client, str], None]
+    cluster: Cluster,
+    namespace: str,
+    tmp_path: Path,
+    fault: Callable[[Client, str], None],
+    after: Callable[[JobStatus], bool] = lambda s: s.state == JobState.IN_PROGRESS,
 ) -> None:
     """Start a job of INPUTS slow inputs on 2 workers, call ``fault`` (in a thread) once a
-    quarter is stored, and check the job completes with one record per input."""
+    quarter is stored, check ``after`` of its status then, and check the job completes with
+    one record per input."""
     settings = ClientSettings(
         redis_url=cluster.url, redis_cluster=True, namespace=namespace, _env_file=None
     )
@@ -43,7 +48,7 @@ async def run_job_through(
                 assert time.monotonic() < deadline, "the job never got going"
                 await asyncio.sleep(0.05)
             await asyncio.to_thread(fault, client, job_id)
-            assert (await client.status(job_id)).state == JobState.IN_PROGRESS
+            assert after(then := await client.status(job_id)), then
             status = await client.wait(job_id, timeout_s=40)
             assert status.state == JobState.COMPLETE, status
             assert (status.total, status.stored) == (INPUTS, INPUTS)

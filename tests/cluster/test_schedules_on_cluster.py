@@ -11,15 +11,12 @@ from producer import Client, ClientSettings, JobState
 from producer.contract.schedule_scripts import TICK_CHECK, TICK_JOB, Fired, ScheduleField
 from producer.redis.scripts import run_script
 from producer.redis.typed import Redis
-from tests.cluster.test_on_cluster import cluster_settings, cluster_workers, on_cluster
 from tests.schedules import test_workers
 from tests.schedules.helpers import OFTEN
 from tests.support.workers import WorkerFactory
 from worker.schedules.firing import SHA, Firing
 from worker.schedules.scheduler import Scheduler
 from worker.settings import WorkerConfig
-
-__all__ = ["cluster_settings", "cluster_workers", "on_cluster"]  # fixtures these tests use
 
 
 @pytest.fixture

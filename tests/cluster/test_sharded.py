@@ -109,11 +109,19 @@ async def test_cancel_and_retry_by_id(sharded: Client) -> None:
 async def test_a_shard_count_mismatch_refuses_to_start(
     sharded: Client, settings: ClientSettings, workers: WorkerFactory
 ) -> None:
-    await sharded.enqueue("text-stats", ["data:,a"])  # records SLUICE_SHARDS=4
-    async with Client(settings.model_copy(update={"shards": 2})) as other:
-        with pytest.raises(ConfigError, match="SLUICE_SHARDS=4"):
+    await refuses_another_count(sharded, settings, workers, 2)
+
+
+async def refuses_another_count(
+    fleet: Client, settings: ClientSettings, workers: WorkerFactory, other_count: int
+) -> None:
+    """Once ``fleet`` has enqueued, a client and a worker with ``other_count`` shards stop,
+    naming SLUICE_SHARDS and the fleet's count."""
+    await fleet.enqueue("text-stats", ["data:,a"])  # records the fleet's SLUICE_SHARDS
+    async with Client(settings.model_copy(update={"shards": other_count})) as other:
+        with pytest.raises(ConfigError, match=f"SLUICE_SHARDS={fleet.keys.shards}"):
             await other.enqueue("text-stats", ["data:,a"])
-    worker = workers(shards=2, wait=False)
+    worker = workers(shards=other_count, wait=False)
     assert worker.wait(30) == 1
     assert "SLUICE_SHARDS" in worker.log()
 

@@ -18,20 +18,12 @@ from producer.contract.keys import shard_of
 from producer.contract.models import WebhookState
 from producer.dashboard.app import create_app
 from producer.dashboard.settings import DashboardSettings
-from tests.cluster.test_on_cluster import (
-    cluster_settings,
-    cluster_workers,
-    no_crossslot,
-    on_cluster,
-    sluice,
-)
+from tests.cluster.test_on_cluster import no_crossslot, sluice
 from tests.conftest import worker_env
 from tests.dashboard.support import TOKEN, call
 from tests.dashboard.test_events import messages
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.support.workers import WorkerFactory
-
-__all__ = ["cluster_settings", "cluster_workers", "on_cluster"]  # fixtures these tests use
 
 SECRET = "s3cret-for-the-cluster-tests"
 

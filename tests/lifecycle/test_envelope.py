@@ -13,7 +13,24 @@ from producer import Client, JobState
 from producer.contract.status import Field
 from producer.redis.typed import Redis
 from tests.lifecycle.support import claimer, end, store
+from worker.lifecycle.claim import Unit
 from worker.lifecycle.endings import Endings
+
+
+async def enqueued(client: Client, redis: Redis) -> tuple[str, bytes]:
+    """A one-input job ``client`` enqueued, and the envelope its status hash holds (it has
+    no ``arq:job:{id}`` key)."""
+    job = await client.enqueue("text-stats", ["data:,a"])
+    envelope = await redis.hget(client.keys.job(job), Field.ENVELOPE)
+    assert envelope is not None and await redis.exists(client.keys.arq_job(job)) == 0
+    return job, envelope
+
+
+async def claimed(client: Client, redis: Redis) -> tuple[str, bytes, Unit]:
+    """`enqueued`, and its one unit claimed."""
+    job, envelope = await enqueued(client, redis)
+    [unit] = (await claimer(redis, client.keys).claim(room=1, most=1, aborts_since_ms=0)).units
+    return job, envelope, unit
 
 
 async def test_a_client_job_has_no_arq_key_from_enqueue_to_end(
@@ -21,11 +38,8 @@ async def test_a_client_job_has_no_arq_key_from_enqueue_to_end(
 ) -> None:
     """The claim hands out the envelope of the status hash; the ending drops it."""
     keys = client.keys
-    job = await client.enqueue("text-stats", ["data:,a"])
-    envelope = await redis.hget(keys.job(job), Field.ENVELOPE)
-    assert envelope is not None and orjson.loads(envelope)["k"]["inputs"] == ["data:,a"]
-    assert await redis.exists(keys.arq_job(job)) == 0
-    [unit] = (await claimer(redis, keys).claim(room=1, most=1, aborts_since_ms=0)).units
+    job, envelope, unit = await claimed(client, redis)
+    assert orjson.loads(envelope)["k"]["inputs"] == ["data:,a"]
     assert unit.envelope == envelope
     assert await redis.exists(keys.arq_job(job)) == 0
     await store(redis, keys, unit, 0)
@@ -40,8 +54,7 @@ async def test_a_unit_taken_over_gets_the_envelope_of_the_status_hash(
 ) -> None:
     """A worker that takes over a lapsed unit, not having the job, is sent its envelope."""
     keys = client.keys
-    job = await client.enqueue("text-stats", ["data:,a"])
-    envelope = await redis.hget(keys.job(job), Field.ENVELOPE)
+    job, envelope = await enqueued(client, redis)
     await claimer(redis, keys, "w-1", lease_s=0.01).claim(room=1, most=1, aborts_since_ms=0)
     await asyncio.sleep(0.05)
     [unit] = (await claimer(redis, keys, "w-2").claim(room=1, most=1, aborts_since_ms=0)).units
@@ -78,8 +91,7 @@ async def test_a_cancelled_client_job_keeps_its_envelope_as_the_spec_and_retries
 ) -> None:
     """Cancel copies the envelope to the spec and drops the field; retry puts it back."""
     keys = client.keys
-    job = await client.enqueue("text-stats", ["data:,a"])
-    envelope = await redis.hget(keys.job(job), Field.ENVELOPE)
+    job, envelope = await enqueued(client, redis)
     assert await client.cancel(job)
     assert await redis.get(keys.spec(job)) == envelope
     assert await redis.hget(keys.job(job), Field.ENVELOPE) is None
@@ -95,9 +107,7 @@ async def test_a_failed_client_job_keeps_its_envelope_as_the_spec(
 ) -> None:
     """A job that fails keeps the envelope of its status hash as its spec, for retry."""
     keys = client.keys
-    job = await client.enqueue("text-stats", ["data:,a"])
-    envelope = await redis.hget(keys.job(job), Field.ENVELOPE)
-    [unit] = (await claimer(redis, keys).claim(room=1, most=1, aborts_since_ms=0)).units
+    job, envelope, unit = await claimed(client, redis)
     assert await end(endings, unit, "fail") == "failed"
     assert await redis.get(keys.spec(job)) == envelope
     assert await redis.hget(keys.job(job), Field.ENVELOPE) is None

@@ -26,7 +26,7 @@ import structlog
 from redis.typing import EncodableT
 
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
-from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, WAKE_TOKENS, Keys, shard_of
+from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, Keys, shard_of
 from producer.contract.status import unit_field
 from producer.redis.typed import Redis
 from producer.redis.wake import push_wake
@@ -139,7 +139,7 @@ class Claimer:
         (the next one each claim, so none starves), on to the next while room is left, every
         shard when it only listens for cancels (``most`` 0). A shard found empty is passed
         over for a while (`IdleShard`), until `woken`."""
-        if len(self._shards) == 1:
+        if not self.keys.sharded:  # (one shard of a cluster still wakes the fleet's list)
             return await self._claim(self._shards[0], room, most, aborts_since_ms, cached)
         n, start, now = len(self._shards), self._next, time.monotonic()
         self._next = (start + 1) % n
@@ -186,7 +186,7 @@ class Claimer:
             self.lease_ms,
             room,
             most,
-            WAKE_TOKENS,
+            self.keys.script_wake_tokens,
             self.worker,
             f"{self._prefix}{next(self._batches)}.",
             self.unit_inputs,
@@ -197,6 +197,8 @@ class Claimer:
             self._pipelines,
             self._queue_names,
             self.events_maxlen,
+            self.keys.shards,
+            shard.index,
             *shard.templates,
         ]
         more, flat, refused, aborts, _now = await self._script(keys=shard.keys, args=args)
@@ -254,6 +256,7 @@ class _ShardCall:
             *(key for pair in named[1:] for key in pair),
         ]
         self.templates = KeyTemplates(k.job, k.arq_job, k.inputs).args
+        self.index = k.shard or 0  # its jobs' ids give crc32(id) mod shards == index
 
 
 def _unit(values: list[bytes | int]) -> Unit:

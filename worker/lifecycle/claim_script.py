@@ -15,7 +15,11 @@ WINDOW_MAX = 1000  # queue entries one claim looks at, at most
 #       unit size, aborts seen up to (ms), cached jobs (JSON object: id -> run read), result
 #       ttl s, window, the pipelines this worker runs (JSON list, or * for all), the names of
 #       the queues served (JSON list, in KEYS' order), events kept (SLUICE_EVENTS_MAXLEN),
-#       then key templates (prefix, suffix): status, arq job, inputs
+#       the shard count and this shard (1 and 0 unsharded), then key templates (prefix,
+#       suffix): status, arq job, inputs
+# A job written raw (its envelope at ``arq:job:{id}``) in a shard its id does not belong in
+# (a producer that computed crc32(id) mod SLUICE_SHARDS wrongly) is refused, naming both:
+# its keys are the shard's, but every later write looks for them in the id's own shard.
 # A job whose run starts here gets a "started" event; one refused here, a "failed" event.
 # The queues are read together, earliest place first (producer.contract.placement: a
 # priority moves a job's place forward), so no queue served starves another.
@@ -49,7 +53,8 @@ for i = 10, #KEYS, 2 do
 end
 for _, name in ipairs(queue_names) do serves_queue[name] = true end
 local t = {}
-for i = 15, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
+local shards, this_shard = tonumber(ARGV[15]), tonumber(ARGV[16])
+for i = 17, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 events_to(KEYS[9], ARGV[14])
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
 local STATUS, ENVELOPE, INPUTS = 1, 2, 3
@@ -70,6 +75,29 @@ end
 
 local function valid_id(id)
   return #id <= 128 and string.find(id, '^[%w_%-][%w_%.%-]*$') ~= nil
+end
+
+-- CRC-32 (zlib's) of a string, as producer.contract.keys.shard_of computes it; bitwise, as
+-- only raw jobs are checked (a Client places its jobs itself)
+local function crc32(s)
+  local c = -1
+  for i = 1, #s do
+    c = bit.bxor(c, string.byte(s, i))
+    for _ = 1, 8 do
+      c = bit.bxor(bit.rshift(c, 1), bit.band(0xEDB88320, -bit.band(c, 1)))
+    end
+  end
+  c = bit.bnot(c)
+  return c < 0 and c + 4294967296 or c
+end
+
+-- why a raw job cannot be in this shard, or nil
+local function misplaced(id)
+  if shards <= 1 then return nil end
+  local own = crc32(id) % shards
+  if own == this_shard then return nil end
+  return 'job queued in shard ' .. this_shard .. ', but its id belongs in shard ' .. own ..
+         ' (crc32(id) mod SLUICE_SHARDS=' .. shards .. '; docs/wire-format.md)'
 end
 
 -- a job's envelope: in its status hash (a Client wrote it there), else at ``arq:job:{id}``
@@ -193,6 +221,10 @@ local function start(id, due, q)
   if f[10] and f[1] ~= 'cancelled' and (tonumber(f[10]) or 0) > now then return end
   local gone = leaving[q]
   local envelope = envelope_of(status, id, f[11])
+  if envelope and not f[11] then
+    local wrong = misplaced(id)
+    if wrong then return wrong end  -- refused by the caller
+  end
   if not envelope or f[1] == 'cancelled' then
     gone[#gone + 1] = id
     redis.call('DEL', envelope_key)  -- expired, or cancelled: dropped, as arq does
@@ -249,7 +281,10 @@ local function claim(member, due, q)
   if id then
     if valid_id(id) then return next_unit(member, id, tonumber(k), due, q) end
   elseif valid_id(member) then
-    return start(member, due, q)
+    local wrong = start(member, due, q)
+    if not wrong then return end
+    redis.call('DEL', key(ENVELOPE, member))
+    return refuse(member, member, wrong, q)
   end
   redis.call('DEL', key(ENVELOPE, id or member))
   refuse(member, id or member, 'invalid job id: use 1-128 letters, digits, _ . - (not first .)',

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from producer.contract.keys import DEFAULT_QUEUE, WAKE_TOKENS, Keys
+from producer.contract.keys import DEFAULT_QUEUE, Keys
 from producer.contract.placement import chosen_fields, place
 from producer.contract.schedule_scripts import FIRE, TICK_CHECK, TICK_JOB, TICK_SET, Fired
 from producer.contract.schedules import Schedule, tick_job_id
@@ -95,7 +95,7 @@ class Firing:
             spec.pipeline,
             len(schedule.inputs),
             expires_s,
-            WAKE_TOKENS,
+            k.script_wake_tokens,  # none on a sharded layout: pushed after, above
             "" if spec.queue == DEFAULT_QUEUE else spec.queue,
             cap if shards == 1 else -(-cap // shards),  # a queue's cap, shared by its shards
             self.config.events_maxlen,
