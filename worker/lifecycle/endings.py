@@ -120,7 +120,9 @@ local function write_last(e, id, status, f)
   local stored, failed, blob = write_records(key(RESULTS, id), key(BLOBS, id), e[10][1],
                                              e[10][2])
   f.stored, f.failed, f.all_new = f.stored + stored, f.failed + failed, stored >= f.total
-  local fields = {'stored', f.stored, 'failed', f.failed}
+  local fields = {}  -- a count that did not move is left as it is (absent reads as 0)
+  if stored > 0 then fields[1], fields[2] = 'stored', f.stored end
+  if failed > 0 then fields[#fields + 1], fields[#fields + 2] = 'failed', f.failed end
   if blob then  -- the ending sets a TTL on the blobs hash only when the job has one
     f.blobs = '1'
     fields[#fields + 1], fields[#fields + 2] = 'blobs', 1
