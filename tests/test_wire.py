@@ -84,3 +84,16 @@ async def test_malformed_raw_jobs_fail_clearly(
     assert message in (bad.error or "")
     good = await client.wait("good", timeout_s=60)
     assert good.state == JobState.COMPLETE
+
+
+async def test_a_count_absent_from_the_status_hash_reads_as_zero(
+    client: Client, redis: Redis
+) -> None:
+    """A job just enqueued holds no zero counts (docs/wire-format.md: absent is 0); the
+    Client, and so `sluice status`, the dashboard and webhooks, read each as 0."""
+    job = await client.enqueue("text-stats", ["data:,a", "data:,b"])
+    fields = await redis.hgetall(client.keys.job(job))
+    assert not {b"fetched", b"transformed", b"stored", b"failed"} & set(fields)
+    status = await client.status(job)
+    counts = {status.fetched, status.transformed, status.stored, status.failed}
+    assert status.total == 2 and counts == {0}

@@ -69,9 +69,9 @@ ADMIT = """
 local function admit(queue, status, id, envelope, score, expires_ms, enqueued, pipeline, total,
                      ttl, chosen)
   if queue then redis.call('ZADD', queue, score, id) end
+  -- no zero counts: an absent count reads as 0 (docs/wire-format.md), 4 fields a job fewer
   redis.call('HSET', status, 'state', 'queued', 'pipeline', pipeline, 'total', total,
-             'enqueued_at', enqueued, 'fetched', 0, 'transformed', 0, 'stored', 0, 'failed', 0,
-             'envelope', envelope, unpack(chosen))
+             'enqueued_at', enqueued, 'envelope', envelope, unpack(chosen))
   redis.call('PEXPIRE', status, math.max(tonumber(ttl) * 1000, tonumber(expires_ms)))
 end
 -- a queue other than "default" is named in the registry of queues, for `sluice stats`; a

@@ -51,12 +51,19 @@ async def test_a_worker_whose_stage_dies_hands_its_units_back_and_exits_1(
     """A bug kills the store stage (planted by tests/sabotage.py): the worker stops
     claiming, hands its units back (the try not counted) and exits with status 1; another
     worker finishes the jobs."""
-    # units of 4 inputs: the doomed job (priority 9) is claimed when the dying worker's first
-    # unit of the slow job ends, while the slow job still has units to do
+    # units of 4 inputs, one held at a time: the doomed job (priority 9) is claimed when the
+    # dying worker's first unit of the slow job ends, while the slow job still has units to do
+    # (holding all ten, the slow job's last record, stored with its ending, could complete it
+    # before the doomed record, fed after all of them, reached the store stage)
     slow = await client.enqueue(
         "test-sleep", [data_uri(f"{i}".encode()) for i in range(40)], options={"seconds": 0.2}
     )
-    dying = workers(pipelines="tests.sample_pipelines,tests.sabotage", pool_size=1, unit_inputs=4)
+    dying = workers(
+        pipelines="tests.sample_pipelines,tests.sabotage",
+        pool_size=1,
+        unit_inputs=4,
+        max_jobs=1,
+    )
 
     async def under_way() -> bool:
         return (await client.status(slow)).stored >= 2

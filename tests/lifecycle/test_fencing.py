@@ -9,6 +9,7 @@ import math
 import worker.pipelines  # noqa: F401  (registers the built-in pipelines)
 from producer import Client
 from producer.redis.typed import Redis
+from tests.faults.conftest import poll
 from tests.lifecycle.support import claimer, member_scores
 from worker.lifecycle.lease import Leases
 from worker.registry import REGISTRY
@@ -61,7 +62,8 @@ async def test_the_store_refuses_a_unit_its_token_no_longer_holds(
     client: Client, redis: Redis
 ) -> None:
     """Records of a unit taken over are not written, and the run is stopped as lost; the
-    records of another unit in the same batch are."""
+    records of another unit in the same batch are. (Neither run is all fed yet: a run's
+    last records go with its ending, tests/lifecycle/test_last_records.py.)"""
     keys = client.keys
     await client.enqueue("text-stats", ["data:,a"], job_id="a-lost")
     await client.enqueue("text-stats", ["data:,b"], job_id="b-held")
@@ -75,10 +77,13 @@ async def test_the_store_refuses_a_unit_its_token_no_longer_holds(
         item = Item(run, 0, "data:,x")
         item.result_json = b"{}"
         run.item_submitted()
-        run.all_submitted()
         await inbox.put(item)
     task = asyncio.create_task(stage.run())
-    await asyncio.wait_for(asyncio.gather(*(run.done.wait() for run in runs)), 10)
+
+    async def stored() -> bool:
+        return all(run.finished for run in runs)
+
+    await poll(stored, 10)
     task.cancel()
     assert runs[0].lost and runs[0].stopped() and not runs[1].lost
     assert await redis.hlen(keys.results("a-lost")) == 0

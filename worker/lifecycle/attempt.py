@@ -21,7 +21,7 @@ from producer.redis.typed import Redis
 from worker.errors import JobFailed, described
 from worker.lifecycle.claim import Unit
 from worker.lifecycle.deadlines import Deadlines
-from worker.lifecycle.endings import Endings, Entry, flat
+from worker.lifecycle.endings import UNSTORED, Endings, Entry, flat
 from worker.lifecycle.job import Job, Jobs, unit_inputs
 from worker.lifecycle.lease import Leases
 from worker.lifecycle.outcome import (
@@ -75,6 +75,9 @@ class Attempt:
     fed: int = 0  # inputs submitted to the stages
     counters: StageCounters | None = None  # a done unit's counters not written yet
     plain: bool = False  # ... and the status hash holds none: set them, do not add
+    job: Job | None = None  # its job, once checked
+    # the records of its last batch, which the store stage left to the ending to write
+    records: list[bytes | str] = field(default_factory=list)
 
     def abort(self) -> None:
         """Its job was cancelled: stop now, write nothing."""
@@ -94,13 +97,13 @@ async def run_attempt(life: Lifecycle, attempt: Attempt) -> Outcome:
     try:
         job, outcome = _check(life, unit)
         if job is not None:
-            pipeline = job.spec.pipeline
+            attempt.job, pipeline = job, job.spec.pipeline
             instrument.unit_started(pipeline, unit.due_ms)
             outcome = await _traced(life, attempt, job)
         life.unfed -= unit.size - attempt.fed
         attempt.fed = unit.size
         life.fed.set()
-        await _end(life, attempt, pipeline, outcome)
+        outcome = await _end(life, attempt, pipeline, outcome)
     finally:
         life.unfed -= unit.size - attempt.fed
         JOB_FIELDS.reset(token)
@@ -187,6 +190,7 @@ async def _run(life: Lifecycle, attempt: Attempt, job: Job) -> Outcome:
         return _retry_or_fail(life.config, job, unit, exc)
     finally:
         life.leases.drop(unit)
+        attempt.records = run.last_records
     if run.lost:
         await engine.end(run)
         return LeaseLost()
@@ -250,13 +254,23 @@ async def _stop(engine: Engine, run: JobRun) -> None:
     await engine.end(run)
 
 
-async def _end(life: Lifecycle, attempt: Attempt, pipeline: str, outcome: Outcome) -> None:
-    """Write the ending the outcome calls for (fenced by the unit's token)."""
+async def _end(life: Lifecycle, attempt: Attempt, pipeline: str, outcome: Outcome) -> Outcome:
+    """Write the ending the outcome calls for (fenced by the unit's token), with the unit's
+    last records; the outcome, or the retry that records Redis refused call for."""
     unit = attempt.unit
     entry = _entry(attempt, pipeline, outcome)
     if entry is None:
-        return
-    code = await life.endings.send(unit.job_id, entry)
+        return outcome
+    records, attempt.records = attempt.records, []
+    code = await life.endings.send(unit.job_id, entry, records)
+    if code.startswith(UNSTORED) and attempt.job is not None:
+        # as when the store stage cannot write a unit's records: try it again later
+        error = JobError(f"cannot store results: {code.removeprefix(UNSTORED)}")
+        log.warning("cannot store a job's records", error=str(error))
+        # the release carries the counters the done ending would have
+        return await _end(
+            life, attempt, pipeline, _retry_or_fail(life.config, attempt.job, unit, error)
+        )
     if code in ("complete", "failed", "resumed"):
         instrument.job_finished(pipeline, code)
         life.jobs.forget(unit.job_id)
@@ -265,19 +279,22 @@ async def _end(life: Lifecycle, attempt: Attempt, pipeline: str, outcome: Outcom
         log.warning("lease lost: ending not written", job_id=unit.job_id, unit=unit.index)
     elif code not in ("ok", "released"):
         log.error("cannot write a unit's ending", job_id=unit.job_id, error=code)
+    return outcome
 
 
 def _entry(attempt: Attempt, pipeline: str, outcome: Outcome) -> Entry | None:
     """The ending the outcome calls for (`worker.lifecycle.endings.Entry`)."""
     unit = attempt.unit
     head = (unit.job_id, unit.index, unit.token)
+    # a done unit's (also when Redis refused its last records and it is retried instead)
+    counters = tuple(flat(attempt.counters.nonzero(), [])) if attempt.counters else ()
     match outcome:
         case Done():
-            counters = flat(attempt.counters.nonzero(), []) if attempt.counters else []
-            return Entry("done", *head, plain=int(attempt.plain), counters=tuple(counters))
+            return Entry("done", *head, plain=int(attempt.plain), counters=counters)
         case RetryLater(error=error, delay_s=delay_s):
             why = (Field.ERROR.value, error)  # for its "retrying" event
-            return Entry("release", *head, delay_ms=int(delay_s * 1000), fields=why)
+            delay_ms = int(delay_s * 1000)
+            return Entry("release", *head, delay_ms=delay_ms, fields=why, counters=counters)
         case HandedBack(undo_try=undo):
             return Entry("release", *head, undo_try=int(undo))
         case Failed(error=error):

@@ -12,6 +12,11 @@ the others, which write nothing):
   unexpected error) or at once (handed back at shutdown; a drain does not count the try);
 - ``fail``: the whole job fails with the error; its other units are withdrawn.
 
+An ending may carry the unit's last records (the store stage leaves a unit's last batch to
+it): they are written first, under the same fence, as the store stage writes records, and
+the job's ``stored`` and ``failed`` with the ending's other fields; when that very call
+wrote every input's record, the completeness check needs no count of them.
+
 Each ending shows the unit's token; an ending whose token is no longer the unit's (the lease
 lapsed and another worker took the unit, or the job was cancelled or reset) writes nothing,
 and no ending ever overwrites a complete, failed or cancelled job.
@@ -20,7 +25,7 @@ and no ending ever overwrites a complete, failed or cancelled job.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -43,6 +48,7 @@ from producer.contract.scripts import (
 from producer.redis.scripts import BatchedScript, Value, refused_pairs
 from producer.redis.typed import Redis
 from worker.lifecycle.templates import KeyTemplates
+from worker.stages.store import WRITE_RECORDS
 
 log = structlog.get_logger("sluice.worker")
 
@@ -56,17 +62,19 @@ BATCH = 32
 
 # KEYS: the default queue, leases, running set, failed set, webhooks, webhook default, events
 # ARGV: endings (JSON list), arq result ttl ms, status ttl s, most runs, queue name, events kept
-#       (SLUICE_EVENTS_MAXLEN), then key templates (prefix, suffix): status, arq job, arq
-#       result, results, blobs, inputs, spec, named queue (around the queue's name)
+#       (SLUICE_EVENTS_MAXLEN), how many template arguments, then key templates (prefix,
+#       suffix): status, arq job, arq result, results, blobs, inputs, spec, named queue
+#       (around the queue's name); then the endings' records, 4 arguments each (as STORE's)
 # A job's own result TTL and max tries (set at enqueue, in its status hash) win over ARGV's.
 # An ending: [mode, job id, unit, token, delay ms, undo try 0/1, set counters 0/1, fields,
-#            counters]; fields and counters are flat name/value lists; fields are written
-#            when the job ends (its error and pipeline when it fails); a release after a
-#            delay carries its error there, for its event.
+#            counters, (first, last ARGV of its records)]; fields and counters are flat
+#            name/value lists; fields are written when the job ends (its error and pipeline
+#            when it fails); a release after a delay carries its error there, for its event.
 # Events: "completed", "failed", and "retrying" for a job run again for missing records or a
 # unit released after a delay (a try that failed; a hand-back at shutdown has none).
 # Returns a flat list of (place from 0, code) for every ending: "ok" (unit done, job goes on),
 # "complete", "resumed", "failed", "released", "lost" (not the unit's token: nothing
+# written), "unstored: " and the error Redis raised writing its records (nothing else
 # written), or the error Redis raised (a replica's READONLY makes the whole call run again).
 END = (
     NOW
@@ -77,11 +85,12 @@ END = (
     + PLACE
     + WEBHOOK
     + EMIT
+    + WRITE_RECORDS
     + """
 local now = now_ms()
 events_to(KEYS[7], ARGV[6])
 local t = {}
-for i = 7, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
+for i = 8, 7 + tonumber(ARGV[7]), 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
 local STATUS, ENVELOPE, RESULT, RESULTS, BLOBS, INPUTS, SPEC, QUEUE = 1, 2, 3, 4, 5, 6, 7, 8
 local most_runs = tonumber(ARGV[4])
@@ -90,7 +99,7 @@ local released, leaving, ended = {}, {}, {}
 -- everything an ending needs of the status hash, in one read (the unit's field is 2nd)
 local READ = {'state', '', 'units_done', 'units', 'held', 'total', 'run', 'failed', 'blobs',
               'inputs_list', 'attempts', 'enqueued_at', 'started_at', 'foreign', 'queue',
-              'result_ttl_s', 'max_tries', 'priority', 'pipeline', 'callback_url'}
+              'result_ttl_s', 'max_tries', 'priority', 'pipeline', 'callback_url', 'stored'}
 local function read(status, k)
   READ[2] = 'unit:' .. k
   local f = redis.call('HMGET', status, unpack(READ))
@@ -101,7 +110,24 @@ local function read(status, k)
           failed = tonumber(f[8]) or 0, blobs = f[9], inputs = f[10],
           arq = {f[11], f[12], f[13], f[6]}, foreign = f[14], queue = queue,
           ttl = tonumber(f[16]) or tonumber(ARGV[3]), most_runs = tonumber(f[17]) or most_runs,
-          priority = f[18], queue_name = f[15], pipeline = f[19], callback = f[20]}
+          priority = f[18], queue_name = f[15], pipeline = f[19], callback = f[20],
+          stored = tonumber(f[21]) or 0}
+end
+
+-- the unit's last records, sent with its ending: the job's counts of them as fields to write
+-- with the ending (no HINCRBY), and ``f.all_new`` when these are every input's records
+local function write_last(e, id, status, f)
+  local stored, failed, blob = write_records(key(RESULTS, id), key(BLOBS, id), e[10][1],
+                                             e[10][2])
+  f.stored, f.failed, f.all_new = f.stored + stored, f.failed + failed, stored >= f.total
+  local fields = {}  -- a count that did not move is left as it is (absent reads as 0)
+  if stored > 0 then fields[1], fields[2] = 'stored', f.stored end
+  if failed > 0 then fields[#fields + 1], fields[#fields + 2] = 'failed', f.failed end
+  if blob then  -- the ending sets a TTL on the blobs hash only when the job has one
+    f.blobs = '1'
+    fields[#fields + 1], fields[#fields + 2] = 'blobs', 1
+  end
+  return fields
 end
 
 -- the counters added to what the hash holds (one HMGET, not an HINCRBYFLOAT each), then
@@ -174,7 +200,7 @@ end
 -- the job's last unit is done: complete if every input has its record, else run again for
 -- the missing ones, or fail once the runs are spent
 local function finish(id, status, f, fields, unit_field)
-  local have = redis.call('HLEN', key(RESULTS, id))
+  local have = f.all_new and f.total or redis.call('HLEN', key(RESULTS, id))
   if have >= f.total then
     local function result() return arq_result(id, f.arq, true, 'complete', {}, ARGV[5], now) end
     -- every input left every stage: the counts say so, whatever the counters added
@@ -202,10 +228,11 @@ end
 
 -- a unit's lease field goes with it; the last unit's, with the job's ending (`close` drops
 -- it with the envelope in one HDEL, `clear_units` with the others)
-local function done(e, id, status, member, f)
+local function done(e, id, status, member, f, counts)
   leaving[#leaving + 1] = member
   local count = f.done + 1
-  local fields = with_counters(status, e[9], e[7], {'units_done', count, 'held', f.held - 1})
+  local fields = with_counters(status, e[9], e[7],
+                               append({'units_done', count, 'held', f.held - 1}, counts))
   if count < f.units then
     redis.call('HDEL', status, 'unit:' .. e[3])
     redis.call('HSET', status, unpack(fields))
@@ -214,10 +241,10 @@ local function done(e, id, status, member, f)
   return finish(id, status, f, append(fields, e[8]), 'unit:' .. e[3])
 end
 
-local function release(e, id, status, member, f)
+local function release(e, id, status, member, f, counts)
   local tries = (tonumber(string.match(f.unit, ' (%d+)$')) or 1) - e[6]
-  local fields = with_counters(status, e[9], 0, {'unit:' .. e[3], '- ' .. tries,
-                                                 'held', f.held - 1})
+  local fields = with_counters(status, e[9], 0, append({'unit:' .. e[3], '- ' .. tries,
+                                                        'held', f.held - 1}, counts))
   redis.call('HSET', status, unpack(fields))
   released[#released + 1] = now + e[5]
   released[#released + 1] = member
@@ -233,10 +260,16 @@ local function apply(e)
   local status = key(STATUS, id)
   local f = read(status, e[3])
   if not held_by(f.state, f.unit, e[4]) then return 'lost' end
+  local counts = {}
+  if e[10] then
+    local ok, written = pcall(write_last, e, id, status, f)
+    if not ok then return 'unstored: ' .. tostring(written) end
+    counts = written
+  end
   local member = id .. '#' .. e[3]
-  if mode == 'done' then return done(e, id, status, member, f) end
-  if mode == 'release' then return release(e, id, status, member, f) end
-  return fail(id, status, f, e[8])
+  if mode == 'done' then return done(e, id, status, member, f, counts) end
+  if mode == 'release' then return release(e, id, status, member, f, counts) end
+  return fail(id, status, f, append(e[8], counts))
 end
 
 local codes = {}
@@ -252,6 +285,9 @@ flush_events()
 return codes
 """
 )
+
+
+UNSTORED = "unstored: "  # the code of an ending whose records Redis refused (then the error)
 
 
 def flat(values: Mapping[str, str | int | float], out: list[str]) -> list[str]:
@@ -280,6 +316,7 @@ class _Ending:
     job_id: str
     entry: Entry
     done: asyncio.Future[str]
+    records: Sequence[Value]  # the unit's last records, as the store stage's arguments
 
 
 class Endings:
@@ -317,10 +354,11 @@ class Endings:
             waiting, self._waiting = self._waiting, []
             await self._flush(waiting, give_up_after_s=STOP_WRITE_S)
 
-    async def send(self, job_id: str, entry: Entry) -> str:
-        """Queue one ending (as the END script reads it) and wait for its code."""
+    async def send(self, job_id: str, entry: Entry, records: Sequence[Value] = ()) -> str:
+        """Queue one ending (as the END script reads it), with the unit's last records to
+        write first (index, record JSON, "1" | "0", blob or "" each), and wait for its code."""
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Ending(job_id, entry, done))
+        self._waiting.append(_Ending(job_id, entry, done, records))
         self._wake.set()
         # the write goes on even if this attempt is cancelled while it waits (that cancels
         # only ``done``: the entry stays waiting, and every waiting entry is sent)
@@ -360,15 +398,24 @@ class Endings:
         def refused(exc: ResponseError) -> None:  # the script itself failed
             log.error("cannot write unit endings", units=len(endings), error=str(exc))
 
-        entries = orjson.dumps([list(e.entry) for e in endings])
+        records: list[Value] = []
+        rows: list[list[object]] = []
+        first = 8 + len(templates)  # the ARGV place of the first record
+        for e in endings:
+            rows.append(list(e.entry))
+            if e.records:
+                rows[-1].append((first + len(records), first + len(records) + len(e.records) - 4))
+                records += e.records
         args = [
-            entries,
+            orjson.dumps(rows),
             self.ttl_s * 1000,
             self.ttl_s,
             self.most_runs,
             queue,
             self.events_maxlen,
+            len(templates),
             *templates,
+            *records,
         ]
         codes = dict(refused_pairs(await self._script.run(keys, args, refused, give_up_after_s)))
         for n, ending in enumerate(endings):

@@ -78,6 +78,8 @@ class JobRun:
     counters_written: bool = False  # some progress of this run is in the status hash
     ticks: int = 0  # progress ticks seen; the first write waits for the second
     valid_until: float = math.inf
+    # the records of its last batch, for its ending to write (the store stage's arguments)
+    last_records: list[bytes | str] = field(default_factory=list)
     # the stages' slots (fetches in flight, pool processes, store writers), set by the
     # engine; the capacity they gave this run is counted up to ``accounted_at`` (monotonic)
     slots: tuple[int, int, int] = (0, 0, 0)
@@ -101,6 +103,10 @@ class JobRun:
     def all_submitted(self) -> None:
         self._all_in = True
         self._check_done()
+
+    def ends_with(self, count: int) -> bool:
+        """Whether ``count`` more finished inputs are all it has left (all are submitted)."""
+        return self._all_in and self.finished + count >= self.submitted
 
     def items_finished(self, count: int) -> None:
         self.finished += count
