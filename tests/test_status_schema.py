@@ -11,7 +11,7 @@ from producer.contract.events import EVENT_FIELDS, EventType
 from producer.contract.keys import DEFAULT_QUEUE
 from producer.contract.models import JobState, JobStatus, WebhookState, WebhookStatus
 from producer.contract.status import ALL, UNIT_FIELD_PREFIX, Field
-from worker.lifecycle import claim_script, endings, lease
+from worker.lifecycle import claim_script, end_script, lease
 from worker.stages import progress, store
 from worker.stages.items import StageCounters
 from worker.webhooks import store as webhooks
@@ -23,7 +23,7 @@ SCRIPTS = {
     "RETRY": scripts.RETRY,
     "RETRY_INPUTS": scripts.RETRY_INPUTS,
     "CLAIM": claim_script.CLAIM,
-    "END": endings.END,
+    "END": end_script.END,
     "RENEW": lease.RENEW,
     "STORE": store.STORE,
     "PROGRESS": progress.PROGRESS,
