@@ -9,8 +9,8 @@ from typing import Any
 
 from redis.typing import EncodableT
 
-from producer.client.enqueue import chunks
 from producer.client.events import Watching
+from producer.client.inputs import chunks
 from producer.client.inspect import read_status
 from producer.client.listing import MAX_LISTED, JobList, list_jobs
 from producer.client.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, delete_call

@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
 
 from producer.client.bulk import BULK_JOBS, Entry, checked_jobs, entries, job_ids
+from producer.client.inputs import Inputs, chunks, small_list
 from producer.client.landed import admitted_before, job_landed, push_chunk
 from producer.client.options import PipelineRegistry
+from producer.client.room import QueueRoom
 from producer.client.tracing import publish_span
 from producer.contract.errors import InvalidJob, JobExists, QueueFull
 from producer.contract.keys import DEFAULT_QUEUE, WAKE_TOKENS, shard_of
@@ -37,7 +39,6 @@ from producer.contract.validation import (
     check_payload_size,
 )
 from producer.contract.wire import encode_job, now_ms
-from producer.redis.backoff import Backoff
 from producer.redis.connection import Connected
 from producer.redis.failover import ReplicaWait, Tries
 from producer.redis.layout import check_layout
@@ -46,9 +47,6 @@ from producer.redis.wake import push_wake
 
 CHUNK = 1000  # inputs per RPUSH when a job's inputs go to a list
 REGISTRY_CACHE_S = 5.0  # how long enqueue trusts its copy of the pipeline registry
-
-Inputs = Iterable[str] | AsyncIterable[str]
-T = TypeVar("T")
 
 
 class Enqueueing(Connected):
@@ -149,7 +147,7 @@ class Enqueueing(Connected):
         defer_s: float,
         tries: Tries,
     ) -> str:
-        inline = _small_list(inputs, self.settings.inline_inputs_max)
+        inline = small_list(inputs, self.settings.inline_inputs_max)
         if inline is not None:
             checked = [check_input(i, v, self.settings) for i, v in enumerate(inline)]
             check_count(len(checked), self.settings)
@@ -294,7 +292,7 @@ class Enqueueing(Connected):
 
     async def _wake_fleet(self, queue: str, count: int) -> None:
         """On a sharded layout, wake idle workers of ``queue`` through the fleet's wake list
-        (the shard's script pushed to its own, which no worker waits on)."""
+        (a shard's script pushes none to its own, on which no worker waits)."""
         await push_wake(self.redis, [self.keys.fleet_wake_for(queue)], count)
 
     async def _wait_for_room(self, queue: str, job_id: str, tries: Tries) -> None:
@@ -332,7 +330,7 @@ class Enqueueing(Connected):
         def full() -> QueueFull:
             return self._full(spec.queue, [e.job_id for e in batch[:done]])
 
-        room, tries, in_doubt = _Backoff(s.enqueue_timeout_s, full), self._tries(), False
+        room, tries, in_doubt = QueueRoom(s.enqueue_timeout_s, full), self._tries(), False
         while done < len(batch):
             chunk = batch[done : done + BULK_JOBS]
             args = common + [v for e in chunk for v in (e.job_id, e.envelope, e.total)]
@@ -354,7 +352,7 @@ class Enqueueing(Connected):
             if admitted and k.sharded and not defer_s > 0:
                 await self._wake_fleet(spec.queue, admitted)
             if admitted:
-                room, tries = _Backoff(s.enqueue_timeout_s, full), self._tries()
+                room, tries = QueueRoom(s.enqueue_timeout_s, full), self._tries()
             else:
                 await room.wait()
 
@@ -362,8 +360,8 @@ class Enqueueing(Connected):
         """The queue as traces and errors name it (its first shard's key, when sharded)."""
         return self.keys.shard_keys(0).named_queue(queue)
 
-    def _room(self, queue: str) -> _Backoff:
-        return _Backoff(self.settings.enqueue_timeout_s, lambda: self._full(queue))
+    def _room(self, queue: str) -> QueueRoom:
+        return QueueRoom(self.settings.enqueue_timeout_s, lambda: self._full(queue))
 
     def _full(self, queue: str, enqueued: list[str] | None = None) -> QueueFull:
         return QueueFull(
@@ -373,19 +371,6 @@ class Enqueueing(Connected):
             "(SLUICE_ENQUEUE_TIMEOUT_S); add workers or try later",
             enqueued=enqueued,
         )
-
-
-class _Backoff:
-    """Waiting for room under the queue cap: doubling pauses, until the enqueue timeout."""
-
-    def __init__(self, timeout_s: float, full: Callable[[], QueueFull]) -> None:
-        self.backoff, self.full = Backoff(timeout_s, first_s=0.05, max_s=1.0), full
-
-    async def wait(self) -> None:
-        """Pause before the next try; QueueFull once the timeout would pass."""
-        if self.backoff.expired():
-            raise self.full()
-        await self.backoff.pause()
 
 
 def chosen(
@@ -411,29 +396,3 @@ def chosen(
 def _queue_arg(spec: JobSpec) -> str:
     """The queue's name for the registry of queues ('' for the default, never registered)."""
     return "" if spec.queue == DEFAULT_QUEUE else spec.queue
-
-
-def _small_list(inputs: Inputs, limit: int) -> Sequence[str] | None:
-    """The inputs as a sequence if they are one already and short enough to send inline."""
-    if isinstance(inputs, list | tuple) and len(inputs) <= limit:
-        return inputs
-    return None
-
-
-async def chunks(inputs: Iterable[T] | AsyncIterable[T], size: int) -> AsyncIterator[list[T]]:
-    """The items of a sync or async iterable, ``size`` at a time (the last chunk may be short)."""
-    chunk: list[T] = []
-    if isinstance(inputs, AsyncIterable):
-        async for value in inputs:
-            chunk.append(value)
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-    else:
-        for value in inputs:
-            chunk.append(value)
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-    if chunk:
-        yield chunk
