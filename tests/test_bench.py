@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import workloads
+from benchmarks import script_cost, workloads
 from benchmarks.http_server import HttpServer
 from benchmarks.measure import total_counts
 from benchmarks.runner import Limits, run_one
@@ -21,6 +21,8 @@ from tests.support.cluster import Cluster
 from tests.support.cluster_slots import key_slot
 from tests.support.servers import Server
 from worker.lifecycle.claim import Claimer
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def bench_context(redis: Redis, server: Server, namespace: str, tmp_path: Path) -> Context:
@@ -144,3 +146,18 @@ async def test_tiny_jobs_run_on_the_cluster(
     assert (result.completed, result.failed, result.partial) == (200, 0, False)
     assert result.redis_calls_per_input > 0 and result.redis_cpu_ms_per_input > 0
     assert result.cpu_infra_s > 0
+
+
+async def test_script_cost_ends_every_job_and_prices_each_script(tmp_path: Path) -> None:
+    """`benchmarks.script_cost` enqueues, claims and ends every job on a server of its own and
+    prices each script a job; against a checkout (this one here) it runs that tree's claim
+    and ending as well, a call of each tree in turn, half the jobs each."""
+    root = REPO
+    costs = await script_cost.measure(120, 1, root, tmp_path / "server")
+    assert costs.jobs["enqueue", script_cost.THIS] == 120
+    for script in ("claim", "end"):
+        assert costs.jobs[script, script_cost.THIS] == costs.jobs[script, str(root)] == 60
+    assert sum(costs.cpu_s.values()) > 0
+    table = script_cost.report(costs)
+    assert table.splitlines()[0].split()[-1] == str(root)[-24:].split()[-1]
+    assert [line.split()[0] for line in table.splitlines()[1:]] == ["enqueue", "claim", "end"]

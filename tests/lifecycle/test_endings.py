@@ -11,7 +11,7 @@ import pytest
 from producer import Client, JobState
 from producer.redis.typed import Redis
 from tests.lifecycle.support import claimer, end, member_scores, store, units_of
-from worker.lifecycle.endings import BATCH, Endings, Entry
+from worker.lifecycle.endings import BATCH, Endings, Entry, flat
 
 
 async def test_the_last_unit_completes_the_job_when_every_input_has_a_record(
@@ -161,6 +161,44 @@ async def test_counters_add_up_across_units_and_are_set_for_a_lone_unit(
     status = await client.status(job)
     assert status.stages["fetch"].count == 8
     assert status.stages["fetch"].total_s == pytest.approx(1.75)
+
+
+async def test_a_complete_job_counts_every_input_fetched_once_whatever_its_counters_said(
+    client: Client, redis: Redis, endings: Endings
+) -> None:
+    """The last unit's counters name ``fetched`` and ``transformed`` below the total (inputs
+    another holder had counted): the complete job reads the total for both, and its ending
+    writes each once (the server's count of the hash's writes: one HSET of the ending)."""
+    keys = client.keys
+    job = await client.enqueue("text-stats", ["data:,a", "data:,b"])
+    [unit] = (await claimer(redis, keys).claim(room=2, most=1, aborts_since_ms=0)).units
+    await store(redis, keys, unit, 0, 1)
+    counters = ("fetched", "1", "transformed", "1", "fetch_count", "1")
+    entry = Entry("done", job, 0, unit.token, plain=1, counters=counters)
+    assert await endings.send(job, entry) == "complete"
+    status = await client.status(job)
+    assert (status.fetched, status.transformed, status.stages["fetch"].count) == (2, 2, 1)
+
+
+def test_seconds_go_to_the_script_to_the_microsecond() -> None:
+    """Stage seconds are sent rounded to the microsecond (shorter for Redis to parse, keep
+    and log); counts and text as they are."""
+    values: dict[str, str | int | float] = {
+        "fetch_s": 2.0411003788467497e-05,
+        "fetch_count": 3,
+        "error": "x",
+        "store_s": 0.5,
+    }
+    assert flat(values, []) == [
+        "fetch_s",
+        "2e-05",
+        "fetch_count",
+        "3",
+        "error",
+        "x",
+        "store_s",
+        "0.5",
+    ]
 
 
 async def test_many_endings_at_once_are_all_written_in_batches(

@@ -5,16 +5,18 @@ the claim reads it from whichever holds it."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 
 import orjson
 
-from producer import Client, JobState
+from producer import Client, ClientSettings, JobState
 from producer.contract.status import Field
 from producer.redis.typed import Redis
 from tests.lifecycle.support import claimer, end, store
 from worker.lifecycle.claim import Unit
 from worker.lifecycle.endings import Endings
+from worker.lifecycle.job import Jobs
 
 
 async def enqueued(client: Client, redis: Redis) -> tuple[str, bytes]:
@@ -112,3 +114,26 @@ async def test_a_failed_client_job_keeps_its_envelope_as_the_spec(
     assert await redis.get(keys.spec(job)) == envelope
     assert await redis.hget(keys.job(job), Field.ENVELOPE) is None
     assert 0 < await redis.ttl(keys.spec(job)) <= 600
+
+
+async def test_only_a_job_of_several_units_is_kept_for_the_claims_after(
+    client: Client, redis: Redis, settings: ClientSettings
+) -> None:
+    """A worker keeps the checked envelope of a job with units still to claim, and each claim
+    tells the script of those (their envelope is not sent again); a job of one unit is not
+    kept: no later claim of it, so nothing for the claim to read per call."""
+    importlib.import_module("worker.pipelines")  # registers text-stats
+    jobs = Jobs(settings)
+    one, _, unit = await claimed(client, redis)
+    assert jobs.get(unit).job_id == one
+    assert jobs.cached() == {}
+    big = await client.enqueue("text-stats", [f"data:,{i}" for i in range(250)])  # 3 units
+    worker = claimer(redis, client.keys)
+    [first] = (await worker.claim(room=1, most=1, aborts_since_ms=0)).units
+    kept = jobs.get(first)
+    assert first.envelope is not None and kept.job_id == big
+    assert jobs.cached() == {big: 1}
+    claim = await worker.claim(room=1, most=1, aborts_since_ms=0, cached=jobs.cached())
+    [second] = claim.units
+    assert (second.job_id, second.index, second.envelope) == (big, 1, None)
+    assert jobs.get(second) is kept

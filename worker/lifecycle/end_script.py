@@ -158,8 +158,14 @@ local function finish(id, status, f, fields, unit_field)
   local have = f.all_new and f.total or redis.call('HLEN', key(RESULTS, id))
   if have >= f.total then
     local function result() return arq_result(id, f.arq, true, 'complete', {}, ARGV[5], now) end
-    -- every input left every stage: the counts say so, whatever the counters added
-    local final = append(fields, {'fetched', f.total, 'transformed', f.total})
+    -- every input left every stage: the counts say so, whatever the counters added (set
+    -- where the counters name them, not written twice)
+    local final, set = fields, {fetched = false, transformed = false}
+    for i = 1, #final, 2 do
+      if set[final[i]] ~= nil then final[i + 1], set[final[i]] = f.total, true end
+    end
+    if not set.fetched then append(final, {'fetched', f.total}) end
+    if not set.transformed then append(final, {'transformed', f.total}) end
     close(id, status, f, 'complete', final, result, false, unit_field)
     emit_many(id, 'completed', f.queue_name, f.pipeline)
     return 'complete'

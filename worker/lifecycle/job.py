@@ -3,7 +3,8 @@
 
 The envelope of a job of many units is read and checked by the first of its units to reach
 this worker and kept for the next ones (the claim is told not to send it again), so a job of
-1,000 inline inputs in 10 units is not read 10 times.
+1,000 inline inputs in 10 units is not read 10 times. A job of one unit is not kept: no claim
+of it follows, and each claim sends the script the list of the jobs kept.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class Jobs:
         if unit.envelope is None:  # kept once, dropped since: cannot happen, but say so
             raise JobFailed("the claim sent no envelope and this worker kept none")
         job = parse(unit.job_id, unit.run, unit.envelope, self.config)
+        if unit.units == 1:  # no other unit to claim: the claim need not be told of it
+            return job
         self._kept[unit.job_id] = job
         if len(self._kept) > KEPT:
             self._kept.popitem(last=False)
