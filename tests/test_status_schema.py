@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import fields
 
-from producer.contract import scripts
+from producer.contract import control_scripts, enqueue_scripts
 from producer.contract.events import EVENT_FIELDS, EventType
 from producer.contract.keys import DEFAULT_QUEUE
 from producer.contract.models import JobState, JobStatus, WebhookState, WebhookStatus
@@ -17,11 +17,11 @@ from worker.stages.items import StageCounters
 from worker.webhooks import store as webhooks
 
 SCRIPTS = {
-    "ENQUEUE": scripts.ENQUEUE,
-    "ENQUEUE_MANY": scripts.ENQUEUE_MANY,
-    "CANCEL": scripts.CANCEL,
-    "RETRY": scripts.RETRY,
-    "RETRY_INPUTS": scripts.RETRY_INPUTS,
+    "ENQUEUE": enqueue_scripts.ENQUEUE,
+    "ENQUEUE_MANY": enqueue_scripts.ENQUEUE_MANY,
+    "CANCEL": control_scripts.CANCEL,
+    "RETRY": control_scripts.RETRY,
+    "RETRY_INPUTS": control_scripts.RETRY_INPUTS,
     "CLAIM": claim_script.CLAIM,
     "END": end_script.END,
     "RENEW": lease.RENEW,

@@ -1,9 +1,9 @@
 """Enqueueing many jobs at once: a few hundred jobs per round trip (`Client.enqueue_many`).
 
-One script call (``producer.contract.scripts.ENQUEUE_MANY``) admits a chunk of jobs with the same
-Lua that ``ENQUEUE`` admits one with, so a worker cannot tell them apart. The jobs of one
-call get ids that sort in the order given: jobs due in the same millisecond run in id
-order, so a bulk enqueue runs first-in, first-out.
+One script call (``producer.contract.enqueue_scripts.ENQUEUE_MANY``) admits a chunk of jobs
+with the same Lua that ``ENQUEUE`` admits one with, so a worker cannot tell them apart. The
+jobs of one call get ids that sort in the order given: jobs due in the same millisecond run
+in id order, so a bulk enqueue runs first-in, first-out.
 """
 
 from __future__ import annotations

@@ -16,12 +16,12 @@ from producer.client.listing import MAX_LISTED, JobList, list_jobs
 from producer.client.removal import DELETE, DELETED, LIVE, MISSING, PURGE_PAGE, delete_call
 from producer.client.schedules import published_schedule, read_schedules, run_now_id
 from producer.client.stored_ids import decode_fields, raw_key, read_statuses
+from producer.contract.control_scripts import CANCEL, RETRY, RETRY_INPUTS
 from producer.contract.errors import JobNotFound, SluiceError
 from producer.contract.liveness import live_since_ms
 from producer.contract.models import ItemResult, JobState, JobStatus, QueueStats, WorkerInfo
 from producer.contract.queue_stats import read_queue_stats
 from producer.contract.schedule_info import ScheduleInfo
-from producer.contract.scripts import CANCEL, RETRY, RETRY_INPUTS
 from producer.contract.status import Field
 from producer.contract.validation import check_job_id
 from producer.contract.wire import loads, now_ms, queue_name, read_number

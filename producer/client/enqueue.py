@@ -24,11 +24,11 @@ from producer.client.landed import admitted_before, job_landed, push_chunk
 from producer.client.options import PipelineRegistry
 from producer.client.room import QueueRoom
 from producer.client.tracing import publish_span
+from producer.contract.enqueue_scripts import ENQUEUE, ENQUEUE_MANY
 from producer.contract.errors import InvalidJob, JobExists, QueueFull
 from producer.contract.keys import DEFAULT_QUEUE, WAKE_TOKENS, shard_of
 from producer.contract.models import JobSpec
 from producer.contract.placement import chosen_fields, place, too_many_queues
-from producer.contract.scripts import ENQUEUE, ENQUEUE_MANY
 from producer.contract.settings import ClientSettings
 from producer.contract.validation import (
     build_spec,

@@ -1,0 +1,155 @@
+"""The Lua scripts of a job's controls: cancel, retry, and retry of the failed inputs only
+(`producer.client.client` runs them), each a check and its writes in one atomic step."""
+
+from __future__ import annotations
+
+from producer.contract.scripts import (
+    ARQ_RESULT,
+    CLEAR_UNITS,
+    EMIT,
+    KEEP_SPEC,
+    NOW,
+    PLACE,
+    WAKE,
+    WEBHOOK,
+)
+
+# Cancel a job that is queued or running. Its units leave the queue and the lease set at once
+# and the abort set tells every worker holding one to stop it now; the envelope is kept (as
+# the spec) so that `retry` resumes it from its stored records.
+# KEYS: status hash, queue, arq job, aborts, running set, leases, spec, results, blobs, inputs,
+#       arq result, webhooks, webhook default, events
+# ARGV: job id, now (s), ttl s, events kept (SLUICE_EVENTS_MAXLEN)
+# Returns 1 cancelled, 0 already final (or unknown).
+CANCEL = (
+    NOW
+    + CLEAR_UNITS
+    + KEEP_SPEC
+    + ARQ_RESULT
+    + WEBHOOK
+    + EMIT
+    + """
+local state = redis.call('HGET', KEYS[1], 'state')
+local queued = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not queued and state ~= 'queued' and state ~= 'in_progress' then return 0 end
+if state == 'complete' or state == 'failed' or state == 'cancelled' then return 0 end
+clear_units(KEYS[2], KEYS[6], KEYS[1], ARGV[1])
+keep_spec(KEYS[1], KEYS[3], KEYS[7])
+redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', ARGV[2], 'error', 'cancelled')
+redis.call('HDEL', KEYS[1], 'envelope')
+redis.call('DEL', KEYS[3])
+local now = now_ms()
+local f = redis.call('HMGET', KEYS[1], 'attempts', 'enqueued_at', 'started_at', 'total',
+                    'queue', 'pipeline', 'callback_url')
+redis.call('SET', KEYS[11], arq_result(ARGV[1], f, false, 'cancelled', {}, KEYS[2], now),
+           'EX', ARGV[3])
+events_to(KEYS[14], ARGV[4])
+emit(ARGV[1], 'cancelled', f[5], f[6], {'error', 'cancelled'})
+redis.call('ZADD', KEYS[4], now, ARGV[1])
+redis.call('SREM', KEYS[5], ARGV[1])
+queue_webhook(KEYS[12], KEYS[13], KEYS[1], ARGV[1], now, f[7])
+for _, key in ipairs({KEYS[1], KEYS[7], KEYS[8], KEYS[9], KEYS[10]}) do
+  redis.call('EXPIRE', key, ARGV[3])
+end
+return 1
+"""
+)
+
+# The event of a job put back in its queue by `retry` (needs EMIT).
+RETRIED = """
+local function retried(stream, kept, status, id)
+  events_to(stream, kept)
+  local f = redis.call('HMGET', status, 'queue', 'pipeline', 'total')
+  emit(id, 'retried', f[1], f[2], {'total', f[3] or 0})
+end
+"""
+
+# Put a failed or cancelled job back in the queue, as one not yet split; records already stored
+# are kept, and its next run (``run`` + 1) looks them up, so it does only the inputs that have
+# none. The kept spec is the job's envelope (or, kept by an older Sluice, the job alone).
+# The envelope goes back in the status hash (its ``envelope`` field), which lives as long.
+# KEYS: status hash, spec, queue, arq job (not used), arq result, leases, failed set, inputs
+#       list, wake list, webhooks, events
+# ARGV: job id, now (ms), expires ms (not used), job expires s, wake tokens kept, events kept
+# Returns 1 re-queued, 0 not failed/cancelled, -1 no spec kept.
+RETRY = (
+    CLEAR_UNITS
+    + WAKE
+    + PLACE
+    + WEBHOOK
+    + EMIT
+    + RETRIED
+    + """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'failed' and state ~= 'cancelled' then return 0 end
+local spec = redis.call('GET', KEYS[2])
+if not spec then return -1 end
+local ok, kept = pcall(cjson.decode, spec)
+local envelope = spec
+if not (ok and type(kept) == 'table' and type(kept.k) == 'table') then
+  envelope = '{"t":1,"f":"sluice","a":[],"k":' .. spec .. ',"et":' .. ARGV[2] .. '}'
+end
+clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], 'envelope', envelope)
+redis.call('ZADD', KEYS[3], place(ARGV[2], redis.call('HGET', KEYS[1], 'priority')), ARGV[1])
+redis.call('DEL', KEYS[5])
+redis.call('ZREM', KEYS[7], ARGV[1])
+reset_webhook(KEYS[10], KEYS[1], ARGV[1])
+local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
+redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', 'run', run + 1,
+           'units_done', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if redis.call('EXISTS', KEYS[8]) == 1 then redis.call('EXPIRE', KEYS[8], ARGV[4]) end
+wake(KEYS[9], 1, tonumber(ARGV[5]))
+retried(KEYS[11], ARGV[6], KEYS[1], ARGV[1])
+return 1
+"""
+)
+
+# Run a complete job again for its failed inputs only: their records (and blobs) go, the
+# good ones stay, and the next run (``run`` + 1) looks up what is stored, so it redoes only
+# those. The caller names the failed inputs it read; each is checked again here (a record
+# that is not a failure is left alone).
+# KEYS: status hash, spec, queue, arq job (not used), arq result, leases, results, blobs, wake
+#       list, webhooks, events
+# ARGV: job id, now (ms), expires ms (not used), job expires s, wake tokens kept, events kept,
+#       then input indexes
+# Returns how many records were dropped (the job re-queued if > 0); 0: none of them is a
+# failure; -1 the job is not complete; -2 no copy of the job was kept.
+RETRY_INPUTS = (
+    CLEAR_UNITS
+    + WAKE
+    + PLACE
+    + WEBHOOK
+    + EMIT
+    + RETRIED
+    + """
+if redis.call('HGET', KEYS[1], 'state') ~= 'complete' then return -1 end
+local spec = redis.call('GET', KEYS[2])
+if not spec then return -2 end
+local dropped = {}
+for i = 7, #ARGV do
+  local record = redis.call('HGET', KEYS[7], ARGV[i])
+  local ok, parsed = pcall(cjson.decode, record or '')
+  if ok and type(parsed) == 'table' and parsed.ok == false then dropped[#dropped + 1] = ARGV[i] end
+end
+if #dropped == 0 then return 0 end
+chunked('HDEL', KEYS[7], dropped)
+chunked('HDEL', KEYS[8], dropped)
+clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], 'envelope', spec)
+redis.call('DEL', KEYS[2], KEYS[5])
+reset_webhook(KEYS[10], KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[3], place(ARGV[2], redis.call('HGET', KEYS[1], 'priority')), ARGV[1])
+local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
+redis.call('HINCRBY', KEYS[1], 'stored', -#dropped)
+redis.call('HINCRBY', KEYS[1], 'failed', -#dropped)
+redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', 'run', run + 1,
+           'units_done', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[7], ARGV[4])
+wake(KEYS[9], 1, tonumber(ARGV[5]))
+retried(KEYS[11], ARGV[6], KEYS[1], ARGV[1])
+return #dropped
+"""
+)
