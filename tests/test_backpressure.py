@@ -29,9 +29,9 @@ BOUND = 4 + 2 + 1 + 2 + 1 * STORE_WRITERS
 async def test_slow_store_bounds_items_in_memory(
     client: Client,
     redis: Redis,
+    slow_redis: LatencyProxy,  # before ``workers``: set up first, so stopped after them
     workers: WorkerFactory,
     http: HttpServer,
-    slow_redis: LatencyProxy,
     namespace: str,
 ) -> None:
     """Fetched-but-unstored items never exceed the configured bound; other jobs stay queued."""

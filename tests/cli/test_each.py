@@ -66,7 +66,7 @@ def test_each_wait_counts_the_endings(env: dict[str, str], workers: WorkerFactor
     assert len(out["job_ids"]) == 2 and out["states"] == {"complete": 2}
     # jobs that outlast SLUICE_JOB_TIMEOUT_S fail, each alone, at the worker
     failing = sluice(
-        env, "enqueue", "test-sleep", "data:,a", "data:,b", "-o", "seconds=30", "--each", "--wait"
+        env, "enqueue", "test-sleep", "data:,a", "data:,b", "-o", "seconds=4", "--each", "--wait"
     )
     assert failing.exit_code == 1
     assert "2 jobs ended: 2 failed" in failing.stderr
