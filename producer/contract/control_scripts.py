@@ -55,14 +55,30 @@ return 1
 """
 )
 
-# The event of a job put back in its queue by `retry` (needs EMIT).
-RETRIED = """
-local function retried(stream, kept, status, id)
-  events_to(stream, kept)
+# Both retries end alike: the job back in its queue as one not yet split, its next run
+# (``run`` + 1) to look up what is stored, its status hash kept ``expires_s``, a worker woken
+# and the "retried" event written. With the pieces they share.
+REQUEUE = (
+    CLEAR_UNITS
+    + WAKE
+    + PLACE
+    + WEBHOOK
+    + EMIT
+    + """
+local function requeue(status, queue, id, now, expires_s, wake_list, tokens_kept, stream,
+                       events_kept)
+  redis.call('ZADD', queue, place(now, redis.call('HGET', status, 'priority')), id)
+  local run = tonumber(redis.call('HGET', status, 'run') or '1') or 1
+  redis.call('HSET', status, 'state', 'queued', 'error', '', 'finished_at', '', 'run', run + 1,
+             'units_done', 0)
+  redis.call('EXPIRE', status, expires_s)
+  wake(wake_list, 1, tonumber(tokens_kept))
+  events_to(stream, events_kept)
   local f = redis.call('HMGET', status, 'queue', 'pipeline', 'total')
   emit(id, 'retried', f[1], f[2], {'total', f[3] or 0})
 end
 """
+)
 
 # Put a failed or cancelled job back in the queue, as one not yet split; records already stored
 # are kept, and its next run (``run`` + 1) looks them up, so it does only the inputs that have
@@ -73,12 +89,7 @@ end
 # ARGV: job id, now (ms), expires ms (not used), job expires s, wake tokens kept, events kept
 # Returns 1 re-queued, 0 not failed/cancelled, -1 no spec kept.
 RETRY = (
-    CLEAR_UNITS
-    + WAKE
-    + PLACE
-    + WEBHOOK
-    + EMIT
-    + RETRIED
+    REQUEUE
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'failed' and state ~= 'cancelled' then return 0 end
@@ -91,17 +102,11 @@ if not (ok and type(kept) == 'table' and type(kept.k) == 'table') then
 end
 clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], 'envelope', envelope)
-redis.call('ZADD', KEYS[3], place(ARGV[2], redis.call('HGET', KEYS[1], 'priority')), ARGV[1])
 redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[7], ARGV[1])
 reset_webhook(KEYS[10], KEYS[1], ARGV[1])
-local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
-redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', 'run', run + 1,
-           'units_done', 0)
-redis.call('EXPIRE', KEYS[1], ARGV[4])
 if redis.call('EXISTS', KEYS[8]) == 1 then redis.call('EXPIRE', KEYS[8], ARGV[4]) end
-wake(KEYS[9], 1, tonumber(ARGV[5]))
-retried(KEYS[11], ARGV[6], KEYS[1], ARGV[1])
+requeue(KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[4], KEYS[9], ARGV[5], KEYS[11], ARGV[6])
 return 1
 """
 )
@@ -117,12 +122,7 @@ return 1
 # Returns how many records were dropped (the job re-queued if > 0); 0: none of them is a
 # failure; -1 the job is not complete; -2 no copy of the job was kept.
 RETRY_INPUTS = (
-    CLEAR_UNITS
-    + WAKE
-    + PLACE
-    + WEBHOOK
-    + EMIT
-    + RETRIED
+    REQUEUE
     + """
 if redis.call('HGET', KEYS[1], 'state') ~= 'complete' then return -1 end
 local spec = redis.call('GET', KEYS[2])
@@ -140,16 +140,10 @@ clear_units(KEYS[3], KEYS[6], KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], 'envelope', spec)
 redis.call('DEL', KEYS[2], KEYS[5])
 reset_webhook(KEYS[10], KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[3], place(ARGV[2], redis.call('HGET', KEYS[1], 'priority')), ARGV[1])
-local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1') or 1
 redis.call('HINCRBY', KEYS[1], 'stored', -#dropped)
 redis.call('HINCRBY', KEYS[1], 'failed', -#dropped)
-redis.call('HSET', KEYS[1], 'state', 'queued', 'error', '', 'finished_at', '', 'run', run + 1,
-           'units_done', 0)
-redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[7], ARGV[4])
-wake(KEYS[9], 1, tonumber(ARGV[5]))
-retried(KEYS[11], ARGV[6], KEYS[1], ARGV[1])
+requeue(KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[4], KEYS[9], ARGV[5], KEYS[11], ARGV[6])
 return #dropped
 """
 )
