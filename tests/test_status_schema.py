@@ -33,7 +33,7 @@ SCRIPTS = {
 # quoted words in the scripts that are not fields: the states a field holds, the codes the
 # scripts answer, what Lua's type() says, and the pieces field names are built from
 CODES = {"ok", "lost", "done", "release", "released", "resumed", "retry"}
-LUA_WORDS = {"number", "string", "table", "true", "false"}
+LUA_WORDS = {"number", "string", "table", "function", "true", "false"}
 NOT_FIELDS = (
     {s.value for s in JobState}
     | {s.value for s in WebhookState}

@@ -143,3 +143,37 @@ async def _stored_run(redis: Redis, keys: Keys, unit: Unit, wait: ReplicaWait | 
     finally:
         task.cancel()
     return run
+
+
+async def test_a_small_jobs_straight_line_ending_writes_what_the_general_one_does(
+    client: Client, redis: Redis, endings: Endings
+) -> None:
+    """A lone unit done with every record and counters to set (``plain``) ends on the END
+    script's straight line; the same job with counters to add (the hash holds none, so the
+    sums are the same) takes the general path. Both leave the same status hash (but for
+    their clocks), TTLs, queues, sets and events, with a webhook queued for each (the
+    namespace's default)."""
+    keys = client.keys
+    await redis.set(keys.webhook_default, "http://127.0.0.1:9/hook")
+    counters = ("fetched", "2", "transformed", "2", "fetch_count", "2", "fetch_s", "0.5")
+    hashes, events = [], []
+    for plain in (1, 0):
+        unit = await claim_one(client, redis, 2)
+        entry = Entry("done", unit.job_id, 0, unit.token, plain=plain, counters=counters)
+        assert await endings.send(unit.job_id, entry, records(0, 1)) == "complete"
+        fields = {
+            k.decode(): v.decode()
+            for k, v in (await redis.hgetall(keys.job(unit.job_id))).items()
+            if k not in (b"enqueued_at", b"started_at", b"finished_at", b"worker")
+        }
+        hashes.append(fields)
+        assert await redis.ttl(keys.job(unit.job_id)) > 0
+        assert await redis.ttl(keys.results(unit.job_id)) > 0
+        assert await redis.zscore(keys.webhooks, unit.job_id) is not None
+        [(_, entry_fields)] = await redis.xrevrange(keys.events, count=1)
+        events.append((entry_fields[b"type"], entry_fields[b"job"] == unit.job_id.encode()))
+    assert hashes[0] == hashes[1]
+    assert hashes[0]["state"] == "complete" and hashes[0]["stored"] == "2"
+    assert "envelope" not in hashes[0] and "unit:0" not in hashes[0]
+    assert events == [(b"completed", True)] * 2
+    assert await redis.zcard(keys.leases) == await redis.scard(keys.running) == 0

@@ -40,6 +40,8 @@ log = structlog.get_logger("sluice.store", stage="store")
 # blob or ""), written once (HSETNX); returns how many were new, how many of those failed,
 # and whether a blob was written. The END script writes a unit's last records with it too.
 WRITE_RECORDS = """
+-- ``blobs``: the blobs hash's key, or a function that builds it (called once a record has a
+-- blob: most have none)
 local function write_records(results, blobs, first, last)
   local stored, failed, blob = 0, 0, false
   for i = first, last, 4 do
@@ -47,6 +49,7 @@ local function write_records(results, blobs, first, last)
       stored = stored + 1
       if ARGV[i + 2] == '0' then failed = failed + 1 end
       if ARGV[i + 3] ~= '' then
+        if type(blobs) == 'function' then blobs = blobs() end
         redis.call('HSET', blobs, ARGV[i], ARGV[i + 3])
         blob = true
       end
