@@ -34,16 +34,24 @@ local function emit(id, kind, queue, pipeline, extra)
   if extra then for i = 1, #extra do a[#a + 1] = extra[i] end end
   add_entry(a)
 end
+local last_many = {}  -- the last batch added to, and what it is for
 local function emit_many(id, kind, queue, pipeline)
   if events_kept <= 0 then return end
   if not queue or queue == '' then queue = 'default' end
+  local b = last_many[4]
+  if last_many[1] == kind and last_many[2] == queue and last_many[3] == pipeline then
+    b[4][#b[4] + 1] = id
+    return
+  end
   local k = kind .. ' ' .. queue .. ' ' .. (pipeline or '')
-  local b = batched[k]
+  b = batched[k]
+  last_many = {kind, queue, pipeline, false}
   if not b then
     b = {kind, queue, pipeline, {}}
     batched[k] = b
     batch_order[#batch_order + 1] = k
   end
+  last_many[4] = b
   b[4][#b[4] + 1] = id
 end
 local function flush_events()
@@ -55,7 +63,7 @@ local function flush_events()
     a[#a + 1] = table.concat(b[4], ' ')
     add_entry(a)
   end
-  batched, batch_order = {}, {}
+  batched, batch_order, last_many = {}, {}, {}
 end
 """
 

@@ -223,3 +223,55 @@ async def test_a_worker_finds_its_work_behind_more_than_a_window_of_other_work(
     claim = await texts.claim(room=1, most=1, aborts_since_ms=0)
     assert [u.job_id for u in claim.units] == [mine]
     assert set(await member_scores(redis, client.keys.queue)) == set(others)
+
+
+async def test_a_small_jobs_straight_line_start_writes_and_answers_what_the_general_one_does(
+    client: Client, redis: Redis
+) -> None:
+    """A one-unit job queued for its first run starts on the CLAIM script's straight line;
+    the same job with a deferral already past (``not_before``) takes the general path. Both
+    leave the same status hash (but for clocks and tokens), the same unit, and the same
+    queue, lease, running-set and event entries."""
+    keys = client.keys
+    small = await client.enqueue("text-stats", ["data:,a", "data:,b"])
+    general = await client.enqueue("text-stats", ["data:,a", "data:,b"])
+    await redis.hset(keys.job(general), "not_before", int(time.time() * 1000) - 1000)
+    claim = await claimer(redis, keys).claim(room=4, most=2, aborts_since_ms=0)
+    units = {u.job_id: u for u in claim.units}
+    assert set(units) == {small, general}
+    hashes, answers = [], []
+    for job in (small, general):
+        fields = {k.decode(): v.decode() for k, v in (await redis.hgetall(keys.job(job))).items()}
+        token, tries = fields.pop("unit:0").split(" ")
+        assert token == units[job].token and tries == "1"
+        assert fields.pop("envelope").encode() == units[job].envelope  # kept for the end
+        for clock in ("enqueued_at", "started_at", "not_before"):
+            fields.pop(clock, None)
+        hashes.append(fields)
+        u = units[job]
+        answers.append(
+            (
+                u.index,
+                u.first,
+                u.end,
+                u.tries,
+                u.units,
+                u.total,
+                u.run,
+                u.counted,
+                u.stored,
+                u.envelope is not None,
+            )
+        )
+        assert await redis.ttl(keys.job(job)) == -1  # no TTL while it runs
+    assert hashes[0] == hashes[1]
+    assert hashes[0]["state"] == "in_progress" and hashes[0]["held"] == "1"
+    assert answers[0] == answers[1] == (0, 0, 2, 1, 1, 2, 1, False, 0, True)
+    assert await redis.zcard(keys.queue) == 0
+    assert set(await member_scores(redis, keys.leases)) == {f"{small}#0", f"{general}#0"}
+    assert await redis.smembers(keys.running) == {small.encode(), general.encode()}
+    [(_, started)] = await redis.xrevrange(keys.events, count=1)
+    assert started[b"type"] == b"started" and set(started[b"jobs"].split()) == {
+        small.encode(),
+        general.encode(),
+    }

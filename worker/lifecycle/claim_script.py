@@ -211,12 +211,47 @@ local function describe(id, envelope, f)
   return total, extra, f[8] or job.k.pipeline
 end
 
+-- The start of a small job, the common case: a Client's job queued for its first run, of one
+-- unit, due now, of a pipeline this worker runs. Written in a straight line from `start`'s
+-- read ``f``, it makes the writes and the answer `start` and `hand_out` make for such a job,
+-- with less of Lua's work (no tables of fields built and copied): about 4 us of Redis CPU a
+-- tiny job (benchmarks.script_cost).
+local function start_small(id, due, q, status, f, total)
+  local gone = leaving[q]
+  gone[#gone + 1] = id
+  seq = seq + 1
+  local token = token_prefix .. seq
+  redis.call('HSET', status, 'state', 'in_progress', 'started_at', now_s, 'units', 1,
+             'unit_size', unit_size, 'unit:0', token .. ' 1',
+             'attempts', math.max(tonumber(f[4]) or 0, 1), 'worker', worker, 'held', 1)
+  redis.call('PERSIST', status)
+  started[#started + 1] = id
+  leased[#leased + 1] = now + lease_ms
+  leased[#leased + 1] = id .. '#0'
+  local envelope = f[11]
+  if cached[id] == 1 then envelope = false end
+  local n = #out  -- FIELDS, as `hand_out` writes them
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, 0, 0, total
+  out[n + 5], out[n + 6], out[n + 7], out[n + 8] = token, 1, 1, total
+  out[n + 9], out[n + 10], out[n + 11] = envelope, now_s, 1
+  out[n + 12], out[n + 13] = f[5] and 1 or 0, due - place(0, f[9])
+  out[n + 14] = tonumber(f[6] or '0') or 0
+  taken = taken + math.max(1, total)
+  count = count + 1
+  emit_many(id, 'started', queue_names[q], f[8])
+end
+
 -- a job never claimed in this run: split it into units and hand out the first
 local function start(id, due, q)
-  local status, envelope_key = key(STATUS, id), key(ENVELOPE, id)
+  local status = key(STATUS, id)
   local f = redis.call('HMGET', status, 'state', 'total', 'run', 'attempts', 'fetch_count',
                        'stored', 'enqueued_at', 'pipeline', 'priority', 'not_before', 'envelope')
-  if f[8] and f[1] ~= 'cancelled' and not runs(f[8]) then return end  -- for another worker
+  local total, mine = tonumber(f[2]), runs(f[8])
+  if f[1] == 'queued' and mine and f[11] and total and total <= unit_size and f[7] and f[8]
+     and not f[3] and not f[10] then
+    return start_small(id, due, q, status, f, total)
+  end
+  if f[8] and f[1] ~= 'cancelled' and not mine then return end  -- for another worker
   -- a deferred job of priority > 0 has an earlier place than its time: not yet
   if f[10] and f[1] ~= 'cancelled' and (tonumber(f[10]) or 0) > now then return end
   local gone = leaving[q]
@@ -227,10 +262,10 @@ local function start(id, due, q)
   end
   if not envelope or f[1] == 'cancelled' then
     gone[#gone + 1] = id
-    redis.call('DEL', envelope_key)  -- expired, or cancelled: dropped, as arq does
+    redis.call('DEL', key(ENVELOPE, id))  -- expired, or cancelled: dropped, as arq does
     return
   end
-  local total, extra, pipeline = tonumber(f[2]), {}, f[8]
+  local extra, pipeline = {}, f[8]
   if not total or not f[7] or not f[8] then
     total, extra, pipeline = describe(id, envelope, f)
   end
@@ -277,7 +312,8 @@ local function refuse(member, id, err, q)
 end
 
 local function claim(member, due, q)
-  local id, k = string.match(member, '^(.*)#(%d+)$')
+  local id, k
+  if string.find(member, '#', 1, true) then id, k = string.match(member, '^(.*)#(%d+)$') end
   if id then
     if valid_id(id) then return next_unit(member, id, tonumber(k), due, q) end
   elseif valid_id(member) then
