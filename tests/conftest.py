@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 hypothesis_settings.register_profile("sluice", max_examples=100, deadline=None, database=None)
 hypothesis_settings.register_profile("deep", max_examples=5000, deadline=None, database=None)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "sluice"))
+
+# A shell starts a background job (`pytest … &`) with SIGINT ignored, and every process the
+# suite starts would inherit that: a CLI subprocess a test interrupts would ignore the Ctrl-C
+# it is sent. A handler, unlike an ignored signal, is reset to the default in a child.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
