@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 import worker.pipelines  # noqa: F401  (registers the built-in pipelines)
 from producer import Client, JobState
 from producer.contract.keys import Keys
@@ -32,8 +34,10 @@ async def claim_one(client: Client, redis: Redis, inputs: int) -> Unit:
     return unit
 
 
-def done(unit: Unit, token: str | None = None) -> Entry:
-    return Entry("done", unit.job_id, unit.index, token or unit.token)
+def done(unit: Unit, token: str | None = None, plain: int = 0) -> Entry:
+    """A done ending; ``plain=1`` (counters to set) lets a lone unit with every record take
+    the END script's straight line for small jobs."""
+    return Entry("done", unit.job_id, unit.index, token or unit.token, plain=plain)
 
 
 async def test_a_one_input_job_is_stored_and_completed_in_one_call(
@@ -48,16 +52,31 @@ async def test_a_one_input_job_is_stored_and_completed_in_one_call(
     assert await redis.exists(client.keys.spec(unit.job_id)) == 1  # a failed input: kept
 
 
+@pytest.mark.parametrize("plain", [0, 1])
 async def test_a_stale_token_writes_neither_records_nor_ending(
-    client: Client, redis: Redis, endings: Endings
+    client: Client, redis: Redis, endings: Endings, plain: int
 ) -> None:
-    """A unit taken over since: "lost", no record, no count, the job still running."""
+    """A unit taken over since: "lost", no record, no count, the job still running (on the
+    general path and on the small job's straight line alike)."""
     unit = await claim_one(client, redis, 1)
     await redis.hset(client.keys.job(unit.job_id), unit.field, "someone-else 2")
-    assert await endings.send(unit.job_id, done(unit), records(0)) == "lost"
+    assert await endings.send(unit.job_id, done(unit, plain=plain), records(0)) == "lost"
     assert await redis.exists(client.keys.results(unit.job_id)) == 0
     status = await client.status(unit.job_id)
     assert (status.state, status.stored) == (JobState.IN_PROGRESS, 0)
+
+
+@pytest.mark.parametrize("plain", [0, 1])
+async def test_a_job_cancelled_while_it_runs_stays_cancelled(
+    client: Client, redis: Redis, endings: Endings, plain: int
+) -> None:
+    """A small job cancelled after its claim: its ending with every record is refused
+    whichever path it would take; no record is written and the job stays cancelled."""
+    unit = await claim_one(client, redis, 1)
+    assert await client.cancel(unit.job_id)
+    assert await endings.send(unit.job_id, done(unit, plain=plain), records(0)) == "lost"
+    assert await redis.exists(client.keys.results(unit.job_id)) == 0
+    assert (await client.status(unit.job_id)).state == JobState.CANCELLED
 
 
 async def test_records_already_there_are_kept_and_not_counted_again(
