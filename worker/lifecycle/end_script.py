@@ -64,7 +64,7 @@ local function read(status, k)
   return redis.call('HMGET', status, unpack(READ))
 end
 local function fields_of(f)
-  return {state = f[1], unit = f[2], done = tonumber(f[3]) or 0, units = tonumber(f[4]) or 1,
+  return {unit = f[2], done = tonumber(f[3]) or 0, units = tonumber(f[4]) or 1,
           held = tonumber(f[5]) or 1, total = tonumber(f[6]) or 0, run = tonumber(f[7]) or 1,
           failed = tonumber(f[8]) or 0, blobs = f[9], inputs = f[10], attempts = f[11],
           enqueued_at = f[12], started_at = f[13], foreign = f[14], queue_name = f[15],
@@ -289,11 +289,9 @@ local function apply(e)
   local member = id .. '#' .. e[3]
   if mode == 'done' then return done(e, id, status, results, member, f, w) end
   if mode == 'release' then return release(e, id, status, member, f, w) end
-  local fields = e[8]  -- a failure: its error and pipeline, then the counts of its records
-  local all = {}
-  for i = 1, #fields do all[i] = fields[i] end
-  for i = 1, #w do all[#fields + i] = w[i] end
-  return fail(id, status, results, f, all)
+  local fields = e[8]  -- a failure: the counts of its records, its error and pipeline
+  for i = 1, #fields do w[#w + 1] = fields[i] end
+  return fail(id, status, results, f, w)
 end
 
 local codes = {}
