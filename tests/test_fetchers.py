@@ -340,6 +340,18 @@ async def test_file_reads_under_a_root(tree: Path, name: str, body: bytes) -> No
     assert await file_fetch(f"file://{tree}/root/{name}", [tree / "root"]) == body
 
 
+async def test_file_names_that_are_not_utf8_are_read_by_their_escapes(tree: Path) -> None:
+    """%XX escapes are the bytes of the file's name, UTF-8 or not (as a file system may hold
+    them): each file is read, never another name's "no such file"."""
+    root = tree / "root"
+    (root / "\u00e9.txt").write_bytes(b"utf-8 name")
+    (root / os.fsdecode(b"\xff\xe9.txt")).write_bytes(b"latin-1 name")
+    assert await file_fetch(f"file://{root}/%C3%A9.txt", [root]) == b"utf-8 name"
+    assert await file_fetch(f"file://{root}/%FF%E9.txt", [root]) == b"latin-1 name"
+    with pytest.raises(FetchError, match=f"no such file: {root}/\udcffnone.txt"):
+        await file_fetch(f"file://{root}/%FFnone.txt", [root])
+
+
 OUTSIDE = ["other/secret", "other/missing", "other/missing/deeper", "root/../other/secret"]
 OUTSIDE += ["root/../other/missing", "root/escape", "root/dangling", "root/out/secret"]
 OUTSIDE += ["root/out/missing", "root/loop", "nowhere/at/all"]
