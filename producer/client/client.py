@@ -235,8 +235,11 @@ class Client(Watching):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name in names:  # written by anyone: maybe not UTF-8
                     pipe.hgetall(raw_key(self.keys.worker, name))
-                details = await pipe.execute()
-        return [WorkerInfo.from_hash(decode_fields(d)) for d in details if d]
+                # a heartbeat key another tool made something else than a hash is left out
+                details = await pipe.execute(raise_on_error=False)
+        return [
+            WorkerInfo.from_hash(decode_fields(d)) for d in details if isinstance(d, dict) and d
+        ]
 
     async def pipelines(self) -> dict[str, Any]:
         """The pipelines live workers have registered, with their descriptions."""

@@ -73,3 +73,16 @@ async def test_unreadable_records_read_as_failed_records(
     reply = await call(session, "GET", dashboard.at("/api/jobs/junk/results"))
     assert reply.status == 200
     assert [line["ok"] for line in reply.body["records"]] == [True] + [False] * 4
+
+
+async def test_a_heartbeat_key_that_is_not_a_hash_is_left_out(
+    dashboard: Dashboard, session: aiohttp.ClientSession, client: Client, redis: Redis
+) -> None:
+    """A live worker's heartbeat key that another tool made a string is left out of the
+    workers list; the others are listed, on the overview and the workers page too."""
+    await redis.zadd(client.keys.workers, {"ghost": now_ms(), "real": now_ms()})
+    await redis.set(client.keys.worker("ghost"), "not a hash")
+    await redis.hset(client.keys.worker("real"), mapping={"id": "real", "pid": "7"})
+    assert [(w.id, w.pid) for w in await client.workers()] == [("real", 7)]
+    for path in ("/", "/workers", "/api/workers"):
+        assert (await call(session, "GET", dashboard.at(path))).status == 200, path
