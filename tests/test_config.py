@@ -53,6 +53,10 @@ ROOTS = "invalid setting SLUICE_FILE_ROOTS:"
         ("SLUICE_WEBHOOK_URL", "ftp://x/y", "invalid setting SLUICE_WEBHOOK_URL: must be an http"),
         ("SLUICE_WEBHOOK_SECRET", "short", "invalid setting SLUICE_WEBHOOK_SECRET: must be at"),
         ("SLUICE_WEBHOOK_MAX_ATTEMPTS", "0", "invalid setting SLUICE_WEBHOOK_MAX_ATTEMPTS"),
+        # durations that overflowed into a traceback (at start-up, or at a job's ending)
+        ("SLUICE_LEASE_S", "inf", "invalid setting SLUICE_LEASE_S: Input should be less"),
+        ("SLUICE_POLL_DELAY_S", "1e308", "invalid setting SLUICE_POLL_DELAY_S: Input should"),
+        ("SLUICE_RESULT_TTL_S", "99999999999999999999", "invalid setting SLUICE_RESULT_TTL_S"),
     ],
 )
 def test_bad_setting_stops_worker(
@@ -174,3 +178,20 @@ def test_sentinel_settings_are_read_from_the_environment(monkeypatch: pytest.Mon
     assert not settings.embedded
     assert settings.redis_sentinel_password is not None
     assert settings.redis_sentinel_password.get_secret_value() == "pw-x"
+
+
+def test_every_duration_setting_is_finite_and_at_most_a_year() -> None:
+    """Each setting in seconds (and the WAIT timeout in ms) refuses inf, nan and past a
+    year, naming itself: each becomes milliseconds for Redis or a timer, where they overflow."""
+    names = [
+        name
+        for name, info in WorkerConfig.model_fields.items()
+        if name.endswith(("_s", "_ms")) and info.annotation in (int, float)
+    ]
+    assert len(names) > 10
+    for name in names:
+        year = 365 * 86400 * (1000 if name.endswith("_ms") else 1)
+        for value in ("inf", "nan", "1e308", str(year + 1)):
+            with pytest.raises(ConfigError, match=f"invalid setting SLUICE_{name.upper()}:"):
+                load_settings(WorkerConfig, _env_file=None, **{name: value})
+    assert load_settings(WorkerConfig, _env_file=None, lease_s=365 * 86400).lease_s == 365 * 86400

@@ -340,6 +340,18 @@ async def test_file_reads_under_a_root(tree: Path, name: str, body: bytes) -> No
     assert await file_fetch(f"file://{tree}/root/{name}", [tree / "root"]) == body
 
 
+async def test_file_names_that_are_not_utf8_are_read_by_their_escapes(tree: Path) -> None:
+    """%XX escapes are the bytes of the file's name, UTF-8 or not (as a file system may hold
+    them): each file is read, never another name's "no such file"."""
+    root = tree / "root"
+    (root / "\u00e9.txt").write_bytes(b"utf-8 name")
+    (root / os.fsdecode(b"\xff\xe9.txt")).write_bytes(b"latin-1 name")
+    assert await file_fetch(f"file://{root}/%C3%A9.txt", [root]) == b"utf-8 name"
+    assert await file_fetch(f"file://{root}/%FF%E9.txt", [root]) == b"latin-1 name"
+    with pytest.raises(FetchError, match=f"no such file: {root}/\udcffnone.txt"):
+        await file_fetch(f"file://{root}/%FFnone.txt", [root])
+
+
 OUTSIDE = ["other/secret", "other/missing", "other/missing/deeper", "root/../other/secret"]
 OUTSIDE += ["root/../other/missing", "root/escape", "root/dangling", "root/out/secret"]
 OUTSIDE += ["root/out/missing", "root/loop", "nowhere/at/all"]
@@ -464,3 +476,44 @@ async def test_bad_data_uris_fail(uri: str, message: str) -> None:
     """Malformed base64, a missing comma or too many bytes fail with a clear message."""
     with pytest.raises(FetchError, match=re.escape(message)):
         await DataFetcher().fetch(uri, 4)
+
+
+@asynccontextmanager
+async def raw_http(answers: dict[bytes, bytes]) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A server in the test's loop that answers each request path with the bytes given
+    (any bytes: headers no HTTP library would write); its base URL, and the paths asked."""
+    asked: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        path = (await reader.readline()).split(b" ")[1]
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        asked.append(path)
+        writer.write(answers.get(path, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", asked
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_redirect_to_bytes_that_are_not_utf8_goes_where_it_says() -> None:
+    """A Location with bytes that are not UTF-8 is followed with them percent-encoded, as a
+    browser does: never to the URL left when they are dropped. In the host, it is refused."""
+    found = b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n\r\n"
+    async with raw_http(
+        {
+            b"/from": found % b"/t\xff\xfeo?q=\xe9",
+            b"/t%FF%FEo?q=%E9": b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\narrived",
+            b"/to": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nwrong",
+            b"/host": found % b"http://\xff\xfe.example/x",
+        }
+    ) as (base, asked):
+        assert await http_fetch(f"{base}/from") == b"arrived"
+        assert asked == [b"/from", b"/t%FF%FEo?q=%E9"]
+        with pytest.raises(FetchError, match=r"bad redirect Location 'http://\\udcff\\udcfe\."):
+            await http_fetch(f"{base}/host")

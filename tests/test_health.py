@@ -154,6 +154,20 @@ def test_check_finds_the_one_worker_on_this_host(
     assert check(env).returncode == 0  # one left
 
 
+async def test_check_ignores_what_other_tools_left_in_the_workers_set(
+    workers: WorkerFactory, env: dict[str, str], redis: Redis, namespace: str
+) -> None:
+    """A name that is not UTF-8 in the workers set, and a heartbeat key that is not a hash,
+    do not make the host's one live worker unhealthy (nor the check crash)."""
+    workers()
+    keys = Keys(namespace)
+    await redis.zadd(keys.workers, {b"stray-\xff": now_ms(), b"stray-string": now_ms()})
+    await redis.set(keys.worker("stray-string"), "not a hash")
+    ok = check(env)
+    assert ok.returncode == 0, ok.stderr
+    assert "Traceback" not in ok.stderr
+
+
 async def test_check_fails_on_a_stale_heartbeat(
     env: dict[str, str], redis: Redis, namespace: str
 ) -> None:

@@ -21,6 +21,7 @@ from producer.contract.errors import ConfigError
 from producer.contract.keys import DEFAULT_QUEUE
 from producer.contract.models import QUEUE_NAME_PATTERN
 from producer.contract.settings import (
+    MAX_SECONDS,
     ClientSettings,
     CommaList,
     load_settings,
@@ -82,13 +83,13 @@ class WorkerConfig(ClientSettings):
     """Fetches (inputs) per second per pipeline, shared by every worker of the namespace:
     ``pipeline=rate`` or ``pipeline=rate:burst``, comma-separated; each pipeline named must
     be registered."""
-    fetch_timeout_s: float = Field(default=30.0, gt=0)
+    fetch_timeout_s: float = Field(default=30.0, gt=0, le=MAX_SECONDS)
     """Time allowed for one fetch attempt (each retry and redirect hop gets its own)."""
-    fetch_connect_timeout_s: float = Field(default=10.0, gt=0)
+    fetch_connect_timeout_s: float = Field(default=10.0, gt=0, le=MAX_SECONDS)
     """Time allowed to connect for one fetch."""
     fetch_retries: int = Field(default=2, ge=0, le=20)
     """Retries of a fetch after a transient error (connection error, 5xx, 429)."""
-    fetch_backoff_s: float = Field(default=0.2, ge=0)
+    fetch_backoff_s: float = Field(default=0.2, ge=0, le=MAX_SECONDS)
     """First retry delay; doubles each retry, each pause jittered to between half and all of it
     (a 429's Retry-After wins)."""
     max_fetch_bytes: int = Field(default=64 * MiB, ge=1)
@@ -99,7 +100,7 @@ class WorkerConfig(ClientSettings):
     file_roots: CommaList = Field(default_factory=list)
     """Directories ``file://`` inputs may read from (empty: the file scheme is refused); each
     must be a readable directory at start-up."""
-    transform_timeout_s: float = Field(default=300.0, gt=0)
+    transform_timeout_s: float = Field(default=300.0, gt=0, le=MAX_SECONDS)
     """Longest one input's transform may run; past it its process is killed and the input fails."""
     transform_attempts: int = Field(default=2, ge=1, le=10)
     """Tries of an input whose transform process died or timed out, before it fails."""
@@ -115,21 +116,21 @@ class WorkerConfig(ClientSettings):
     """Most fetched bytes held in memory across the pipeline."""
     max_result_bytes: int = Field(default=16 * MiB, ge=1)
     """Largest stored record plus binary output for one input."""
-    job_timeout_s: float = Field(default=3600.0, gt=0)
+    job_timeout_s: float = Field(default=3600.0, gt=0, le=MAX_SECONDS)
     """Longest a job may run before it is marked failed."""
-    poll_delay_s: float = Field(default=0.05, gt=0)
+    poll_delay_s: float = Field(default=0.05, gt=0, le=MAX_SECONDS)
     """Longest an idle worker waits before it looks for jobs again; an enqueue by a Client
     (or a push to ``{ns}:wake``) wakes it at once."""
     max_tries: int = Field(default=5, ge=1)
     """Tries of a job before arq gives up on it."""
-    retry_backoff_s: float = Field(default=1.0, ge=0)
+    retry_backoff_s: float = Field(default=1.0, ge=0, le=MAX_SECONDS)
     """First delay before a job that hit an unexpected error runs again; doubles, each pause
     jittered to between half and all of it."""
-    retry_backoff_max_s: float = Field(default=60.0, ge=0)
+    retry_backoff_max_s: float = Field(default=60.0, ge=0, le=MAX_SECONDS)
     """Longest delay between tries of a job."""
-    lease_s: float = Field(default=15.0, ge=1)
+    lease_s: float = Field(default=15.0, ge=1, le=MAX_SECONDS)
     """A job whose worker stops renewing its lease this long is taken over by another worker."""
-    shutdown_grace_s: float = Field(default=30.0, ge=0)
+    shutdown_grace_s: float = Field(default=30.0, ge=0, le=MAX_SECONDS)
     """On SIGTERM, time for in-flight inputs to finish before the worker stops at once."""
     worker_name: str | None = None
     """Name in logs and heartbeats (default: host:pid)."""
@@ -153,7 +154,7 @@ class WorkerConfig(ClientSettings):
     """POSTs tried for one job's ending before its delivery is marked failed."""
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
     """Time allowed for one POST to a webhook (connecting, sending, the answer)."""
-    webhook_backoff_s: float = Field(default=5.0, ge=0)
+    webhook_backoff_s: float = Field(default=5.0, ge=0, le=MAX_SECONDS)
     """Pause before the second POST; doubles each try up to 10 minutes, each pause jittered
     to between half and all of it (a receiver's Retry-After wins where it asks for longer)."""
 

@@ -24,7 +24,7 @@ from producer.contract.queue_stats import read_queue_stats
 from producer.contract.schedule_info import ScheduleInfo
 from producer.contract.status import Field
 from producer.contract.validation import check_job_id
-from producer.contract.wire import loads, now_ms, queue_name, read_number
+from producer.contract.wire import loads, now_ms, queue_name, read_number, read_record
 
 RESULTS_PAGE = 500  # records per HMGET when reading results
 
@@ -57,9 +57,9 @@ class Client(Watching):
             fields = range(first, min(end, first + RESULTS_PAGE))
             with self._reachable():
                 raw = await self.redis.hmget(self.keys.results(job_id), list(fields))
-            for value in raw:
+            for index, value in zip(fields, raw, strict=True):
                 if value is not None:
-                    yield ItemResult.model_validate(loads(value))
+                    yield read_record(index, value)
 
     async def blob(self, job_id: str, index: int) -> bytes | None:
         """The binary output stored for one input (e.g. a thumbnail), if any."""
@@ -235,8 +235,11 @@ class Client(Watching):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name in names:  # written by anyone: maybe not UTF-8
                     pipe.hgetall(raw_key(self.keys.worker, name))
-                details = await pipe.execute()
-        return [WorkerInfo.from_hash(decode_fields(d)) for d in details if d]
+                # a heartbeat key another tool made something else than a hash is left out
+                details = await pipe.execute(raise_on_error=False)
+        return [
+            WorkerInfo.from_hash(decode_fields(d)) for d in details if isinstance(d, dict) and d
+        ]
 
     async def pipelines(self) -> dict[str, Any]:
         """The pipelines live workers have registered, with their descriptions."""

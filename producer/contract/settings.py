@@ -31,6 +31,10 @@ from producer.contract.redaction import redact_url
 
 ENV_PREFIX = "SLUICE_"
 MiB = 1024 * 1024
+# The longest any setting in seconds may be: a year. Each becomes milliseconds for Redis or a
+# timer somewhere, where inf, nan or 1e308 would overflow (a worker that crashes at start-up
+# or at a job's ending) and an integer past 64 bits is refused by Redis.
+MAX_SECONDS = 365 * 86400
 
 
 ENCODE_HINT = "percent-encode '@', '/', '?' and '#' in a user name or password (e.g. '#' as %23)"
@@ -102,7 +106,7 @@ class ClientSettings(BaseSettings):
     redis_wait_replicas: int = Field(default=0, ge=0, le=100)
     """Replicas that must confirm each enqueue and each batch of stored records (Redis
     WAIT) before it counts as done; writes are retried until they do (0: do not wait)."""
-    redis_wait_timeout_ms: int = Field(default=1000, ge=1)
+    redis_wait_timeout_ms: int = Field(default=1000, ge=1, le=MAX_SECONDS * 1000)
     """How long one WAIT for SLUICE_REDIS_WAIT_REPLICAS lasts before the write is tried again."""
     redis_cluster: bool = False
     """SLUICE_REDIS_URL (redis:// or rediss://) names a node of a Redis or Valkey Cluster."""
@@ -116,7 +120,7 @@ class ClientSettings(BaseSettings):
     """Where the embedded server keeps its data and address file."""
     max_queued_jobs: int = Field(default=10_000, ge=0)
     """Cap on jobs waiting in the queue; past it `enqueue` waits (0: no cap)."""
-    enqueue_timeout_s: float = Field(default=30.0, ge=0)
+    enqueue_timeout_s: float = Field(default=30.0, ge=0, le=MAX_SECONDS)
     """How long `enqueue` waits for room under the cap before raising QueueFull."""
     max_inputs_per_job: int = Field(default=1_000_000, ge=1)
     """Most inputs one job may carry."""
@@ -126,9 +130,9 @@ class ClientSettings(BaseSettings):
     """Longest input URI accepted."""
     inline_inputs_max: int = Field(default=1000, ge=0)
     """Jobs with more inputs than this are written in chunks to a Redis list, not inline."""
-    result_ttl_s: int = Field(default=7 * 86400, ge=1)
+    result_ttl_s: int = Field(default=7 * 86400, ge=1, le=MAX_SECONDS)
     """How long a finished job's status and results are kept."""
-    job_expires_s: int = Field(default=86400, ge=1)
+    job_expires_s: int = Field(default=86400, ge=1, le=MAX_SECONDS)
     """How long a queued job may wait before it expires unrun."""
     events_maxlen: int = Field(default=DEFAULT_EVENTS_MAXLEN, ge=0, le=100_000_000)
     """About how many job events the namespace's stream keeps (``{ns}:events``, trimmed

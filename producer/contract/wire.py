@@ -18,12 +18,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
+from producer.contract.errors import problems
 from producer.contract.keys import DEFAULT_QUEUE, JOB_FUNCTION
 from producer.contract.models import (
     MAX_PRIORITY,
     QUEUE_NAME_PATTERN,
     STAGES,
+    ItemResult,
     JobSpec,
     JobState,
     JobStatus,
@@ -82,6 +85,21 @@ def read_number(raw: str | bytes | None, kind: type[int] | type[float] = int) ->
     if not math.isfinite(value):
         return empty
     return int(value) if kind is int else value
+
+
+def read_record(index: int, raw: bytes | str) -> ItemResult:
+    """The record stored for input ``index``. Anyone may write there: one that is not a
+    record (not UTF-8, not JSON, not a record's shape) reads as a failed record saying so, so
+    one bad field never stops a reader from listing the others."""
+    try:
+        return ItemResult.model_validate(loads(raw))
+    except ValidationError as exc:
+        first = problems(exc, "record")[0]
+        reason = f"{first.where}: {first.what}"
+    except ValueError as exc:  # orjson's JSONDecodeError: not UTF-8, or not JSON
+        reason = f"not JSON: {exc}"
+    error = f"the stored record of input {index} cannot be read: {reason}"
+    return ItemResult(index=index, input="", ok=False, error=error)
 
 
 def _num(fields: Mapping[str, str], name: str, kind: type[int] | type[float] = int) -> Any:

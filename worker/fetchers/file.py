@@ -11,7 +11,7 @@ import asyncio
 import os
 import stat
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from worker.errors import FetchError
 from worker.registry import fetcher
@@ -32,7 +32,8 @@ def path_of(uri: str) -> Path:
     parts = urlsplit(uri)
     if parts.netloc not in ("", "localhost"):
         raise FetchError(f"file URI {uri!r} names host {parts.netloc!r}; only local paths work")
-    path = unquote(parts.path)
+    # %XX escapes are bytes of the name, as the file system has them (not always UTF-8)
+    path = os.fsdecode(unquote_to_bytes(parts.path))
     if not path.startswith("/"):
         raise FetchError(f"file URI {uri!r} needs an absolute path (file:///abs/path)")
     return Path(path)

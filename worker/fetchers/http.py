@@ -6,6 +6,7 @@ aiohttp connects to without resolving) passes the address guard too.
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 
 import aiohttp
@@ -22,6 +23,7 @@ from worker.settings import WorkerConfig
 CHUNK_BYTES = 64 * 1024
 MAX_REDIRECTS = 10
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # a byte of a header that is not UTF-8
 
 
 def shown(url: URL) -> str:
@@ -113,8 +115,14 @@ class HttpFetcher:
 
 
 def _redirect_target(url: URL, location: str) -> URL:
+    # aiohttp reads header bytes that are not UTF-8 as lone surrogates, which yarl drops
+    # (fetching another URL than the one sent): they go as the %XX a browser sends instead,
+    # and a host name with such bytes is refused (no host name has them)
+    escaped = _NOT_UTF8.sub(lambda byte: f"%{ord(byte[0]) - 0xDC00:02X}", location)
     try:
-        target = url.join(URL(location))
+        target = url.join(URL(escaped))
+        if "%" in (target.raw_host or ""):
+            raise ValueError("bytes that are not UTF-8 in its host")
     except (ValueError, TypeError):
         raise FetchError(f"bad redirect Location {location[:200]!r} from {shown(url)}") from None
     if target.scheme not in ("http", "https") or not target.raw_host:

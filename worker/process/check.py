@@ -88,18 +88,21 @@ async def _beats_from_this_host(client: Redis, keys: Keys, now: int) -> dict[str
     (stale); the caller looks for the one fresh beat.
     """
     host = socket.gethostname()
+    # the set and the hashes are shared with every worker and tool of the namespace: a name
+    # that is not UTF-8 or a hash of another type is not this host's worker, nor a failure
     beats = {
-        raw.decode(): float(score)
+        raw.decode(errors="replace"): float(score)
         for raw, score in await client.zrange(keys.workers, 0, -1, withscores=True)
     }
     async with client.pipeline(transaction=False) as pipe:
         for name in beats:
             pipe.hget(keys.worker(name), "host")
-        hosts = await pipe.execute()
+        hosts = await pipe.execute(raise_on_error=False)
     here = {
         name: (now - score) / 1000
         for (name, score), beat_host in zip(beats.items(), hosts, strict=True)
-        if (beat_host is not None and beat_host.decode() == host) or name.startswith(f"{host}:")
+        if (isinstance(beat_host, bytes) and beat_host.decode(errors="replace") == host)
+        or name.startswith(f"{host}:")
     }
     if not here:
         raise Unhealthy(f"no worker heartbeat from this host ({host})")
