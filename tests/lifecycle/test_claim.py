@@ -283,3 +283,20 @@ async def test_a_small_jobs_straight_line_start_writes_and_answers_what_the_gene
         small.encode(),
         general.encode(),
     }
+
+
+async def test_a_unit_knows_when_its_run_started_to_the_millisecond(
+    client: Client, redis: Redis
+) -> None:
+    """Every unit handed out says when its job's run started as the status hash does, not cut
+    to the second (a number in a script's reply is an integer): a job's timeout counts from
+    it, and a sub-second timeout_s failed the job before it ran."""
+    small = await client.enqueue("text-stats", ["data:,a"])
+    big = await client.enqueue("text-stats", [f"data:,{i}" for i in range(150)])
+    worker = claimer(redis, client.keys)
+    units = (await worker.claim(room=300, most=3, aborts_since_ms=0)).units
+    units += (await worker.claim(room=100, most=1, aborts_since_ms=0)).units
+    assert sorted((u.job_id, u.index) for u in units) == sorted([(small, 0), (big, 0), (big, 1)])
+    for unit in units:
+        started = await redis.hget(client.keys.job(unit.job_id), "started_at")
+        assert started is not None and unit.started_at == float(started)
