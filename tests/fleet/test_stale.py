@@ -1,6 +1,8 @@
 """No worker may undo or double what another did: a worker paused past its lease (SIGSTOP,
 as a GC pause, a frozen VM or a partition would) and resumed, with and without a cancel in
-between; and Redis restarted without persistence, which must never read as complete."""
+between; a unit handed again to the worker whose stale attempt at it still winds down; a
+worker's copy of a job deleted and enqueued again under its id; and Redis restarted without
+persistence, which must never read as complete."""
 
 from __future__ import annotations
 
@@ -85,6 +87,45 @@ async def test_a_job_cancelled_during_the_pause_stays_cancelled(
     status = await client.status(job)
     assert (status.state, status.error, status.stored) == (JobState.CANCELLED, "cancelled", stored)
     assert await client.redis.hlen(client.keys.results(job)) == stored
+
+
+async def test_a_unit_handed_again_to_its_worker_is_not_undone_by_the_stale_attempt(
+    client: Client, workers: WorkerFactory
+) -> None:
+    """Cancelled and retried between two claims of the worker running it, a job's unit comes
+    back to that worker with the cancel: the cancelled attempt, winding down, must not drop
+    the new attempt's lease (it lapsed, the unit was taken over and a try counted, so with
+    max_tries 1 the job failed "gave up after 1 tries")."""
+    worker = workers(pipelines="tests.sample_pipelines", pool_size=1, lease_s=1, poll_delay_s=1)
+    job = await client.enqueue("test-sleep", ["data:,x"], options={"seconds": 2.5}, max_tries=1)
+
+    async def running() -> bool:
+        return (await client.status(job)).state == JobState.IN_PROGRESS
+
+    await poll(running, 30)
+    assert await client.cancel(job)
+    await client.retry(job)  # both before the worker's next claim (one a second when busy)
+    status = await client.wait(job, timeout_s=60)
+    assert (status.state, status.stored, status.attempts) == (JobState.COMPLETE, 1, 1), status
+    assert "job cancelled: stopping its unit" in worker.log()
+
+
+async def test_a_job_id_used_again_runs_the_new_jobs_inputs_on_every_worker(
+    client: Client, workers: WorkerFactory, http: HttpServer
+) -> None:
+    """Both workers ran units of a job (and kept its envelope for its later units); it is
+    deleted and another job enqueued under its id: every record is of the new job's inputs,
+    none from a worker's copy of the old one (same id, same run: it was used as is)."""
+    fleet = workers.many(2, unit_inputs=10, fetch_concurrency=4, pool_size=1)
+    urls = documents(http, 160)
+    first = await client.enqueue("text-stats", urls[:80], job_id="used-twice")
+    assert (await client.wait(first, timeout_s=60)).state == JobState.COMPLETE
+    assert all(worker.units_started() >= 1 for worker in fleet)
+    await client.delete(first)
+    again = await client.enqueue("text-stats", urls[80:], job_id="used-twice")
+    status = await client.wait(again, timeout_s=60)
+    assert (status.state, status.stored, status.failed) == (JobState.COMPLETE, 80, 0)
+    assert [record.input async for record in client.results(again)] == urls[80:]
 
 
 async def test_redis_restarted_without_persistence_is_never_called_complete(

@@ -159,17 +159,25 @@ async def test_a_claim_hears_of_cancelled_jobs_once(client: Client, redis: Redis
 async def test_the_envelope_is_not_sent_again_to_a_worker_that_has_it(
     client: Client, redis: Redis
 ) -> None:
-    """A worker that names a job (and the run of it) among those it has read gets its later
-    units without the envelope; one that read another run gets it."""
-    job = await client.enqueue("text-stats", [f"data:,{i}" for i in range(300)])
+    """A worker that names a job (the run of it, and the enqueue time of the envelope) among
+    those it has read gets its later units without the envelope; one that read another run
+    gets it, and so does one that read another job enqueued under the same id before."""
+    job = await client.enqueue("text-stats", [f"data:,{i}" for i in range(400)])
     worker = claimer(redis, client.keys)
     [first] = (await worker.claim(room=1, most=1, aborts_since_ms=0)).units
-    [second] = (await worker.claim(room=1, most=1, aborts_since_ms=0, cached={job: 1})).units
-    assert first.envelope is not None and second.envelope is None
+    assert first.envelope is not None
+    et = orjson.loads(first.envelope)["et"]
+    [second] = (await worker.claim(room=1, most=1, aborts_since_ms=0, cached={job: (1, et)})).units
+    assert second.envelope is None
     assert (second.job_id, second.index) == (job, 1)
     # a worker that read an earlier run (before a retry) is sent the envelope again
-    [third] = (await worker.claim(room=1, most=1, aborts_since_ms=0, cached={job: 0})).units
+    [third] = (await worker.claim(room=1, most=1, aborts_since_ms=0, cached={job: (0, et)})).units
     assert third.envelope is not None and third.index == 2
+    # ... and one that read the envelope of another job of this id (deleted, enqueued again)
+    [fourth] = (
+        await worker.claim(room=1, most=1, aborts_since_ms=0, cached={job: (1, et - 1)})
+    ).units
+    assert fourth.envelope is not None and fourth.index == 3
 
 
 async def test_a_worker_leaves_the_pipelines_it_does_not_run_to_those_that_do(
@@ -275,3 +283,20 @@ async def test_a_small_jobs_straight_line_start_writes_and_answers_what_the_gene
         small.encode(),
         general.encode(),
     }
+
+
+async def test_a_unit_knows_when_its_run_started_to_the_millisecond(
+    client: Client, redis: Redis
+) -> None:
+    """Every unit handed out says when its job's run started as the status hash does, not cut
+    to the second (a number in a script's reply is an integer): a job's timeout counts from
+    it, and a sub-second timeout_s failed the job before it ran."""
+    small = await client.enqueue("text-stats", ["data:,a"])
+    big = await client.enqueue("text-stats", [f"data:,{i}" for i in range(150)])
+    worker = claimer(redis, client.keys)
+    units = (await worker.claim(room=300, most=3, aborts_since_ms=0)).units
+    units += (await worker.claim(room=100, most=1, aborts_since_ms=0)).units
+    assert sorted((u.job_id, u.index) for u in units) == sorted([(small, 0), (big, 0), (big, 1)])
+    for unit in units:
+        started = await redis.hget(client.keys.job(unit.job_id), "started_at")
+        assert started is not None and unit.started_at == float(started)

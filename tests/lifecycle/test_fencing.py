@@ -58,6 +58,31 @@ async def test_renewal_extends_held_leases_and_names_the_lost_ones(
     assert "c-cancelled#0" not in scores
 
 
+async def test_a_stale_attempt_drops_only_its_own_lease(client: Client, redis: Redis) -> None:
+    """A unit cancelled, retried and handed to the same worker again has two attempts in it at
+    once: the stale one, ending (or told by a renewal that it lost the unit), leaves the new
+    hand-out's lease held and renewed."""
+    keys = client.keys
+    job = await client.enqueue("text-stats", ["data:,a"])
+    worker = claimer(redis, keys, "w-a")
+    [stale] = (await worker.claim(room=1, most=1, aborts_since_ms=0)).units
+    leases = Leases(redis, keys, lease_s=30.0)
+    old = Holder()
+    leases.hold(stale, old, claimed_at=0.0)
+    assert await client.cancel(job)
+    await client.retry(job)
+    [again] = (await worker.claim(room=1, most=1, aborts_since_ms=0)).units
+    assert again.member == stale.member and again.token != stale.token
+    new = Holder()
+    leases.hold(again, new, claimed_at=0.0)
+    leases.drop(stale)
+    assert set(leases.held) == {again.member}
+    await leases.renew()
+    assert not new.lost and new.valid_until > 0
+    leases.drop(again)
+    assert leases.held == {}
+
+
 async def test_the_store_refuses_a_unit_its_token_no_longer_holds(
     client: Client, redis: Redis
 ) -> None:

@@ -127,12 +127,13 @@ class Claimer:
         room: int,
         most: int,
         aborts_since_ms: int,
-        cached: Mapping[str, int] | None = None,
+        cached: Mapping[str, tuple[int, int]] | None = None,
         holding: Iterable[str] = (),
     ) -> Claim:
         """Claim units until their inputs fill ``room`` (at least one unit), at most ``most``
         units; ``cached``: the jobs whose envelope this worker has read, with the run it read
-        (a later run — a retry — is sent again); ``holding``: the jobs it holds units of
+        and the envelope's enqueue time, ms (a later run — a retry — or another job of the
+        same id is sent again); ``holding``: the jobs it holds units of
         (their shards are never rested: a cancel of one is heard at once).
 
         On a sharded layout each shard is one call: from a shard that takes its turn first
@@ -179,7 +180,7 @@ class Claimer:
         room: int,
         most: int,
         aborts_since_ms: int,
-        cached: Mapping[str, int] | None,
+        cached: Mapping[str, tuple[int, int]] | None,
     ) -> Claim:
         window = min(WINDOW_MAX, 2 * most + 16)
         args: list[EncodableT] = [

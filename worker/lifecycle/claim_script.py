@@ -12,7 +12,8 @@ WINDOW_MAX = 1000  # queue entries one claim looks at, at most
 # KEYS: first queue served, leases, running set, failed set, aborts, refused, its wake list,
 #       pipelines registry, events, then (queue, its wake list) for each other queue served
 # ARGV: lease ms, room (inputs), most units, wake tokens kept, worker name, token prefix,
-#       unit size, aborts seen up to (ms), cached jobs (JSON object: id -> run read), result
+#       unit size, aborts seen up to (ms), cached jobs (JSON object: id -> [run, enqueue ms]
+#       of the envelope read: an id used again by another job has another enqueue time), result
 #       ttl s, window, the pipelines this worker runs (JSON list, or * for all), the names of
 #       the queues served (JSON list, in KEYS' order), events kept (SLUICE_EVENTS_MAXLEN),
 #       the shard count and this shard (1 and 0 unsharded), then key templates (prefix,
@@ -41,7 +42,7 @@ local now = now_ms()
 local lease_ms, room, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now_s, worker, token_prefix = now / 1000, ARGV[5], ARGV[6]
 local unit_size, window = tonumber(ARGV[7]), tonumber(ARGV[11])
-local cached = cjson.decode(ARGV[9])  -- job id -> the run of it this worker has read
+local cached = cjson.decode(ARGV[9])  -- job id -> {run, enqueue ms} this worker has read
 local every, serves = ARGV[12] == '*', {}
 if not every then
   for _, name in ipairs(cjson.decode(ARGV[12])) do serves[name] = true end
@@ -58,6 +59,14 @@ for i = 17, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 events_to(KEYS[9], ARGV[14])
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
 local STATUS, ENVELOPE, INPUTS = 1, 2, 3
+
+-- whether this worker has read the envelope of this run of this job (not of another job
+-- that had the same id before it: deleted, expired or lost with Redis, and enqueued again)
+local function is_cached(id, run, enqueued_at)
+  local c = cached[id]
+  return c ~= nil and c[1] == run
+         and c[2] == math.floor((tonumber(enqueued_at) or 0) * 1000 + 0.5)
+end
 
 local out, refused, leased, started, handled = {}, {}, {}, {}, {}
 local leaving = {}  -- per queue (its place in ``queues``): members that leave it
@@ -134,21 +143,23 @@ local function hand_out(id, k, status, f, due, envelope, writes)
   if total >= 0 then last = math.min(total, last) end
   if envelope == nil then
     envelope = false
-    if cached[id] ~= tonumber(f[7] or '1') then
+    if not is_cached(id, tonumber(f[7] or '1'), f[15]) then
       envelope = envelope_of(status, id) or false
     end
   end
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, k, first, last
   out[n + 5], out[n + 6], out[n + 7], out[n + 8] = token, tries, tonumber(f[5]), total
-  out[n + 9], out[n + 10], out[n + 11] = envelope, f[6] or now_s, tonumber(f[7] or '1')
+  -- a string: a number in a script's reply is cut to an integer (the run's start, to the s)
+  out[n + 9], out[n + 10] = envelope, tostring(f[6] or now_s)
+  out[n + 11] = tonumber(f[7] or '1')
   out[n + 12], out[n + 13], out[n + 14] = f[9] and 1 or 0, due, tonumber(f[10] or '0') or 0
   taken = taken + math.max(1, last - first)
   count = count + 1
 end
 
 local FIELDS = {'state', '', 'total', 'unit_size', 'units', 'started_at', 'run', 'attempts',
-                'fetch_count', 'stored', 'held', 'pipeline', 'queue', 'priority'}
+                'fetch_count', 'stored', 'held', 'pipeline', 'queue', 'priority', 'enqueued_at'}
 local function read(status, k)
   FIELDS[2] = 'unit:' .. k
   return redis.call('HMGET', status, unpack(FIELDS))
@@ -229,11 +240,11 @@ local function start_small(id, due, q, status, f, total)
   leased[#leased + 1] = now + lease_ms
   leased[#leased + 1] = id .. '#0'
   local envelope = f[11]
-  if cached[id] == 1 then envelope = false end
+  if is_cached(id, 1, f[7]) then envelope = false end
   local n = #out  -- FIELDS, as `hand_out` writes them
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, 0, 0, total
   out[n + 5], out[n + 6], out[n + 7], out[n + 8] = token, 1, 1, total
-  out[n + 9], out[n + 10], out[n + 11] = envelope, now_s, 1
+  out[n + 9], out[n + 10], out[n + 11] = envelope, tostring(now_s), 1
   out[n + 12], out[n + 13] = f[5] and 1 or 0, due - place(0, f[9])
   out[n + 14] = tonumber(f[6] or '0') or 0
   taken = taken + math.max(1, total)
@@ -294,7 +305,7 @@ local function start(id, due, q)
   local g = {'in_progress', false, total or -1, unit_size, units, now_s, f[3] or 1, f[4],
              f[5], f[6], 0}
   local sent = envelope
-  if cached[id] == tonumber(g[7]) then sent = false end
+  if is_cached(id, tonumber(g[7]), f[7]) then sent = false end
   hand_out(id, 0, status, g, due - place(0, f[9]), sent, writes)
   emit_many(id, 'started', queue_names[q], pipeline)
 end

@@ -40,6 +40,7 @@ class Job:
     spec: JobSpec
     pipeline: Pipeline
     options: dict[str, Any]
+    enqueued_ms: int = 0  # its envelope's enqueue time: which job of this id it is
 
 
 class Jobs:
@@ -49,9 +50,11 @@ class Jobs:
         self.config = config
         self._kept: OrderedDict[str, Job] = OrderedDict()
 
-    def cached(self) -> dict[str, int]:
-        """The jobs whose envelope the claim need not send, with the run this worker read."""
-        return {job_id: job.run for job_id, job in self._kept.items()}
+    def cached(self) -> dict[str, tuple[int, int]]:
+        """The jobs whose envelope the claim need not send, with the run this worker read and
+        the envelope's enqueue time (ms): an id deleted, expired or lost with Redis and
+        enqueued again is another job, sent again though its run is the same."""
+        return {job_id: (job.run, job.enqueued_ms) for job_id, job in self._kept.items()}
 
     def get(self, unit: Unit) -> Job:
         """The unit's job, checked; JobFailed says why it cannot run."""
@@ -80,7 +83,8 @@ def parse(job_id: str, run: int, raw: bytes, config: ClientSettings) -> Job:
             f"job payload is {len(raw)} bytes, over the limit of {config.max_payload_bytes} "
             "(SLUICE_MAX_PAYLOAD_BYTES)"
         )
-    spec = _spec(load_envelope(raw))
+    envelope = load_envelope(raw)
+    spec = _spec(envelope)
     pipeline = REGISTRY.pipelines.get(spec.pipeline)
     if pipeline is None:
         known = ", ".join(sorted(REGISTRY.pipelines))
@@ -97,7 +101,7 @@ def parse(job_id: str, run: int, raw: bytes, config: ClientSettings) -> Job:
                 f"too many inputs: {len(spec.inputs)}, over {config.max_inputs_per_job} "
                 "(SLUICE_MAX_INPUTS_PER_JOB)"
             )
-    return Job(job_id, run, spec, pipeline, options)
+    return Job(job_id, run, spec, pipeline, options, envelope["et"])
 
 
 def _spec(envelope: dict[str, Any]) -> JobSpec:

@@ -71,7 +71,9 @@ class Lease:
 class Leases:
     def __init__(self, redis: Redis, keys: Keys, lease_s: float) -> None:
         self.redis, self.keys, self.lease_s = redis, keys, lease_s
-        self.held: dict[str, Lease] = {}  # unit member -> lease; the claim adds, the end drops
+        # unit member -> lease; the claim adds, the end drops. A unit handed to this worker
+        # again replaces its stale attempt's lease, which then drops nothing.
+        self.held: dict[str, Lease] = {}
         self._script = redis.register_script(RENEW)
         self._shards = keys.every_shard()
         self._status = [[*k.job("\x00").split("\x00")] for k in self._shards]
@@ -82,7 +84,10 @@ class Leases:
         self.held[unit.member] = Lease(unit, holder)
 
     def drop(self, unit: Unit) -> None:
-        self.held.pop(unit.member, None)
+        """Stop renewing the unit's lease, if it is still this hand-out's."""
+        lease = self.held.get(unit.member)
+        if lease is not None and lease.unit.token == unit.token:
+            del self.held[unit.member]
 
     async def run(self) -> None:
         """Renew every held lease each third of its length (at once after a pause)."""
@@ -120,7 +125,7 @@ class Leases:
                     job_id=lease.unit.job_id,
                     unit=lease.unit.index,
                 )
-                self.held.pop(lease.unit.member, None)
+                self.drop(lease.unit)
                 lease.holder.lose()
             else:
                 lease.holder.valid_until = sent + self.lease_s

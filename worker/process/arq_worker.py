@@ -51,7 +51,10 @@ class SluiceWorker(Worker):
         super().__init__(*args, **kwargs)
         self.keys, self.name, self.grace_s = keys, name, grace_s
         self.draining = asyncio.Event()
-        self.attempts: dict[str, Attempt] = {}  # unit member -> its attempt
+        # hand-out token -> its attempt: a unit handed to this worker again (cancelled and
+        # retried, or taken back after a pause) while its stale attempt still winds down has
+        # two attempts at once, and each ends alone
+        self.attempts: dict[str, Attempt] = {}
         self.exit_code = 0
         self._life: Lifecycle | None = None
         self._claimer: Claimer | None = None
@@ -169,16 +172,16 @@ class SluiceWorker(Worker):
         self.life.unfed += unit.size  # now, not when its task first runs: the room shrinks
         task = self.loop.create_task(run_attempt(self.life, attempt), name=f"unit {unit.member}")
         attempt.task = task
-        self.attempts[unit.member] = attempt
-        self.tasks[unit.member] = task  # arq's own bookkeeping: its signal handler cancels them
-        task.add_done_callback(lambda done: self._ended(unit.member, done))
+        self.attempts[unit.token] = attempt
+        self.tasks[unit.token] = task  # arq's own bookkeeping: its signal handler cancels them
+        task.add_done_callback(lambda done: self._ended(unit, done))
 
-    def _ended(self, member: str, task: asyncio.Task[Outcome]) -> None:
-        self.attempts.pop(member, None)
-        self.tasks.pop(member, None)
+    def _ended(self, unit: Unit, task: asyncio.Task[Outcome]) -> None:
+        self.attempts.pop(unit.token, None)
+        self.tasks.pop(unit.token, None)
         self.life.fed.set()
         if not task.cancelled() and task.exception() is not None:  # a bug: say so
-            log.error("unit attempt raised", unit=member, error=describe_end(task))
+            log.error("unit attempt raised", unit=unit.member, error=describe_end(task))
 
     def _stage_died(self, stage: str, error: str) -> None:
         """A stage task ended: this worker cannot finish its units. Hand them back and stop,
