@@ -40,7 +40,9 @@ CLAIM = (
     + """
 local now = now_ms()
 local lease_ms, room, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local now_s, worker, token_prefix = now / 1000, ARGV[5], ARGV[6]
+-- the time a run starts, in s, as a string once: written and answered for every job started
+-- (a number in a script's answer is cut to an integer, and formatting it per job costs)
+local now_s, worker, token_prefix = tostring(now / 1000), ARGV[5], ARGV[6]
 local unit_size, window = tonumber(ARGV[7]), tonumber(ARGV[11])
 local cached = cjson.decode(ARGV[9])  -- job id -> {run, enqueue ms} this worker has read
 local every, serves = ARGV[12] == '*', {}
@@ -150,8 +152,7 @@ local function hand_out(id, k, status, f, due, envelope, writes)
   local n = #out
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, k, first, last
   out[n + 5], out[n + 6], out[n + 7], out[n + 8] = token, tries, tonumber(f[5]), total
-  -- a string: a number in a script's reply is cut to an integer (the run's start, to the s)
-  out[n + 9], out[n + 10] = envelope, tostring(f[6] or now_s)
+  out[n + 9], out[n + 10] = envelope, f[6] or now_s  -- a string (now_s is one)
   out[n + 11] = tonumber(f[7] or '1')
   out[n + 12], out[n + 13], out[n + 14] = f[9] and 1 or 0, due, tonumber(f[10] or '0') or 0
   taken = taken + math.max(1, last - first)
@@ -244,7 +245,7 @@ local function start_small(id, due, q, status, f, total)
   local n = #out  -- FIELDS, as `hand_out` writes them
   out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, 0, 0, total
   out[n + 5], out[n + 6], out[n + 7], out[n + 8] = token, 1, 1, total
-  out[n + 9], out[n + 10], out[n + 11] = envelope, tostring(now_s), 1
+  out[n + 9], out[n + 10], out[n + 11] = envelope, now_s, 1
   out[n + 12], out[n + 13] = f[5] and 1 or 0, due - place(0, f[9])
   out[n + 14] = tonumber(f[6] or '0') or 0
   taken = taken + math.max(1, total)
