@@ -53,6 +53,8 @@ class Watching(Enqueueing):
         everything written so far. Each event's ``id`` can be passed as ``since`` to go on
         from it later. With SLUICE_EVENTS_MAXLEN=0 nothing is written, so nothing comes.
         """
+        if job_id is not None:
+            check_job_id(job_id)  # as every other look-up by id: no id can be any other
         wanted = _types(types)
         after = await self._start_id(since)
         while True:
@@ -141,7 +143,7 @@ class Watching(Enqueueing):
 
 def check_since(since: str) -> str:
     """``since`` if it is a stream id ("0", "{ms}" or "{ms}-{seq}"), else ValueError."""
-    if not STREAM_ID.match(since):
+    if not STREAM_ID.match(since) or any(int(part) >= 2**64 for part in since.split("-")):
         raise ValueError(
             f"since: {since!r} is not a stream id: use '$' (from now on), '0' (every event "
             "kept) or an event's id such as 1733390000000-0"

@@ -46,6 +46,16 @@ def test_events_refuses_a_bad_type_or_since(env: dict[str, str]) -> None:
     assert bad_type.exit_code == 2 and "'done' is not an event type" in bad_type.output
     bad_since = sluice(env, "events", "--since", "nope")
     assert bad_since.exit_code != 0 and "is not a stream id" in bad_since.output
+    # digits, but past what a stream id holds (64 bits): refused here, not by Redis
+    too_big = sluice(env, "events", "--since", "99999999999999999999-0")
+    assert too_big.exit_code == 2 and "is not a stream id" in too_big.output
+
+
+def test_events_refuses_an_id_no_job_can_have(env: dict[str, str]) -> None:
+    """--job with an id outside the grammar is a usage error, as for every other command
+    (before: no event matched it, and it exited 0 as if the job had none)."""
+    result = sluice(env, "events", "--job", "../x")
+    assert result.exit_code == 2 and "invalid job id '../x'" in result.output
 
 
 def test_events_follow_prints_new_events_as_they_come(
