@@ -43,6 +43,19 @@ def speedup(results: Sequence[RunResult], run: RunResult, baseline: str) -> str:
     return f"[{style}]{text}[/]" if style else text
 
 
+def against_noop(results: Sequence[RunResult], run: RunResult) -> list[str]:
+    """The run's throughput, and its Redis CPU a job, against arq no-op's in the same run: unlike
+    the ms figure, a ratio that does not move with how fast the machine is today."""
+    noop = next((r for r in results if r.system == "arq-noop" and not r.error), None)
+    if not noop or run.system == "arq-noop" or not noop.throughput:
+        return []
+    parts = [f"{run.throughput / noop.throughput:.2f}× arq no-op"]
+    if noop.redis_cpu_ms_per_input and run.redis_cpu_ms_per_input:
+        ratio = run.redis_cpu_ms_per_input / noop.redis_cpu_ms_per_input
+        parts.append(f"Redis CPU a job {ratio:.2f}× arq no-op's")
+    return parts
+
+
 def notes(results: Sequence[RunResult], run: RunResult) -> str:
     if run.error:
         return f"[red]error: {run.error[:200]}[/]"
@@ -64,9 +77,7 @@ def notes(results: Sequence[RunResult], run: RunResult) -> str:
         parts.append(f"cut short at {run.completed:,}/{run.inputs:,} inputs, extrapolated")
     if run.failed:
         parts.append(f"[red]{run.failed} failed[/]")
-    noop = next((r for r in results if r.system == "arq-noop" and not r.error), None)
-    if noop and run.system != "arq-noop" and noop.throughput:
-        parts.append(f"{run.throughput / noop.throughput:.2f}× arq no-op")
+    parts.extend(against_noop(results, run))
     if run.checkpoint:
         parts.append(f"peak RSS {run.peak_rss_checkpoint / MB:.0f} MB at {run.checkpoint:,}")
     units = run.extra.get("units_per_worker") or []

@@ -9,7 +9,8 @@ import pytest
 from benchmarks import script_cost, workloads
 from benchmarks.http_server import HttpServer
 from benchmarks.measure import total_counts
-from benchmarks.runner import Limits, run_one
+from benchmarks.report import notes
+from benchmarks.runner import Limits, RunResult, run_one
 from benchmarks.systems import Context
 from benchmarks.systems.sluice_cluster import SluiceCluster
 from benchmarks.systems.sluice_system import SluiceSystem, SluiceX2
@@ -161,3 +162,15 @@ async def test_script_cost_ends_every_job_and_prices_each_script(tmp_path: Path)
     table = script_cost.report(costs)
     assert table.splitlines()[0].split()[-1] == str(root)[-24:].split()[-1]
     assert [line.split()[0] for line in table.splitlines()[1:]] == ["enqueue", "claim", "end"]
+
+
+def test_the_report_prices_a_jobs_redis_cpu_against_arq_in_the_same_run() -> None:
+    def run(system: str, cpu_ms: float) -> RunResult:
+        return RunResult(
+            "tiny", system, "", 100, completed=100, wall_s=1.0, throughput=100.0,
+            redis_cpu_ms_per_input=cpu_ms,
+        )  # fmt: skip
+
+    sluice, noop = run("sluice", 0.08), run("arq-noop", 0.32)
+    assert "Redis CPU a job 0.25× arq no-op's" in notes([sluice, noop], sluice)
+    assert "Redis CPU" not in notes([sluice, run("arq-noop", 0.0)], sluice)
