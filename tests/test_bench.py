@@ -166,10 +166,9 @@ async def test_script_cost_ends_every_job_and_prices_each_script(tmp_path: Path)
 
 def test_the_report_prices_a_jobs_redis_cpu_against_arq_in_the_same_run() -> None:
     def run(system: str, cpu_ms: float) -> RunResult:
-        return RunResult(
-            "tiny", system, "", 100, completed=100, wall_s=1.0, throughput=100.0,
-            redis_cpu_ms_per_input=cpu_ms,
-        )  # fmt: skip
+        run = RunResult("tiny", system, "", 100, completed=100, wall_s=1.0, throughput=100.0)
+        run.redis_cpu_ms_per_input = cpu_ms
+        return run
 
     sluice, noop = run("sluice", 0.08), run("arq-noop", 0.32)
     assert "Redis CPU a job 0.25× arq no-op's" in notes([sluice, noop], sluice)
