@@ -20,6 +20,8 @@ from producer.contract.scripts import (
 # KEYS: status hash, queue, arq job, aborts, running set, leases, spec, results, blobs, inputs,
 #       arq result, webhooks, webhook default, events
 # ARGV: job id, now (s), ttl s, events kept (SLUICE_EVENTS_MAXLEN)
+# The job's own result TTL (``result_ttl_s`` set at enqueue, in its status hash) wins over
+# ARGV's, as at every other ending: a cancel is one.
 # Returns 1 cancelled, 0 already final (or unknown).
 CANCEL = (
     NOW
@@ -40,16 +42,17 @@ redis.call('HDEL', KEYS[1], 'envelope')
 redis.call('DEL', KEYS[3])
 local now = now_ms()
 local f = redis.call('HMGET', KEYS[1], 'attempts', 'enqueued_at', 'started_at', 'total',
-                    'queue', 'pipeline', 'callback_url')
+                    'queue', 'pipeline', 'callback_url', 'result_ttl_s')
+local ttl = tonumber(f[8]) or tonumber(ARGV[3])
 redis.call('SET', KEYS[11], arq_result(ARGV[1], f, false, 'cancelled', {}, KEYS[2], now),
-           'EX', ARGV[3])
+           'EX', ttl)
 events_to(KEYS[14], ARGV[4])
 emit(ARGV[1], 'cancelled', f[5], f[6], {'error', 'cancelled'})
 redis.call('ZADD', KEYS[4], now, ARGV[1])
 redis.call('SREM', KEYS[5], ARGV[1])
 queue_webhook(KEYS[12], KEYS[13], KEYS[1], ARGV[1], now, f[7])
 for _, key in ipairs({KEYS[1], KEYS[7], KEYS[8], KEYS[9], KEYS[10]}) do
-  redis.call('EXPIRE', key, ARGV[3])
+  redis.call('EXPIRE', key, ttl)
 end
 return 1
 """

@@ -47,6 +47,19 @@ async def test_cancel_running_job_drops_pending_inputs(
     assert (await client.status(job_id)).stored == settled  # nothing more was processed
 
 
+async def test_a_cancelled_job_is_kept_for_its_own_result_ttl(client: Client, redis: Redis) -> None:
+    """A cancel is an ending: the job's own result_ttl_s (set at enqueue) says how long its
+    keys are kept, not the cancelling client's SLUICE_RESULT_TTL_S (it kept a job enqueued
+    with result_ttl_s=60 for the default 7 days, and one asking for 30 days only 7)."""
+    for own in (60, 30 * 86400):
+        job_id = await client.enqueue("text-stats", ["data:,x"], result_ttl_s=own)
+        await redis.hset(client.keys.results(job_id), "0", "{}")  # as if it had stored one
+        assert await client.cancel(job_id)
+        for key in (client.keys.job(job_id), client.keys.spec(job_id), client.keys.results(job_id)):
+            assert own - 5 <= await redis.ttl(key) <= own, key
+        assert own - 5 <= await redis.ttl(client.keys.arq_result(job_id)) <= own
+
+
 async def _aborted(client: Client, job_id: str) -> bool:
     """The worker has stopped the job (arq records the abort as its result)."""
     return bool(await client.redis.exists(client.keys.arq_result(job_id)))
