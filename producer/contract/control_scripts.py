@@ -87,8 +87,11 @@ end
 # are kept, and its next run (``run`` + 1) looks them up, so it does only the inputs that have
 # none. The kept spec is the job's envelope (or, kept by an older Sluice, the job alone).
 # The envelope goes back in the status hash (its ``envelope`` field), which lives as long.
+# The records and blobs kept, which the ending gave the job's result TTL, live at least as
+# long as the status hash while it waits in the queue (its run's claim keeps them until it
+# ends): a short TTL must not drop them before the run that relies on them.
 # KEYS: status hash, spec, queue, arq job (not used), arq result, leases, failed set, inputs
-#       list, wake list, webhooks, events
+#       list, wake list, webhooks, events, results, blobs
 # ARGV: job id, now (ms), expires ms (not used), job expires s, wake tokens kept, events kept
 # Returns 1 re-queued, 0 not failed/cancelled, -1 no spec kept.
 RETRY = (
@@ -109,6 +112,10 @@ redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[7], ARGV[1])
 reset_webhook(KEYS[10], KEYS[1], ARGV[1])
 if redis.call('EXISTS', KEYS[8]) == 1 then redis.call('EXPIRE', KEYS[8], ARGV[4]) end
+for _, kept in ipairs({KEYS[12], KEYS[13]}) do
+  local left = redis.call('TTL', kept)
+  if left >= 0 and left < tonumber(ARGV[4]) then redis.call('EXPIRE', kept, ARGV[4]) end
+end
 requeue(KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[4], KEYS[9], ARGV[5], KEYS[11], ARGV[6])
 return 1
 """

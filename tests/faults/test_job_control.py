@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from producer import Client, JobState, SluiceError
+from producer import Client, ClientSettings, JobState, SluiceError
+from producer.contract.events import EventType
 from producer.redis.typed import Redis
 from tests.expected import data_uri
 from tests.faults.conftest import poll
@@ -162,3 +164,45 @@ async def test_a_cancelled_job_retries_from_its_stored_records(
     done = await client.wait(job_id, timeout_s=60)
     assert (done.state, done.stored, done.failed) == (JobState.COMPLETE, 30, 0)
     assert done.error is None
+
+
+async def test_a_retried_job_keeps_its_records_through_a_run_longer_than_its_result_ttl(
+    client: Client, redis: Redis, workers: WorkerFactory, settings: ClientSettings
+) -> None:
+    """The cancel gave the job's keys its own short result TTL (2 s); retried (by a client
+    whose queued jobs expire as soon), its run lasts longer than that: the records stored
+    before the cancel must outlive the run (they expired mid-run, and the job ran a third
+    time for them, or failed past its runs)."""
+    slow = {"fetch_concurrency": 2, "transform_queue_size": 2, "transform_batch_items": 1}
+    workers(pipelines="tests.sample_pipelines", pool_size=1, **slow)
+    inputs = [data_uri(f"{i}".encode()) for i in range(50)]
+    job_id = await client.enqueue("test-sleep", inputs, options={"seconds": 0.1}, result_ttl_s=2)
+
+    async def some_stored() -> bool:
+        return (await client.status(job_id)).stored >= 10
+
+    await poll(some_stored, 30)
+    assert await client.cancel(job_id)
+    async with Client(settings.model_copy(update={"job_expires_s": 2})) as hasty:
+        await hasty.retry(job_id)
+    done = await client.wait(job_id, timeout_s=60)
+    assert (done.state, done.stored, done.failed) == (JobState.COMPLETE, 50, 0)
+    assert await redis.hget(client.keys.job(job_id), "run") == b"2"  # no run for lost records
+    events = [e.type async for e in client.events(job_id=job_id, since="0", follow=False)]
+    assert EventType.RETRYING not in events
+    assert [record.index async for record in client.results(job_id)] == list(range(50))
+    assert 0 < await redis.ttl(client.keys.results(job_id)) <= 2  # its TTL again, once ended
+
+
+async def test_a_retried_job_keeps_its_records_while_it_waits_in_the_queue(
+    client: Client, redis: Redis
+) -> None:
+    """Retried, the job may wait in the queue past what is left of its own short result TTL
+    (no worker free): the records it relies on live as long as its status hash."""
+    job_id = await client.enqueue("text-stats", ["data:,x", "data:,y"], result_ttl_s=1)
+    await redis.hset(client.keys.results(job_id), "0", '{"ok": true}')  # a run's record
+    assert await client.cancel(job_id)
+    await client.retry(job_id)
+    await asyncio.sleep(1.5)
+    assert await redis.hget(client.keys.results(job_id), "0") == b'{"ok": true}'
+    assert await redis.ttl(client.keys.results(job_id)) > 60
