@@ -152,7 +152,10 @@ redis.call('DEL', KEYS[2], KEYS[5])
 reset_webhook(KEYS[10], KEYS[1], ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'stored', -#dropped)
 redis.call('HINCRBY', KEYS[1], 'failed', -#dropped)
-redis.call('EXPIRE', KEYS[7], ARGV[4])
+for _, kept in ipairs({KEYS[7], KEYS[8]}) do  -- as RETRY's: the good ones' wait for the run
+  local left = redis.call('TTL', kept)
+  if left >= 0 and left < tonumber(ARGV[4]) then redis.call('EXPIRE', kept, ARGV[4]) end
+end
 requeue(KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[4], KEYS[9], ARGV[5], KEYS[11], ARGV[6])
 return #dropped
 """

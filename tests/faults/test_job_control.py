@@ -206,3 +206,22 @@ async def test_a_retried_job_keeps_its_records_while_it_waits_in_the_queue(
     await asyncio.sleep(1.5)
     assert await redis.hget(client.keys.results(job_id), "0") == b'{"ok": true}'
     assert await redis.ttl(client.keys.results(job_id)) > 60
+
+
+async def test_a_retry_of_failed_inputs_keeps_the_good_blobs_while_it_waits(
+    client: Client, redis: Redis, workers: WorkerFactory, tmp_path: Path
+) -> None:
+    """`retry --failed-inputs` of a job with a short result_ttl_s, left waiting in the queue
+    (no worker): the good inputs' blobs, like their records, outlive the wait (the results
+    hash was given the status hash's life, the blobs hash kept its 1 s)."""
+    worker = workers(file_roots=str(tmp_path))
+    missing = (tmp_path / "late.txt").as_uri()
+    job_id = await client.enqueue("text-stats", ["data:,ok", missing], result_ttl_s=1)
+    assert (await client.wait(job_id, timeout_s=60)).failed == 1
+    worker.stop()
+    await redis.hset(client.keys.blobs(job_id), "0", b"a good input's blob")
+    await redis.expire(client.keys.blobs(job_id), 1)  # as the ending sets it
+    assert await client.retry(job_id, failed_inputs=True) == 1
+    await asyncio.sleep(1.5)
+    assert await redis.hget(client.keys.blobs(job_id), "0") == b"a good input's blob"
+    assert await redis.hget(client.keys.results(job_id), "0") is not None
