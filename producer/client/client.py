@@ -141,6 +141,8 @@ class Client(Watching):
             k.wake_for(queue),
             k.webhooks,
             k.events,
+            k.results(job_id),
+            k.blobs(job_id),
         ]
         args = self._requeue_args(job_id)
         with self._reachable():

@@ -20,6 +20,8 @@ from producer.contract.scripts import (
 # KEYS: status hash, queue, arq job, aborts, running set, leases, spec, results, blobs, inputs,
 #       arq result, webhooks, webhook default, events
 # ARGV: job id, now (s), ttl s, events kept (SLUICE_EVENTS_MAXLEN)
+# The job's own result TTL (``result_ttl_s`` set at enqueue, in its status hash) wins over
+# ARGV's, as at every other ending: a cancel is one.
 # Returns 1 cancelled, 0 already final (or unknown).
 CANCEL = (
     NOW
@@ -40,16 +42,17 @@ redis.call('HDEL', KEYS[1], 'envelope')
 redis.call('DEL', KEYS[3])
 local now = now_ms()
 local f = redis.call('HMGET', KEYS[1], 'attempts', 'enqueued_at', 'started_at', 'total',
-                    'queue', 'pipeline', 'callback_url')
+                    'queue', 'pipeline', 'callback_url', 'result_ttl_s')
+local ttl = tonumber(f[8]) or tonumber(ARGV[3])
 redis.call('SET', KEYS[11], arq_result(ARGV[1], f, false, 'cancelled', {}, KEYS[2], now),
-           'EX', ARGV[3])
+           'EX', ttl)
 events_to(KEYS[14], ARGV[4])
 emit(ARGV[1], 'cancelled', f[5], f[6], {'error', 'cancelled'})
 redis.call('ZADD', KEYS[4], now, ARGV[1])
 redis.call('SREM', KEYS[5], ARGV[1])
 queue_webhook(KEYS[12], KEYS[13], KEYS[1], ARGV[1], now, f[7])
 for _, key in ipairs({KEYS[1], KEYS[7], KEYS[8], KEYS[9], KEYS[10]}) do
-  redis.call('EXPIRE', key, ARGV[3])
+  redis.call('EXPIRE', key, ttl)
 end
 return 1
 """
@@ -84,8 +87,11 @@ end
 # are kept, and its next run (``run`` + 1) looks them up, so it does only the inputs that have
 # none. The kept spec is the job's envelope (or, kept by an older Sluice, the job alone).
 # The envelope goes back in the status hash (its ``envelope`` field), which lives as long.
+# The records and blobs kept, which the ending gave the job's result TTL, live at least as
+# long as the status hash while it waits in the queue (its run's claim keeps them until it
+# ends): a short TTL must not drop them before the run that relies on them.
 # KEYS: status hash, spec, queue, arq job (not used), arq result, leases, failed set, inputs
-#       list, wake list, webhooks, events
+#       list, wake list, webhooks, events, results, blobs
 # ARGV: job id, now (ms), expires ms (not used), job expires s, wake tokens kept, events kept
 # Returns 1 re-queued, 0 not failed/cancelled, -1 no spec kept.
 RETRY = (
@@ -106,6 +112,10 @@ redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[7], ARGV[1])
 reset_webhook(KEYS[10], KEYS[1], ARGV[1])
 if redis.call('EXISTS', KEYS[8]) == 1 then redis.call('EXPIRE', KEYS[8], ARGV[4]) end
+for _, kept in ipairs({KEYS[12], KEYS[13]}) do
+  local left = redis.call('TTL', kept)
+  if left >= 0 and left < tonumber(ARGV[4]) then redis.call('EXPIRE', kept, ARGV[4]) end
+end
 requeue(KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[4], KEYS[9], ARGV[5], KEYS[11], ARGV[6])
 return 1
 """
@@ -142,7 +152,10 @@ redis.call('DEL', KEYS[2], KEYS[5])
 reset_webhook(KEYS[10], KEYS[1], ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'stored', -#dropped)
 redis.call('HINCRBY', KEYS[1], 'failed', -#dropped)
-redis.call('EXPIRE', KEYS[7], ARGV[4])
+for _, kept in ipairs({KEYS[7], KEYS[8]}) do  -- as RETRY's: the good ones' wait for the run
+  local left = redis.call('TTL', kept)
+  if left >= 0 and left < tonumber(ARGV[4]) then redis.call('EXPIRE', kept, ARGV[4]) end
+end
 requeue(KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[4], KEYS[9], ARGV[5], KEYS[11], ARGV[6])
 return #dropped
 """

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from producer import Client, JobState, SluiceError
+from producer import Client, ClientSettings, JobState, SluiceError
+from producer.contract.events import EventType
 from producer.redis.typed import Redis
 from tests.expected import data_uri
 from tests.faults.conftest import poll
@@ -45,6 +47,19 @@ async def test_cancel_running_job_drops_pending_inputs(
     after = await client.enqueue("text-stats", ["data:,next"])
     assert (await client.wait(after, timeout_s=60)).state == JobState.COMPLETE
     assert (await client.status(job_id)).stored == settled  # nothing more was processed
+
+
+async def test_a_cancelled_job_is_kept_for_its_own_result_ttl(client: Client, redis: Redis) -> None:
+    """A cancel is an ending: the job's own result_ttl_s (set at enqueue) says how long its
+    keys are kept, not the cancelling client's SLUICE_RESULT_TTL_S (it kept a job enqueued
+    with result_ttl_s=60 for the default 7 days, and one asking for 30 days only 7)."""
+    for own in (60, 30 * 86400):
+        job_id = await client.enqueue("text-stats", ["data:,x"], result_ttl_s=own)
+        await redis.hset(client.keys.results(job_id), "0", "{}")  # as if it had stored one
+        assert await client.cancel(job_id)
+        for key in (client.keys.job(job_id), client.keys.spec(job_id), client.keys.results(job_id)):
+            assert own - 5 <= await redis.ttl(key) <= own, key
+        assert own - 5 <= await redis.ttl(client.keys.arq_result(job_id)) <= own
 
 
 async def _aborted(client: Client, job_id: str) -> bool:
@@ -149,3 +164,64 @@ async def test_a_cancelled_job_retries_from_its_stored_records(
     done = await client.wait(job_id, timeout_s=60)
     assert (done.state, done.stored, done.failed) == (JobState.COMPLETE, 30, 0)
     assert done.error is None
+
+
+async def test_a_retried_job_keeps_its_records_through_a_run_longer_than_its_result_ttl(
+    client: Client, redis: Redis, workers: WorkerFactory, settings: ClientSettings
+) -> None:
+    """The cancel gave the job's keys its own short result TTL (2 s); retried (by a client
+    whose queued jobs expire as soon), its run lasts longer than that: the records stored
+    before the cancel must outlive the run (they expired mid-run, and the job ran a third
+    time for them, or failed past its runs)."""
+    slow = {"fetch_concurrency": 2, "transform_queue_size": 2, "transform_batch_items": 1}
+    workers(pipelines="tests.sample_pipelines", pool_size=1, **slow)
+    inputs = [data_uri(f"{i}".encode()) for i in range(50)]
+    job_id = await client.enqueue("test-sleep", inputs, options={"seconds": 0.1}, result_ttl_s=2)
+
+    async def some_stored() -> bool:
+        return (await client.status(job_id)).stored >= 10
+
+    await poll(some_stored, 30)
+    assert await client.cancel(job_id)
+    async with Client(settings.model_copy(update={"job_expires_s": 2})) as hasty:
+        await hasty.retry(job_id)
+    done = await client.wait(job_id, timeout_s=60)
+    assert (done.state, done.stored, done.failed) == (JobState.COMPLETE, 50, 0)
+    assert await redis.hget(client.keys.job(job_id), "run") == b"2"  # no run for lost records
+    events = [e.type async for e in client.events(job_id=job_id, since="0", follow=False)]
+    assert EventType.RETRYING not in events
+    assert [record.index async for record in client.results(job_id)] == list(range(50))
+    assert 0 < await redis.ttl(client.keys.results(job_id)) <= 2  # its TTL again, once ended
+
+
+async def test_a_retried_job_keeps_its_records_while_it_waits_in_the_queue(
+    client: Client, redis: Redis
+) -> None:
+    """Retried, the job may wait in the queue past what is left of its own short result TTL
+    (no worker free): the records it relies on live as long as its status hash."""
+    job_id = await client.enqueue("text-stats", ["data:,x", "data:,y"], result_ttl_s=1)
+    await redis.hset(client.keys.results(job_id), "0", '{"ok": true}')  # a run's record
+    assert await client.cancel(job_id)
+    await client.retry(job_id)
+    await asyncio.sleep(1.5)
+    assert await redis.hget(client.keys.results(job_id), "0") == b'{"ok": true}'
+    assert await redis.ttl(client.keys.results(job_id)) > 60
+
+
+async def test_a_retry_of_failed_inputs_keeps_the_good_blobs_while_it_waits(
+    client: Client, redis: Redis, workers: WorkerFactory, tmp_path: Path
+) -> None:
+    """`retry --failed-inputs` of a job with a short result_ttl_s, left waiting in the queue
+    (no worker): the good inputs' blobs, like their records, outlive the wait (the results
+    hash was given the status hash's life, the blobs hash kept its 1 s)."""
+    worker = workers(file_roots=str(tmp_path))
+    missing = (tmp_path / "late.txt").as_uri()
+    job_id = await client.enqueue("text-stats", ["data:,ok", missing], result_ttl_s=1)
+    assert (await client.wait(job_id, timeout_s=60)).failed == 1
+    worker.stop()
+    await redis.hset(client.keys.blobs(job_id), "0", b"a good input's blob")
+    await redis.expire(client.keys.blobs(job_id), 1)  # as the ending sets it
+    assert await client.retry(job_id, failed_inputs=True) == 1
+    await asyncio.sleep(1.5)
+    assert await redis.hget(client.keys.blobs(job_id), "0") == b"a good input's blob"
+    assert await redis.hget(client.keys.results(job_id), "0") is not None

@@ -256,7 +256,7 @@ class _ShardCall:
             k.events,
             *(key for pair in named[1:] for key in pair),
         ]
-        self.templates = KeyTemplates(k.job, k.arq_job, k.inputs).args
+        self.templates = KeyTemplates(k.job, k.arq_job, k.inputs, k.results, k.blobs).args
         self.index = k.shard or 0  # its jobs' ids give crc32(id) mod shards == index
 
 

@@ -17,7 +17,7 @@ WINDOW_MAX = 1000  # queue entries one claim looks at, at most
 #       ttl s, window, the pipelines this worker runs (JSON list, or * for all), the names of
 #       the queues served (JSON list, in KEYS' order), events kept (SLUICE_EVENTS_MAXLEN),
 #       the shard count and this shard (1 and 0 unsharded), then key templates (prefix,
-#       suffix): status, arq job, inputs
+#       suffix): status, arq job, inputs, results, blobs
 # A job written raw (its envelope at ``arq:job:{id}``) in a shard its id does not belong in
 # (a producer that computed crc32(id) mod SLUICE_SHARDS wrongly) is refused, naming both:
 # its keys are the shard's, but every later write looks for them in the id's own shard.
@@ -60,7 +60,7 @@ local shards, this_shard = tonumber(ARGV[15]), tonumber(ARGV[16])
 for i = 17, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 events_to(KEYS[9], ARGV[14])
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
-local STATUS, ENVELOPE, INPUTS = 1, 2, 3
+local STATUS, ENVELOPE, INPUTS, RESULTS, BLOBS = 1, 2, 3, 4, 5
 
 -- whether this worker has read the envelope of this run of this job (not of another job
 -- that had the same id before it: deleted, expired or lost with Redis, and enqueued again)
@@ -291,6 +291,11 @@ local function start(id, due, q)
     local again = {'finished_at', '', 'error', '', 'units_done', 0, 'run', f[3],
                    'fetched', stored, 'transformed', stored}
     for i = 1, #again do writes[#writes + 1] = again[i] end
+    -- the last ending gave its keys the result TTL (a cancel or a failure, then `retry`):
+    -- they live as long as the run, as the status hash does, and get it again at its end
+    redis.call('PERSIST', key(RESULTS, id))
+    redis.call('PERSIST', key(BLOBS, id))
+    redis.call('PERSIST', key(INPUTS, id))
   end
   for i = 1, #extra do writes[#writes + 1] = extra[i] end
   redis.call('PERSIST', status)
