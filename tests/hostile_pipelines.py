@@ -94,6 +94,8 @@ RETURNS: dict[str, Callable[[], Any]] = {
     "set": lambda: {"tags": {"a"}},
     "int-keys": lambda: {1: "one"},
     "big-int": lambda: {"n": 2**70},
+    "nan": lambda: {"scores": [1.0, None, float("nan")]},
+    "infinity": lambda: {"stats": {"ok": None, "mean": -float("inf")}},
     "recursive": _recursive,
     "deep": _deep,
     "huge": lambda: {"text": "x" * 2_000_000},

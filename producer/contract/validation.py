@@ -106,8 +106,9 @@ def build_spec(
 
 def check_json(value: object, where: str) -> None:
     """InvalidJob naming the first part of ``value`` that JSON cannot carry as it is (NaN,
-    bytes, a set, a lone surrogate, an integer past 64 bits, a key that is not text, too deep):
-    the worker must get exactly the options that were given, never an encoder's guess."""
+    bytes, a set, a lone surrogate in a value or a key, an integer past 64 bits, a key that is
+    not text, too deep): the worker must get exactly the options that were given, never an
+    encoder's guess."""
     stack: list[tuple[str, object, int]] = [(where, value, 0)]
     while stack:
         path, item, depth = stack.pop()
@@ -121,6 +122,8 @@ def check_json(value: object, where: str) -> None:
             for key, inner in item.items():
                 if not isinstance(key, str):
                     raise InvalidJob(f"{path}: key {key!r} is not text")
+                if not key.isascii() and not _encodable(key):
+                    raise InvalidJob(f"{path}: key {key!r} is text with a lone surrogate")
                 stack.append((f"{path}.{key}", inner, depth + 1))
         elif isinstance(item, list | tuple):
             stack += [(f"{path}[{i}]", inner, depth + 1) for i, inner in enumerate(item)]

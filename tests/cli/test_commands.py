@@ -164,6 +164,19 @@ def test_enqueue_malformed_option_is_a_usage_error(
     assert rdb.zcard(keys.queue) == 0
 
 
+def test_enqueue_an_option_key_of_bytes_not_utf8_is_a_usage_error(
+    env: dict[str, str], rdb: SyncRedis, keys: Keys
+) -> None:
+    """A --option whose key is not UTF-8 (a shell's $'\\xff', read by Python as a lone
+    surrogate) exits 2 naming the key, as a value of such bytes does; it was a traceback
+    and exit 1, from the encoder, with the key let through to the envelope."""
+    for pair in ("\udcff=1", "a\udcffb=1", 'box={"\\udcff": 1}'):
+        result = sluice(env, "enqueue", "text-stats", "data:,x", "-o", pair)
+        assert result.exit_code == 2, (pair, result.stderr)
+        assert "lone surrogate" in result.stderr and "Traceback" not in result.stderr
+    assert rdb.zcard(keys.queue) == 0
+
+
 def test_enqueue_from_file_streams_thousands_of_lines_after_the_arguments(
     env: dict[str, str], rdb: SyncRedis, keys: Keys, tmp_path: Path
 ) -> None:

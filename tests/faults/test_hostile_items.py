@@ -34,6 +34,8 @@ TRANSFORM_ERRORS = {
     "set": r"result is not JSON-serialisable: Type is not JSON serializable: set",
     "int-keys": r"result is not JSON-serialisable: Dict key must be str",
     "big-int": r"result is not JSON-serialisable: Integer exceeds 64-bit range",
+    "nan": r"result is not JSON-serialisable: result\.scores\[2\] is nan, not a JSON number",
+    "infinity": r"result is not JSON-serialisable: result\.stats\.mean is -inf, not a JSON number",
     "recursive": r"result is not JSON-serialisable: Recursion limit reached",
     "deep": r"result is not JSON-serialisable: Recursion limit reached",
     "huge": r"result is 2000\d+ bytes, over the limit of 1000000 \(SLUICE_MAX_RESULT_BYTES\)",

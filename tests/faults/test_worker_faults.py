@@ -127,3 +127,69 @@ async def test_a_raw_job_meets_the_enqueue_limits_in_the_worker(
     too_many = await client.wait("raw-many", timeout_s=60)
     assert too_many.state == JobState.FAILED
     assert "SLUICE_MAX_INPUTS_PER_JOB" in (too_many.error or "")
+
+
+async def test_a_raw_job_of_no_inputs_or_too_long_a_list_fails_naming_why(
+    client: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """A raw job whose envelope has no inline inputs ("inputs" null or missing) is read from
+    its inputs list: an empty (or absent) list fails the job as an empty inline list does,
+    and a list past SLUICE_MAX_INPUTS_PER_JOB fails it as a long inline list does. Both
+    completed instead: "complete" with 0 inputs for a job that forgot its inputs, and every
+    input of a list the limit should have refused. A good job beside them runs."""
+    keys = client.keys
+    jobs = {
+        "raw-missing": {"pipeline": "text-stats"},
+        "raw-null": {"pipeline": "text-stats", "inputs": None},
+        "raw-listed": {"pipeline": "text-stats", "inputs": None},
+        "raw-good": {"pipeline": "text-stats", "inputs": ["data:,ok"]},
+    }
+    await redis.rpush(keys.inputs("raw-listed"), *["data:,a"] * 6)
+    for job_id, kwargs in jobs.items():
+        envelope = {"t": 1, "f": "sluice", "a": [], "k": kwargs, "et": now_ms()}
+        await redis.set(keys.arq_job(job_id), orjson.dumps(envelope))
+        await redis.zadd(keys.queue, {job_id: now_ms()})
+    worker = workers(max_inputs_per_job=5)
+    for job_id in ("raw-missing", "raw-null"):
+        status = await client.wait(job_id, timeout_s=60)
+        assert status.state == JobState.FAILED, job_id
+        assert "no inputs" in (status.error or ""), status.error
+    listed = await client.wait("raw-listed", timeout_s=60)
+    assert listed.state == JobState.FAILED
+    assert "too many inputs: 6, over 5 (SLUICE_MAX_INPUTS_PER_JOB)" in (listed.error or "")
+    assert await redis.hlen(keys.results("raw-listed")) == 0
+    assert (await client.wait("raw-good", timeout_s=60)).state == JobState.COMPLETE
+    assert worker.process is not None and worker.process.poll() is None
+
+
+async def test_a_total_in_the_status_hash_that_is_no_count_cannot_hang_redis(
+    client: Client, redis: Redis, workers: WorkerFactory
+) -> None:
+    """A raw job whose status hash (written by another tool, as docs/wire-format.md lists
+    its fields) holds a total that is not a count of inputs, "inf" or "1e12", is counted
+    again from its inputs and runs. The claim split it by that total: "inf" units, a loop
+    without end inside a script Redis cannot stop (every client answered BUSY for good)."""
+    keys = client.keys
+    await redis.rpush(keys.inputs("raw-huge"), "data:,a", "data:,b", "data:,c")
+    jobs = {
+        "raw-inf": ("inf", ["data:,a", "data:,b"]),
+        "raw-huge": ("1e12", None),
+        "raw-negative": ("-3", ["data:,a"]),
+        "raw-fraction": ("0.5", ["data:,a"]),
+    }
+    for job_id, (total, inputs) in jobs.items():
+        kwargs = {"pipeline": "text-stats", "inputs": inputs}
+        envelope = {"t": 1, "f": "sluice", "a": [], "k": kwargs, "et": now_ms()}
+        await redis.hset(keys.job(job_id), mapping={"total": total, "state": "queued"})
+        await redis.set(keys.arq_job(job_id), orjson.dumps(envelope))
+        await redis.zadd(keys.queue, {job_id: now_ms()})
+    workers(unit_inputs=1)
+    for job_id, (_, inputs) in jobs.items():
+        status = await client.wait(job_id, timeout_s=30)
+        count = 3 if inputs is None else len(inputs)
+        assert (status.state, status.total, status.stored) == (
+            JobState.COMPLETE,
+            count,
+            count,
+        ), job_id
+    assert await redis.ping()

@@ -36,7 +36,9 @@ UNENCODABLE = (
 )
 HOSTILE: st.SearchStrategy[Any] = st.recursive(
     SCALARS | UNENCODABLE | st.floats(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(TEXT | SURROGATES, inner, max_size=4)
+    ),
     max_leaves=12,
 )
 

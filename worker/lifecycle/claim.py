@@ -27,6 +27,7 @@ from redis.typing import EncodableT
 
 from producer.contract.events import DEFAULT_EVENTS_MAXLEN
 from producer.contract.keys import DEFAULT_QUEUE, UNIT_SEPARATOR, Keys, shard_of
+from producer.contract.settings import ClientSettings
 from producer.contract.status import unit_field
 from producer.redis.typed import Redis
 from producer.redis.wake import push_wake
@@ -35,6 +36,7 @@ from worker.lifecycle.templates import KeyTemplates
 
 log = structlog.get_logger("sluice.worker")
 
+DEFAULT_MAX_INPUTS: int = ClientSettings.model_fields["max_inputs_per_job"].default
 IDLE_FIRST_S = 0.05  # an empty shard's first rest from an idle worker's claims
 IDLE_MAX_S = 1.0  # its longest: the most an idle worker is late to work no token announced
 
@@ -98,10 +100,12 @@ class Claimer:
         pipelines: Iterable[str] | None = None,
         queues: Sequence[str] = (DEFAULT_QUEUE,),
         events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
+        max_inputs: int = DEFAULT_MAX_INPUTS,
     ) -> None:
         """``pipelines``: those this worker runs (None: every one); it leaves the work of
         other registered pipelines to the workers that run them. ``queues``: the names of
-        the queues it takes work from."""
+        the queues it takes work from; ``max_inputs``: SLUICE_MAX_INPUTS_PER_JOB (a job's
+        total past it, or not a count, is not trusted to split the job)."""
         if not queues:
             raise ValueError("a worker serves at least one queue")
         self.keys, self.worker = keys, worker
@@ -115,7 +119,7 @@ class Claimer:
         self._pipelines = b"*" if pipelines is None else orjson.dumps(sorted(pipelines))
         self.lease_ms = int(lease_s * 1000)
         self.unit_inputs, self.result_ttl_s = unit_inputs, result_ttl_s
-        self.events_maxlen = events_maxlen
+        self.events_maxlen, self.max_inputs = events_maxlen, max_inputs
         self._script = redis.register_script(CLAIM)
         self._redis, self._queue_list = redis, list(queues)
         # tokens: a prefix no other worker has, then a number per hand-out
@@ -200,6 +204,7 @@ class Claimer:
             self.events_maxlen,
             self.keys.shards,
             shard.index,
+            self.max_inputs,
             *shard.templates,
         ]
         more, flat, refused, aborts, _now = await self._script(keys=shard.keys, args=args)

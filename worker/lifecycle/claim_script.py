@@ -16,8 +16,13 @@ WINDOW_MAX = 1000  # queue entries one claim looks at, at most
 #       of the envelope read: an id used again by another job has another enqueue time), result
 #       ttl s, window, the pipelines this worker runs (JSON list, or * for all), the names of
 #       the queues served (JSON list, in KEYS' order), events kept (SLUICE_EVENTS_MAXLEN),
-#       the shard count and this shard (1 and 0 unsharded), then key templates (prefix,
-#       suffix): status, arq job, inputs, results, blobs
+#       the shard count and this shard (1 and 0 unsharded), the most inputs a job may have
+#       (SLUICE_MAX_INPUTS_PER_JOB), then key templates (prefix, suffix): status, arq job,
+#       inputs, results, blobs
+# A job's total as its status hash holds it is taken only if it is a count of inputs up to
+# that most (anyone may write the hash: "inf" or "1e12" there split a job into units without
+# end, a script Redis cannot stop); else it is counted again from the job's inputs. A job of
+# more inputs than that is not split: its one unit is handed out, and the worker fails it.
 # A job written raw (its envelope at ``arq:job:{id}``) in a shard its id does not belong in
 # (a producer that computed crc32(id) mod SLUICE_SHARDS wrongly) is refused, naming both:
 # its keys are the shard's, but every later write looks for them in the id's own shard.
@@ -56,8 +61,8 @@ for i = 10, #KEYS, 2 do
 end
 for _, name in ipairs(queue_names) do serves_queue[name] = true end
 local t = {}
-local shards, this_shard = tonumber(ARGV[15]), tonumber(ARGV[16])
-for i = 17, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
+local shards, this_shard, max_inputs = tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17])
+for i = 18, #ARGV, 2 do t[#t + 1] = {ARGV[i], ARGV[i + 1]} end
 events_to(KEYS[9], ARGV[14])
 local function key(n, id) return t[n][1] .. id .. t[n][2] end
 local STATUS, ENVELOPE, INPUTS, RESULTS, BLOBS = 1, 2, 3, 4, 5
@@ -76,6 +81,12 @@ for q = 1, #queues do leaving[q] = {} end
 local taken, count, seq = 0, 0, 0
 
 local function full() return count >= most or (count > 0 and taken >= room) end
+
+-- a job's total as the status hash holds it, if it is a count of inputs a job may have
+local function total_of(raw)
+  local n = tonumber(raw)
+  if n and n >= 0 and n <= max_inputs and n == math.floor(n) then return n end
+end
 
 -- whether this worker is the one to take work of ``pipeline``: it runs it, or nobody does
 -- (the job is taken to fail with the reason), or the job does not say (malformed: the same)
@@ -200,7 +211,7 @@ end
 -- `start` read: state, total, run, attempts, fetch_count, stored, enqueued_at, pipeline
 local function describe(id, envelope, f)
   -- written without a Client (raw commands, arq's client): its ending writes arq's result
-  local total, extra = tonumber(f[2]), {'foreign', 1}
+  local total, extra = total_of(f[2]), {'foreign', 1}
   local ok, job = pcall(cjson.decode, envelope)
   if not (ok and type(job) == 'table' and type(job.k) == 'table') then
     return total, extra, f[8]
@@ -258,7 +269,7 @@ local function start(id, due, q)
   local status = key(STATUS, id)
   local f = redis.call('HMGET', status, 'state', 'total', 'run', 'attempts', 'fetch_count',
                        'stored', 'enqueued_at', 'pipeline', 'priority', 'not_before', 'envelope')
-  local total, mine = tonumber(f[2]), runs(f[8])
+  local total, mine = total_of(f[2]), runs(f[8])
   if f[1] == 'queued' and mine and f[11] and total and total <= unit_size and f[7] and f[8]
      and not f[3] and not f[10] then
     return start_small(id, due, q, status, f, total)
@@ -284,6 +295,7 @@ local function start(id, due, q)
   if not runs(pipeline) then return end  -- left queued for a worker that runs it
   gone[#gone + 1] = id
   local units = math.max(1, math.ceil((total or 1) / unit_size))
+  if total and total > max_inputs then units = 1 end  -- too many: the worker fails the job
   local writes = {'state', 'in_progress', 'started_at', now_s, 'units', units,
                   'unit_size', unit_size}
   if f[3] then  -- a run after a retry or a resume: what the last one left is reset

@@ -64,7 +64,7 @@ class Jobs:
             return kept
         if unit.envelope is None:  # kept once, dropped since: cannot happen, but say so
             raise JobFailed("the claim sent no envelope and this worker kept none")
-        job = parse(unit.job_id, unit.run, unit.envelope, self.config)
+        job = parse(unit.job_id, unit.run, unit.envelope, self.config, unit.total)
         if unit.units == 1:  # no other unit to claim: the claim need not be told of it
             return job
         self._kept[unit.job_id] = job
@@ -76,8 +76,10 @@ class Jobs:
         self._kept.pop(job_id, None)
 
 
-def parse(job_id: str, run: int, raw: bytes, config: ClientSettings) -> Job:
-    """Check a job's envelope: JobFailed says what is wrong with it."""
+def parse(job_id: str, run: int, raw: bytes, config: ClientSettings, listed: int = -1) -> Job:
+    """Check a job's envelope: JobFailed says what is wrong with it. ``listed``: the inputs
+    the claim counted in the job's inputs list when the envelope has none inline (-1: not
+    known)."""
     if len(raw) > config.max_payload_bytes:
         raise JobFailed(
             f"job payload is {len(raw)} bytes, over the limit of {config.max_payload_bytes} "
@@ -94,14 +96,25 @@ def parse(job_id: str, run: int, raw: bytes, config: ClientSettings) -> Job:
     except ValueError as exc:
         raise JobFailed(str(exc)) from None
     if spec.inputs is not None:
-        if not spec.inputs:
-            raise JobFailed("the job has no inputs")
-        if len(spec.inputs) > config.max_inputs_per_job:
+        _check_count(len(spec.inputs), config)
+    elif listed >= 0:  # a job written raw met no enqueue's checks: its list is held to them
+        if listed == 0:
             raise JobFailed(
-                f"too many inputs: {len(spec.inputs)}, over {config.max_inputs_per_job} "
-                "(SLUICE_MAX_INPUTS_PER_JOB)"
+                "the job has no inputs: its envelope's 'inputs' is null or missing, and its "
+                "inputs list is empty"
             )
+        _check_count(listed, config)
     return Job(job_id, run, spec, pipeline, options, envelope["et"])
+
+
+def _check_count(count: int, config: ClientSettings) -> None:
+    if not count:
+        raise JobFailed("the job has no inputs")
+    if count > config.max_inputs_per_job:
+        raise JobFailed(
+            f"too many inputs: {count}, over {config.max_inputs_per_job} "
+            "(SLUICE_MAX_INPUTS_PER_JOB)"
+        )
 
 
 def _spec(envelope: dict[str, Any]) -> JobSpec:

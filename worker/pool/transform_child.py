@@ -21,6 +21,7 @@ from worker.errors import (
     message_of,
     reason_of,
 )
+from worker.pool.finite import non_finite
 from worker.registry import REGISTRY, Output, load_modules
 
 # an input's bytes: sent as a PickleBuffer, received as a view of shared memory or as bytes
@@ -100,6 +101,10 @@ def _checked(returned: object) -> tuple[bytes, bytes | None, str | None]:
         encoded = orjson.dumps(value)
     except orjson.JSONEncodeError as exc:
         raise TransformError(f"result is not JSON-serialisable: {message_of(exc)}") from None
+    if b"null" in encoded:  # NaN and ±Infinity were written as null: say so, never store it
+        where = non_finite(value)
+        if where is not None:
+            raise TransformError(f"result is not JSON-serialisable: {where}, not a JSON number")
     return encoded, blob, extension
 
 

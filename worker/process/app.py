@@ -119,6 +119,7 @@ def build_worker(
             pipelines=REGISTRY.pipelines,
             queues=config.queues,
             events_maxlen=config.events_maxlen,
+            max_inputs=config.max_inputs_per_job,
         )
         worker.start_lifecycle(life, claimer)
         stopping.extend(
