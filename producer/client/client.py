@@ -27,6 +27,7 @@ from producer.contract.validation import check_job_id
 from producer.contract.wire import loads, now_ms, queue_name, read_number, read_record
 
 RESULTS_PAGE = 500  # records per HMGET when reading results
+SCAN_MOST = 20_000  # records read by HSCAN, at most, when far fewer than the places asked
 
 
 class Client(Watching):
@@ -48,17 +49,42 @@ class Client(Watching):
     async def results(
         self, job_id: str, *, start: int = 0, limit: int | None = None
     ) -> AsyncIterator[ItemResult]:
-        """Stored records in input order from index ``start``; unstored inputs are skipped."""
+        """Stored records in input order from index ``start``; unstored inputs are skipped.
+
+        Records are read a page of input places at a time, up to the job's ``total``; where
+        the results hash holds far fewer records than the places asked for (a job that has
+        just begun, or a total written by another tool, such as 1e12, that would page for
+        ever), the records there are are read instead, and the paging stops once as many
+        were found as the hash held when it began."""
         check_job_id(job_id)
+        key = self.keys.results(job_id)
         with self._reachable():
-            total = read_number(await self.redis.hget(self.keys.job(job_id), "total"))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hget(self.keys.job(job_id), "total")
+                pipe.hlen(key)
+                raw_total, held = await pipe.execute()
+        total = read_number(raw_total)
         end = total if limit is None else min(total, start + limit)
+        if held <= SCAN_MOST and end - start > 2 * held + RESULTS_PAGE:
+            with self._reachable():
+                found = {
+                    index: value
+                    async for name, value in self.redis.hscan_iter(key, count=RESULTS_PAGE)
+                    if start <= (index := _index(name)) < end
+                }
+            for index in sorted(found):
+                yield read_record(index, found[index])
+            return
+        count = 0
         for first in range(start, end, RESULTS_PAGE):
+            if count >= held:
+                return
             fields = range(first, min(end, first + RESULTS_PAGE))
             with self._reachable():
-                raw = await self.redis.hmget(self.keys.results(job_id), list(fields))
+                raw = await self.redis.hmget(key, list(fields))
             for index, value in zip(fields, raw, strict=True):
                 if value is not None:
+                    count += 1
                     yield read_record(index, value)
 
     async def blob(self, job_id: str, index: int) -> bytes | None:
@@ -332,3 +358,8 @@ def _registered(entry: tuple[bytes, bytes]) -> tuple[str, Any]:
         return name.decode("utf-8", "replace"), loads(raw)
     except ValueError:
         return name.decode("utf-8", "replace"), None
+
+
+def _index(name: bytes) -> int:
+    """An input's index, from a field of a results hash (-1: not an index; anyone may write)."""
+    return int(name) if name.isdigit() and len(name) < 19 else -1
