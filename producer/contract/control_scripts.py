@@ -68,6 +68,14 @@ REQUEUE = (
     + WEBHOOK
     + EMIT
     + """
+-- what the last ending gave the job's result TTL (records, blobs) lives at least as long as
+-- the re-queued job (``expires_s``): its run's claim keeps it until that run ends
+local function keep_for_run(keys, expires_s)
+  for _, kept in ipairs(keys) do
+    local left = redis.call('TTL', kept)
+    if left >= 0 and left < tonumber(expires_s) then redis.call('EXPIRE', kept, expires_s) end
+  end
+end
 local function requeue(status, queue, id, now, expires_s, wake_list, tokens_kept, stream,
                        events_kept)
   redis.call('ZADD', queue, place(now, redis.call('HGET', status, 'priority')), id)
@@ -112,10 +120,7 @@ redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[7], ARGV[1])
 reset_webhook(KEYS[10], KEYS[1], ARGV[1])
 if redis.call('EXISTS', KEYS[8]) == 1 then redis.call('EXPIRE', KEYS[8], ARGV[4]) end
-for _, kept in ipairs({KEYS[12], KEYS[13]}) do
-  local left = redis.call('TTL', kept)
-  if left >= 0 and left < tonumber(ARGV[4]) then redis.call('EXPIRE', kept, ARGV[4]) end
-end
+keep_for_run({KEYS[12], KEYS[13]}, ARGV[4])
 requeue(KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[4], KEYS[9], ARGV[5], KEYS[11], ARGV[6])
 return 1
 """
@@ -152,10 +157,7 @@ redis.call('DEL', KEYS[2], KEYS[5])
 reset_webhook(KEYS[10], KEYS[1], ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'stored', -#dropped)
 redis.call('HINCRBY', KEYS[1], 'failed', -#dropped)
-for _, kept in ipairs({KEYS[7], KEYS[8]}) do  -- as RETRY's: the good ones' wait for the run
-  local left = redis.call('TTL', kept)
-  if left >= 0 and left < tonumber(ARGV[4]) then redis.call('EXPIRE', kept, ARGV[4]) end
-end
+keep_for_run({KEYS[7], KEYS[8]}, ARGV[4])  -- as RETRY's: the good ones wait for the run
 requeue(KEYS[1], KEYS[3], ARGV[1], ARGV[2], ARGV[4], KEYS[9], ARGV[5], KEYS[11], ARGV[6])
 return #dropped
 """
