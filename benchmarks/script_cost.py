@@ -24,7 +24,8 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,8 +88,25 @@ async def server_cpu_s(redis: Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-async def measure(jobs: int, rounds: int, against: Path | None, data_dir: Path) -> Costs:
-    """Enqueue, claim and end ``jobs`` tiny jobs ``rounds`` times on a fresh server."""
+@dataclass
+class Bench:
+    """A fresh server with the append-only file on, a Client, and a claimer and an endings
+    writer per tree (each tree's scripts)."""
+
+    server: Server
+    redis: Redis
+    client: Client
+    claimers: dict[str, Claimer]
+    writers: dict[str, Endings]
+    reads: float  # the server CPU a pair of INFO reads costs, taken off every figure
+
+    @property
+    def trees(self) -> list[str]:
+        return list(self.claimers)
+
+
+@asynccontextmanager
+async def bench(against: Path | None, data_dir: Path) -> AsyncIterator[Bench]:
     sources = {THIS: {"CLAIM": CLAIM, "END": END}}
     if against is not None:
         sources[str(against)] = await asyncio.to_thread(scripts_of, against)
@@ -102,38 +120,40 @@ async def measure(jobs: int, rounds: int, against: Path | None, data_dir: Path) 
         writers[tree] = Endings(redis, client.keys, result_ttl_s=604_800, most_runs=2)
         writers[tree]._script = BatchedScript(redis, source["END"], "unit ending")
         writers[tree].start()
-    costs, trees = Costs(), list(sources)
     try:
         reads = -(await server_cpu_s(redis)) + await server_cpu_s(redis)  # a pair of INFOs
-        for _ in range(rounds):
-            await _round(client, redis, claimers, writers, trees, jobs, costs, reads)
+        yield Bench(server, redis, client, claimers, writers, reads)
     finally:
         for writer in writers.values():
             await writer.stop()
         await client.close()
         await redis.aclose()
         await asyncio.to_thread(server.stop)
+
+
+async def measure(jobs: int, rounds: int, against: Path | None, data_dir: Path) -> Costs:
+    """Enqueue, claim and end ``jobs`` tiny jobs ``rounds`` times on a fresh server."""
+    costs = Costs()
+    async with bench(against, data_dir) as b:
+        for _ in range(rounds):
+            await run_round(b, jobs, costs)
     return costs
 
 
-async def _round(
-    client: Client,
-    redis: Redis,
-    claimers: dict[str, Claimer],
-    writers: dict[str, Endings],
-    trees: list[str],
-    jobs: int,
-    costs: Costs,
-    reads: float,
-) -> None:
+async def run_round(b: Bench, jobs: int, costs: Costs) -> list[str]:
+    """Enqueue, claim and end ``jobs`` tiny jobs, the trees' calls in turn; their ids."""
+    client, redis, claimers, writers, trees = b.client, b.redis, b.claimers, b.writers, b.trees
+    ids: list[str] = []
+
     async def timed(script: str, tree: str, call: Awaitable[int]) -> None:
         before = await server_cpu_s(redis)
         done = await call
-        costs.add(script, tree, await server_cpu_s(redis) - before - reads, done)
+        costs.add(script, tree, await server_cpu_s(redis) - before - b.reads, done)
 
     async def enqueue(first: int) -> int:
         inputs = [[f"data:,bench-{i:07d}"] for i in range(first, min(jobs, first + ENQUEUE_CALL))]
-        return len(await client.enqueue_many("bench-trivial", inputs))
+        ids.extend(await client.enqueue_many("bench-trivial", inputs))
+        return len(inputs)
 
     for first in range(0, jobs, ENQUEUE_CALL):
         await timed("enqueue", THIS, enqueue(first))
@@ -160,6 +180,7 @@ async def _round(
     for turn, first in enumerate(range(0, jobs, BATCH)):
         tree = trees[turn % len(trees)]
         await timed("end", tree, end(tree, held[first : first + BATCH]))
+    return ids
 
 
 def _ending(unit: Unit, counters: tuple[str, ...]) -> Entry:

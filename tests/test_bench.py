@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import script_cost, workloads
+from benchmarks import command_floor, script_cost, workloads
 from benchmarks.http_server import HttpServer
 from benchmarks.measure import total_counts
 from benchmarks.report import notes
@@ -173,3 +173,29 @@ def test_the_report_prices_a_jobs_redis_cpu_against_arq_in_the_same_run() -> Non
     sluice, noop = run("sluice", 0.08), run("arq-noop", 0.32)
     assert "Redis CPU a job 0.25× arq no-op's" in notes([sluice, noop], sluice)
     assert "Redis CPU" not in notes([sluice, run("arq-noop", 0.0)], sluice)
+
+
+async def test_the_command_floor_replays_what_the_scripts_wrote(tmp_path: Path) -> None:
+    """`benchmarks.command_floor` captures the commands each script call ran and sends them
+    again for fresh jobs: the jobs it replays end as the scripts' own jobs do, key for key
+    and field for field, so its floor is the price of the same work without Lua."""
+    async with script_cost.bench(None, tmp_path / "server") as b:
+        calls, ids = await command_floor.capture(b, jobs=45)
+        assert {call.script for call in calls} == {"enqueue", "claim", "end"}
+        costs = script_cost.Costs()
+        copies = await command_floor.replay(b, calls, 45, costs)
+        keys = b.client.keys
+        for job_id, copy in zip(ids, copies, strict=True):
+            copied = copy.decode()
+            ran = await b.redis.hgetall(keys.job(job_id))
+            replayed = await b.redis.hgetall(keys.job(copied))
+            assert ran[b"state"] == b"complete"
+            assert ran.keys() == replayed.keys()
+            for name in (b"state", b"total", b"stored", b"units", b"worker"):
+                assert ran[name] == replayed[name]
+            assert await b.redis.hgetall(keys.results(job_id)) == await b.redis.hgetall(
+                keys.results(copied)
+            )
+            assert await b.redis.ttl(keys.job(copied)) > 0
+        assert costs.jobs["end", command_floor.FLOOR] == 45
+        assert costs.cpu_s["end", command_floor.FLOOR] > 0

@@ -94,6 +94,43 @@ async def test_an_unusable_registry_leaves_options_to_the_worker(
         await client.enqueue("nope", ["data:,x"])
 
 
+PATTERNED = {
+    "type": "object",
+    "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}},
+    "patternProperties": {"^x_(a+)+$": {"type": "integer"}},
+    "additionalProperties": False,
+}
+
+
+async def test_a_schemas_regular_expressions_match_in_linear_time(
+    client: Client, redis: Redis
+) -> None:
+    """A pattern that backtracks without end in Python's ``re`` (``^(a+)+$`` against 40 a's
+    and a b took minutes) is matched as the worker's pydantic model matches it, at once: what
+    fits is queued, what does not is refused naming the value and the pattern."""
+    await redis.hset(client.keys.pipelines, "patterned", dumps({"options": PATTERNED}))
+    evil = "a" * 40 + "b"
+    await client.enqueue("patterned", ["data:,x"], options={"code": "aaaa", "x_aa": 3})
+    with pytest.raises(InvalidJob, match=rf"code: '{evil}' does not match '\^\(a\+\)\+\$'"):
+        await client.enqueue("patterned", ["data:,x"], options={"code": evil})
+    with pytest.raises(InvalidJob, match=r"x_aa: 'three' is not of type 'integer'"):
+        await client.enqueue("patterned", ["data:,x"], options={"x_aa": "three"})
+    with pytest.raises(InvalidJob, match=rf"'x_{evil}' does not match any of the regexes"):
+        await client.enqueue("patterned", ["data:,x"], options={f"x_{evil}": 1})
+
+
+async def test_a_pattern_the_worker_could_not_compile_is_left_to_the_worker(
+    client: Client, redis: Redis
+) -> None:
+    """A backreference or a look-around (no pydantic model can hold one) is not checked at
+    enqueue; the rest of the schema is."""
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "(a)\\1"}}}
+    await redis.hset(client.keys.pipelines, "backref", dumps({"options": schema}))
+    await client.enqueue("backref", ["data:,x"], options={"code": "zz"})
+    with pytest.raises(InvalidJob, match=r"code: 3 is not of type 'string'"):
+        await client.enqueue("backref", ["data:,x"], options={"code": 3})
+
+
 async def test_before_any_worker_registers_the_worker_refuses_bad_options(
     client: Client, redis: Redis, workers: WorkerFactory
 ) -> None:

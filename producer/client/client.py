@@ -55,7 +55,7 @@ class Client(Watching):
         the results hash holds far fewer records than the places asked for (a job that has
         just begun, or a total written by another tool, such as 1e12, that would page for
         ever), the records there are are read instead, and the paging stops once as many
-        were found as the hash held when it began."""
+        were found as the hash held when it began, or at SLUICE_MAX_INPUTS_PER_JOB."""
         check_job_id(job_id)
         key = self.keys.results(job_id)
         with self._reachable():
@@ -63,7 +63,9 @@ class Client(Watching):
                 pipe.hget(self.keys.job(job_id), "total")
                 pipe.hlen(key)
                 raw_total, held = await pipe.execute()
-        total = read_number(raw_total)
+        # no record lies past the most inputs a job may have (a total past it was written by
+        # another tool: the claim does not trust it either)
+        total = min(read_number(raw_total), self.settings.max_inputs_per_job)
         end = total if limit is None else min(total, start + limit)
         if held <= SCAN_MOST and end - start > 2 * held + RESULTS_PAGE:
             with self._reachable():

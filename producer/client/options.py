@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from producer.client import schema_patterns
 from producer.contract.errors import InvalidJob
 
 if TYPE_CHECKING:
@@ -83,9 +84,10 @@ def _compile(described: bytes) -> Validator | None:
 
 @functools.cache
 def _validator_class() -> type[Validator]:
-    """JSON Schema 2020-12, except that an "integer" is an int: JSON Schema counts 1.0 as
+    """JSON Schema 2020-12, except that an "integer" is an int (JSON Schema counts 1.0 as
     one, a strict pydantic model does not, and a job must not be queued only for the worker
-    to refuse its options."""
+    to refuse its options) and its regular expressions match in linear time
+    (`producer.client.schema_patterns`)."""
     from jsonschema import Draft202012Validator, validators
 
     def is_integer(checker: object, instance: object) -> bool:
@@ -94,7 +96,13 @@ def _validator_class() -> type[Validator]:
     types = Draft202012Validator.TYPE_CHECKER.redefine("integer", is_integer)
     # types-jsonschema leaves extend() unannotated; it returns a validator class
     extend: Any = validators.extend
-    extended: type[Validator] = extend(Draft202012Validator, type_checker=types)
+    # the schema's regular expressions run in linear time, as the worker's model runs them
+    keywords = {
+        "pattern": schema_patterns.pattern,
+        "patternProperties": schema_patterns.pattern_properties,
+        "additionalProperties": schema_patterns.additional_properties,
+    }
+    extended: type[Validator] = extend(Draft202012Validator, keywords, type_checker=types)
     return extended
 
 

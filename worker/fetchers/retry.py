@@ -13,7 +13,8 @@ from producer.redis.backoff import jittered_s
 from worker.errors import FetchError
 
 MAX_BACKOFF_S = 30.0
-# A server asking for a long pause would hold a fetch slot that long; past this we give up.
+# A server asking for a long pause would hold a fetch slot that long: its Retry-After is
+# waited for at most this long before the next try (which counts as one of the retries).
 MAX_RETRY_AFTER_S = 30.0
 
 T = TypeVar("T")
