@@ -46,6 +46,8 @@ class WorkerConfig(ClientSettings):
         use_attribute_docstrings=True,
     )
 
+    path_settings = ClientSettings.path_settings | {"file_roots"}
+
     pipelines: CommaList = Field(default_factory=list)
     """Comma-separated modules to import for user pipelines and fetchers."""
     queues: CommaList = Field(default_factory=lambda: [DEFAULT_QUEUE])
