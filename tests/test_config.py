@@ -57,6 +57,9 @@ ROOTS = "invalid setting SLUICE_FILE_ROOTS:"
         ("SLUICE_LEASE_S", "inf", "invalid setting SLUICE_LEASE_S: Input should be less"),
         ("SLUICE_POLL_DELAY_S", "1e308", "invalid setting SLUICE_POLL_DELAY_S: Input should"),
         ("SLUICE_RESULT_TTL_S", "99999999999999999999", "invalid setting SLUICE_RESULT_TTL_S"),
+        # each pool process maps (in flight + 1) x this: past 64 bits an OverflowError
+        ("SLUICE_TRANSFORM_BATCH_BYTES", "9" * 23, "invalid setting SLUICE_TRANSFORM_BATCH_BYTES"),
+        ("SLUICE_TRANSFORM_BATCH_BYTES", str(2**30 + 1), "SLUICE_TRANSFORM_BATCH_BYTES: Input"),
         # bytes that are not UTF-8 (read as lone surrogates): a traceback at the first write
         ("SLUICE_WORKER_NAME", "w\udcff", "invalid setting SLUICE_WORKER_NAME: holds bytes that"),
     ],
