@@ -13,7 +13,7 @@ from aiohttp import web
 from producer.client.client import Client
 from producer.dashboard import api, blobs, context, pages, stream
 from producer.dashboard.auth import Access, auth_middleware
-from producer.dashboard.errors import error_middleware
+from producer.dashboard.errors import error_middleware, server_logger
 from producer.dashboard.history import SAMPLE_S, History
 from producer.dashboard.hosts import HostCheck, host_middleware
 from producer.dashboard.listing import JobListing
@@ -76,7 +76,7 @@ def create_app(
 
 
 async def _serve(settings: DashboardSettings, host: str, port: int) -> None:
-    runner = web.AppRunner(create_app(settings, host=host), access_log=None)
+    runner = web.AppRunner(create_app(settings, host=host), access_log=None, logger=server_logger())
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
