@@ -9,7 +9,6 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 from redis.exceptions import RedisError
 
 from producer.contract.errors import (
@@ -81,26 +80,3 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if is_api(request):
             return json_error(500, "internal_error", message)
         return web.Response(status=500, text=f"internal_error: {message}")
-
-
-class BadRequestLine(logging.Filter):
-    """A request aiohttp could not parse (bytes that are not HTTP, a bad character in the
-    path) is the client's fault: one line saying what was wrong, not aiohttp's traceback, so
-    no one can fill the log with tracebacks by sending garbage."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, HttpProcessingError):
-            what = " ".join(str(exc.message).split())[:200]
-            record.msg, record.args = "%s: %d %s", (record.getMessage(), exc.code, what)
-            record.exc_info, record.exc_text = None, None
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return True
-
-
-def server_logger() -> logging.Logger:
-    """The logger the dashboard's HTTP server writes its errors to."""
-    logger = logging.getLogger("sluice.dashboard.http")
-    if not any(isinstance(f, BadRequestLine) for f in logger.filters):
-        logger.addFilter(BadRequestLine())
-    return logger
