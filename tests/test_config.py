@@ -57,6 +57,11 @@ ROOTS = "invalid setting SLUICE_FILE_ROOTS:"
         ("SLUICE_LEASE_S", "inf", "invalid setting SLUICE_LEASE_S: Input should be less"),
         ("SLUICE_POLL_DELAY_S", "1e308", "invalid setting SLUICE_POLL_DELAY_S: Input should"),
         ("SLUICE_RESULT_TTL_S", "99999999999999999999", "invalid setting SLUICE_RESULT_TTL_S"),
+        # each pool process maps (in flight + 1) x this: past 64 bits an OverflowError
+        ("SLUICE_TRANSFORM_BATCH_BYTES", "9" * 23, "invalid setting SLUICE_TRANSFORM_BATCH_BYTES"),
+        ("SLUICE_TRANSFORM_BATCH_BYTES", str(2**30 + 1), "SLUICE_TRANSFORM_BATCH_BYTES: Input"),
+        # bytes that are not UTF-8 (read as lone surrogates): a traceback at the first write
+        ("SLUICE_WORKER_NAME", "w\udcff", "invalid setting SLUICE_WORKER_NAME: holds bytes that"),
     ],
 )
 def test_bad_setting_stops_worker(
@@ -195,3 +200,19 @@ def test_every_duration_setting_is_finite_and_at_most_a_year() -> None:
             with pytest.raises(ConfigError, match=f"invalid setting SLUICE_{name.upper()}:"):
                 load_settings(WorkerConfig, _env_file=None, **{name: value})
     assert load_settings(WorkerConfig, _env_file=None, lease_s=365 * 86400).lease_s == 365 * 86400
+
+
+def test_every_text_setting_refuses_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    """A setting given bytes that are not UTF-8 is refused naming it, but for those that
+    name files (a file name may be any bytes): the worker name, the metrics host, a password
+    or the webhook secret went on as lone surrogates no encoder takes (a traceback later)."""
+    bad = "x\udcff" * 8  # 16 characters: long enough for a secret
+    paths = WorkerConfig.path_settings
+    assert {"data_dir", "file_roots", "redis_ca_file"} <= paths
+    for name in set(WorkerConfig.model_fields) - paths:
+        with pytest.raises(ConfigError, match=f"SLUICE_{name.upper()}: .*not UTF-8"):
+            load_settings(WorkerConfig, _env_file=None, **{name: bad})
+    odd = tmp_path / os.fsdecode(b"\xff")
+    odd.mkdir()
+    config = load_settings(WorkerConfig, _env_file=None, data_dir=odd, file_roots=str(odd))
+    assert config.file_root_paths == [odd]

@@ -53,6 +53,23 @@ async def test_a_running_worker_is_live_and_ready(workers: WorkerFactory) -> Non
     assert (status, json.loads(body)) == (200, {"status": "ok", "redis": "ok", "pool": "ok"})
 
 
+async def test_a_request_that_is_not_http_is_logged_in_a_line(workers: WorkerFactory) -> None:
+    """Bytes that are not HTTP sent to the health server get a 400 and one log line saying
+    what was wrong, not aiohttp's traceback (any client could fill the worker's log)."""
+    port = free_port()
+    worker = workers(metrics_port=port)
+    assert await status_of(port, "/healthz") == 200
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(b"GET /\xff HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert conn.recv(100).startswith(b"HTTP/1.0 400 Bad Request")
+
+    async def logged() -> bool:
+        return "Error handling request" in worker.log()
+
+    await wait_until(logged)
+    assert "Traceback" not in worker.log() and "Invalid char in url path" in worker.log()
+
+
 async def test_readyz_follows_redis_while_healthz_stays_ok(
     workers: WorkerFactory, tmp_path: Path
 ) -> None:

@@ -115,6 +115,10 @@ def test_the_host_of_an_input_is_read_for_http_only() -> None:
         ("fetch_rates", "api.example.com=0", "must be > 0"),
         ("fetch_rates", "api.example.com=fast", "requests per second"),
         ("fetch_rates", "a.com=5:0", "burst must be"),
+        # a slot's ms past 64 bits (or past a year): Redis refused the limit's key, and every
+        # fetch under it waited, retrying, its job never ending
+        ("fetch_rates", "a.com=1e-300", "within a year (at least burst / 31536000 per s"),
+        ("pipeline_rates", "text-stats=0.001:100000", "fill the burst within a year"),
         ("fetch_rates", "a.com:443=5", "not a host"),
         ("fetch_rates", "a.com=1,A.com=2", "named twice"),
         ("pipeline_rates", "Thumb Nail=5", "not a pipeline name"),

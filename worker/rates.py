@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from producer.contract.models import PIPELINE_NAME_PATTERN
+from producer.contract.settings import MAX_SECONDS
 
 RateKind = Literal["host", "pipeline"]
 MAX_RATE_PER_S = 1_000_000.0
@@ -89,6 +90,11 @@ def parse_rate(entry: str, value: str) -> Rate:
         raise ValueError(f"{entry!r}: the rate must be > 0 and at most {MAX_RATE_PER_S:g} per s")
     if not 1 <= burst <= MAX_BURST:
         raise ValueError(f"{entry!r}: the burst must be 1 to {MAX_BURST}")
+    if burst / per_s > MAX_SECONDS:  # its slots become ms for Redis: past a year, none fits
+        raise ValueError(
+            f"{entry!r}: the rate must fill the burst within a year (at least burst / "
+            f"{MAX_SECONDS} per s, here {burst / MAX_SECONDS:.3g})"
+        )
     return Rate(per_s, burst)
 
 

@@ -46,6 +46,8 @@ class WorkerConfig(ClientSettings):
         use_attribute_docstrings=True,
     )
 
+    path_settings = ClientSettings.path_settings | {"file_roots"}
+
     pipelines: CommaList = Field(default_factory=list)
     """Comma-separated modules to import for user pipelines and fetchers."""
     queues: CommaList = Field(default_factory=lambda: [DEFAULT_QUEUE])
@@ -63,8 +65,10 @@ class WorkerConfig(ClientSettings):
     """Pool calls in flight per pool process; keeps each process fed while results return."""
     transform_batch_items: int = Field(default=16, ge=1, le=10_000)
     """Most inputs sent to the pool in one call; fewer for slow transforms (about 20 ms a call)."""
-    transform_batch_bytes: int = Field(default=1 * MiB, ge=1)
-    """Most input bytes sent to the pool in one call."""
+    transform_batch_bytes: int = Field(default=1 * MiB, ge=1, le=1024 * MiB)
+    """Most input bytes sent to the pool in one call (at most 1 GiB: each pool process maps
+    memory for its calls in flight, one more than SLUICE_POOL_INFLIGHT_PER_PROCESS, of this
+    size each)."""
     max_jobs: int = Field(default=128, ge=1, le=10_000)
     """Units of jobs one worker holds at once (a job of one unit is one); all feed the one
     pipeline."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -138,6 +138,24 @@ class ClientSettings(BaseSettings):
     """About how many job events the namespace's stream keeps (``{ns}:events``, trimmed
     with ``MAXLEN ~``); a reader further behind misses the oldest (0: write no events)."""
 
+    # settings that name files: a name that is not UTF-8 is a file name like any other
+    path_settings: ClassVar[frozenset[str]] = frozenset(
+        {"redis_ca_file", "redis_cert_file", "redis_key_file", "data_dir"}
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text_is_utf8(cls, value: Any, info: ValidationInfo) -> Any:
+        """A setting read from bytes that are not UTF-8 (which Python reads as lone
+        surrogates) is refused, naming it: it would reach Redis, a host name lookup or a
+        signature as text no encoder takes, a traceback later on."""
+        if info.field_name in cls.path_settings:
+            return value
+        parts = value if isinstance(value, list) else [value]
+        if any(isinstance(part, str) and not is_utf8(part) for part in parts):
+            raise ValueError("holds bytes that are not UTF-8 text")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
@@ -231,6 +249,15 @@ class ClientSettings(BaseSettings):
     @property
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         return [sentinel_address(address) for address in self.redis_sentinels]
+
+
+def is_utf8(text: str) -> bool:
+    """``text`` can be encoded as UTF-8 (it holds no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_credential(info: ValidationInfo, in_url: bool) -> None:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from producer.contract.errors import InvalidJob, described
 from producer.contract.models import JobSpec
-from producer.contract.settings import ClientSettings
+from producer.contract.settings import ClientSettings, is_utf8
 
 # No ':' (an id must never name another job's key: `{ns}:job:X:results` is job X's results,
 # not job "X:results"'s status), nor '/', '#', '{', '}', spaces or controls (ids sit in URL
@@ -50,7 +50,7 @@ def check_input(index: int, value: object, settings: ClientSettings) -> str:
             f"input {index}: is {len(value)} characters, over the limit of "
             f"{settings.max_input_chars} (SLUICE_MAX_INPUT_CHARS)"
         )
-    if not value.isascii() and not _encodable(value):
+    if not value.isascii() and not is_utf8(value):
         raise InvalidJob(f"input {index}: is not valid text (it holds a lone surrogate)")
     if not _SCHEME.match(value):
         raise InvalidJob(
@@ -122,7 +122,7 @@ def check_json(value: object, where: str) -> None:
             for key, inner in item.items():
                 if not isinstance(key, str):
                     raise InvalidJob(f"{path}: key {key!r} is not text")
-                if not key.isascii() and not _encodable(key):
+                if not key.isascii() and not is_utf8(key):
                     raise InvalidJob(f"{path}: key {key!r} is text with a lone surrogate")
                 stack.append((f"{path}.{key}", inner, depth + 1))
         elif isinstance(item, list | tuple):
@@ -134,20 +134,12 @@ def _json_problem(item: object) -> str | None:
     if item is None or isinstance(item, bool | dict | list | tuple):
         return None
     if isinstance(item, str):
-        return None if item.isascii() or _encodable(item) else "text with a lone surrogate"
+        return None if item.isascii() or is_utf8(item) else "text with a lone surrogate"
     if isinstance(item, int):
         return None if item in _JSON_INTEGERS else f"{item} is past 64 bits"
     if isinstance(item, float):
         return None if math.isfinite(item) else f"{item} is not a JSON number"
     return f"{type(item).__name__} is not a JSON value"
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def describe(exc: ValidationError) -> str:

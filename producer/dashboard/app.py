@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from producer.client.client import Client
+from producer.contract.http_log import server_logger
 from producer.dashboard import api, blobs, context, pages, stream
 from producer.dashboard.auth import Access, auth_middleware
 from producer.dashboard.errors import error_middleware
@@ -76,7 +77,8 @@ def create_app(
 
 
 async def _serve(settings: DashboardSettings, host: str, port: int) -> None:
-    runner = web.AppRunner(create_app(settings, host=host), access_log=None)
+    app, logger = create_app(settings, host=host), server_logger("sluice.dashboard.http")
+    runner = web.AppRunner(app, access_log=None, logger=logger)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import urllib.request
 
 import pytest
@@ -41,3 +42,18 @@ def test_short_token_is_refused_without_echoing_it() -> None:
     message = str(refused.value)
     assert "SLUICE_DASHBOARD_TOKEN" in message and "at least 16 characters" in message
     assert "tiny-secret" not in message
+
+
+def test_a_request_that_is_not_http_is_logged_in_a_line(settings: ClientSettings) -> None:
+    """Bytes that are not HTTP (here 0xFF in the path) get a 400, and one log line saying
+    what was wrong; aiohttp logged a traceback for each, so any client could fill the log."""
+    with dashboard_process(redis_url=str(settings.redis_url), namespace=settings.namespace) as b:
+        port = int(b.url.rpartition(":")[2])
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+                conn.sendall(b"GET /jobs/\xff HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                assert conn.recv(100).startswith(b"HTTP/1.0 400 Bad Request")
+        code, errors = b.stop()
+    assert code == 0 and "Traceback" not in errors, errors
+    lines = [line for line in errors.splitlines() if "Error handling request" in line]
+    assert len(lines) == 3 and "400 Invalid char in url path" in lines[0], errors

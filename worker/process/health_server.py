@@ -23,6 +23,7 @@ from prometheus_client.exposition import choose_encoder
 from redis.exceptions import RedisError
 
 from producer.contract.errors import SluiceError
+from producer.contract.http_log import server_logger
 from producer.contract.queue_stats import read_queue_stats
 from producer.contract.version import sluice_version
 from producer.redis.connection import connect
@@ -60,7 +61,9 @@ class HealthServer:
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, logger=server_logger("sluice.health")
+        )
         await self._runner.setup()
         host, port = self.config.metrics_host, self.config.metrics_port
         try:
