@@ -312,6 +312,29 @@ async def test_http_fetcher_refuses_bad_urls(uri: str) -> None:
         await http_fetch(uri)
 
 
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("xn--zz.example", "punycode"),
+        ("a..example", "label empty"),
+        ("a" * 64 + ".example", "too long"),
+    ],
+)
+async def test_a_host_name_idna_cannot_carry_fails_naming_the_url(
+    site: Site, host: str, why: str
+) -> None:
+    """A host name with no IDNA form (bad punycode, an empty or 64-character label), given or
+    redirected to, fails that input naming the URL, without the credentials: it was a
+    UnicodeError out of the fetcher, recorded without the URL and logged as a fetcher bug."""
+    site.routes["hop"] = redirect(f"http://{host}/doc")
+    for url in (f"http://bob:s3cret@{host}/doc", site.url("hop")):
+        with pytest.raises(FetchError) as caught:
+            await http_fetch(url)
+        message = str(caught.value)
+        assert message.startswith(f"cannot fetch http://{host}/doc: bad host name '{host}' (")
+        assert why in message and "s3cret" not in message
+
+
 # --- file:// ---------------------------------------------------------------------------------
 
 

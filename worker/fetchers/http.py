@@ -73,7 +73,11 @@ class HttpFetcher:
     async def _follow(self, url: URL, max_bytes: int) -> bytes:
         """Fetch ``url``, following redirects; every hop is checked by the address guard."""
         for _ in range(MAX_REDIRECTS + 1):
-            self.policy.check_literal(url.host or "")
+            try:
+                host = url.host or ""  # decoded from IDNA: 'xn--zz.com' has no decoding
+            except UnicodeError as exc:
+                raise _bad_host(url, exc) from None
+            self.policy.check_literal(host)
             await before_request(url.raw_host or "")  # a host under a rate limit waits its turn
             body, location = await self._get(url, max_bytes)
             if location is None:
@@ -91,6 +95,8 @@ class HttpFetcher:
                 return await _read(resp, url, max_bytes), None
         except TimeoutError as exc:
             raise Transient(self._timed_out(exc, url)) from None
+        except UnicodeError as exc:  # the resolver encodes the host in IDNA ('a..b' cannot be)
+            raise _bad_host(url, exc) from None
         except aiohttp.ClientConnectorCertificateError as exc:
             # the same certificate fails the same way on every try: not worth a retry
             reason = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
@@ -112,6 +118,10 @@ class HttpFetcher:
 
     async def close(self) -> None:
         await self._session.close()
+
+
+def _bad_host(url: URL, exc: UnicodeError) -> FetchError:
+    return FetchError(f"cannot fetch {shown(url)}: bad host name {url.raw_host!r} ({exc})")
 
 
 def _redirect_target(url: URL, location: str) -> URL:
