@@ -305,6 +305,15 @@ async def test_credentials_never_appear_in_messages(http: HttpServer) -> None:
     assert http.url("missing") in str(caught.value)
 
 
+async def test_a_bad_redirect_location_is_shown_without_its_credentials(site: Site) -> None:
+    """A Location that cannot be read is quoted in the error without its user name and
+    password: they were kept in the input's record as the server wrote them."""
+    site.routes["hop"] = redirect("http://bob:s3cret@[::1/x")
+    with pytest.raises(FetchError) as caught:
+        await http_fetch(site.url("hop"))
+    assert str(caught.value) == f"bad redirect Location 'http://[::1/x' from {site.url('hop')}"
+
+
 @pytest.mark.parametrize("uri", ["ftp://example.com/x", "http:///nohost", "not a url"])
 async def test_http_fetcher_refuses_bad_urls(uri: str) -> None:
     """A URI that is not http(s)://host/... fails with a clear message."""

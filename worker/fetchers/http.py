@@ -24,6 +24,7 @@ CHUNK_BYTES = 64 * 1024
 MAX_REDIRECTS = 10
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # a byte of a header that is not UTF-8
+_USER_INFO = re.compile(r"//[^/?#]*@")  # the 'user:password@' of a URL's authority
 
 
 def shown(url: URL) -> str:
@@ -134,7 +135,8 @@ def _redirect_target(url: URL, location: str) -> URL:
         if "%" in (target.raw_host or ""):
             raise ValueError("bytes that are not UTF-8 in its host")
     except (ValueError, TypeError):
-        raise FetchError(f"bad redirect Location {location[:200]!r} from {shown(url)}") from None
+        written = _USER_INFO.sub("//", location, count=1)[:200]  # credentials never shown
+        raise FetchError(f"bad redirect Location {written!r} from {shown(url)}") from None
     if target.scheme not in ("http", "https") or not target.raw_host:
         raise FetchError(f"redirect to unsupported URL {shown(target)} from {shown(url)}")
     return target
