@@ -264,6 +264,27 @@ async def test_gzip_body_is_decompressed(site: Site) -> None:
     assert await http_fetch(site.url("z")) == b"plain" * 100
 
 
+@pytest.mark.parametrize("coding", ["x-snappy", "gzip, gzip"])
+async def test_a_content_encoding_not_decoded_fails_the_input(site: Site, coding: str) -> None:
+    """A body in a coding aiohttp does not decode (an unknown one, or two stacked) fails the
+    input naming it: it was handed to the transform still encoded, as if it were the content.
+    One that says 'identity' is the content as it is."""
+    packed = gzip.compress(gzip.compress(b"plain"))
+    site.routes["z"] = answers(
+        lambda: web.Response(body=packed, headers={"Content-Encoding": coding})
+    )
+    site.routes["same"] = answers(
+        lambda: web.Response(body=b"plain", headers={"Content-Encoding": "Identity"})
+    )
+    with pytest.raises(FetchError) as caught:
+        await http_fetch(site.url("z"))
+    assert str(caught.value) == (
+        f"cannot fetch {site.url('z')}: unsupported Content-Encoding {coding!r} "
+        "(decoded: br, deflate, gzip, zstd)"
+    )
+    assert await http_fetch(site.url("same")) == b"plain"
+
+
 async def test_redirects_are_followed_and_bounded(site: Site) -> None:
     """A redirect chain is followed; a loop stops after 10 redirects."""
     site.routes["from"] = redirect("/to")

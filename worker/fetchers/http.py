@@ -23,6 +23,8 @@ from worker.settings import WorkerConfig
 CHUNK_BYTES = 64 * 1024
 MAX_REDIRECTS = 10
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# what aiohttp decompresses (as it matches the header); any other coding it passes on as sent
+DECODED = frozenset({"gzip", "deflate", "br", "zstd"})
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # a byte of a header that is not UTF-8
 _USER_INFO = re.compile(r"//[^/?#]*@")  # the 'user:password@' of a URL's authority
 
@@ -162,6 +164,13 @@ def _phrase(status: int) -> str:
 
 async def _read(resp: aiohttp.ClientResponse, url: URL, max_bytes: int) -> bytes:
     """The body, decompressed as it streams; refused as soon as it passes ``max_bytes``."""
+    coding = resp.headers.get("Content-Encoding", "")
+    known = coding.isascii() and coding.lower() in DECODED | {"", "identity"}
+    if not known:
+        raise FetchError(
+            f"cannot fetch {shown(url)}: unsupported Content-Encoding {coding[:100]!r} "
+            f"(decoded: {', '.join(sorted(DECODED))})"
+        )
     declared = resp.content_length
     if declared is not None and declared > max_bytes:
         raise FetchError(
