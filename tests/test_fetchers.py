@@ -182,6 +182,8 @@ async def test_429_retry_after_is_honoured(site: Site) -> None:
         ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0),
         ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
         ("soon", None),
+        ("²", None),  # a digit to str.isdigit, not to float: was a ValueError out of the fetch
+        ("٣", None),  # an Arabic-Indic 3: RFC 9110's delay-seconds are ASCII digits
         (None, None),
     ],
 )
@@ -262,6 +264,27 @@ async def test_gzip_body_is_decompressed(site: Site) -> None:
     assert await http_fetch(site.url("z")) == b"plain" * 100
 
 
+@pytest.mark.parametrize("coding", ["x-snappy", "gzip, gzip"])
+async def test_a_content_encoding_not_decoded_fails_the_input(site: Site, coding: str) -> None:
+    """A body in a coding aiohttp does not decode (an unknown one, or two stacked) fails the
+    input naming it: it was handed to the transform still encoded, as if it were the content.
+    One that says 'identity' is the content as it is."""
+    packed = gzip.compress(gzip.compress(b"plain"))
+    site.routes["z"] = answers(
+        lambda: web.Response(body=packed, headers={"Content-Encoding": coding})
+    )
+    site.routes["same"] = answers(
+        lambda: web.Response(body=b"plain", headers={"Content-Encoding": "Identity"})
+    )
+    with pytest.raises(FetchError) as caught:
+        await http_fetch(site.url("z"))
+    assert str(caught.value) == (
+        f"cannot fetch {site.url('z')}: unsupported Content-Encoding {coding!r} "
+        "(decoded: br, deflate, gzip, zstd)"
+    )
+    assert await http_fetch(site.url("same")) == b"plain"
+
+
 async def test_redirects_are_followed_and_bounded(site: Site) -> None:
     """A redirect chain is followed; a loop stops after 10 redirects."""
     site.routes["from"] = redirect("/to")
@@ -303,11 +326,43 @@ async def test_credentials_never_appear_in_messages(http: HttpServer) -> None:
     assert http.url("missing") in str(caught.value)
 
 
+async def test_a_bad_redirect_location_is_shown_without_its_credentials(site: Site) -> None:
+    """A Location that cannot be read is quoted in the error without its user name and
+    password: they were kept in the input's record as the server wrote them."""
+    site.routes["hop"] = redirect("http://bob:s3cret@[::1/x")
+    with pytest.raises(FetchError) as caught:
+        await http_fetch(site.url("hop"))
+    assert str(caught.value) == f"bad redirect Location 'http://[::1/x' from {site.url('hop')}"
+
+
 @pytest.mark.parametrize("uri", ["ftp://example.com/x", "http:///nohost", "not a url"])
 async def test_http_fetcher_refuses_bad_urls(uri: str) -> None:
     """A URI that is not http(s)://host/... fails with a clear message."""
     with pytest.raises(FetchError, match="invalid URL"):
         await http_fetch(uri)
+
+
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("xn--zz.example", "punycode"),
+        ("a..example", "label empty"),
+        ("a" * 64 + ".example", "too long"),
+    ],
+)
+async def test_a_host_name_idna_cannot_carry_fails_naming_the_url(
+    site: Site, host: str, why: str
+) -> None:
+    """A host name with no IDNA form (bad punycode, an empty or 64-character label), given or
+    redirected to, fails that input naming the URL, without the credentials: it was a
+    UnicodeError out of the fetcher, recorded without the URL and logged as a fetcher bug."""
+    site.routes["hop"] = redirect(f"http://{host}/doc")
+    for url in (f"http://bob:s3cret@{host}/doc", site.url("hop")):
+        with pytest.raises(FetchError) as caught:
+            await http_fetch(url)
+        message = str(caught.value)
+        assert message.startswith(f"cannot fetch http://{host}/doc: bad host name '{host}' (")
+        assert why in message and "s3cret" not in message
 
 
 # --- file:// ---------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Settings come from ``SLUICE_*`` variables and ``.env`` as for the client. Exit codes:
 0 done, 1 a Sluice error (or a job that did not complete, where a command says so),
-2 a usage error or a bad setting, 3 a job waited for completed but some of its inputs failed.
+2 a usage error or a bad setting, 3 a job waited for completed but some of its inputs failed,
+130 interrupted, 141 the reader of the output went away (``| head``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from producer.cli import control, schedules
 from producer.cli import jobs as listing
@@ -29,7 +29,7 @@ from producer.cli.enqueue import (
 from producer.cli.events import events, watch
 from producer.cli.render import render_stats
 from producer.cli.results import show_results
-from producer.cli.runner import ending_code, fail, print_json, run, show_status
+from producer.cli.runner import Console, ending_code, fail, print_json, run, show_status
 from producer.client.client import Client
 from producer.contract.errors import ConfigError, InvalidJob, SluiceError
 from producer.contract.models import MAX_PRIORITY, JobState

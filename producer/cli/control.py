@@ -6,14 +6,14 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from producer.cli.arguments import JobIdArg, JsonFlag
 from producer.cli.render import printable, shown, state_text
-from producer.cli.runner import print_json, run
+from producer.cli.runner import Console, print_json, run
 from producer.client.client import Client
 from producer.client.display import format_seconds, format_time
 from producer.contract.models import JobStatus, WorkerInfo

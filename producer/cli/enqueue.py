@@ -23,6 +23,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from producer.client.client import Client
 from producer.contract.errors import InvalidJob, QueueFull
+from producer.contract.validation import MAX_OPTIONS_DEPTH
 
 CHUNK_LINES = 1000  # lines per hand-over from the reader thread; matches the client's RPUSH
 QUEUED_CHUNKS = 4
@@ -60,6 +61,10 @@ def parse_options(pairs: Iterable[str]) -> dict[str, Any]:
             options[key] = json.loads(raw, parse_constant=_no_constants)
         except ValueError:
             options[key] = raw
+        except RecursionError:  # json recurses: about a thousand levels are past its stack
+            raise OptionError(
+                f"option {key[:100]!r}: nested deeper than {MAX_OPTIONS_DEPTH} levels"
+            ) from None
     return options
 
 

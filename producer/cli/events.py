@@ -12,14 +12,14 @@ import contextlib
 from datetime import datetime
 from typing import Annotated
 
+import rich.console
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
 from producer.cli.arguments import JsonFlag
 from producer.cli.render import printable, render_progress
-from producer.cli.runner import print_json, run
+from producer.cli.runner import Console, print_json, run
 from producer.client.client import Client
 from producer.client.events import NEWEST, OLDEST, check_since
 from producer.contract.events import Event, EventType
@@ -111,7 +111,9 @@ def render_event(event: Event) -> Text:
     return line
 
 
-async def watch(client: Client, job_id: str, interval_s: float, console: Console) -> JobStatus:
+async def watch(
+    client: Client, job_id: str, interval_s: float, console: rich.console.Console
+) -> JobStatus:
     """Show live progress until the job is final: redrawn at each of its events, and at least
     every ``interval_s``.
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from producer.cli.arguments import JobIdArg, JsonFlag
 from producer.cli.render import state_text
-from producer.cli.runner import print_json, run, settings_or_exit
+from producer.cli.runner import Console, print_json, run, settings_or_exit
 from producer.client.client import Client
 from producer.client.display import format_time
 from producer.client.listing import LISTED_STATES

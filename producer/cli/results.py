@@ -11,9 +11,8 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from rich.console import Console
-
 from producer.cli.render import results_table, shown
+from producer.cli.runner import Console
 from producer.client.client import Client
 from producer.contract.errors import JobNotFound
 from producer.contract.models import ItemResult, JobState

@@ -3,17 +3,22 @@
 A bad setting or a job refused as invalid (what the user typed) exits 2, any other Sluice
 error 1, each as ``error: <message>`` on stderr: the messages already say what is wrong, so
 a traceback would only bury them. Ctrl-C exits 130 at once, after the command's own cleanups.
+A reader of the output that goes away (``sluice results JOB | head -2``) stops the command
+quietly with 141, whichever command and whichever way it writes (`Console` or ``typer.echo``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from redis.exceptions import RedisError
-from rich.console import Console
+from rich import console
 
 from producer.cli.render import printable, render_status
 from producer.client.client import Client
@@ -23,6 +28,23 @@ from producer.contract.settings import ClientSettings, load_settings
 from producer.contract.wire import dumps
 
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+READER_GONE = 141  # 128 + SIGPIPE, as a shell reports a command whose pipe's reader left
+
+
+class Console(console.Console):
+    """rich's Console for every command's output: a reader gone away is a BrokenPipeError,
+    stopped by `run` as a ``typer.echo`` that hits it is (rich's own way exits 1 itself)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
+
+
+def reader_gone() -> NoReturn:
+    """Stop quietly: what is left to print, and the last flush at exit, go nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    raise typer.Exit(READER_GONE)
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -55,6 +77,8 @@ def run(
 
     try:
         code = asyncio.run(with_client())
+    except BrokenPipeError:  # click would exit 1 without a word, as if it were an error
+        reader_gone()
     except KeyboardInterrupt:
         # asyncio.run cancelled the command's task first, so its cleanups ran (a job whose
         # inputs were half streamed to Redis is removed); the reader thread is a daemon

@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from producer.cli.arguments import JsonFlag
 from producer.cli.render import printable, shown, state_text
-from producer.cli.runner import print_json, run
+from producer.cli.runner import Console, print_json, run
 from producer.client.client import Client
 from producer.client.display import format_time
 from producer.contract.schedule_info import ScheduleInfo

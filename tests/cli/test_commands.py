@@ -164,6 +164,19 @@ def test_enqueue_malformed_option_is_a_usage_error(
     assert rdb.zcard(keys.queue) == 0
 
 
+def test_enqueue_an_option_nested_too_deep_is_a_usage_error(
+    env: dict[str, str], rdb: SyncRedis, keys: Keys
+) -> None:
+    """A --option value nested past the options' depth limit exits 2 naming it, however deep:
+    past a thousand levels json.loads raised RecursionError, a traceback and exit 1."""
+    levels = 100_000
+    for deep in ("[" * levels + "]" * levels, '{"a":' * levels + "1" + "}" * levels):
+        result = sluice(env, "enqueue", "text-stats", "data:,x", "-o", f"box={deep}")
+        assert result.exit_code == 2, result.stderr
+        assert "nested deeper than 200 levels" in result.stderr
+    assert rdb.zcard(keys.queue) == 0
+
+
 def test_enqueue_an_option_key_of_bytes_not_utf8_is_a_usage_error(
     env: dict[str, str], rdb: SyncRedis, keys: Keys
 ) -> None:

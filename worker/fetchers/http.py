@@ -23,7 +23,10 @@ from worker.settings import WorkerConfig
 CHUNK_BYTES = 64 * 1024
 MAX_REDIRECTS = 10
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# what aiohttp decompresses (as it matches the header); any other coding it passes on as sent
+DECODED = frozenset({"gzip", "deflate", "br", "zstd"})
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # a byte of a header that is not UTF-8
+_USER_INFO = re.compile(r"//[^/?#]*@")  # the 'user:password@' of a URL's authority
 
 
 def shown(url: URL) -> str:
@@ -73,7 +76,11 @@ class HttpFetcher:
     async def _follow(self, url: URL, max_bytes: int) -> bytes:
         """Fetch ``url``, following redirects; every hop is checked by the address guard."""
         for _ in range(MAX_REDIRECTS + 1):
-            self.policy.check_literal(url.host or "")
+            try:
+                host = url.host or ""  # decoded from IDNA: 'xn--zz.com' has no decoding
+            except UnicodeError as exc:
+                raise _bad_host(url, exc) from None
+            self.policy.check_literal(host)
             await before_request(url.raw_host or "")  # a host under a rate limit waits its turn
             body, location = await self._get(url, max_bytes)
             if location is None:
@@ -91,6 +98,8 @@ class HttpFetcher:
                 return await _read(resp, url, max_bytes), None
         except TimeoutError as exc:
             raise Transient(self._timed_out(exc, url)) from None
+        except UnicodeError as exc:  # the resolver encodes the host in IDNA ('a..b' cannot be)
+            raise _bad_host(url, exc) from None
         except aiohttp.ClientConnectorCertificateError as exc:
             # the same certificate fails the same way on every try: not worth a retry
             reason = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
@@ -114,6 +123,10 @@ class HttpFetcher:
         await self._session.close()
 
 
+def _bad_host(url: URL, exc: UnicodeError) -> FetchError:
+    return FetchError(f"cannot fetch {shown(url)}: bad host name {url.raw_host!r} ({exc})")
+
+
 def _redirect_target(url: URL, location: str) -> URL:
     # aiohttp reads header bytes that are not UTF-8 as lone surrogates, which yarl drops
     # (fetching another URL than the one sent): they go as the %XX a browser sends instead,
@@ -124,7 +137,8 @@ def _redirect_target(url: URL, location: str) -> URL:
         if "%" in (target.raw_host or ""):
             raise ValueError("bytes that are not UTF-8 in its host")
     except (ValueError, TypeError):
-        raise FetchError(f"bad redirect Location {location[:200]!r} from {shown(url)}") from None
+        written = _USER_INFO.sub("//", location, count=1)[:200]  # credentials never shown
+        raise FetchError(f"bad redirect Location {written!r} from {shown(url)}") from None
     if target.scheme not in ("http", "https") or not target.raw_host:
         raise FetchError(f"redirect to unsupported URL {shown(target)} from {shown(url)}")
     return target
@@ -150,6 +164,13 @@ def _phrase(status: int) -> str:
 
 async def _read(resp: aiohttp.ClientResponse, url: URL, max_bytes: int) -> bytes:
     """The body, decompressed as it streams; refused as soon as it passes ``max_bytes``."""
+    coding = resp.headers.get("Content-Encoding", "")
+    known = coding.isascii() and coding.lower() in DECODED | {"", "identity"}
+    if not known:
+        raise FetchError(
+            f"cannot fetch {shown(url)}: unsupported Content-Encoding {coding[:100]!r} "
+            f"(decoded: {', '.join(sorted(DECODED))})"
+        )
     declared = resp.content_length
     if declared is not None and declared > max_bytes:
         raise FetchError(

@@ -36,7 +36,7 @@ def parse_retry_after(
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit alone takes '²' and '٣' too
         seconds = float(value)
     else:
         try:
