@@ -14,7 +14,7 @@ from producer.client.client import Client
 from producer.contract.http_log import server_logger
 from producer.dashboard import api, blobs, context, pages, stream
 from producer.dashboard.auth import Access, auth_middleware
-from producer.dashboard.errors import error_middleware
+from producer.dashboard.errors import PAYLOAD_LIMIT, error_middleware
 from producer.dashboard.history import SAMPLE_S, History
 from producer.dashboard.hosts import HostCheck, host_middleware
 from producer.dashboard.listing import JobListing
@@ -50,6 +50,7 @@ def create_app(
         client_max_size=settings.max_payload_bytes + BODY_SLACK,
     )
     app[context.SETTINGS] = settings
+    app[PAYLOAD_LIMIT] = settings.max_payload_bytes
     app[context.ACCESS] = access
     app[stream.CLOSING] = asyncio.Event()
     app.on_shutdown.append(stream.close_streams)

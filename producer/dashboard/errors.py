@@ -23,6 +23,7 @@ from producer.contract.errors import (
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("sluice.dashboard")
 RETRY_AFTER_S = 5  # what a 503 suggests a client waits before trying again
+PAYLOAD_LIMIT = web.AppKey("payload_limit", int)  # SLUICE_MAX_PAYLOAD_BYTES, for a 413's message
 
 # most specific first: the first isinstance match wins
 STATUS: list[tuple[type[SluiceError], int, str]] = [
@@ -73,7 +74,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         code = exc.reason.lower().replace(" ", "_")
         kept = {k: exc.headers[k] for k in ("Allow", "WWW-Authenticate") if k in exc.headers}
-        return json_error(exc.status, code, exc.text or exc.reason, kept)
+        message = exc.text or exc.reason
+        if isinstance(exc, web.HTTPRequestEntityTooLarge):  # aiohttp's says only the bytes
+            limit = request.app[PAYLOAD_LIMIT]
+            message = (
+                f"the request body is over the limit: a job of at most {limit} bytes "
+                "(SLUICE_MAX_PAYLOAD_BYTES) and the JSON around it"
+            )
+        return json_error(exc.status, code, message, kept)
     except Exception as exc:
         log.exception("unexpected error answering %s %s", request.method, request.path)
         message = f"unexpected {type(exc).__name__}; the dashboard's log has the details"

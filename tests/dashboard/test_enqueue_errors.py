@@ -85,7 +85,8 @@ async def test_oversized_body_is_refused(
     assert "SLUICE_MAX_PAYLOAD_BYTES" in reply.body["message"]
     huge = {**GOOD, "inputs": ["data:," + "z" * 100_000]}
     reply = await call(session, "POST", board.at("/api/jobs"), token=TOKEN, json=huge)
-    assert reply.status == 413
+    assert (reply.status, reply.body["error"]) == (413, "request_entity_too_large")
+    assert "at most 2048 bytes (SLUICE_MAX_PAYLOAD_BYTES)" in reply.body["message"]
     assert await namespace_keys(redis, namespace) == []
 
 
