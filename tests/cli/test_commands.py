@@ -218,9 +218,14 @@ def test_enqueue_reads_inputs_from_stdin(
     assert stored_inputs(rdb, keys, job_id) == ["data:,x", "data:,y"]
 
 
-def test_enqueue_from_a_missing_file_is_a_usage_error(env: dict[str, str], tmp_path: Path) -> None:
+def test_enqueue_from_a_missing_file_is_a_usage_error(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An unreadable --from-file exits 2 naming the file."""
-    result = sluice(env, "enqueue", "text-stats", "-f", str(tmp_path / "nope.txt"))
+    # a name relative to the test's own directory: the error box is 80 columns wide, and a
+    # long absolute path (a pytest-xdist worker's tmp_path is) is cut short inside it
+    monkeypatch.chdir(tmp_path)
+    result = sluice(env, "enqueue", "text-stats", "-f", "nope.txt")
     assert result.exit_code == 2
     assert "nope.txt" in result.stderr
 

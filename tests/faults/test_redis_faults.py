@@ -51,7 +51,12 @@ async def test_worker_waits_for_redis_at_start(
     port = free_port()
     late = Server(valkey_binary(), workers.log_dir / "late-valkey", port=port)
     worker = workers(redis_url=late.url, wait=False)
-    await asyncio.sleep(2)
+
+    async def waiting() -> bool:  # a worker starting on a busy machine may take seconds to say
+        return "waiting for Redis" in worker.log()
+
+    await poll(waiting, 30)
+    await asyncio.sleep(2)  # and it goes on waiting
     assert worker.process is not None and worker.process.poll() is None, worker.log()
     assert "waiting for Redis" in worker.log()
     late.start()

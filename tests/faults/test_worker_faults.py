@@ -56,7 +56,7 @@ async def test_a_worker_whose_stage_dies_hands_its_units_back_and_exits_1(
     # (holding all ten, the slow job's last record, stored with its ending, could complete it
     # before the doomed record, fed after all of them, reached the store stage)
     slow = await client.enqueue(
-        "test-sleep", [data_uri(f"{i}".encode()) for i in range(40)], options={"seconds": 0.2}
+        "test-sleep", [data_uri(f"{i}".encode()) for i in range(40)], options={"seconds": 0.1}
     )
     dying = workers(
         pipelines="tests.sample_pipelines,tests.sabotage",
