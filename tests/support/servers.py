@@ -50,12 +50,32 @@ class Server:
     # how the readiness check connects (TLS, credentials)
     client_options: dict[str, Any] = field(default_factory=dict)  # redis-py's keywords
     process: subprocess.Popen[bytes] | None = None
+    started: bool = False  # once: a restart keeps its port, which its clients know
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> Server:
+        """Start the server and wait until it answers. At its first start, a port another
+        process took since `free_port` chose it (the suite runs in several processes, each
+        starting servers and opening connections) is chosen afresh, twice at most."""
+        for attempt in range(3):
+            try:
+                self._start(timeout_s)
+            except RuntimeError:
+                own_port = not {"--port", "--tls-port"} & set(self.extra_args)
+                taken = "Address already in use" in self.log_tail()
+                if self.started or attempt == 2 or not (own_port and taken):
+                    raise
+                (self.data_dir / "server.log").unlink(missing_ok=True)
+                self.port = free_port()
+                continue
+            self.started = True
+            return self
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _start(self, timeout_s: float) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         options = {
             "port": str(self.port),
@@ -70,11 +90,15 @@ class Server:
         with (self.data_dir / "server.log").open("ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready(timeout_s)
-        return self
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        options: dict[str, Any] = {"host": "127.0.0.1", "socket_connect_timeout": 0.5}
+        # a reply that never comes (another program listening on the port) is not waited for
+        options: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "socket_connect_timeout": 0.5,
+            "socket_timeout": 2,
+        }
         client = redis.Redis(port=self.port, **{**options, **self.client_options})
         try:
             while True:
