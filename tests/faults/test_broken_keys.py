@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from producer import Client, JobState
+from producer import Client, ClientSettings, JobState
 from producer.client import client as client_module
 from producer.client.client import SCAN_MOST
 from producer.redis.typed import Redis
@@ -83,27 +83,29 @@ async def test_a_job_with_a_broken_results_key_fails_alone_in_a_shared_store_bat
 
 @pytest.mark.parametrize("scan_most", [SCAN_MOST, 0], ids=["read", "paged"])
 async def test_results_stop_at_the_last_record_whatever_total_the_status_holds(
-    client: Client, redis: Redis, scan_most: int, monkeypatch: pytest.MonkeyPatch
+    settings: ClientSettings, redis: Redis, scan_most: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A status written by another tool with total 1e12 and three records: the reader returns
     the three at once, instead of paging two billion HMGETs past them; whether it reads the
     records there are or (past SCAN_MOST of them) pages until it has found them all, or up to
     the most inputs a job may have."""
     monkeypatch.setattr(client_module, "SCAN_MOST", scan_most)
-    job_id = "bogus-total"
-    await redis.hset(client.keys.job(job_id), mapping={"state": "complete", "total": "1e12"})
-    record = '{"index": %d, "input": "data:,x", "ok": true, "result": {"n": %d}}'
-    records: dict[str, str] = {str(i): record % (i, i) for i in (0, 1, 7)}
-    await redis.hset(client.keys.results(job_id), mapping=records)
-    if scan_most:  # fields that are no index are not records (paging never asks for them)
-        await redis.hset(client.keys.results(job_id), mapping={"x": "y", "-1": "z"})
-        await redis.hset(client.keys.results(job_id), mapping={"1" * 30: "z"})
+    # 50 pages of places at most (1,000 with the default): quick on a loaded machine
+    async with Client(settings.model_copy(update={"max_inputs_per_job": 50_000})) as client:
+        job_id = "bogus-total"
+        await redis.hset(client.keys.job(job_id), mapping={"state": "complete", "total": "1e12"})
+        record = '{"index": %d, "input": "data:,x", "ok": true, "result": {"n": %d}}'
+        records: dict[str, str] = {str(i): record % (i, i) for i in (0, 1, 7)}
+        await redis.hset(client.keys.results(job_id), mapping=records)
+        if scan_most:  # fields that are no index are not records (paging never asks for them)
+            await redis.hset(client.keys.results(job_id), mapping={"x": "y", "-1": "z"})
+            await redis.hset(client.keys.results(job_id), mapping={"1" * 30: "z"})
 
-    async def read(start: int) -> list[int]:
-        return [r.index async for r in client.results(job_id, start=start)]
+        async def read(start: int) -> list[int]:
+            return [r.index async for r in client.results(job_id, start=start)]
 
-    assert await asyncio.wait_for(read(0), timeout=10) == [0, 1, 7]
-    # with records below start, the paging stops at SLUICE_MAX_INPUTS_PER_JOB (1,000 pages)
-    assert await asyncio.wait_for(read(1), timeout=10) == [1, 7]
-    await redis.delete(client.keys.results(job_id))
-    assert await asyncio.wait_for(read(0), timeout=10) == []
+        assert await asyncio.wait_for(read(0), timeout=10) == [0, 1, 7]
+        # with records below start, the paging stops at SLUICE_MAX_INPUTS_PER_JOB
+        assert await asyncio.wait_for(read(1), timeout=10) == [1, 7]
+        await redis.delete(client.keys.results(job_id))
+        assert await asyncio.wait_for(read(0), timeout=10) == []
