@@ -16,7 +16,7 @@ from worker.errors import FetchError
 from worker.fetchers.rate import before_request
 from worker.fetchers.retry import Transient, parse_retry_after, with_retries
 from worker.fetchers.session import GuardedSession
-from worker.fetchers.ssrf import AddressPolicy
+from worker.fetchers.ssrf import AddressPolicy, RefusedDestination
 from worker.registry import fetcher
 from worker.settings import WorkerConfig
 
@@ -75,14 +75,19 @@ class HttpFetcher:
 
     async def _follow(self, url: URL, max_bytes: int) -> bytes:
         """Fetch ``url``, following redirects; every hop is checked by the address guard."""
-        for _ in range(MAX_REDIRECTS + 1):
+        for hop in range(MAX_REDIRECTS + 1):
             try:
                 host = url.host or ""  # decoded from IDNA: 'xn--zz.com' has no decoding
             except UnicodeError as exc:
                 raise _bad_host(url, exc) from None
-            self.policy.check_literal(host)
-            await before_request(url.raw_host or "")  # a host under a rate limit waits its turn
-            body, location = await self._get(url, max_bytes)
+            try:
+                self.policy.check_literal(host)
+                await before_request(url.raw_host or "")  # under a rate limit: waits its turn
+                body, location = await self._get(url, max_bytes)
+            except RefusedDestination as exc:
+                if hop == 0:  # the input's own URL: its record names it
+                    raise
+                raise RefusedDestination(f"{exc}, redirected to {shown(url)}") from None
             if location is None:
                 return body
             url = location
