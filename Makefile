@@ -23,10 +23,12 @@ demo: $(STAMP)
 # cores pay); pytest-cov measures each and combines their data into .coverage. Not
 # --dist loadgroup nor loadscope: they schedule by node id, and schemathesis' cases of
 # tests/dashboard/test_schemathesis.py share one, so all but one would silently not run.
+# The 25 slowest tests are listed at the end: what to shorten when the suite grows.
 TEST_WORKERS ?= 4
 test: $(STAMP)
 	$(BIN)/coverage erase
-	$(BIN)/python -m pytest -m "not soak" -n $(TEST_WORKERS) --cov --cov-report= --cov-fail-under=0
+	$(BIN)/python -m pytest -m "not soak" -n $(TEST_WORKERS) --durations=25 \
+	  --cov --cov-report= --cov-fail-under=0
 	@echo "coverage (lines and branches): $$($(BIN)/coverage report --format=total)%"
 	@$(BIN)/coverage report > /dev/null || { $(BIN)/coverage report; exit 2; }
 
