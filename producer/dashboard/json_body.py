@@ -23,12 +23,15 @@ class BadBody(ValueError):
 
 async def read_json(request: web.Request) -> Any:
     """The body as JSON; BadBody if it is not strict JSON or nests past MAX_JSON_DEPTH."""
+    too_deep = f"the body nests deeper than {MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH)"
     try:
         body = orjson.loads(await request.read())
     except orjson.JSONDecodeError as exc:
+        if exc.msg == "depth limit exceeded":  # orjson's own, at 1,024: past ours as well
+            raise BadBody(too_deep) from None
         raise BadBody(f"the body must be a JSON object; it is not valid JSON: {exc}") from None
     if depth(body) > MAX_JSON_DEPTH:
-        raise BadBody(f"the body nests deeper than {MAX_JSON_DEPTH} levels (MAX_JSON_DEPTH)")
+        raise BadBody(too_deep)
     return body
 
 
