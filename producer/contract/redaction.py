@@ -33,15 +33,26 @@ def redact_url(url: str) -> str:
     ``/``, ``?`` or ``#`` was not percent-encoded is hidden too, wherever it cut the URL),
     the value of every query parameter but the plain connection settings, and a fragment.
     """
-    scheme, sep, rest = url.partition("://") if "://" in url else ("", "", url)
-    if "@" in rest:
-        rest = f"{HIDDEN}@" + rest.rpartition("@")[2]
+    scheme, sep, rest = _parts(without_user_info(url, HIDDEN))
     rest, hash_sign, _ = rest.partition("#")
     address, question, query = rest.partition("?")
     shown = scheme + sep + address
     if question:
         shown += "?" + "&".join(_redact_parameter(part) for part in query.split("&"))
     return shown + (f"#{HIDDEN}" if hash_sign else "")
+
+
+def without_user_info(url: str, hidden: str = "") -> str:
+    """The URL with its user information (everything up to the last ``@``: a password with an
+    unencoded ``/`` or ``?`` included) dropped, or replaced by ``hidden``."""
+    scheme, sep, rest = _parts(url)
+    if "@" in rest:
+        rest = (f"{hidden}@" if hidden else "") + rest.rpartition("@")[2]
+    return scheme + sep + rest
+
+
+def _parts(url: str) -> tuple[str, str, str]:
+    return url.partition("://") if "://" in url else ("", "", url)
 
 
 def _redact_parameter(part: str) -> str:

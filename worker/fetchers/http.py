@@ -12,6 +12,7 @@ from http import HTTPStatus
 import aiohttp
 from yarl import URL
 
+from producer.contract.redaction import without_user_info
 from worker.errors import FetchError
 from worker.fetchers.rate import before_request
 from worker.fetchers.retry import Transient, parse_retry_after, with_retries
@@ -26,7 +27,6 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # what aiohttp decompresses (as it matches the header); any other coding it passes on as sent
 DECODED = frozenset({"gzip", "deflate", "br", "zstd"})
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # a byte of a header that is not UTF-8
-_USER_INFO = re.compile(r"//[^/?#]*@")  # the 'user:password@' of a URL's authority
 
 
 def shown(url: URL) -> str:
@@ -142,7 +142,7 @@ def _redirect_target(url: URL, location: str) -> URL:
         if "%" in (target.raw_host or ""):
             raise ValueError("bytes that are not UTF-8 in its host")
     except (ValueError, TypeError):
-        written = _USER_INFO.sub("//", location, count=1)[:200]  # credentials never shown
+        written = without_user_info(location)[:200]  # credentials never shown
         raise FetchError(f"bad redirect Location {written!r} from {shown(url)}") from None
     if target.scheme not in ("http", "https") or not target.raw_host:
         raise FetchError(f"redirect to unsupported URL {shown(target)} from {shown(url)}")
